@@ -1,0 +1,65 @@
+# One entry point per job. Every target bootstraps .venv from the lock files when it is missing,
+# so a fresh machine with only python3 needs nothing else.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+VENV := .venv
+PY := $(VENV)/bin/python
+NR := $(PY) -m pipeline
+STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
+
+OUT ?= out
+SAMPLE := sample_data
+CONVENTION ?= conventions/demo-flers.yaml
+HOUSEHOLDS ?= 2000
+SEED ?= 20261122
+NOISE ?= 1.0
+
+.PHONY: help venv match sample evaluate test lint clean \
+        bench-pseudonymise bench-linkage bench-scale
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(VENV)/bin/pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+	$(VENV)/bin/uv pip install -q -p $(PY) -r requirements.lock
+	$(VENV)/bin/uv pip install -q -p $(PY) --no-deps -e .
+	@touch $@
+
+$(BENCH_STAMP): requirements-bench.lock $(STAMP)
+	$(VENV)/bin/uv pip install -q -p $(PY) -r requirements-bench.lock
+	@touch $@
+
+venv: $(STAMP) ## create .venv with the pinned dependencies
+
+match: $(STAMP) ## run the whole chain on sample_data/ into $(OUT)/
+	@bash scripts/run_chain.sh $(PY) $(SAMPLE) $(OUT) $(CONVENTION)
+
+sample: $(STAMP) ## regenerate sample_data/ raw extracts and ground truth (fixed seed)
+	$(NR) synth --households $(HOUSEHOLDS) --seed $(SEED) --noise $(NOISE) --out $(SAMPLE)
+
+evaluate: $(STAMP) ## fresh dataset (HOUSEHOLDS, SEED, NOISE), whole chain, evaluation.json
+	$(NR) evaluate --households $(HOUSEHOLDS) --seed $(SEED) --noise $(NOISE) --out $(OUT)/evaluate
+
+test: $(STAMP) ## the test suite (a few minutes at most)
+	$(PY) -m pytest
+
+lint: $(STAMP) ## ruff
+	$(VENV)/bin/ruff check pipeline tests bench
+
+bench-pseudonymise: $(STAMP) ## 1,000,000 person records pseudonymised, records/s
+	$(PY) bench/pseudonymise.py
+
+bench-linkage: $(BENCH_STAMP) ## linkage quality vs ground truth, FEBRL4 and Splink
+	$(PY) bench/linkage.py
+
+bench-scale: $(STAMP) ## 1M x 1M (and 10M x 10M with SCALE_10M=1) linkage time and memory
+	$(PY) bench/scale.py
+
+clean: ## remove run outputs (not the venv)
+	rm -rf $(OUT) .pytest_cache

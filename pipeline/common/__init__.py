@@ -1,0 +1,1 @@
+"""Helpers shared by every stage: errors, atomic and private file writes, progress."""
