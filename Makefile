@@ -38,7 +38,7 @@ $(BENCH_STAMP): requirements-bench.lock $(STAMP)
 venv: $(STAMP) ## create .venv with the pinned dependencies
 
 match: $(STAMP) ## run the whole chain on sample_data/ into $(OUT)/
-	@bash scripts/run_chain.sh $(PY) $(SAMPLE) $(OUT) $(CONVENTION)
+	$(NR) run --dataset $(SAMPLE) --out $(OUT) --convention $(CONVENTION)
 
 sample: $(STAMP) ## regenerate sample_data/ raw extracts and ground truth (fixed seed)
 	$(NR) synth --households $(HOUSEHOLDS) --seed $(SEED) --noise $(NOISE) --out $(SAMPLE)

@@ -7,6 +7,8 @@ them and turns a `PipelineError` into a clear message and a non-zero exit code.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -33,8 +35,17 @@ def _mount() -> None:
     from pipeline.synth import cli as synth_cli
     from pipeline.trust import cli as trust_cli
 
-    for module in (synth_cli, ingest_cli, pseudonymise_cli, trust_cli, match_cli, detect_cli,
-                   reidentify_cli, report_cli, central_cli):
+    for module in (
+        synth_cli,
+        ingest_cli,
+        pseudonymise_cli,
+        trust_cli,
+        match_cli,
+        detect_cli,
+        reidentify_cli,
+        report_cli,
+        central_cli,
+    ):
         module.register(app)
 
 
@@ -49,6 +60,49 @@ def version() -> None:
     from pipeline import __version__
 
     typer.echo(__version__)
+
+
+@app.command("run")
+def run_chain(
+    dataset: Annotated[
+        Path, typer.Option(help="Dataset folder (raw/, territory/, agencies/).")
+    ] = Path("sample_data"),
+    out: Annotated[Path, typer.Option(help="Output folder (one sub-folder per side).")] = Path(
+        "out"
+    ),
+    convention: Annotated[Path, typer.Option(help="Signed convention.")] = Path(
+        "conventions/demo-flers.yaml"
+    ),
+    seed: Annotated[int, typer.Option(help="Handle seed (demo reproducibility).")] = 20261122,
+    today: Annotated[str | None, typer.Option(help="Run date AAAA-MM-JJ.")] = None,
+    dry_run: Annotated[bool, typer.Option(help="Only print the commands, one per stage.")] = False,
+) -> None:
+    """Run every stage of the chain, each in its own process, and say where the outputs are."""
+    from pipeline.chain import run, show_outputs, stages
+
+    chain = stages(dataset, out, convention, seed=seed, today=today)
+    if dry_run:
+        for stage in chain:
+            typer.echo(f"# [{stage.side}] {stage.name}\n{stage.shell()}")
+        return
+    timings = run(chain, out)
+    show_outputs(out, timings)
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    households: Annotated[int, typer.Option(help="Households to generate.")] = 2000,
+    seed: Annotated[int, typer.Option(help="Generator and handle seed.")] = 20261122,
+    noise: Annotated[float, typer.Option(help="Noise level (1.0 = realistic).")] = 1.0,
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("out/evaluate"),
+    convention: Annotated[Path, typer.Option(help="Signed convention.")] = Path(
+        "conventions/demo-flers.yaml"
+    ),
+) -> None:
+    """Generate a fresh dataset, run the chain, score it against the ground truth."""
+    from pipeline.evaluate import evaluate
+
+    evaluate(households, seed, noise, out, convention)
 
 
 _mount()

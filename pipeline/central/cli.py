@@ -1,7 +1,54 @@
-"""Commands of this stage, mounted by pipeline/cli.py."""
+"""`match`: the central run under a convention (gate, link, detect, report, audit)."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
 
 def register(app: typer.Typer) -> None:
-    """Add this stage's commands to the top-level app (filled in by the stage's owner)."""
+    @app.command("match")
+    def match(
+        convention: Annotated[Path, typer.Option(help="Convention signée (YAML).")],
+        caf: Annotated[Path, typer.Option(help="Dossier reçu de la CAF (fichier + manifeste).")],
+        cpam: Annotated[Path, typer.Option(help="Dossier reçu de la CPAM (fichier + manifeste).")],
+        out: Annotated[Path, typer.Option(help="Dossier des résultats centraux.")] = Path(
+            "out/central"
+        ),
+        audit_log: Annotated[
+            Path, typer.Option(help="Journal d'audit chaîné (JSON lines).")
+        ] = Path("out/audit.jsonl"),
+        today: Annotated[
+            str | None,
+            typer.Option(help="Date du jour AAAA-MM-JJ (contrôle de validité de la convention)."),
+        ] = None,
+        rules: Annotated[
+            str | None,
+            typer.Option(
+                help="Règles à appliquer, séparées par des virgules (défaut : toutes celles que la "
+                "convention autorise)."
+            ),
+        ] = None,
+        strict: Annotated[
+            bool,
+            typer.Option(
+                help="Refuser le run si aucun barème CSS confirmé ne couvre la date de référence."
+            ),
+        ] = False,
+    ) -> None:
+        """Run the central step: refuse unless the convention and manifests verify, then link,
+        detect and write targets, aggregates and the validation report."""
+        from pipeline.central.run import run_central
+
+        run_central(
+            convention,
+            {"caf": caf, "cpam": cpam},
+            out,
+            audit_log,
+            today=date.fromisoformat(today) if today else date.today(),
+            rules=[r.strip() for r in rules.split(",")] if rules else None,
+            strict=strict,
+        )

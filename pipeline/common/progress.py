@@ -10,7 +10,9 @@ from collections.abc import Iterator
 
 from rich.console import Console
 
-console = Console(stderr=True, highlight=False, force_terminal=None if sys.stderr.isatty() else False)
+console = Console(
+    stderr=True, highlight=False, force_terminal=None if sys.stderr.isatty() else False
+)
 QUIET = os.environ.get("NONRECOURS_QUIET") == "1"
 
 

@@ -25,14 +25,17 @@ def write_parquet(
 
 
 def write_csv(
-    df: pl.DataFrame, target: str | Path, *, sort_by: Sequence[str] = (), private: bool = False,
+    df: pl.DataFrame,
+    target: str | Path,
+    *,
+    sort_by: Sequence[str] = (),
+    private: bool = False,
     separator: str = ";",
 ) -> Path:
     """French-friendly CSV (`;`-separated, UTF-8 with BOM so Excel opens accents right)."""
     if sort_by:
         df = df.sort(list(sort_by), nulls_last=True, maintain_order=True)
-    with atomic_path(target, private=private) as tmp:
-        with open(tmp, "wb") as f:
-            f.write(b"\xef\xbb\xbf")
-            df.write_csv(f, separator=separator)
+    with atomic_path(target, private=private) as tmp, open(tmp, "wb") as f:
+        f.write(b"\xef\xbb\xbf")
+        df.write_csv(f, separator=separator)
     return Path(target)

@@ -1,0 +1,204 @@
+"""The whole chain as a list of separate commands, one process each.
+
+`make match` runs it on `sample_data/`; `make evaluate` on a freshly generated dataset. The
+commands are exactly the ones a territory runs by hand — the CAF and CPAM steps on their own
+premises, the central step under the convention — and `--dry-run` prints them. Each agency has
+its own folder; the central step reads only what the agencies transmitted (`transfer/`).
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.table import Table
+
+from pipeline.common.errors import PipelineError
+from pipeline.common.progress import console
+
+AGENCIES = ("caf", "cpam")
+DEMO_HANDLE_SEED = 20261122  # demo only: fixed so that `make match` is byte-reproducible
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    side: str  # "caf", "cpam", "central" or "transfer"
+    argv: list[str] = field(default_factory=list)
+
+    def shell(self) -> str:
+        if self.side == "transfer":
+            return "# copier out/<agence>/export/ vers le dossier reçu par l'opérateur central"
+        return "python -m pipeline " + shlex.join(self.argv)
+
+
+def optional(path: Path) -> list[str]:
+    """An agency-local input that a dataset may not have (opposition list, contact history)."""
+    return [str(path)] if path.exists() else []
+
+
+def stages(
+    dataset: Path,
+    out: Path,
+    convention: Path,
+    *,
+    seed: int | None = DEMO_HANDLE_SEED,
+    today: str | None = None,
+) -> list[Stage]:
+    """The chain for one dataset folder (layout of docs/CONTRACTS.md) into `out`."""
+    territory = dataset / "territory" / "iris_quartiers.csv"
+    chain: list[Stage] = []
+    for agency in AGENCIES:
+        work = out / agency
+        chain.append(
+            Stage(
+                f"{agency}: clés (démo)",
+                agency,
+                ["keys", "install-demo", "--agency", agency, "--dest", str(work / "keys")],
+            )
+        )
+        chain.append(
+            Stage(
+                f"{agency}: ingestion",
+                agency,
+                [
+                    "ingest",
+                    "--agency",
+                    agency,
+                    "--input",
+                    str(dataset / "raw" / f"{agency}_extract.csv"),
+                    "--out",
+                    str(work),
+                ],
+            )
+        )
+        argv = [
+            "pseudonymise",
+            "--agency",
+            agency,
+            "--workdir",
+            str(work),
+            "--keys",
+            str(work / "keys"),
+            "--convention",
+            str(convention),
+            "--export",
+            str(work / "export"),
+        ]
+        if agency == "caf":
+            argv += ["--territory", str(territory)]
+        opposition = optional(dataset / "agencies" / agency / "opposition.csv")
+        if opposition:
+            argv += ["--opposition", *opposition]
+        if seed is not None:
+            argv += ["--seed", str(seed + (0 if agency == "caf" else 1))]
+        chain.append(Stage(f"{agency}: pseudonymisation", agency, argv))
+    chain.append(Stage("transmission des fichiers pseudonymisés", "transfer"))
+    central = [
+        "match",
+        "--convention",
+        str(convention),
+        "--caf",
+        str(out / "transfer" / "caf"),
+        "--cpam",
+        str(out / "transfer" / "cpam"),
+        "--out",
+        str(out / "central"),
+        "--audit-log",
+        str(out / "audit.jsonl"),
+    ]
+    if today:
+        central += ["--today", today]
+    chain.append(Stage("central: contrôle, appariement, détection, rapport", "central", central))
+    for agency in AGENCIES:
+        work = out / agency
+        argv = [
+            "reidentify",
+            "--agency",
+            agency,
+            "--targets",
+            str(out / "central" / "targets.parquet"),
+            "--workdir",
+            str(work),
+            "--out",
+            str(work / "listes"),
+            "--convention",
+            str(convention),
+        ]
+        opposition = optional(dataset / "agencies" / agency / "opposition.csv")
+        if opposition:
+            argv += ["--opposition", *opposition]
+        contacts = optional(dataset / "agencies" / agency / "contacts.csv")
+        if contacts:
+            argv += ["--contacts", *contacts]
+        chain.append(Stage(f"{agency}: ré-identification et listes", agency, argv))
+    return chain
+
+
+def transfer(out: Path) -> None:
+    """Copy each agency's export (pseudonymised file + signed manifest + leakage report) to the
+    central inbox: stands for the secure transfer between premises."""
+    for agency in AGENCIES:
+        src = out / agency / "export"
+        dst = out / "transfer" / agency
+        if dst.exists():
+            shutil.rmtree(dst)
+        shutil.copytree(src, dst)
+
+
+def run(chain: list[Stage], out: Path) -> dict[str, float]:
+    """Run each stage in its own process; stop at the first failure with its exit code."""
+    timings: dict[str, float] = {}
+    for stage in chain:
+        t0 = time.perf_counter()
+        console.print(f"[bold cyan]▶ {stage.name}[/bold cyan]")
+        if stage.side == "transfer":
+            transfer(out)
+        else:
+            proc = subprocess.run([sys.executable, "-m", "pipeline", *stage.argv], check=False)
+            if proc.returncode != 0:
+                raise PipelineError(
+                    f"l'étape « {stage.name} » a échoué (code {proc.returncode}) ; "
+                    f"commande : {stage.shell()}"
+                ) from None
+        timings[stage.name] = round(time.perf_counter() - t0, 3)
+    return timings
+
+
+OUTPUTS = (
+    ("caf", "listes/", "listes par quartier pour le CCAS (XLSX + CSV), liste « à vérifier »"),
+    ("caf", "rejections.csv", "lignes et valeurs rejetées à l'ingestion, avec le motif"),
+    ("caf", "handles.parquet", "table de ré-identification (reste à la CAF, 0600)"),
+    ("caf", "export/", "ce qui sort de la CAF : fichier pseudonymisé + manifeste signé"),
+    ("cpam", "listes/", "listes « bilan de droits » ré-identifiées par la CPAM"),
+    ("cpam", "export/", "ce qui sort de la CPAM : fichier pseudonymisé + manifeste signé"),
+    ("central", "targets.parquet", "foyers à contacter, par handles (aucune identité)"),
+    ("central", "aggregates.csv", "comptes règle × quartier, petites cellules masquées"),
+    ("central", "report.html", "rapport de validation pour les auditeurs (hors ligne)"),
+    ("central", "links.parquet", "liens entre personnes (handles, passe, poids)"),
+    ("", "audit.jsonl", "journal d'audit chaîné"),
+)
+
+
+def show_outputs(out: Path, timings: dict[str, float]) -> None:
+    """Tell the data officer where each output is, and how long each stage took."""
+    table = Table(title="Sorties", show_header=True)
+    table.add_column("côté")
+    table.add_column("chemin")
+    table.add_column("contenu")
+    for side, name, what in OUTPUTS:
+        path = out / side / name if side else out / name
+        if path.exists():
+            table.add_row(side or "central", str(path), what)
+    console.print(table)
+    total = sum(timings.values())
+    console.print(
+        f"Durée totale : {total:.1f} s ("
+        + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items())
+        + ")"
+    )

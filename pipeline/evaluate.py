@@ -1,0 +1,177 @@
+"""`make evaluate`: a fresh synthetic dataset, the real chain, scored against the ground truth.
+
+The evaluator is the only code allowed to look at both sides at once: it reads each agency's
+handles table (handle -> raw line) and the generator's truth (which CAF line is which CPAM line,
+which household meets which rule). It never feeds anything back into the chain.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import polars as pl
+from rich.table import Table
+
+from pipeline.chain import run, stages
+from pipeline.common.files import write_text
+from pipeline.common.progress import console
+
+CAF_RULES = (
+    "monoparent_sous_plafond_sans_css",
+    "rsa_sans_css",
+    "css_non_renouvelee",
+    "sous_plafond_sans_css",
+    "aah_isole",
+)
+REVERSE_RULE = "css_gratuite_sans_minima"
+
+
+def prf(predicted: set, truth: set) -> dict:
+    """Precision, recall and F1 of a predicted set against a true set (1.0 when both empty)."""
+    tp = len(predicted & truth)
+    precision = tp / len(predicted) if predicted else 1.0
+    recall = tp / len(truth) if truth else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "predicted": len(predicted),
+        "truth": len(truth),
+        "true_positives": tp,
+        "precision": round(precision, 5),
+        "recall": round(recall, 5),
+        "f1": round(f1, 5),
+    }
+
+
+def read_truth(path: Path) -> pl.DataFrame:
+    return pl.read_csv(path, separator=";", infer_schema_length=10000)
+
+
+def linkage_scores(out: Path, truth_dir: Path) -> dict:
+    """Person-level precision/recall of links.parquet against truth/persons.csv."""
+    persons = read_truth(truth_dir / "persons.csv").drop_nulls(["caf_line", "cpam_line"])
+    true_pairs = set(
+        zip(persons["caf_line"].cast(pl.Int64), persons["cpam_line"].cast(pl.Int64), strict=True)
+    )
+    caf = pl.read_parquet(out / "caf" / "handles.parquet").select(
+        pl.col("handle").alias("caf_handle"), pl.col("line").cast(pl.Int64).alias("caf_line")
+    )
+    cpam = pl.read_parquet(out / "cpam" / "handles.parquet").select(
+        pl.col("handle").alias("cpam_handle"), pl.col("line").cast(pl.Int64).alias("cpam_line")
+    )
+    links = (
+        pl.read_parquet(out / "central" / "links.parquet")
+        .join(caf, on="caf_handle", how="left")
+        .join(cpam, on="cpam_handle", how="left")
+    )
+    predicted = set(zip(links["caf_line"], links["cpam_line"], strict=True))
+    # Pairs whose two rows both reached the export (a rejected raw row cannot be linked).
+    caf_lines, cpam_lines = set(caf["caf_line"]), set(cpam["cpam_line"])
+    linkable = {(a, b) for a, b in true_pairs if a in caf_lines and b in cpam_lines}
+    scores = prf(predicted, linkable)
+    scores["recall_all_true_pairs"] = round(len(predicted & true_pairs) / len(true_pairs), 5)
+    scores["by_pass"] = {}
+    for (name,), group in links.group_by("pass"):
+        pairs = set(zip(group["caf_line"], group["cpam_line"], strict=True))
+        scores["by_pass"][name] = {
+            "links": len(pairs),
+            "precision": prf(pairs, linkable)["precision"],
+        }
+    return scores
+
+
+def rule_scores(out: Path, truth_dir: Path) -> dict:
+    """Per-rule precision/recall of the central targets against truth/households.csv."""
+    targets = pl.read_parquet(out / "central" / "targets.parquet")
+    households = read_truth(truth_dir / "households.csv")
+    if "opposition" in households.columns:
+        households = households.filter(pl.col("opposition") == 0)
+    caf_foyers = (
+        pl.read_parquet(out / "caf" / "handles.parquet")
+        .select("foyer", pl.col("matricule").cast(pl.Utf8))
+        .unique()
+    )
+    caf_targets = targets.filter(pl.col("agence") == "caf").join(caf_foyers, on="foyer", how="left")
+    scores: dict[str, dict] = {}
+    for rule in CAF_RULES:
+        if rule not in households.columns:
+            continue
+        predicted = set(
+            caf_targets.filter((pl.col("liste") == "cible") & pl.col("regles").list.contains(rule))[
+                "matricule"
+            ]
+        )
+        truth = set(households.filter(pl.col(rule) == 1)["matricule"].cast(pl.Utf8))
+        scores[rule] = prf(predicted, truth)
+    if "a_verifier" in households.columns:
+        predicted = set(caf_targets.filter(pl.col("liste") == "a_verifier")["matricule"])
+        truth = set(households.filter(pl.col("a_verifier") == 1)["matricule"].cast(pl.Utf8))
+        scores["a_verifier"] = prf(predicted, truth)
+    reverse_path = truth_dir / "cpam_reverse.csv"
+    if reverse_path.exists():
+        reverse = read_truth(reverse_path)
+        cpam_lines = pl.read_parquet(out / "cpam" / "handles.parquet").select("handle", "line")
+        predicted_rows = targets.filter(
+            (pl.col("agence") == "cpam") & pl.col("regles").list.contains(REVERSE_RULE)
+        ).join(cpam_lines, on="handle", how="left")
+        truth = set(reverse.filter(pl.col(REVERSE_RULE) == 1)["cpam_line"].cast(pl.Int64))
+        scores[REVERSE_RULE] = prf(set(predicted_rows["line"].cast(pl.Int64)), truth)
+    return scores
+
+
+def leakage_figures(out: Path) -> dict:
+    figures = {}
+    for agency in ("caf", "cpam"):
+        path = out / "transfer" / agency / f"{agency}.leakage.json"
+        if path.exists():
+            figures[agency] = json.loads(path.read_text())
+    report = out / "central" / "report.json"
+    if report.exists():
+        figures["central"] = json.loads(report.read_text()).get("privacy", {})
+    return figures
+
+
+def evaluate(households: int, seed: int, noise: float, out: Path, convention: Path) -> dict:
+    from pipeline.synth import generate
+
+    dataset = out / "data"
+    t0 = time.perf_counter()
+    generate(households=households, seed=seed, noise=noise, out=dataset)
+    timings = {"génération": round(time.perf_counter() - t0, 3)}
+    timings |= run(stages(dataset, out, convention, seed=seed), out)
+    result = {
+        "dataset": {"households": households, "seed": seed, "noise": noise},
+        "linkage": linkage_scores(out, dataset / "truth"),
+        "rules": rule_scores(out, dataset / "truth"),
+        "leakage": leakage_figures(out),
+        "wall_time_s": timings,
+    }
+    write_text(out / "evaluation.json", json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    show(result)
+    console.print(f"Écrit : {out / 'evaluation.json'}")
+    return result
+
+
+def show(result: dict) -> None:
+    link = result["linkage"]
+    table = Table(title="Évaluation contre la vérité terrain", show_lines=False)
+    for col in ("mesure", "prédits", "vrais", "précision", "rappel", "F1"):
+        table.add_column(col, justify="right" if col != "mesure" else "left")
+    rows = [("appariement (personnes)", link), *result["rules"].items()]
+    for name, s in rows:
+        table.add_row(
+            name,
+            str(s["predicted"]),
+            str(s["truth"]),
+            f"{s['precision']:.4f}",
+            f"{s['recall']:.4f}",
+            f"{s['f1']:.4f}",
+        )
+    console.print(table)
+    times = Table(title="Temps par étape (s)")
+    times.add_column("étape")
+    times.add_column("s", justify="right")
+    for name, seconds in result["wall_time_s"].items():
+        times.add_row(name, f"{seconds:.2f}")
+    console.print(times)
