@@ -1,0 +1,40 @@
+"""The chain `make match` runs must only use commands and options the stage CLIs really have."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from pipeline.chain import stages
+from pipeline.cli import app
+
+CHAIN = stages(Path("sample_data"), Path("out"), Path("conventions/demo-flers.yaml"),
+               today="2026-11-22")
+
+
+def test_chain_separates_agency_and_central_folders():
+    sides = {s.side for s in CHAIN}
+    assert sides == {"caf", "cpam", "central", "transfer"}
+    central = next(s for s in CHAIN if s.side == "central")
+    joined = " ".join(central.argv)
+    assert "out/caf" not in joined and "out/cpam" not in joined, joined
+    assert "out/transfer/caf" in joined and "out/transfer/cpam" in joined
+    for stage in CHAIN:
+        if stage.side in {"caf", "cpam"}:
+            paths = [a for a in stage.argv if a.startswith("out/")]
+            assert all(p.startswith(f"out/{stage.side}") or p.startswith("out/central/targets")
+                       for p in paths), (stage.name, paths)
+
+
+@pytest.mark.parametrize("stage", [s for s in CHAIN if s.argv], ids=lambda s: f"{s.side}-{s.argv[0]}")
+def test_every_stage_command_and_option_exists(stage):
+    result = CliRunner().invoke(app, [*stage.argv, "--help"])
+    assert result.exit_code == 0, result.output
+
+
+def test_dry_run_prints_one_command_per_stage():
+    result = CliRunner().invoke(app, ["run", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("python -m pipeline ") == sum(1 for s in CHAIN if s.argv)
