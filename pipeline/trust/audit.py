@@ -1,0 +1,133 @@
+"""Append-only, hash-chained audit log (JSON lines) of central runs, refusals and purges.
+
+Each line is the canonical JSON of one record: `seq` (1, 2, ...), `time`, `prev` (SHA-256 of the
+previous line's bytes, 64 zeros for the first), the entry's own fields, and `hash` (SHA-256 of the
+record without `hash`). Editing a line breaks its own hash (or, if recomputed, the next line's
+`prev`); deleting, inserting or reordering lines breaks `seq` and `prev`; a line cut short by a
+crash is not valid JSON or lacks its final newline. Truncating the tail is only detectable against
+a head hash kept elsewhere (the report prints it): pass it as `expected_head`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from pipeline.common.errors import PipelineError, RefusalError
+from pipeline.trust.canonical import canonical_json, now_utc, sha256_hex, utc_iso
+
+GENESIS = "0" * 64
+RESERVED = ("seq", "time", "prev", "hash")
+
+
+@dataclasses.dataclass(frozen=True)
+class AuditStatus:
+    ok: bool
+    entries: int
+    head: str  # hash of the last valid line (GENESIS when empty)
+    broken_line: int | None = None
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _record_hash(record: dict[str, Any]) -> str:
+    return sha256_hex(canonical_json({k: v for k, v in record.items() if k != "hash"}))
+
+
+def _line_hash(line: bytes) -> str:
+    return sha256_hex(line.rstrip(b"\n"))
+
+
+def _tail(log: Path) -> tuple[int, str]:
+    """(seq, hash-of-line) of the last line; refuses to extend a log whose last line is torn."""
+    data = log.read_bytes() if log.exists() else b""
+    if not data:
+        return 0, GENESIS
+    if not data.endswith(b"\n"):
+        raise RefusalError(f"{log} : dernière ligne incomplète (écriture interrompue) ; journal "
+                           "d'audit à examiner avant tout ajout (« audit verify »)")
+    last = data[:-1].rsplit(b"\n", 1)[-1]
+    try:
+        record = json.loads(last)
+        return int(record["seq"]), _line_hash(last)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RefusalError(f"{log} : dernière ligne illisible ; journal d'audit à examiner") \
+            from exc
+
+
+def append(log: Path, entry: dict[str, Any]) -> dict[str, Any]:
+    """Append one entry (whole line, single write, fsync) under an exclusive lock; return it."""
+    clash = [k for k in RESERVED if k in entry]
+    if clash:
+        raise PipelineError(f"champs réservés au journal d'audit : {', '.join(clash)}")
+    log = Path(log)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(log, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        seq, prev = _tail(log)
+        record = {"seq": seq + 1, "time": utc_iso(now_utc()), "prev": prev, **entry}
+        try:
+            canonical_json(record)
+        except TypeError as exc:
+            raise PipelineError(f"entrée d'audit non sérialisable : {exc}") from exc
+        record["hash"] = _record_hash(record)
+        line = canonical_json(record) + b"\n"
+        written = os.write(fd, line)
+        if written != len(line):
+            raise PipelineError(f"{log} : écriture partielle dans le journal d'audit")
+        os.fsync(fd)
+    finally:
+        os.close(fd)  # releases the lock
+    return record
+
+
+def verify(log: Path, expected_head: str | None = None) -> AuditStatus:
+    """Walk the chain; report the first line (1-based) edited, removed, inserted or moved."""
+    log = Path(log)
+    if not log.exists():
+        return AuditStatus(ok=False, entries=0, head=GENESIS, broken_line=None,
+                           reason=f"{log} : journal d'audit introuvable")
+    data = log.read_bytes()
+    lines = data.split(b"\n")
+    torn = not data.endswith(b"\n") and data != b""
+    if lines and lines[-1] == b"":
+        lines.pop()
+    prev, count = GENESIS, 0
+
+    def broken(n: int, why: str) -> AuditStatus:
+        return AuditStatus(ok=False, entries=count, head=prev, broken_line=n,
+                           reason=f"{log}, ligne {n} : {why}")
+
+    for n, raw in enumerate(lines, start=1):
+        if torn and n == len(lines):
+            return broken(n, "ligne incomplète (écriture interrompue ou tronquée)")
+        try:
+            record = json.loads(raw)
+            if not isinstance(record, dict):
+                raise ValueError
+        except ValueError:
+            return broken(n, "ligne illisible (JSON invalide)")
+        if canonical_json(record) != raw:
+            return broken(n, "ligne réécrite (forme canonique modifiée)")
+        if record.get("hash") != _record_hash(record):
+            return broken(n, "contenu modifié (l'empreinte de la ligne ne correspond plus)")
+        if record.get("seq") != n:
+            return broken(n, f"numéro d'ordre {record.get('seq')} au lieu de {n} : ligne "
+                             "supprimée, insérée ou déplacée")
+        if record.get("prev") != prev:
+            return broken(n, "chaînage rompu : la ligne précédente a été modifiée, supprimée "
+                             "ou remplacée")
+        prev = _line_hash(raw)
+        count += 1
+    if expected_head is not None and expected_head != prev:
+        return AuditStatus(ok=False, entries=count, head=prev, broken_line=count + 1,
+                           reason=f"{log} : la dernière ligne ne correspond pas à l'empreinte "
+                                  "attendue (fin du journal tronquée ou remplacée)")
+    return AuditStatus(ok=True, entries=count, head=prev)

@@ -1,0 +1,293 @@
+"""The signed convention: who exchanges what, why, under which legal basis, until when.
+
+A convention is a YAML file under conventions/. Its *content* is everything except the
+`signatures` mapping; the canonical form of the content (pipeline.trust.canonical: JSON, sorted
+keys, UTF-8, dates ISO) prefixed by "nonrecours/v1/convention\\n" is what each party signs with its
+Ed25519 key. Every party listed under `parties` must sign; changing one byte of the content
+invalidates every signature. Nothing runs centrally without a verified convention.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipeline.common.errors import PipelineError, RefusalError
+from pipeline.common.files import write_text
+from pipeline.trust.canonical import (
+    DOMAIN_CONVENTION,
+    key_id,
+    public_key_b64,
+    public_key_from_b64,
+    sign,
+    verify_signature,
+)
+
+FORMAT = "nonrecours/convention/v1"
+ROLE_PROVIDER = "fournisseur_donnees"
+ROLE_OPERATOR = "operateur_appariement"
+ROLE_RECIPIENT = "destinataire_listes"
+REQUIRED = ("format", "id", "demo", "title", "purpose", "legal_basis", "territory", "parties",
+            "fields", "contact_fields", "rules", "retention_days", "valid_from", "valid_until")
+
+
+@dataclasses.dataclass(frozen=True)
+class Party:
+    id: str
+    name: str
+    roles: tuple[str, ...]
+    ed25519: str  # base64 raw public key
+
+    @property
+    def key_id(self) -> str:
+        return key_id(public_key_from_b64(self.ed25519))
+
+
+@dataclasses.dataclass(frozen=True)
+class Convention:
+    """A parsed convention; `content` is what is signed, `signatures` maps party -> base64."""
+
+    path: Path
+    content: dict[str, Any]
+    signatures: dict[str, str]
+
+    @property
+    def id(self) -> str:
+        return str(self.content["id"])
+
+    @property
+    def demo(self) -> bool:
+        return bool(self.content["demo"])
+
+    @property
+    def title(self) -> str:
+        return str(self.content["title"])
+
+    @property
+    def parties(self) -> dict[str, Party]:
+        return {
+            pid: Party(id=pid, name=str(p["name"]), roles=tuple(p["roles"]),
+                       ed25519=str(p["ed25519"]))
+            for pid, p in self.content["parties"].items()
+        }
+
+    @property
+    def data_providers(self) -> list[str]:
+        return sorted(pid for pid, p in self.parties.items() if ROLE_PROVIDER in p.roles)
+
+    @property
+    def operators(self) -> list[str]:
+        return sorted(pid for pid, p in self.parties.items() if ROLE_OPERATOR in p.roles)
+
+    def allowed_fields(self, agency: str) -> list[str]:
+        """Columns the agency may send to the central operator (strict allow-list)."""
+        return list(self.content["fields"].get(agency, []))
+
+    def contact_fields(self, agency: str) -> list[str]:
+        """Contact columns the agency may keep in its handles table and put in CCAS lists."""
+        return list(self.content["contact_fields"].get(agency, []))
+
+    @property
+    def allowed_rules(self) -> list[str]:
+        return list(self.content["rules"])
+
+    @property
+    def retention_days(self) -> int:
+        return int(self.content["retention_days"])
+
+    @property
+    def valid_from(self) -> dt.date:
+        return _as_date(self.content["valid_from"])
+
+    @property
+    def valid_until(self) -> dt.date:
+        return _as_date(self.content["valid_until"])
+
+    @property
+    def linkage_key_fingerprint(self) -> str | None:
+        value = self.content.get("linkage_key_fingerprint")
+        return str(value) if value else None
+
+    def signature_status(self) -> dict[str, str]:
+        """Per party: 'valide', 'absente' or 'invalide' (content altered or wrong key)."""
+        status = {}
+        for pid, party in sorted(self.parties.items()):
+            sig = self.signatures.get(pid)
+            if not sig:
+                status[pid] = "absente"
+            elif verify_signature(public_key_from_b64(party.ed25519), DOMAIN_CONVENTION,
+                                  self.content, sig):
+                status[pid] = "valide"
+            else:
+                status[pid] = "invalide"
+        return status
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-serialisable facts for reports (no key material beyond public key ids)."""
+        return {
+            "id": self.id, "title": self.title, "demo": self.demo,
+            "valid_from": self.valid_from.isoformat(),
+            "valid_until": self.valid_until.isoformat(),
+            "retention_days": self.retention_days,
+            "legal_basis": list(self.content["legal_basis"]),
+            "purpose": self.content["purpose"],
+            "parties": {pid: {"name": p.name, "roles": list(p.roles), "key_id": p.key_id}
+                        for pid, p in sorted(self.parties.items())},
+            "signatures": self.signature_status(),
+            "rules": self.allowed_rules,
+            "linkage_key_fingerprint": self.linkage_key_fingerprint,
+        }
+
+
+def _as_date(value: Any) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value))
+
+
+def _structure_errors(doc: Any) -> list[str]:
+    if not isinstance(doc, dict):
+        return ["le document n'est pas un dictionnaire YAML"]
+    errors = [f"champ obligatoire « {k} » absent" for k in REQUIRED if k not in doc]
+    if errors:
+        return errors
+    if doc["format"] != FORMAT:
+        errors.append(f"format « {doc['format']} » inconnu (attendu {FORMAT})")
+    parties = doc["parties"]
+    if not isinstance(parties, dict) or not parties:
+        return [*errors, "« parties » doit lister au moins une partie"]
+    for pid, p in parties.items():
+        if not isinstance(p, dict) or not {"name", "roles", "ed25519"} <= set(p):
+            errors.append(f"partie « {pid} » : name, roles et ed25519 sont obligatoires")
+    for section in ("fields", "contact_fields"):
+        if not isinstance(doc[section], dict):
+            errors.append(f"« {section} » doit associer chaque organisme à une liste de colonnes")
+    for pid, p in parties.items():
+        if isinstance(p, dict) and ROLE_PROVIDER in p.get("roles", []) and \
+                isinstance(doc["fields"], dict) and pid not in doc["fields"]:
+            errors.append(f"fournisseur « {pid} » sans liste de champs autorisés")
+    try:
+        _as_date(doc["valid_from"])
+        _as_date(doc["valid_until"])
+    except ValueError:
+        errors.append("dates de validité illisibles (format AAAA-MM-JJ attendu)")
+    return errors
+
+
+def convention_from_dict(doc: dict[str, Any], path: Path) -> Convention:
+    errors = _structure_errors(doc)
+    if errors:
+        raise RefusalError(f"{path} : convention mal formée : " + " ; ".join(errors))
+    content = {k: v for k, v in doc.items() if k != "signatures"}
+    signatures = doc.get("signatures") or {}
+    if not isinstance(signatures, dict):
+        raise RefusalError(f"{path} : « signatures » doit associer chaque partie à sa signature")
+    return Convention(path=Path(path), content=content,
+                      signatures={str(k): str(v) for k, v in signatures.items() if v})
+
+
+def load_convention(path: Path | str) -> Convention:
+    """Parse a convention YAML; refuses a missing or malformed file (signatures not checked)."""
+    path = Path(path)
+    if not path.is_file():
+        raise RefusalError(f"{path} : convention introuvable ; aucun traitement sans convention "
+                           "signée")
+    try:
+        doc = yaml.safe_load(path.read_text("utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        line = getattr(getattr(exc, "problem_mark", None), "line", None)
+        where = f", ligne {line + 1}" if line is not None else ""
+        raise RefusalError(f"{path}{where} : convention illisible (YAML invalide)") from exc
+    return convention_from_dict(doc, path)
+
+
+def verify_convention(conv: Convention, today: dt.date) -> None:
+    """Refuse (RefusalError, French) unless every party signed this content and it is in force."""
+    for pid, status in conv.signature_status().items():
+        if status == "absente":
+            raise RefusalError(
+                f"{conv.path} : convention « {conv.id} » non signée par la partie « {pid} » ; "
+                "toutes les parties doivent signer avant tout traitement")
+        if status == "invalide":
+            raise RefusalError(
+                f"{conv.path} : signature de la partie « {pid} » invalide : le contenu de la "
+                "convention a été modifié après signature (ou la signature n'est pas la sienne)")
+    unknown = sorted(set(conv.signatures) - set(conv.parties))
+    if unknown:
+        raise RefusalError(f"{conv.path} : signature d'une partie inconnue : {', '.join(unknown)}")
+    if today < conv.valid_from:
+        raise RefusalError(
+            f"{conv.path} : convention « {conv.id} » pas encore en vigueur (à partir du "
+            f"{conv.valid_from:%d/%m/%Y}, nous sommes le {today:%d/%m/%Y})")
+    if today > conv.valid_until:
+        raise RefusalError(
+            f"{conv.path} : convention « {conv.id} » expirée depuis le "
+            f"{conv.valid_until:%d/%m/%Y} (nous sommes le {today:%d/%m/%Y}) ; renouvelez-la")
+    if not conv.data_providers:
+        raise RefusalError(f"{conv.path} : aucune partie fournisseuse de données")
+
+
+def load_verified_convention(path: Path | str, today: dt.date) -> Convention:
+    conv = load_convention(path)
+    verify_convention(conv, today)
+    return conv
+
+
+# --- authoring ------------------------------------------------------------------------------
+
+
+def dump_convention(content: dict[str, Any], signatures: dict[str, str], out: Path) -> Path:
+    """Write the YAML (content in the given key order, then signatures), atomically."""
+    header = ("# Convention d'échange de données CAF x CPAM (article L.114-8 II CRPA).\n"
+              "# Tout le contenu hors « signatures » est signé (forme canonique JSON,\n"
+              "# clés triées, UTF-8). Modifier un seul octet invalide toutes les signatures.\n")
+    body = yaml.safe_dump(content, sort_keys=False, allow_unicode=True, width=100,
+                          default_flow_style=None)
+    sigs = yaml.safe_dump({"signatures": dict(sorted(signatures.items()))}, sort_keys=False,
+                          allow_unicode=True, width=200, default_flow_style=False)
+    text = header + body + sigs
+    return write_text(out, text)
+
+
+def create_convention(spec: dict[str, Any], party_keys: dict[str, Path], out: Path) -> Path:
+    """Fill each party's Ed25519 public key from its keys folder and write the unsigned convention.
+
+    `spec` holds the content without keys (parties: {id: {name, roles}}); its `demo` flag is kept.
+    """
+    from pipeline.trust.keys import load_public_ed25519
+
+    content = {"format": FORMAT, **{k: v for k, v in spec.items()
+                                    if k not in ("signatures", "format")}}
+    parties = {}
+    for pid, party in content.get("parties", {}).items():
+        if pid not in party_keys:
+            raise PipelineError(f"clé publique de la partie « {pid} » non fournie")
+        parties[pid] = {**party, "ed25519": public_key_b64(
+            load_public_ed25519(Path(party_keys[pid]), pid))}
+    content["parties"] = parties
+    errors = _structure_errors(content)
+    if errors:
+        raise PipelineError("convention mal formée : " + " ; ".join(errors))
+    return dump_convention(content, {}, out)
+
+
+def sign_convention(path: Path, party: str, keys_dir: Path) -> str:
+    """Add `party`'s signature over the current content; refuses a key that is not the party's."""
+    from pipeline.trust.keys import load_private_ed25519
+
+    conv = load_convention(path)
+    if party not in conv.parties:
+        raise RefusalError(f"{path} : « {party} » n'est pas partie à la convention")
+    private = load_private_ed25519(Path(keys_dir), party)
+    if public_key_b64(private.public_key()) != conv.parties[party].ed25519:
+        raise RefusalError(f"{path} : la clé de {keys_dir} n'est pas celle déclarée pour "
+                           f"« {party} » dans la convention")
+    signature = sign(private, DOMAIN_CONVENTION, conv.content)
+    dump_convention(conv.content, {**conv.signatures, party: signature}, Path(path))
+    return signature

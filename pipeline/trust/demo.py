@@ -1,0 +1,127 @@
+"""Demo trust material: DEMO ONLY keys, the demo linkage key and the signed demo convention.
+
+Everything is derived from a published seed, so `python -m pipeline.trust.demo` regenerates
+sample_data/keys/ and conventions/demo-flers.yaml byte for byte. These keys protect nothing (the
+seed is in this file): they only let `make match` run end to end on synthetic people. Real
+conventions refuse them (load_linkage_key, demo flag).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipeline.common.errors import PipelineError, RefusalError
+from pipeline.common.files import private_dir, write_private, write_text
+from pipeline.trust.convention import create_convention, sign_convention
+from pipeline.trust.keys import (
+    PRIVATE_FORMAT,
+    create_linkage_key,
+    generate_agency_keys,
+    unwrap_linkage_key,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO_SEED = b"nonrecours/demo-seed/v1 - DEMO ONLY, published in the repository"
+DEMO_CONVENTION_ID = "demo-flers"
+PROVIDERS = ("caf", "cpam")
+PARTIES = ("caf", "cpam", "operateur", "ccas")
+SPEC = Path(__file__).with_name("demo_convention.yaml")
+TOKENS = REPO / "pipeline" / "pseudonymise" / "tokens.yaml"
+
+README = """# DEMO ONLY — clés de démonstration
+
+Ces clés sont **publiques** (elles sont dans le dépôt et dérivées d'une graine publiée dans
+`pipeline/trust/demo.py`). Elles ne protègent rien et ne servent qu'à faire tourner la chaîne de
+démonstration (`make match`) sur des personnes **synthétiques**, sous la convention de
+démonstration `conventions/demo-flers.yaml` (`demo: true`).
+
+- `<partie>/<partie>.ed25519.pub.pem`, `<partie>/<partie>.x25519.pub.pem` : clés publiques.
+- `<partie>/private/*.key.json` : clés privées DEMO ONLY (champ `"demo": true` et avertissement
+  dans chaque fichier).
+- `caf/demo-flers.caf.wrapped.json`, `cpam/demo-flers.cpam.wrapped.json` : la clé de liaison de
+  démonstration, chiffrée pour chaque organisme (X25519 + HKDF-SHA256 + AES-256-GCM).
+
+Git ne conserve pas les permissions : installez-les avec
+`python -m pipeline keys install-demo --agency caf --dest out/caf/keys` (copie en 0600 et
+déchiffre la clé de liaison). Une convention réelle (`demo: false`) refuse ces clés.
+Regénération : `python -m pipeline.trust.demo`.
+"""
+
+
+def default_demo_keys() -> Path:
+    for candidate in (Path.cwd() / "sample_data" / "keys", REPO / "sample_data" / "keys"):
+        if candidate.is_dir():
+            return candidate
+    raise PipelineError("dossier sample_data/keys introuvable (clés de démonstration)")
+
+
+def _token_fields() -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {a: [] for a in PROVIDERS}
+    if not TOKENS.exists():
+        return out
+    for token in yaml.safe_load(TOKENS.read_text("utf-8"))["tokens"]:
+        for agency in token.get("agencies", {}):
+            out.setdefault(agency, []).append(token["name"])
+    return out
+
+
+def demo_spec() -> dict[str, Any]:
+    spec = yaml.safe_load(SPEC.read_text("utf-8"))
+    for agency, names in _token_fields().items():
+        spec["fields"][agency] = [*spec["fields"][agency], *names]
+    return spec
+
+
+def build(keys_root: Path | None = None, convention_out: Path | None = None) -> str:
+    """(Re)generate demo keys, wrapped linkage key and signed convention; return the fingerprint."""
+    keys_root = Path(keys_root or REPO / "sample_data" / "keys")
+    convention_out = Path(convention_out or REPO / "conventions" / f"{DEMO_CONVENTION_ID}.yaml")
+    for party in PARTIES:
+        if (keys_root / party).exists():
+            shutil.rmtree(keys_root / party)
+        generate_agency_keys(party, keys_root / party, seed=DEMO_SEED)
+    with tempfile.TemporaryDirectory() as tmp:
+        fp = create_linkage_key(DEMO_CONVENTION_ID, keys_root / "caf",
+                                {a: keys_root / a for a in PROVIDERS}, Path(tmp), seed=DEMO_SEED)
+        for agency in PROVIDERS:
+            name = f"{DEMO_CONVENTION_ID}.{agency}.wrapped.json"
+            shutil.copyfile(Path(tmp) / name, keys_root / agency / name)
+    write_text(keys_root / "README.md", README)
+    spec = {**demo_spec(), "linkage_key_fingerprint": fp}
+    create_convention(spec, {p: keys_root / p for p in PARTIES}, convention_out)
+    for party in PARTIES:
+        sign_convention(convention_out, party, keys_root / party)
+    return fp
+
+
+def install_demo_keys(agency: str, dest: Path, *, source: Path | None = None) -> None:
+    """Copy an agency's DEMO keys into `dest` owner-only and unwrap the demo linkage key.
+
+    Git does not keep file modes, so the committed private keys come back 0644; this restores
+    0700/0600. Refuses anything not marked as demo material.
+    """
+    src = Path(source or default_demo_keys()) / agency
+    if not (src / "private").is_dir():
+        raise PipelineError(f"{src} : pas de clés de démonstration pour « {agency} »")
+    dest = private_dir(dest)
+    private_dir(dest / "private")
+    for pem in sorted(src.glob("*.pub.pem")):
+        write_text(dest / pem.name, pem.read_text("ascii"))
+    for key_file in sorted((src / "private").glob("*.key.json")):
+        doc = json.loads(key_file.read_text("utf-8"))
+        if doc.get("format") != PRIVATE_FORMAT or doc.get("demo") is not True:
+            raise RefusalError(f"{key_file} : n'est pas une clé marquée DEMO ONLY ; refus de "
+                               "l'installer comme clé de démonstration")
+        write_private(dest / "private" / key_file.name, key_file.read_bytes())
+    for wrapped in sorted(src.glob("*.wrapped.json")):
+        unwrap_linkage_key(wrapped, dest)
+
+
+if __name__ == "__main__":
+    print(build())

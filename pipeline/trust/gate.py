@@ -1,0 +1,121 @@
+"""The central gate: everything `make match` must refuse, checked before anything is written.
+
+Order: convention (present, well-formed, signed by every party, in force) -> one export and one
+signed manifest per data provider (hash, signer, convention) -> one linkage key for all (equal
+fingerprints, and equal to the convention's when it records one) -> columns within each agency's
+allow-list -> requested rules within the convention's. Any failure raises RefusalError with a
+French message; the caller records it in the audit log and stops.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from pipeline.common.errors import RefusalError
+from pipeline.trust.convention import load_convention, verify_convention
+from pipeline.trust.manifest import Manifest, manifest_path_for, verify_manifest
+
+
+@dataclasses.dataclass(frozen=True)
+class GateResult:
+    convention_id: str
+    convention: dict[str, Any]
+    manifests: dict[str, Manifest]
+    key_fingerprint: str
+    rules: list[str]
+    columns: dict[str, list[str]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable facts for the report and the audit entry."""
+        return {
+            "convention_id": self.convention_id,
+            "convention": self.convention,
+            "parties": self.convention["parties"],
+            "signatures": self.convention["signatures"],
+            "manifests": {a: m.to_dict() for a, m in sorted(self.manifests.items())},
+            "key_fingerprint": self.key_fingerprint,
+            "rules": list(self.rules),
+            "columns": {a: list(c) for a, c in sorted(self.columns.items())},
+            "verdict": "accepte",
+        }
+
+
+def _export_file(path: Path, agency: str) -> Path:
+    path = Path(path)
+    return path / f"{agency}.pseudo.parquet" if path.is_dir() else path
+
+
+def verify_central_inputs(
+    convention: Path, exports: dict[str, Path], rules: list[str], today: dt.date
+) -> GateResult:
+    """Verify convention, manifests, key fingerprints, columns and rules; refuse on the first fault.
+
+    `exports` maps each agency to its pseudonymised Parquet file or to the folder holding
+    <agency>.pseudo.parquet; the manifest is read beside it.
+    """
+    conv = load_convention(convention)
+    verify_convention(conv, today)
+
+    providers = conv.data_providers
+    unexpected = sorted(set(exports) - set(providers))
+    if unexpected:
+        raise RefusalError(f"fichier reçu d'un organisme qui n'est pas fournisseur de la "
+                           f"convention « {conv.id} » : {', '.join(unexpected)}")
+    missing = sorted(set(providers) - set(exports))
+    if missing:
+        raise RefusalError(f"fichier attendu mais non reçu de : {', '.join(missing)}")
+
+    manifests: dict[str, Manifest] = {}
+    for agency in providers:
+        data_file = _export_file(exports[agency], agency)
+        if not data_file.is_file():
+            raise RefusalError(f"{data_file} : fichier pseudonymisé de « {agency} » introuvable")
+        manifest = verify_manifest(manifest_path_for(data_file, agency), conv)
+        if manifest.agency != agency:
+            raise RefusalError(f"{manifest.path} : manifeste de « {manifest.agency} » présenté "
+                               f"comme celui de « {agency} »")
+        if manifest.data_file.resolve() != data_file.resolve():
+            raise RefusalError(f"{manifest.path} : le manifeste décrit {manifest.data_file.name}, "
+                               f"pas {data_file.name}")
+        manifests[agency] = manifest
+
+    fingerprints = {a: m.key_fingerprint for a, m in manifests.items()}
+    if len(set(fingerprints.values())) != 1:
+        detail = ", ".join(f"{a} : {fp}" for a, fp in sorted(fingerprints.items()))
+        raise RefusalError(
+            "les fichiers n'ont pas été pseudonymisés avec la même clé de liaison (empreintes "
+            f"différentes — {detail}) : l'appariement serait impossible ; refaites la "
+            "pseudonymisation avec la clé de la convention")
+    fp = next(iter(fingerprints.values()))
+    if conv.linkage_key_fingerprint and fp != conv.linkage_key_fingerprint:
+        raise RefusalError(
+            f"empreinte de clé de liaison {fp} différente de celle déclarée par la convention "
+            f"« {conv.id} » ({conv.linkage_key_fingerprint}) : mauvaise clé")
+
+    columns: dict[str, list[str]] = {}
+    for agency, manifest in manifests.items():
+        try:
+            names = list(pq.read_schema(manifest.data_file).names)
+        except Exception as exc:
+            raise RefusalError(f"{manifest.data_file} : fichier Parquet illisible") from exc
+        allowed = set(conv.allowed_fields(agency))
+        extra = [c for c in names if c not in allowed]
+        if extra:
+            raise RefusalError(
+                f"{manifest.data_file} : colonne(s) non autorisée(s) par la convention pour "
+                f"« {agency} » : {', '.join(sorted(extra))} ; seules les données strictement "
+                "nécessaires listées dans la convention peuvent être transmises")
+        columns[agency] = names
+
+    refused = [r for r in rules if r not in set(conv.allowed_rules)]
+    if refused:
+        raise RefusalError(f"règle(s) non autorisée(s) par la convention « {conv.id} » : "
+                           f"{', '.join(refused)}")
+
+    return GateResult(convention_id=conv.id, convention=conv.summary(), manifests=manifests,
+                      key_fingerprint=fp, rules=list(rules), columns=columns)
