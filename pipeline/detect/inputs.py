@@ -1,0 +1,134 @@
+"""Read and check the central inputs: the two pseudonymised exports and the links.
+
+Every problem names the file and the column (and the row when there is one); nothing here
+ever prints a value, since even a handle is better kept out of error messages.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from pipeline.common.errors import InputError
+
+CAF_COLUMNS = {
+    "handle": pl.String,
+    "foyer": pl.String,
+    "opposition": pl.Boolean,
+    "role": pl.String,
+    "age": pl.Int16,
+    "quartier": pl.String,
+    "code_commune": pl.String,
+    "situation_familiale": pl.String,
+    "residence_alternee": pl.Boolean,
+    "ressources_12m": pl.Float64,
+    "prestations": pl.List(pl.String),
+    "date_reference": pl.Date,
+}
+CPAM_COLUMNS = {
+    "handle": pl.String,
+    "foyer": pl.String,
+    "opposition": pl.Boolean,
+    "role": pl.String,
+    "age": pl.Int16,
+    "code_commune": pl.String,
+    "css": pl.String,
+    "css_debut": pl.Date,
+    "css_fin": pl.Date,
+    "date_reference": pl.Date,
+}
+LINK_COLUMNS = {"caf_handle": pl.String, "cpam_handle": pl.String, "pass": pl.String}
+
+
+@dataclass(frozen=True)
+class CentralInputs:
+    caf: pl.DataFrame
+    cpam: pl.DataFrame
+    links: pl.DataFrame
+    reference_date: dt.date
+    warnings: tuple[str, ...]
+
+
+def _read(path: Path, columns: dict[str, pl.DataType], label: str) -> pl.DataFrame:
+    if not Path(path).exists():
+        raise InputError(path, f"{label} introuvable")
+    try:
+        df = pl.read_parquet(path)
+    except Exception as exc:  # polars raises several error types for a corrupt file
+        raise InputError(path, f"{label} illisible ({type(exc).__name__})") from exc
+    for name, dtype in columns.items():
+        if name not in df.columns:
+            raise InputError(path, f"colonne obligatoire absente du {label}", column=name)
+        try:
+            df = df.with_columns(pl.col(name).cast(dtype, strict=True))
+        except Exception as exc:
+            raise InputError(path, f"type inattendu (attendu {dtype})", column=name) from exc
+    return df.select(list(columns))
+
+
+def _first_bad_row(df: pl.DataFrame, mask: pl.Expr) -> int | None:
+    idx = df.with_row_index("_r").filter(mask)["_r"]
+    return None if idx.is_empty() else int(idx[0]) + 1
+
+
+def _check_keys(df: pl.DataFrame, path: Path, label: str) -> pl.DataFrame:
+    """Handles must be present and unique; an opposed row may lack its foyer (kept alone)."""
+    df = df.with_columns(
+        pl.when(pl.col("foyer").is_null() & pl.col("opposition").fill_null(False))
+        .then(pl.lit("opposition:") + pl.col("handle"))
+        .otherwise(pl.col("foyer"))
+        .alias("foyer")
+    )
+    for col in ("handle", "foyer"):
+        row = _first_bad_row(df, pl.col(col).is_null())
+        if row is not None:
+            raise InputError(path, f"{col} vide dans le {label}", line=row, column=col)
+    row = _first_bad_row(df, pl.col("handle").is_duplicated())
+    if row is not None:
+        raise InputError(path, f"handle en double dans le {label}", line=row, column="handle")
+    return df
+
+
+def _reference_date(df: pl.DataFrame, path: Path) -> dt.date:
+    dates = (
+        df.filter(~pl.col("opposition").fill_null(False))["date_reference"].drop_nulls().unique()
+    )
+    if dates.len() != 1:
+        raise InputError(
+            path,
+            f"{dates.len()} dates de référence distinctes (une seule attendue)",
+            column="date_reference",
+        )
+    return dates[0]
+
+
+def read_inputs(caf_path: Path, cpam_path: Path, links_path: Path) -> CentralInputs:
+    """Load and cross-check the three central inputs."""
+    caf = _read(caf_path, CAF_COLUMNS, "fichier CAF pseudonymisé")
+    cpam = _read(cpam_path, CPAM_COLUMNS, "fichier CPAM pseudonymisé")
+    links = _read(links_path, LINK_COLUMNS, "fichier de liens")
+    caf = _check_keys(caf, caf_path, "fichier CAF")
+    cpam = _check_keys(cpam, cpam_path, "fichier CPAM")
+    for col, other, path_label in (("caf_handle", caf, "CAF"), ("cpam_handle", cpam, "CPAM")):
+        row = _first_bad_row(links, pl.col(col).is_null() | pl.col(col).is_duplicated())
+        if row is not None:
+            raise InputError(
+                links_path, "liens non un-pour-un (handle vide ou en double)", line=row, column=col
+            )
+        row = _first_bad_row(links, ~pl.col(col).is_in(other["handle"].implode()))
+        if row is not None:
+            raise InputError(
+                links_path, f"handle absent du fichier {path_label}", line=row, column=col
+            )
+    r = _reference_date(caf, caf_path)
+    warnings = []
+    r_cpam = _reference_date(cpam, cpam_path)
+    if r_cpam != r:
+        warnings.append(
+            f"dates de référence différentes : CAF {r:%d/%m/%Y}, CPAM {r_cpam:%d/%m/%Y} ; "
+            "la date CAF est appliquée"
+        )
+    return CentralInputs(caf, cpam, links, r, tuple(warnings))

@@ -1,0 +1,60 @@
+-- Step 1 of the household view: every CAF person with its CPAM link (if any), ranked inside
+-- its foyer the way art. R.861-3 CSS ranks a household: the allocataire first, then the spouse,
+-- then dependants from the oldest to the youngest.
+-- Inputs (registered by pipeline/detect/engine.py): caf, cpam, links, run_params.
+
+CREATE OR REPLACE TEMP VIEW caf_members AS
+SELECT
+    c.handle,
+    c.foyer,
+    c.role,
+    c.age,
+    coalesce(c.opposition, false)                          AS opposition_caf,
+    coalesce(c.residence_alternee, false)                  AS residence_alternee,
+    c.quartier,
+    c.code_commune,
+    c.situation_familiale,
+    c.ressources_12m,
+    c.prestations,
+    l.cpam_handle,
+    p.css,
+    p.css_debut,
+    p.css_fin,
+    coalesce(p.opposition, false)                          AS opposition_cpam,
+    -- a linked member whose CSS covers the reference date
+    (p.css IS NOT NULL AND p.css <> 'NON'
+        AND p.css_debut <= r.date_reference AND r.date_reference <= p.css_fin) AS css_en_cours
+FROM caf AS c
+CROSS JOIN run_params AS r
+LEFT JOIN links AS l ON l.caf_handle = c.handle
+LEFT JOIN cpam AS p ON p.handle = l.cpam_handle;
+
+CREATE OR REPLACE TEMP VIEW ranked_members AS
+SELECT
+    m.*,
+    row_number() OVER (
+        PARTITION BY m.foyer
+        ORDER BY
+            CASE m.role WHEN 'DEM' THEN 0 WHEN 'CJT' THEN 1 ELSE 2 END,
+            m.age DESC NULLS LAST,
+            m.residence_alternee,          -- same age: the full-time child takes the earlier rank
+            m.handle
+    )::INTEGER AS rang,
+    -- a minor child in alternating residence counts for half of its rank's increment
+    (m.role = 'ENF' AND m.residence_alternee AND coalesce(m.age, 0) < 18) AS alterne_mineur
+FROM caf_members AS m;
+
+-- The household's zone decides which cells apply (overseas departements: uplifted cells).
+CREATE OR REPLACE TEMP VIEW ceiling_members AS
+SELECT
+    m.foyer,
+    m.rang,
+    m.alterne_mineur,
+    CASE WHEN list_contains(r.departements_outre_mer, left(z.code_commune, 3))
+         THEN 'outre_mer' ELSE 'metropole' END AS zone
+FROM ranked_members AS m
+CROSS JOIN run_params AS r
+JOIN (
+    SELECT foyer, first(code_commune ORDER BY rang) FILTER (WHERE code_commune IS NOT NULL) AS code_commune
+    FROM ranked_members GROUP BY foyer
+) AS z ON z.foyer = m.foyer;

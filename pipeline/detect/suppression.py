@@ -1,0 +1,118 @@
+"""Small-cell suppression for a two-way count table with its margins.
+
+Primary suppression hides every cell (margins included) with 1..threshold-1 people. Secondary
+suppression then makes every hidden cell non-derivable from what is published: with
+y = x inside, -x on the margins and +x for the grand total, every row and column of the
+extended (R+1)x(C+1) table sums to zero, so the hidden cells are determined exactly when they
+are a *bridge* of the bipartite graph "row -- hidden cell -- column" (a cell on a cycle can move
+by +t/-t around the cycle without changing any published figure). We add the smallest cell that
+closes a cycle through each bridge until there is none. Small tables only: Python is fine here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+PUBLISHED, PRIMARY, SECONDARY = "publie", "primaire", "secondaire"
+
+
+@dataclass(frozen=True)
+class SuppressedTable:
+    """Extended table (last row = column totals, last column = row totals) and cell status."""
+
+    values: list[list[int]]
+    status: list[list[str]]
+
+    def label(self, i: int, j: int) -> str:
+        s = self.status[i][j]
+        if s == PRIMARY:
+            return "< 11"
+        if s == SECONDARY:
+            return "s"
+        return str(self.values[i][j])
+
+
+def extend(table: Sequence[Sequence[int]]) -> list[list[int]]:
+    """Append row totals (last column) and column totals + grand total (last row)."""
+    rows = [[*map(int, r), sum(map(int, r))] for r in table]
+    ncol = len(rows[0]) if rows else 1
+    rows.append([sum(r[j] for r in rows) for j in range(ncol)])
+    return rows
+
+
+def _components(nr: int, nc: int, edges: set[tuple[int, int]]) -> list[int]:
+    """Connected component id of each node (rows 0..nr-1, columns nr..nr+nc-1)."""
+    parent = list(range(nr + nc))
+
+    def find(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    for i, j in edges:
+        ra, rb = find(i), find(nr + j)
+        if ra != rb:
+            parent[ra] = rb
+    return [find(a) for a in range(nr + nc)]
+
+
+def exposed_cells(status: list[list[str]]) -> list[tuple[int, int]]:
+    """Hidden cells that the published figures determine exactly (bridges), sorted."""
+    nr, nc = len(status), len(status[0])
+    hidden = {(i, j) for i in range(nr) for j in range(nc) if status[i][j] != PUBLISHED}
+    exposed = []
+    for cell in sorted(hidden):
+        comp = _components(nr, nc, hidden - {cell})
+        if comp[cell[0]] != comp[nr + cell[1]]:
+            exposed.append(cell)
+    return exposed
+
+
+def suppress(table: Sequence[Sequence[int]], threshold: int = 11) -> SuppressedTable:
+    """Primary + secondary suppression of `table` (rows x columns of counts) and its margins."""
+    if not table or not table[0]:
+        return SuppressedTable(extend(table) if table else [[0]], [[PUBLISHED]])
+    values = extend(table)
+    nr, nc = len(values), len(values[0])
+    status = [
+        [PRIMARY if 0 < values[i][j] < threshold else PUBLISHED for j in range(nc)]
+        for i in range(nr)
+    ]
+    while True:
+        exposed = exposed_cells(status)
+        if not exposed:
+            return SuppressedTable(values, status)
+        a, b = _secondary_choice(values, status, exposed[0])
+        status[a][b] = SECONDARY
+
+
+def _secondary_choice(
+    values: list[list[int]], status: list[list[str]], cell: tuple[int, int]
+) -> tuple[int, int]:
+    """The published cell to hide next so that exposed `cell` gets (closer to) a cycle.
+
+    Preference: a cell closing a cycle through `cell` right away, then a non-empty cell, an inner
+    cell rather than a total, the smallest count, the first position (determinism).
+    """
+    i, j = cell
+    nr, nc = len(values), len(values[0])
+    hidden = {(a, b) for a in range(nr) for b in range(nc) if status[a][b] != PUBLISHED}
+    comp = _components(nr, nc, hidden - {cell})
+    candidates = [(i, b) for b in range(nc) if status[i][b] == PUBLISHED] + [
+        (a, j) for a in range(nr) if status[a][j] == PUBLISHED
+    ]
+    if not candidates:  # cannot happen: a bridge always has a published cell in its row/column
+        raise AssertionError("suppression secondaire impossible")
+
+    def cost(c: tuple[int, int]) -> tuple[int, int, int, int, int]:
+        a, b = c
+        # (i, b) joins row i to column b: a cycle if column b already reaches column j;
+        # (a, j) joins row a to column j: a cycle if row a already reaches row i.
+        closes = comp[nr + b] == comp[nr + j] if a == i else comp[a] == comp[i]
+        v = values[a][b]
+        margin = int(a == nr - 1 or b == nc - 1)
+        return (0 if closes else 1, int(v == 0), margin, v, a * nc + b)
+
+    return min(candidates, key=cost)

@@ -1,0 +1,193 @@
+"""Hand-built contract fixtures for the detection tests (synthetic, tiny, explicit)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+R = dt.date(2025, 9, 30)
+_counter = itertools.count(1)
+
+
+def h(prefix: str) -> str:
+    """A fresh 32-hex handle (deterministic within a test session order)."""
+    return f"{prefix}{next(_counter):0{32 - len(prefix)}x}"
+
+
+class Builder:
+    """Accumulate CAF foyers, CPAM rows and links; write the three central inputs."""
+
+    def __init__(self, reference: dt.date = R) -> None:
+        self.r = reference
+        self.caf: list[dict[str, Any]] = []
+        self.cpam: list[dict[str, Any]] = []
+        self.links: list[dict[str, Any]] = []
+
+    def foyer(
+        self,
+        members: list[tuple[str, int | None] | tuple[str, int | None, bool]],
+        *,
+        ressources: float | None = 9000.0,
+        prestations: tuple[str, ...] = (),
+        situation: str = "ISOLE",
+        quartier: str = "QN06101M",
+        commune: str = "61169",
+        css: str | None = None,
+        css_debut: dt.date | None = None,
+        css_fin: dt.date | None = None,
+        linked: str = "adults",
+        opposed_member: int | None = None,
+        opposed_cpam: bool = False,
+    ) -> dict[str, Any]:
+        """Add one CAF dossier; members are (role, age[, alternating]). Returns its handles.
+
+        linked: 'adults' (DEM/CJT linked to CPAM rows), 'children' (only ENF linked), 'none'.
+        The CSS status is put on the DEM's CPAM row (or the first linked member's).
+        """
+        foyer = h("f")
+        cpam_foyer = h("g")
+        handles = []
+        first_link = True
+        for i, m in enumerate(members):
+            role, age = m[0], m[1]
+            alt = bool(m[2]) if len(m) > 2 else False
+            handle = h("c")
+            handles.append(handle)
+            opposed = opposed_member == i
+            self.caf.append(
+                {
+                    "handle": handle,
+                    "foyer": foyer,
+                    "opposition": opposed,
+                    "role": None if opposed else role,
+                    "age": None if opposed else age,
+                    "quartier": None if opposed else quartier,
+                    "code_commune": None if opposed else commune,
+                    "situation_familiale": None if opposed else situation,
+                    "residence_alternee": None if opposed else (alt if role == "ENF" else None),
+                    "ressources_12m": None if opposed else ressources,
+                    "prestations": None if opposed else list(prestations),
+                    "date_reference": None if opposed else self.r,
+                }
+            )
+            is_adult = role in ("DEM", "CJT")
+            if (
+                linked == "none"
+                or (linked == "adults" and not is_adult)
+                or (linked == "children" and is_adult)
+            ):
+                continue
+            p_handle = h("p")
+            self.cpam.append(
+                {
+                    "handle": p_handle,
+                    "foyer": cpam_foyer,
+                    "opposition": opposed_cpam and first_link,
+                    "role": "ASSURE" if is_adult else "ENFANT",
+                    "age": age,
+                    "code_commune": commune,
+                    "css": (css or "NON") if first_link else "NON",
+                    "css_debut": css_debut if first_link else None,
+                    "css_fin": css_fin if first_link else None,
+                    "date_reference": self.r,
+                }
+            )
+            self.links.append(
+                {
+                    "caf_handle": handle,
+                    "cpam_handle": p_handle,
+                    "pass": "nir",
+                    "match_weight": 20.0,
+                    "match_probability": 0.999,
+                }
+            )
+            first_link = False
+        return {"foyer": foyer, "handles": handles, "cpam_foyer": cpam_foyer}
+
+    def cpam_only(
+        self,
+        *,
+        css: str = "GRATUITE",
+        css_debut: dt.date | None = None,
+        css_fin: dt.date | None = None,
+        opposed: bool = False,
+    ) -> str:
+        """A CPAM ASSURE not linked to the CAF."""
+        handle = h("p")
+        self.cpam.append(
+            {
+                "handle": handle,
+                "foyer": h("g"),
+                "opposition": opposed,
+                "role": "ASSURE",
+                "age": 40,
+                "code_commune": "61169",
+                "css": css,
+                "css_debut": css_debut,
+                "css_fin": css_fin,
+                "date_reference": self.r,
+            }
+        )
+        return handle
+
+    def write(self, folder: Path) -> tuple[Path, Path, Path]:
+        folder.mkdir(parents=True, exist_ok=True)
+        caf = pl.DataFrame(
+            self.caf,
+            schema={
+                "handle": pl.String,
+                "foyer": pl.String,
+                "opposition": pl.Boolean,
+                "role": pl.String,
+                "age": pl.Int16,
+                "quartier": pl.String,
+                "code_commune": pl.String,
+                "situation_familiale": pl.String,
+                "residence_alternee": pl.Boolean,
+                "ressources_12m": pl.Float64,
+                "prestations": pl.List(pl.String),
+                "date_reference": pl.Date,
+            },
+        ).with_columns(
+            pl.lit("certifie").alias("nir_statut"),
+            pl.lit(1, dtype=pl.Int8).alias("sexe"),
+            pl.lit(None, dtype=pl.String).alias("tok_nir"),
+        )
+        cpam = pl.DataFrame(
+            self.cpam,
+            schema={
+                "handle": pl.String,
+                "foyer": pl.String,
+                "opposition": pl.Boolean,
+                "role": pl.String,
+                "age": pl.Int16,
+                "code_commune": pl.String,
+                "css": pl.String,
+                "css_debut": pl.Date,
+                "css_fin": pl.Date,
+                "date_reference": pl.Date,
+            },
+        ).with_columns(pl.lit(True).alias("medecin_traitant"))
+        links = pl.DataFrame(
+            self.links,
+            schema={
+                "caf_handle": pl.String,
+                "cpam_handle": pl.String,
+                "pass": pl.String,
+                "match_weight": pl.Float64,
+                "match_probability": pl.Float64,
+            },
+        )
+        paths = (
+            folder / "caf.pseudo.parquet",
+            folder / "cpam.pseudo.parquet",
+            folder / "links.parquet",
+        )
+        caf.write_parquet(paths[0])
+        cpam.write_parquet(paths[1])
+        links.write_parquet(paths[2])
+        return paths
