@@ -1,7 +1,37 @@
 """Commands of this stage, mounted by pipeline/cli.py."""
 
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
 
+class Agency(StrEnum):
+    caf = "caf"
+    cpam = "cpam"
+
+
 def register(app: typer.Typer) -> None:
-    """Add this stage's commands to the top-level app (filled in by the stage's owner)."""
+    """Add `ingest` to the top-level app."""
+
+    @app.command("ingest")
+    def ingest_command(
+        agency: Annotated[Agency, typer.Option("--agency", help="Agence émettrice : caf ou cpam.")],
+        input: Annotated[Path, typer.Option("--input", help="Extrait brut (CSV) de l'agence.")],
+        out: Annotated[Path | None, typer.Option(
+            "--out", help="Dossier de sortie, côté agence (défaut : out/<agence>).")] = None,
+        layout: Annotated[Path | None, typer.Option(
+            "--layout", help="Disposition YAML propre au territoire (défaut : BRIEF §4).")] = None,
+    ) -> None:
+        """Lire, valider et normaliser un extrait brut : ingested.parquet + rejections.csv."""
+        from pipeline.ingest.api import ingest
+
+        result = ingest(agency.value, input, out or Path("out") / agency.value, layout)
+        typer.echo(
+            f"{result.ingested} : {result.rows_accepted} lignes acceptées, "
+            f"{result.rows_rejected} rejetées sur {result.rows_read} "
+            f"(détail : {result.rejections})"
+        )

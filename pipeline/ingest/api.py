@@ -1,0 +1,162 @@
+"""`ingest()`: raw extract -> ingested.parquet + rejections.csv + avertissements.csv + stats.
+
+Every data line ends up either in ingested.parquet or in rejections.csv as "ligne rejetée";
+ingest_stats.json says how many of each, so the books always balance.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from pipeline.common.errors import InputError
+from pipeline.common.files import private_dir, sha256_file, write_text
+from pipeline.common.progress import info, step
+from pipeline.common.tables import write_csv, write_parquet
+from pipeline.ingest import convert, derive
+from pipeline.ingest.layout import Layout, load_layout
+from pipeline.ingest.reader import read_raw
+from pipeline.ingest.schema import output_schema
+
+INGESTED = "ingested.parquet"
+REJECTIONS = "rejections.csv"
+WARNINGS = "avertissements.csv"
+STATS = "ingest_stats.json"
+
+_ISSUE_SCHEMA = {"line": pl.Int64, "column": pl.String, "reason": pl.String, "action": pl.String}
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """Where the outputs are and how the rows were accounted for."""
+
+    agency: str
+    ingested: Path
+    rejections: Path
+    warnings: Path
+    stats: Path
+    rows_read: int
+    rows_accepted: int
+    rows_rejected: int
+    values_ignored: int
+    warnings_count: int
+
+
+def _apply(df: pl.DataFrame, conv: convert.Conversion) -> pl.DataFrame:
+    exprs = [e.alias(k) for k, e in conv.outputs.items()]
+    exprs += [e.alias(issue.key) for issue, e in conv.issues]
+    return df.lazy().with_columns(exprs).collect()
+
+
+def _issues_long(df: pl.DataFrame, issues: list[convert.Issue]) -> pl.DataFrame:
+    """One row per (line, issue) that fired: line, column, reason, action."""
+    if not issues:
+        return pl.DataFrame(schema=_ISSUE_SCHEMA)
+    meta = pl.DataFrame(
+        {"variable": [i.key for i in issues], "column": [i.column for i in issues],
+         "action": [i.action for i in issues]}
+    )
+    long = (
+        df.select("line", *[i.key for i in issues])
+        .unpivot(index="line", value_name="reason")
+        .drop_nulls("reason")
+    )
+    return long.join(meta, on="variable").select(*_ISSUE_SCHEMA)
+
+
+def run_conversion(raw: pl.DataFrame, layout: Layout) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Typed frame (all rows, with a `__rejected` flag) and the long issue table."""
+    first = convert.build(layout)
+    df = _apply(raw, first)
+    second = derive.build(layout)
+    df = _apply(df, second)
+    issues = _issues_long(df, [i for i, _ in first.issues + second.issues])
+    rejected_lines = issues.filter(pl.col("action") == convert.REJECT).select("line").unique()
+    df = df.with_columns(__rejected=pl.col("line").is_in(rejected_lines["line"].implode()))
+    return df, issues
+
+
+def ingest(agency: str, input: Path, out_dir: Path, layout: Path | None = None) -> IngestResult:
+    """Read, validate and normalise one raw extract into `out_dir` (agency side, owner-only)."""
+    lay = load_layout(agency, layout)
+    input = Path(input)
+    with step(f"Lecture de {input.name} ({lay.agency.upper()})"):
+        raw = read_raw(input, lay)
+    with step(f"Validation et normalisation de {raw.frame.height} lignes"):
+        df, issues = run_conversion(raw.frame, lay)
+    structural = raw.structural.with_columns(action=pl.lit(convert.REJECT))
+    accepted_lines = df.filter(~pl.col("__rejected")).select("line")
+    row_issues = issues.filter(pl.col("action") == convert.REJECT)
+    value_issues = issues.join(accepted_lines, on="line", how="semi")
+    rejections = pl.concat(
+        [structural.select(*_ISSUE_SCHEMA), row_issues,
+         value_issues.filter(pl.col("action") == convert.IGNORE)]
+    ).sort("line", "column", "reason")
+    warnings = value_issues.filter(pl.col("action") == convert.WARN)
+    warnings = warnings.sort("line", "column", "reason")
+
+    schema = output_schema(agency)
+    accepted = df.filter(~pl.col("__rejected")).select(
+        [pl.col(name).cast(dtype) for name, dtype in schema.items()]
+    )
+    rows_rejected = structural.height + int(df["__rejected"].sum())
+    if accepted.height + rows_rejected != raw.rows_read:  # pragma: no cover - invariant
+        raise InputError(input, "incohérence interne du décompte des lignes")
+
+    out_dir = private_dir(out_dir)
+    with step(f"Écriture de {accepted.height} lignes acceptées"):
+        ingested_path = write_parquet(accepted, out_dir / INGESTED, sort_by=["line"], private=True)
+        rej_path = write_csv(rejections.select("line", "column", "reason", "action"),
+                             out_dir / REJECTIONS, private=True)
+        warn_path = write_csv(warnings.select("line", "column", "reason", "action"),
+                              out_dir / WARNINGS, private=True)
+        stats = _stats(lay, input, raw, accepted, rejections, warnings, rows_rejected)
+        stats_path = write_text(
+            out_dir / STATS, json.dumps(stats, ensure_ascii=False, indent=2, sort_keys=True) + "\n",
+            private=True,
+        )
+    info(
+        f"{raw.rows_read} lignes lues : {accepted.height} acceptées, {rows_rejected} rejetées, "
+        f"{stats['valeurs_ignorees']} valeurs ignorées, {warnings.height} avertissements"
+    )
+    return IngestResult(
+        agency=agency, ingested=ingested_path, rejections=rej_path, warnings=warn_path,
+        stats=stats_path, rows_read=raw.rows_read, rows_accepted=accepted.height,
+        rows_rejected=rows_rejected, values_ignored=stats["valeurs_ignorees"],
+        warnings_count=warnings.height,
+    )
+
+
+def _counts(frame: pl.DataFrame) -> list[dict[str, object]]:
+    grouped = frame.group_by("action", "column", "reason").agg(nombre=pl.len())
+    grouped = grouped.sort("action", "column", "reason")
+    return [
+        {"action": r["action"], "colonne": r["column"], "motif": r["reason"], "nombre": r["nombre"]}
+        for r in grouped.iter_rows(named=True)
+    ]
+
+
+def _stats(lay: Layout, input: Path, raw, accepted: pl.DataFrame, rejections: pl.DataFrame,
+           warnings: pl.DataFrame, rows_rejected: int) -> dict[str, object]:
+    statuts = accepted.group_by("nir_statut").agg(pl.len()).sort("nir_statut")
+    extraction = accepted["date_extraction"].drop_nulls().unique().sort()
+    return {
+        "agence": lay.agency,
+        "fichier": input.name,
+        "sha256": sha256_file(input),
+        "disposition": lay.path.name,
+        "encodage": lay.encoding,
+        "lignes_lues": raw.rows_read,
+        "lignes_acceptees": accepted.height,
+        "lignes_rejetees": rows_rejected,
+        "valeurs_ignorees": int((rejections["action"] == convert.IGNORE).sum()),
+        "avertissements": warnings.height,
+        "motifs": _counts(rejections) + _counts(warnings),
+        "nir_statut": {r[0]: r[1] for r in statuts.iter_rows()},
+        "dates_extraction": [d.isoformat() for d in extraction.to_list()],
+        "colonnes_optionnelles_absentes": list(raw.missing_optional),
+        "colonnes_ignorees": list(raw.ignored_columns),
+    }

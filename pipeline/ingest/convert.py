@@ -1,0 +1,174 @@
+"""Turn raw string columns into typed canonical columns, with one issue column per check.
+
+Each check yields an expression that is a French reason (or null) for every row; `Issue` records
+which raw column it concerns and what happens: the row is rejected, the value is ignored (nulled),
+or the value is kept with a warning. Reasons never contain the raw value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from pipeline.ingest.layout import ColumnSpec, Layout
+from pipeline.ingest.normalise.dates import WARNING_PARTIAL, date_exprs
+from pipeline.ingest.normalise.names import clean_name, given_names
+from pipeline.ingest.normalise.nir import nir_exprs
+
+REJECT = "ligne rejetée"
+IGNORE = "valeur ignorée"
+WARN = "avertissement"
+
+R_MISSING = "valeur obligatoire absente"
+R_PATTERN = "valeur mal formée"
+R_ENUM = "valeur non reconnue (attendu : {values})"
+R_AMOUNT = "montant illisible"
+R_INT = "nombre entier illisible"
+R_PHONE = "numéro de téléphone mal formé"
+R_PLACEHOLDER = "nom ou prénom de remplissage (inconnu, X...) remplacé par vide"
+R_LIST = "code de prestation non reconnu, retiré de la liste"
+
+
+@dataclass(frozen=True)
+class Issue:
+    key: str  # name of the issue column in the working frame
+    column: str  # raw (source) column name, as the data officer sees it
+    action: str  # REJECT / IGNORE / WARN
+
+
+@dataclass
+class Conversion:
+    """Expressions to evaluate on the raw frame: outputs first, then issue columns."""
+
+    outputs: dict[str, pl.Expr]
+    issues: list[tuple[Issue, pl.Expr]]
+    prefix: str = "a"
+
+    def add_issue(self, spec_or_col: ColumnSpec | str, action: str, reason: pl.Expr) -> None:
+        column = spec_or_col.source if isinstance(spec_or_col, ColumnSpec) else spec_or_col
+        key = f"__issue_{self.prefix}{len(self.issues)}"
+        self.issues.append((Issue(key, column, action), reason))
+
+
+def _strip_accents_upper(e: pl.Expr) -> pl.Expr:
+    return e.str.normalize("NFKD").str.replace_all(r"\p{M}", "").str.to_uppercase()
+
+
+def _code(raw: pl.Expr, spec: ColumnSpec) -> tuple[pl.Expr, pl.Expr]:
+    v = raw.str.replace_all(r"\s", "").str.to_uppercase()
+    ok = v.str.contains(spec.pattern) if spec.pattern else pl.lit(True)
+    return pl.when(ok).then(v), pl.when(v.is_not_null() & ~ok).then(pl.lit(R_PATTERN))
+
+
+def _enum(raw: pl.Expr, spec: ColumnSpec) -> tuple[pl.Expr, pl.Expr]:
+    v = _strip_accents_upper(raw)
+    if spec.aliases:
+        v = v.replace(spec.aliases)
+    ok = v.is_in(list(spec.allowed))
+    reason = R_ENUM.format(values=", ".join(spec.allowed))
+    return pl.when(ok).then(v), pl.when(v.is_not_null() & ~ok).then(pl.lit(reason))
+
+
+def _bool(raw: pl.Expr, spec: ColumnSpec) -> tuple[pl.Expr, pl.Expr]:
+    v = _strip_accents_upper(raw)
+    out = (
+        pl.when(v.is_in(list(spec.true_values))).then(pl.lit(True))
+        .when(v.is_in(list(spec.false_values))).then(pl.lit(False))
+    )
+    values = "/".join(spec.true_values[:1] + spec.false_values[:1])
+    return out, pl.when(v.is_not_null() & out.is_null()).then(pl.lit(R_ENUM.format(values=values)))
+
+
+def _decimal(raw: pl.Expr, decimal: str) -> tuple[pl.Expr, pl.Expr]:
+    v = raw.str.replace_all(r"[\s\u00a0\u202f]", "")
+    thousands = "." if decimal == "," else ","
+    t, d = "\\" + thousands, "\\" + decimal
+    ok = v.str.contains(rf"^[+-]?(?:[0-9]+|[0-9]{{1,3}}(?:{t}[0-9]{{3}})+)(?:{d}[0-9]+)?$")
+    number = v.str.replace_all(thousands, "", literal=True).str.replace(decimal, ".", literal=True)
+    return (
+        pl.when(ok).then(number.cast(pl.Float64, strict=False)),
+        pl.when(v.is_not_null() & ~ok).then(pl.lit(R_AMOUNT)),
+    )
+
+
+def _int(raw: pl.Expr, spec: ColumnSpec) -> tuple[pl.Expr, pl.Expr]:
+    v = raw.str.replace_all(r"\s", "")
+    ok = v.str.contains(spec.pattern or r"^[0-9]+$")
+    return (
+        pl.when(ok).then(v.cast(pl.Int64, strict=False)),
+        pl.when(v.is_not_null() & ~ok).then(pl.lit(R_INT)),
+    )
+
+
+def _phone(raw: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    v = raw.str.replace_all(r"[\s.\-/()]", "").str.replace(r"^(?:\+33|0033)", "0")
+    ok = v.str.contains(r"^\+?[0-9]{6,15}$")
+    return pl.when(ok).then(v), pl.when(v.is_not_null() & ~ok).then(pl.lit(R_PHONE))
+
+
+def _list(raw: pl.Expr, spec: ColumnSpec, sep: str) -> tuple[pl.Expr, pl.Expr]:
+    items = _strip_accents_upper(raw).fill_null("").str.split(sep, literal=True).list.eval(
+        pl.element().str.strip_chars()
+    ).list.eval(pl.element().filter(pl.element().str.len_bytes() > 0))
+    allowed = list(spec.allowed)
+    known = items.list.eval(pl.element().filter(pl.element().is_in(allowed)))
+    n_unknown = items.list.len() - known.list.len()
+    return known.list.unique().list.sort(), pl.when(n_unknown > 0).then(pl.lit(R_LIST))
+
+
+def build(layout: Layout) -> Conversion:
+    """Expressions for every layout column (the hot path: all vectorised)."""
+    conv = Conversion(outputs={}, issues=[])
+    for spec in layout.columns:
+        raw = pl.col(spec.name)
+        out: pl.Expr
+        reason: pl.Expr | None = None
+        if spec.type == "code":
+            out, reason = _code(raw, spec)
+        elif spec.type == "enum":
+            out, reason = _enum(raw, spec)
+        elif spec.type == "bool":
+            out, reason = _bool(raw, spec)
+        elif spec.type == "decimal":
+            out, reason = _decimal(raw, layout.decimal)
+        elif spec.type == "int":
+            out, reason = _int(raw, spec)
+        elif spec.type == "phone":
+            out, reason = _phone(raw)
+        elif spec.type == "list":
+            out, reason = _list(raw, spec, layout.list_separator)
+        elif spec.type == "text":
+            out = raw.str.replace_all(r"\s+", " ")
+        elif spec.type == "name":
+            out = clean_name(raw)
+            reason = pl.when(raw.is_not_null() & out.is_null()).then(pl.lit(R_PLACEHOLDER))
+        elif spec.type == "given_names":
+            out, prenom1 = given_names(raw)
+            conv.outputs["prenom1"] = prenom1
+            reason = pl.when(raw.is_not_null() & out.is_null()).then(pl.lit(R_PLACEHOLDER))
+        elif spec.type == "nir":
+            n = nir_exprs(raw)
+            out, reason = n.nir, n.reason
+            if spec.name == "nir":
+                conv.outputs["nir_statut"] = n.statut
+                conv.outputs["__nir_sexe"] = n.sex
+        elif spec.type == "date":
+            d = date_exprs(raw, layout.date_format)
+            out, reason = d.date, d.reason
+            if spec.name == "date_naissance":
+                conv.outputs["naiss_annee"] = d.year
+                conv.outputs["naiss_mois"] = d.month
+                conv.outputs["naiss_jour"] = d.day
+                conv.add_issue(spec, WARN, pl.when(d.partial).then(pl.lit(WARNING_PARTIAL)))
+        else:  # pragma: no cover - layout.py refuses unknown types
+            raise AssertionError(spec.type)
+        conv.outputs[spec.name] = out
+        if spec.mandatory:
+            why = pl.when(raw.is_null()).then(pl.lit(R_MISSING))
+            if reason is not None:
+                why = pl.coalesce(why, reason)
+            conv.add_issue(spec, REJECT, why)
+        elif reason is not None:
+            conv.add_issue(spec, IGNORE, reason)
+    return conv
