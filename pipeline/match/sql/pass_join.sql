@@ -1,0 +1,7 @@
+    SELECT
+        l.id AS lid,
+        r.id AS rid,
+        coalesce(({consistent}), FALSE) AS consistent,
+        coalesce(({tie_break}), FALSE) AS tie
+    FROM caf_free AS l
+    JOIN cpam_free AS r ON {join}

@@ -1,0 +1,84 @@
+"""Small token-level exports for the linkage tests, built from synthetic plaintext persons.
+
+Tokens follow pipeline/pseudonymise/tokens.yaml (components and shared subkeys) but use a local
+stand-in hash (SHA-256 of subkey + components) instead of the keyed HMAC: the linkage only needs
+equal inputs to give equal tokens. Phonetic codes are a crude stand-in (first 3 letters).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import polars as pl
+
+from pipeline.pseudonymise.tokens import load_catalogue
+
+SEP = "\x1f"
+
+
+def handle_of(pid: str, agency: str) -> str:
+    return hashlib.md5(f"{agency}:{pid}".encode()).hexdigest()
+
+
+def _token(subkey: str, parts: list[object]) -> str | None:
+    if any(p is None or p == "" for p in parts):
+        return None
+    msg = subkey + "/" + SEP.join(str(p) for p in parts)
+    return hashlib.sha256(msg.encode()).hexdigest()[:32]
+
+
+def _derive(p: dict) -> dict:
+    """Prepared components from a plaintext person (dob 'AAAA-MM-JJ')."""
+    q = dict(p)
+    dob = q.get("dob")
+    if dob:
+        y, m, d = dob.split("-")
+        q.update(annee=y, mois=m, jour=d)
+        q["dob_swap"] = f"{y}-{d}-{m}" if int(d) <= 12 and d != m else None
+    for src, dst in (("nom", "nom_phon"), ("nom_usage", "nom_usage_phon"),
+                     ("prenom1", "prenom1_phon")):
+        q[dst] = q[src][:3] if q.get(src) else None
+    q.setdefault("prenoms", q.get("prenom1"))
+    return q
+
+
+def export(persons: list[dict], agency: str) -> pl.DataFrame:
+    """A pseudonymised export (handle, foyer, role, sexe, code_commune, tok_*) for `persons`.
+
+    Each person dict: id (test name), foyer, role, sexe, dob, nom, prenom1, optional nom_usage,
+    prenom2, nir, nir_parent1, nir_parent2, nir_ouvrant_droit, code_commune.
+    """
+    cat = load_catalogue()
+    specs = cat.for_agency(agency)
+    rows = []
+    for p in persons:
+        q = _derive(p)
+        row = {
+            "handle": handle_of(p["id"], agency),
+            "foyer": handle_of(str(p.get("foyer", p["id"])), agency + "-foyer"),
+            "role": p.get("role", "DEM" if agency == "caf" else "ASSURE"),
+            "sexe": p.get("sexe"),
+            "code_commune": p.get("code_commune", "61169"),
+        }
+        for s in specs:
+            ok = s.roles is None or row["role"] in s.roles
+            row[s.name] = _token(s.subkey, [q.get(c) for c in s.components]) if ok else None
+        rows.append(row)
+    schema = {"handle": pl.String, "foyer": pl.String, "role": pl.String, "sexe": pl.Int8,
+              "code_commune": pl.String, **{s.name: pl.String for s in specs}}
+    return pl.DataFrame(rows, schema=schema)
+
+
+def write_exports(tmp: Path, caf: list[dict], cpam: list[dict]) -> tuple[Path, Path]:
+    a, b = tmp / "caf.pseudo.parquet", tmp / "cpam.pseudo.parquet"
+    export(caf, "caf").write_parquet(a)
+    export(cpam, "cpam").write_parquet(b)
+    return a, b
+
+
+def truth_file(tmp: Path, pairs: list[tuple[str, str]]) -> Path:
+    path = tmp / "truth.csv"
+    pl.DataFrame({"caf_handle": [handle_of(a, "caf") for a, _ in pairs],
+                  "cpam_handle": [handle_of(b, "cpam") for _, b in pairs]}).write_csv(path)
+    return path

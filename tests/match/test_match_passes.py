@@ -1,0 +1,128 @@
+"""Deterministic passes, outputs and determinism of pipeline.match.link on tiny fixtures."""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+import pytest
+from match_fixtures import handle_of, truth_file, write_exports
+
+from pipeline.common.errors import InputError
+from pipeline.match import link
+
+DEM_NIR, CJT_NIR = "1780561169002", "2800361169001"
+
+CAF = [
+    dict(id="dem", foyer="f1", sexe=1, dob="1978-05-06", nom="MARTIN", prenom1="PAUL", nir=DEM_NIR),
+    dict(id="cjt", foyer="f1", role="CJT", sexe=2, dob="1980-03-04", nom="DUPONT",
+         nom_usage="MARTIN", prenom1="MARIE", nir=CJT_NIR),
+    # child attached to the CJT (parent 2) at the CPAM
+    dict(id="luc", foyer="f1", role="ENF", sexe=1, dob="2015-07-08", nom="MARTIN",
+         prenom1="LUC", nir_parent1=DEM_NIR, nir_parent2=CJT_NIR),
+    # same-sex twins
+    dict(id="tom", foyer="f1", role="ENF", sexe=1, dob="2018-09-10", nom="MARTIN",
+         prenom1="TOM", nir_parent1=DEM_NIR, nir_parent2=CJT_NIR),
+    dict(id="leo", foyer="f1", role="ENF", sexe=1, dob="2018-09-10", nom="MARTIN",
+         prenom1="LEO", nir_parent1=DEM_NIR, nir_parent2=CJT_NIR),
+    # NIR conflict: same NIR token, different sex at the CPAM
+    dict(id="eve", foyer="f2", sexe=2, dob="1991-01-02", nom="LEROY", prenom1="EVE",
+         nir="2910161169005"),
+    # no NIR: linked on name + usage name + birth date
+    dict(id="ana", foyer="f3", sexe=2, dob="1985-11-23", nom="BERNARD", nom_usage="PETIT",
+         prenom1="ANA"),
+]
+CPAM = [
+    dict(id="DEM", sexe=1, dob="1978-05-06", nom="MARTIN", prenom1="PAUL", nir=DEM_NIR),
+    dict(id="CJT", sexe=2, dob="1980-03-04", nom="MARTIN", prenom1="MARIE", nir=CJT_NIR),
+    dict(id="LUC", role="ENFANT", sexe=1, dob="2015-07-08", nom="MARTIN", prenom1="LUC",
+         nir_ouvrant_droit=CJT_NIR),
+    dict(id="TOM", role="ENFANT", sexe=1, dob="2018-09-10", nom="MARTIN", prenom1="TOM",
+         nir_ouvrant_droit=DEM_NIR),
+    dict(id="LEO", role="ENFANT", sexe=1, dob="2018-09-10", nom="MARTIN", prenom1="LEO",
+         nir_ouvrant_droit=DEM_NIR),
+    dict(id="EVE", sexe=1, dob="1991-01-02", nom="DUBOIS", prenom1="JULES", nir="2910161169005"),
+    dict(id="ANA", sexe=2, dob="1985-11-23", nom="PETIT", prenom1="ANA"),
+]
+EXPECTED = {("dem", "DEM", "nir"), ("cjt", "CJT", "nir"), ("luc", "LUC", "enfant"),
+            ("tom", "TOM", "enfant"), ("leo", "LEO", "enfant"), ("ana", "ANA", "nom_dob")}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("passes")
+    caf, cpam = write_exports(tmp, CAF, CPAM)
+    truth = truth_file(tmp, [(a, b) for a, b, _ in EXPECTED])
+    return tmp, caf, cpam, link(caf, cpam, tmp / "out", truth=truth, threads=2)
+
+
+def _named(df: pl.DataFrame) -> set[tuple[str, str, str]]:
+    caf = {handle_of(p["id"], "caf"): p["id"] for p in CAF}
+    cpam = {handle_of(p["id"], "cpam"): p["id"] for p in CPAM}
+    return {(caf[a], cpam[b], p) for a, b, p in
+            df.select("caf_handle", "cpam_handle", "pass").iter_rows()}
+
+
+def test_passes_link_the_expected_pairs(run):
+    _, _, _, result = run
+    links = pl.read_parquet(result.links)
+    assert links.columns == ["caf_handle", "cpam_handle", "pass", "match_weight",
+                             "match_probability"]
+    assert _named(links) == EXPECTED
+
+
+def test_nir_conflict_is_reported_not_linked(run):
+    _, _, _, result = run
+    stats = json.loads(result.stats_path.read_text())
+    assert stats["conflicts"]["nir"] == 1
+    named = _named(pl.read_parquet(result.links))
+    assert not any(a == "eve" for a, _, _ in named)
+
+
+def test_twins_are_separated_by_first_name(run):
+    _, _, _, result = run
+    _nir, enfant, _ = json.loads(result.stats_path.read_text())["funnel"]["passes"]
+    assert enfant["linked_by_tie_break"] == 2
+    assert enfant["linked"] == 3
+
+
+def test_quality_against_truth(run):
+    _, _, _, result = run
+    q = result.stats["quality"]
+    assert q["precision"] == 1.0 and q["recall"] == 1.0
+
+
+def test_one_to_one_and_explanations(run):
+    _, _, _, result = run
+    links = pl.read_parquet(result.links)
+    assert links["caf_handle"].is_unique().all() and links["cpam_handle"].is_unique().all()
+    expl = pl.read_parquet(result.explanations)
+    per_link = expl.group_by("caf_handle", "cpam_handle").agg(pl.col("weight").sum())
+    merged = links.join(per_link, on=["caf_handle", "cpam_handle"])
+    assert merged.height == links.height
+    assert (merged["weight"] - merged["match_weight"]).abs().max() < 1e-9
+
+
+def test_rerun_is_byte_identical(run):
+    tmp, caf, cpam, _result = run
+    link(caf, cpam, tmp / "again", threads=1)
+    for name in ("links.parquet", "link_explanations.parquet", "clerical_review.parquet"):
+        assert (tmp / "out" / name).read_bytes() == (tmp / "again" / name).read_bytes(), name
+
+
+def test_duplicate_handle_names_the_row(tmp_path):
+    caf, cpam = write_exports(tmp_path, CAF[:2], CPAM[:2])
+    df = pl.read_parquet(caf)
+    pl.concat([df, df.head(1)]).write_parquet(caf)
+    with pytest.raises(InputError) as err:
+        link(caf, cpam, tmp_path / "out")
+    assert err.value.line == 3 and err.value.column == "handle"
+    assert not (tmp_path / "out" / "links.parquet").exists()
+
+
+def test_missing_required_column(tmp_path):
+    caf, cpam = write_exports(tmp_path, CAF[:2], CPAM[:2])
+    pl.read_parquet(cpam).drop("tok_nir").write_parquet(cpam)
+    with pytest.raises(InputError) as err:
+        link(caf, cpam, tmp_path / "out")
+    assert err.value.column == "tok_nir"
