@@ -1,0 +1,102 @@
+"""Conventions: signatures over the canonical content, validity dates, allow-lists."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import yaml
+from trust_world import ROOT, TODAY, edit_yaml, make_world
+
+from pipeline.common.errors import RefusalError
+from pipeline.trust.convention import load_convention, sign_convention, verify_convention
+
+DEMO = ROOT / "conventions" / "demo-flers.yaml"
+
+
+def test_demo_convention_is_signed_by_every_party_and_in_force():
+    conv = load_convention(DEMO)
+    verify_convention(conv, TODAY)
+    assert conv.demo and conv.id == "demo-flers"
+    assert conv.signature_status() == {p: "valide" for p in ("caf", "ccas", "cpam", "operateur")}
+    assert conv.data_providers == ["caf", "cpam"] and conv.operators == ["operateur"]
+    assert conv.valid_from == dt.date(2026, 1, 1) and conv.valid_until == dt.date(2027, 12, 31)
+    assert conv.retention_days == 365
+    assert "a_verifier" in conv.allowed_rules and "rsa_sans_css" in conv.allowed_rules
+    assert "telephone" in conv.contact_fields("caf")
+    assert "telephone" not in conv.contact_fields("cpam")
+    assert "nom" not in conv.allowed_fields("caf")  # names never leave, only tokens
+
+
+def test_demo_convention_allows_every_token_of_tokens_yaml():
+    conv = load_convention(DEMO)
+    tokens = yaml.safe_load((ROOT / "pipeline/pseudonymise/tokens.yaml").read_text())["tokens"]
+    for token in tokens:
+        for agency in token["agencies"]:
+            assert token["name"] in conv.allowed_fields(agency), (agency, token["name"])
+    assert "tok_enfant" not in conv.allowed_fields("caf")
+    assert "ressources_12m" not in conv.allowed_fields("cpam")
+
+
+def test_missing_convention_refused(tmp_path):
+    with pytest.raises(RefusalError, match="convention introuvable"):
+        load_convention(tmp_path / "absente.yaml")
+
+
+def test_convention_unsigned_by_a_party_refused(tmp_path):
+    w = make_world(tmp_path, sign=False)
+    for party in ("caf", "cpam", "operateur"):
+        sign_convention(w.convention, party, w.keys[party])
+    with pytest.raises(RefusalError, match="non signée par la partie « ccas »"):
+        verify_convention(load_convention(w.convention), TODAY)
+
+
+def test_convention_altered_by_one_byte_refused(tmp_path):
+    w = make_world(tmp_path)
+    text = w.convention.read_text("utf-8")
+    assert "retention_days: 365" in text
+    w.convention.write_text(text.replace("retention_days: 365", "retention_days: 366"), "utf-8")
+    with pytest.raises(RefusalError, match=r"signature de la partie « caf » invalide.*modifié"):
+        verify_convention(load_convention(w.convention), TODAY)
+
+
+def test_convention_expired_refused(tmp_path):
+    w = make_world(tmp_path)
+    with pytest.raises(RefusalError, match="expirée depuis le 31/12/2027"):
+        verify_convention(load_convention(w.convention), dt.date(2028, 1, 1))
+
+
+def test_convention_not_yet_valid_refused(tmp_path):
+    w = make_world(tmp_path)
+    with pytest.raises(RefusalError, match="pas encore en vigueur"):
+        verify_convention(load_convention(w.convention), dt.date(2025, 12, 31))
+
+
+def test_convention_valid_on_its_first_and_last_day(tmp_path):
+    conv = load_convention(make_world(tmp_path).convention)
+    verify_convention(conv, dt.date(2026, 1, 1))
+    verify_convention(conv, dt.date(2027, 12, 31))
+
+
+def test_party_cannot_sign_with_another_key(tmp_path):
+    from pipeline.trust.keys import generate_agency_keys
+
+    w = make_world(tmp_path, sign=False)
+    generate_agency_keys("caf", tmp_path / "impostor")
+    with pytest.raises(RefusalError, match="n'est pas celle déclarée pour « caf »"):
+        sign_convention(w.convention, "caf", tmp_path / "impostor")
+    assert load_convention(w.convention).signatures == {}
+
+
+def test_signature_from_an_edited_copy_does_not_transfer(tmp_path):
+    w = make_world(tmp_path)
+    edit_yaml(w.convention, rules=["rsa_sans_css", "regle_inventee"])
+    status = load_convention(w.convention).signature_status()
+    assert set(status.values()) == {"invalide"}
+
+
+def test_malformed_convention_refused_with_reason(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("id: x\ndemo: false\n", "utf-8")
+    with pytest.raises(RefusalError, match="champ obligatoire « parties » absent"):
+        load_convention(path)
