@@ -91,28 +91,35 @@ def suppress(table: Sequence[Sequence[int]], threshold: int = 11) -> SuppressedT
 def _secondary_choice(
     values: list[list[int]], status: list[list[str]], cell: tuple[int, int]
 ) -> tuple[int, int]:
-    """The published cell to hide next so that exposed `cell` gets (closer to) a cycle.
+    """The published cell to hide next so that the exposed `cell` ends up on a cycle.
 
-    Preference: a cell closing a cycle through `cell` right away, then a non-empty cell, an inner
-    cell rather than a total, the smallest count, the first position (determinism).
+    Without `cell`, its row and its column fall in two components. Preference: a cell joining
+    those components (closes a cycle at once), else one in the same row or column, else one
+    touching either component, else any; then a non-empty cell, an inner cell rather than a
+    total, the smallest count, the first position (determinism). Each call hides one more cell
+    and a fully hidden table (>= 2 x 2) has no bridge, so the loop in `suppress` terminates.
     """
     i, j = cell
     nr, nc = len(values), len(values[0])
     hidden = {(a, b) for a in range(nr) for b in range(nc) if status[a][b] != PUBLISHED}
     comp = _components(nr, nc, hidden - {cell})
-    candidates = [(i, b) for b in range(nc) if status[i][b] == PUBLISHED] + [
-        (a, j) for a in range(nr) if status[a][j] == PUBLISHED
-    ]
-    if not candidates:  # cannot happen: a bridge always has a published cell in its row/column
-        raise AssertionError("suppression secondaire impossible")
+    side_i, side_j = comp[i], comp[nr + j]
 
     def cost(c: tuple[int, int]) -> tuple[int, int, int, int, int]:
         a, b = c
-        # (i, b) joins row i to column b: a cycle if column b already reaches column j;
-        # (a, j) joins row a to column j: a cycle if row a already reaches row i.
-        closes = comp[nr + b] == comp[nr + j] if a == i else comp[a] == comp[i]
+        if comp[a] == side_i and comp[nr + b] == side_j:
+            tier = 0
+        elif a == i or b == j:
+            tier = 1
+        elif {comp[a], comp[nr + b]} & {side_i, side_j}:
+            tier = 2
+        else:
+            tier = 3
         v = values[a][b]
         margin = int(a == nr - 1 or b == nc - 1)
-        return (0 if closes else 1, int(v == 0), margin, v, a * nc + b)
+        return (tier, int(v == 0), margin, v, a * nc + b)
 
-    return min(candidates, key=cost)
+    published = [(a, b) for a in range(nr) for b in range(nc) if status[a][b] == PUBLISHED]
+    if not published:  # unreachable for a table with >= 2 rows and 2 columns
+        raise AssertionError("suppression secondaire impossible")
+    return min(published, key=cost)
