@@ -82,3 +82,50 @@ def truth_file(tmp: Path, pairs: list[tuple[str, str]]) -> Path:
     pl.DataFrame({"caf_handle": [handle_of(a, "caf") for a, _ in pairs],
                   "cpam_handle": [handle_of(b, "cpam") for _, b in pairs]}).write_csv(path)
     return path
+
+
+SURNAMES = ["MARTIN", "BERNARD", "THOMAS", "PETIT", "ROBERT", "RICHARD", "DURAND", "DUBOIS",
+            "MOREAU", "LAURENT", "SIMON", "MICHEL", "LEFEBVRE", "LEROY", "ROUX", "DAVID",
+            "BERTRAND", "MOREL", "FOURNIER", "GIRARD", "BONNET", "DUPONT", "LAMBERT", "FONTAINE"]
+FIRST = ["MARIE", "JEAN", "PIERRE", "MICHEL", "ANNE", "LOUIS", "CLAIRE", "PAUL", "JULIE",
+         "LUC", "EMMA", "HUGO", "LEA", "NATHAN", "CHLOE", "ENZO", "INES", "THEO", "SARAH", "NOAH"]
+
+
+def noisy_population(n: int, seed: int, *, nir_share: float = 0.5,
+                     noise: float = 0.3) -> tuple[list[dict], list[dict], list[tuple[str, str]]]:
+    """`n` synthetic people in both files (plus 10 % extra on each side), noisy at the CPAM.
+
+    Noise (each with probability `noise`/3): a surname letter changed, day/month swapped,
+    first name replaced by the second given name. Returns caf, cpam, true pairs.
+    """
+    import random
+
+    rnd = random.Random(seed)
+    caf, cpam, pairs = [], [], []
+    for i in range(int(n * 1.2)):
+        sexe = rnd.choice([1, 2])
+        dob = f"{rnd.randint(1940, 2010)}-{rnd.randint(1, 12):02d}-{rnd.randint(1, 28):02d}"
+        p1, p2 = rnd.sample(FIRST, 2)
+        base = dict(sexe=sexe, dob=dob, nom=rnd.choice(SURNAMES), prenom1=p1, prenom2=p2,
+                    code_commune=rnd.choice(["61169", "61001", "61214"]))
+        if rnd.random() < nir_share:
+            base["nir"] = f"{sexe}{dob[2:4]}{dob[5:7]}61{i:07d}"
+        c = dict(base, id=f"c{i}")
+        r = dict(base, id=f"r{i}")
+        if rnd.random() < noise / 3:
+            k = rnd.randrange(len(r["nom"]))
+            r["nom"] = r["nom"][:k] + rnd.choice("AEIOUXZ") + r["nom"][k + 1:]
+        y, m, d = dob.split("-")
+        if int(d) <= 12 and rnd.random() < noise / 3:
+            r["dob"] = f"{y}-{d}-{m}"
+        if rnd.random() < noise / 3:
+            r["prenom1"], r["prenom2"] = p2, p1
+        if i < n:
+            caf.append(c)
+            cpam.append(r)
+            pairs.append((c["id"], r["id"]))
+        elif i < n * 1.1:
+            caf.append(c)
+        else:
+            cpam.append(r)
+    return caf, cpam, pairs
