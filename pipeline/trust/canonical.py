@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+from pathlib import PurePath
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -25,6 +26,8 @@ DOMAIN_MANIFEST = b"nonrecours/v1/manifest\n"
 def _default(obj: Any) -> Any:
     if isinstance(obj, dt.datetime | dt.date):
         return obj.isoformat()
+    if isinstance(obj, PurePath):
+        return obj.as_posix()
     raise TypeError(f"type non sérialisable en JSON canonique : {type(obj).__name__}")
 
 

@@ -31,6 +31,13 @@ FORMAT = "nonrecours/convention/v1"
 ROLE_PROVIDER = "fournisseur_donnees"
 ROLE_OPERATOR = "operateur_appariement"
 ROLE_RECIPIENT = "destinataire_listes"
+# Raw identifiers and contact data never leave an agency (BRIEF §3): a convention that would let a
+# provider send one of these columns to the central operator is refused outright.
+FORBIDDEN_CENTRAL_FIELDS = frozenset({
+    "nir", "nir_beneficiaire", "nir_ouvrant_droit", "matricule", "nom", "nom_naissance",
+    "nom_usage", "prenom", "prenoms", "prenom1", "prenom2", "date_naissance", "adresse",
+    "telephone", "email", "code_postal", "line",
+})
 REQUIRED = ("format", "id", "demo", "title", "purpose", "legal_basis", "territory", "parties",
             "fields", "contact_fields", "rules", "retention_days", "valid_from", "valid_until")
 
@@ -172,6 +179,12 @@ def _structure_errors(doc: Any) -> list[str]:
         if isinstance(p, dict) and ROLE_PROVIDER in p.get("roles", []) and \
                 isinstance(doc["fields"], dict) and pid not in doc["fields"]:
             errors.append(f"fournisseur « {pid} » sans liste de champs autorisés")
+    if isinstance(doc["fields"], dict):
+        for agency, names in sorted(doc["fields"].items()):
+            leaked = sorted(set(names or []) & FORBIDDEN_CENTRAL_FIELDS)
+            if leaked:
+                errors.append(f"« {agency} » ne peut pas transmettre d'identifiant en clair : "
+                              f"{', '.join(leaked)}")
     try:
         _as_date(doc["valid_from"])
         _as_date(doc["valid_until"])

@@ -109,6 +109,11 @@ def install_demo_keys(agency: str, dest: Path, *, source: Path | None = None) ->
     src = Path(source or default_demo_keys()) / agency
     if not (src / "private").is_dir():
         raise PipelineError(f"{src} : pas de clés de démonstration pour « {agency} »")
+    dest = Path(dest)
+    for existing in sorted((dest / "private").glob("*.key.json")):
+        if json.loads(existing.read_text("utf-8")).get("demo") is not True:
+            raise RefusalError(f"{existing} : une vraie clé est déjà installée ici ; refus de la "
+                               "remplacer par une clé de démonstration")
     dest = private_dir(dest)
     private_dir(dest / "private")
     for pem in sorted(src.glob("*.pub.pem")):

@@ -100,3 +100,12 @@ def test_malformed_convention_refused_with_reason(tmp_path):
     path.write_text("id: x\ndemo: false\n", "utf-8")
     with pytest.raises(RefusalError, match="champ obligatoire « parties » absent"):
         load_convention(path)
+
+
+def test_convention_letting_a_raw_identifier_leave_is_refused(tmp_path):
+    w = make_world(tmp_path)
+    conv = load_convention(w.convention)
+    fields = {**conv.content["fields"], "cpam": [*conv.allowed_fields("cpam"), "nir", "nom"]}
+    edit_yaml(w.convention, fields=fields)
+    with pytest.raises(RefusalError, match="identifiant en clair : nir, nom"):
+        load_convention(w.convention)

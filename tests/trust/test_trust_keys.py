@@ -156,3 +156,30 @@ def test_demo_material_regenerates_byte_identical(tmp_path):
     for f in committed.rglob("*.key.json"):
         doc = json.loads(f.read_text())
         assert doc["demo"] is True and "DEMO ONLY" in doc["warning"]
+
+
+def test_existing_long_term_keys_are_not_overwritten(tmp_path):
+    keys = tmp_path / "caf"
+    generate_agency_keys("caf", keys)
+    before = private_key_path(keys, "caf", "ed25519").read_bytes()
+    with pytest.raises(PipelineError, match="existent déjà"):
+        generate_agency_keys("caf", keys)
+    assert private_key_path(keys, "caf", "ed25519").read_bytes() == before
+    generate_agency_keys("caf", keys, overwrite=True)
+    assert private_key_path(keys, "caf", "ed25519").read_bytes() != before
+
+
+def test_demo_keys_never_replace_real_keys(tmp_path):
+    keys = tmp_path / "caf"
+    generate_agency_keys("caf", keys)
+    with pytest.raises(RefusalError, match="vraie clé est déjà installée"):
+        install_demo_keys("caf", keys)
+
+
+def test_ceremony_refuses_to_hand_the_key_to_the_operator(tmp_path):
+    w = make_world(tmp_path)
+    with pytest.raises(RefusalError, match="refusé pour : operateur"):
+        create_linkage_key(w.convention_id, w.keys["caf"],
+                           {"cpam": w.keys["cpam"], "operateur": w.keys["operateur"]},
+                           tmp_path / "w2", convention=w.convention)
+    assert not (tmp_path / "w2").exists()
