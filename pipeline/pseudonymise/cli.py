@@ -1,7 +1,68 @@
 """Commands of this stage, mounted by pipeline/cli.py."""
 
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
 
 def register(app: typer.Typer) -> None:
-    """Add this stage's commands to the top-level app (filled in by the stage's owner)."""
+    """Add `pseudonymise` and `leakage-scan` to the top-level app."""
+
+    @app.command("pseudonymise")
+    def pseudonymise_cmd(
+        agency: Annotated[str, typer.Option("--agency", help="caf ou cpam")],
+        workdir: Annotated[Path, typer.Option(help="dossier de l'organisme (ingested.parquet)")],
+        keys: Annotated[Path, typer.Option("--keys", help="dossier des clés de l'organisme")],
+        convention: Annotated[Path, typer.Option(help="convention signée (YAML)")] = Path(
+            "conventions/demo-flers.yaml"),
+        export: Annotated[Path | None, typer.Option(
+            "--export", help="dossier d'export (défaut : <workdir>/export)")] = None,
+        territory: Annotated[Path | None, typer.Option(
+            help="table IRIS -> quartier (iris_quartiers.csv)")] = None,
+        opposition: Annotated[Path | None, typer.Option(
+            help="liste d'opposition de l'organisme (CSV ;)")] = None,
+        seed: Annotated[int | None, typer.Option(
+            help="graine : handles reproductibles (tests, démonstration) ; défaut : aléatoire")
+        ] = None,
+        engine: Annotated[str | None, typer.Option(
+            help="moteur HMAC (polars_hash, duckdb, cryptography) ; défaut : le plus rapide")
+        ] = None,
+    ) -> None:
+        """Pseudonymise the ingested extract: tokens, random handles, export, signed manifest."""
+        from pipeline.pseudonymise.core import pseudonymise
+
+        result = pseudonymise(agency, workdir, keys, convention, export or workdir / "export",
+                              territory=territory, opposition=opposition, seed=seed,
+                              engine=engine)
+        typer.echo(json.dumps({
+            "export": str(result.export_file),
+            "manifest": str(result.manifest_file) if result.manifest_file else None,
+            "handles": str(result.handles_file),
+            "leakage": str(result.leakage_file),
+            "rows": result.rows,
+            "key_fingerprint": result.key_fingerprint,
+            "counts": result.counts,
+        }, indent=2, ensure_ascii=False, sort_keys=True))
+
+    @app.command("leakage-scan")
+    def leakage_scan_cmd(
+        export_file: Annotated[Path, typer.Argument(help="<agency>.pseudo.parquet")],
+        ingested: Annotated[Path | None, typer.Option(
+            help="extrait normalisé (côté organisme : recherche des noms et adresses)")] = None,
+        handles: Annotated[Path | None, typer.Option(
+            help="table des handles (côté organisme : attaque par rangs)")] = None,
+    ) -> None:
+        """Scan an export for identifiers and measure token frequency leakage (JSON on stdout)."""
+        from pipeline.common.errors import PipelineError
+        from pipeline.pseudonymise.leakage import frequency_leakage, scan_export
+
+        scan = scan_export(export_file, ingested)
+        freq = frequency_leakage(export_file, handles_file=handles, ingested_file=ingested)
+        typer.echo(json.dumps({"scan": scan, "frequence": freq}, indent=2, ensure_ascii=False,
+                              sort_keys=True))
+        if not scan["ok"]:
+            raise PipelineError("des données identifiantes ont été détectées dans l'export")

@@ -1,0 +1,71 @@
+"""Non-identifying attributes of the export: age, quartier, role, benefit and CSS fields.
+
+Birth dates never leave: only the age in full years at the reference date does. The quartier
+comes from the territory table (IRIS -> quartier); an IRIS missing from it becomes
+HORS_TERRITOIRE and is counted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from pipeline.common.errors import InputError
+
+HORS_TERRITOIRE = "HORS_TERRITOIRE"
+
+# Export columns per agency, in the order of docs/CONTRACTS.md ("Pseudonymised export").
+STRUCTURE = ["handle", "foyer", "opposition"]
+ATTRIBUTES = {
+    "caf": ["role", "sexe", "age", "nir_statut", "quartier", "code_commune",
+            "situation_familiale", "residence_alternee", "ressources_12m", "prestations",
+            "date_reference"],
+    "cpam": ["role", "sexe", "age", "nir_statut", "code_commune", "css", "css_debut", "css_fin",
+             "medecin_traitant", "date_reference"],
+}
+# Date-typed columns an export may legitimately carry (anything else dated is a leak).
+ALLOWED_DATE_COLUMNS = frozenset({"date_reference", "css_debut", "css_fin"})
+
+
+def age_expr(birth: str = "date_naissance", ref: str = "date_reference") -> pl.Expr:
+    """Full years at the reference date (a birthday on the reference date counts)."""
+    b, r = pl.col(birth), pl.col(ref)
+    before = (r.dt.month() < b.dt.month()) | (
+        (r.dt.month() == b.dt.month()) & (r.dt.day() < b.dt.day())
+    )
+    return (r.dt.year() - b.dt.year() - before.cast(pl.Int32)).cast(pl.Int16)
+
+
+def read_territory(path: Path) -> pl.DataFrame:
+    """`code_iris;...;quartier;...` -> (code_iris, quartier); refuses a malformed table."""
+    try:
+        table = pl.read_csv(path, separator=";", infer_schema=False, encoding="utf8-lossy")
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise InputError(path, f"table du territoire illisible ({type(exc).__name__})") from exc
+    for col in ("code_iris", "quartier"):
+        if col not in table.columns:
+            raise InputError(path, "colonne obligatoire absente", line=1, column=col)
+    table = table.select(pl.col("code_iris").str.strip_chars(),
+                         pl.col("quartier").str.strip_chars())
+    dup = table.with_row_index("i").filter(pl.col("code_iris").is_duplicated())
+    if dup.height:
+        raise InputError(path, "code IRIS en double", line=int(dup["i"][1]) + 2, column="code_iris")
+    return table
+
+
+def add_attributes(df: pl.DataFrame, agency: str, territory: pl.DataFrame | None) -> pl.DataFrame:
+    """Add role, date_reference, age and (CAF) quartier to an ingested extract."""
+    out = df.with_columns(
+        role=pl.col("role" if agency == "caf" else "qualite"),
+        date_reference=pl.col("date_extraction"),
+        sexe=pl.col("sexe").cast(pl.Int8),
+    ).with_columns(age=age_expr())
+    if agency == "caf":
+        if territory is None:
+            out = out.with_columns(quartier=pl.lit(None, dtype=pl.String))
+        else:
+            out = out.join(territory.rename({"quartier": "_q"}), on="code_iris", how="left",
+                           maintain_order="left").with_columns(
+                quartier=pl.coalesce("_q", pl.lit(HORS_TERRITOIRE))).drop("_q")
+    return out

@@ -1,0 +1,223 @@
+"""The agency-side pseudonymisation step: ingested extract -> export + handles table + manifest.
+
+Order matters for "nothing half-written": everything is computed and the export frame is scanned
+for leaks in memory first; only then are the handles table, the export and the manifest written
+(each atomically). If signing fails, the export is removed again so that no unsigned file sits in
+the export folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import polars as pl
+
+from pipeline.common.errors import InputError, PipelineError
+from pipeline.common.files import check_private, private_dir, write_text
+from pipeline.common.progress import info, step, warn
+from pipeline.common.tables import write_parquet
+from pipeline.pseudonymise.attributes import ATTRIBUTES, STRUCTURE, add_attributes, read_territory
+from pipeline.pseudonymise.handles import assign_handles
+from pipeline.pseudonymise.leakage import LeakageFound, frequency_leakage_frame, scan_frame
+from pipeline.pseudonymise.opposition import flag_opposition, read_opposition
+from pipeline.pseudonymise.prepare import AGENCIES, prepare_components
+from pipeline.pseudonymise.tokens import compute_tokens, load_catalogue
+
+SCHEMA_VERSION = "1"
+CONTACT_FIELDS = {
+    "caf": ["matricule", "role", "nom", "prenom", "telephone", "adresse", "code_postal",
+            "code_commune"],
+    "cpam": ["qualite", "nom", "prenom", "adresse", "code_postal", "code_commune"],
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class PseudonymiseResult:
+    """What was written and the aggregate counts (no identifier)."""
+
+    agency: str
+    export_file: Path
+    manifest_file: Path | None
+    handles_file: Path
+    leakage_file: Path
+    rows: int
+    columns: list[str]
+    counts: dict
+    key_fingerprint: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Materials:
+    """The key and the convention facts the step needs (from pipeline.trust, or given)."""
+
+    secret: bytes
+    fingerprint: str
+    convention_id: str
+    allowed_fields: list[str] | None
+    contact_fields: list[str] | None
+    demo: bool
+
+
+def load_materials(keys_dir: Path, convention: Path, agency: str) -> Materials:
+    """Read the convention and the linkage key through pipeline.trust."""
+    from pipeline.trust.convention import load_convention
+    from pipeline.trust.keys import load_linkage_key
+
+    conv = load_convention(convention)
+    key = load_linkage_key(keys_dir, conv.id, convention=conv)
+    return Materials(key.secret, key.fingerprint, conv.id, conv.allowed_fields(agency),
+                     conv.contact_fields(agency), bool(conv.demo))
+
+
+def _read_ingested(workdir: Path) -> pl.DataFrame:
+    path = Path(workdir) / "ingested.parquet"
+    if not path.exists():
+        raise InputError(path, "fichier introuvable (lancez d'abord « ingest »)")
+    check_private(path)
+    try:
+        return pl.read_parquet(path)
+    except pl.exceptions.PolarsError as exc:
+        raise InputError(path, f"parquet illisible ({type(exc).__name__})") from exc
+
+
+def _household_key(agency: str) -> pl.Expr:
+    if agency == "caf":
+        return pl.coalesce(pl.col("matricule").cast(pl.String),
+                           pl.format("ligne:{}", pl.col("line")))
+    return pl.coalesce(pl.col("nir_ouvrant_droit"), pl.col("nir"),
+                       pl.format("ligne:{}", pl.col("line")))
+
+
+def _contacts(frame: pl.DataFrame, agency: str) -> pl.DataFrame:
+    nom = pl.coalesce("nom_usage", "nom_naissance") if agency == "caf" else pl.col("nom")
+    return frame.with_columns(nom=nom, prenom=pl.col("prenom1"))
+
+
+def build(
+    ingested: pl.DataFrame,
+    agency: str,
+    secret: bytes,
+    *,
+    territory: pl.DataFrame | None = None,
+    opposition: object | None = None,
+    seed: int | None = None,
+    allowed_fields: list[str] | None = None,
+    contact_fields: list[str] | None = None,
+    engine: str | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
+    """Pure computation: (export frame, handles frame, counts). No file is touched."""
+    if agency not in AGENCIES:
+        raise PipelineError(f"organisme inconnu : « {agency} » (caf ou cpam)")
+    prepared = prepare_components(ingested, agency)
+    with step("Jetons (HMAC par champ)"):
+        tokens = compute_tokens(prepared, agency, secret, engine=engine, prepared=True)
+    frame = pl.concat([add_attributes(prepared, agency, territory), tokens], how="horizontal")
+    frame, opp_counts = flag_opposition(frame, agency, opposition)  # type: ignore[arg-type]
+    frame = assign_handles(frame, _household_key(agency), agency, secret=secret, seed=seed)
+
+    catalogue = load_catalogue()
+    produced = STRUCTURE + ATTRIBUTES[agency] + catalogue.names(agency)
+    wanted = produced if allowed_fields is None else [c for c in produced if c in allowed_fields]
+    missing = [c for c in STRUCTURE if c not in wanted]
+    if missing:
+        raise PipelineError(
+            "la convention n'autorise pas les colonnes indispensables " + ", ".join(missing))
+    unknown = sorted(set(allowed_fields or []) - set(produced))
+    if unknown:
+        warn("colonnes autorisées par la convention mais non produites : " + ", ".join(unknown))
+    attrs = [c for c in wanted if c in ATTRIBUTES[agency]]
+    export = frame.select(wanted).with_columns(
+        [pl.when(pl.col("opposition")).then(None).otherwise(pl.col(c)).alias(c) for c in attrs]
+    ).sort("handle")
+
+    contacts = contact_fields or CONTACT_FIELDS[agency]
+    handles = _contacts(frame, agency).select(
+        "handle", "foyer", "line", *[c for c in contacts if c != "line"], "opposition"
+    ).sort("line")
+
+    quartier_hors = 0
+    if "quartier" in frame.columns:
+        quartier_hors = int((frame["quartier"] == "HORS_TERRITOIRE").sum())
+    counts = {
+        "personnes": frame.height,
+        "foyers": frame["foyer"].n_unique(),
+        "opposition": opp_counts,
+        "hors_territoire": quartier_hors,
+        "jetons_non_nuls": {t: int(tokens[t].is_not_null().sum()) for t in tokens.columns},
+    }
+    return export, handles, counts
+
+
+def pseudonymise(
+    agency: str,
+    workdir: Path,
+    keys_dir: Path,
+    convention: Path,
+    export_dir: Path,
+    territory: Path | None = None,
+    opposition: Path | None = None,
+    seed: int | None = None,
+    *,
+    materials: Materials | None = None,
+    engine: str | None = None,
+    sign: bool = True,
+) -> PseudonymiseResult:
+    """Run the whole agency-side step; see docs/CONTRACTS.md for every file written."""
+    if agency not in AGENCIES:
+        raise PipelineError(f"organisme inconnu : « {agency} » (caf ou cpam)")
+    workdir, export_dir = Path(workdir), Path(export_dir)
+    mat = materials or load_materials(Path(keys_dir), Path(convention), agency)
+    with step("Lecture de l'extrait normalisé"):
+        ingested = _read_ingested(workdir)
+    terr = read_territory(Path(territory)) if territory else None
+    if agency == "caf" and terr is None:
+        warn("pas de table du territoire : la colonne quartier restera vide")
+    opp = read_opposition(Path(opposition), agency) if opposition else None
+
+    export, handles, counts = build(
+        ingested, agency, mat.secret, territory=terr, opposition=opp, seed=seed,
+        allowed_fields=mat.allowed_fields, contact_fields=mat.contact_fields, engine=engine)
+
+    with step("Contrôle des fuites (export)"):
+        scan = scan_frame(export, ingested, agency)
+        if not scan["ok"]:
+            raise LeakageFound(scan)
+        freq = frequency_leakage_frame(export, truth=_truth(ingested, export, handles, agency))
+
+    private_dir(workdir)
+    handles_file = write_parquet(handles, workdir / "handles.parquet", sort_by=["line"],
+                                 private=True)
+    export_dir.mkdir(parents=True, exist_ok=True)
+    export_file = write_parquet(export, export_dir / f"{agency}.pseudo.parquet",
+                                sort_by=["handle"])
+    leakage = {"agency": agency, "scan": scan, "frequence": freq}
+    leakage_file = write_text(export_dir / f"{agency}.leakage.json",
+                              json.dumps(leakage, indent=2, sort_keys=True, ensure_ascii=False))
+    manifest_file = None
+    if sign:
+        try:
+            from pipeline.trust.manifest import write_manifest
+
+            manifest_file = write_manifest(
+                export_file, agency=agency, convention_id=mat.convention_id,
+                key_fingerprint=mat.fingerprint, keys_dir=Path(keys_dir),
+                schema_version=SCHEMA_VERSION,
+                extra={"rows_opposition": counts["opposition"]["personnes_opposees"]})
+        except BaseException:
+            export_file.unlink(missing_ok=True)
+            raise
+    info(f"{agency} : {export.height} personnes, {counts['foyers']} foyers, "
+         f"{counts['opposition']['personnes_opposees']} en opposition")
+    return PseudonymiseResult(agency, export_file, manifest_file, handles_file, leakage_file,
+                              export.height, export.columns, counts, mat.fingerprint)
+
+
+def _truth(ingested: pl.DataFrame, export: pl.DataFrame, handles: pl.DataFrame,
+           agency: str) -> pl.DataFrame:
+    """handle -> true names, for the rank-alignment attack measured at the agency only."""
+    nom = "nom_naissance" if agency == "caf" else "nom"
+    return handles.select("handle", "line").join(
+        ingested.select("line", pl.col(nom).alias("nom"), "prenom1"), on="line", how="left"
+    ).drop("line")

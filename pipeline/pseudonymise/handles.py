@@ -1,0 +1,76 @@
+"""Random re-identification handles (person and household), 128 bits, never from identity.
+
+By default the bytes come from the OS CSPRNG (`os.urandom`), so a handle says nothing about the
+person and cannot be recomputed by anyone, the other agency included. With a seed (tests, demos,
+reproducible benchmarks) they come from a seeded CSPRNG instead: the ChaCha20 keystream under
+HKDF(K, salt=seed, info="nonrecours/v1/handles/<agency>/<purpose>"). Row i of the ingested
+extract (in line order) gets bytes [16i, 16i+16) of the stream: the handle depends on the row's
+position, the key and the seed, never on a name, NIR or date; without K nobody can predict it.
+"""
+
+from __future__ import annotations
+
+import os
+
+import polars as pl
+import pyarrow as pa
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from pipeline.common.errors import PipelineError
+
+HANDLE_BYTES = 16
+
+
+def random_bytes(n_bytes: int, *, secret: bytes | None, seed: int | None, label: str) -> bytes:
+    """`n_bytes` from the OS CSPRNG, or from the seeded ChaCha20 stream for `label`."""
+    if seed is None:
+        return os.urandom(n_bytes)
+    if secret is None:
+        raise ValueError("a seeded handle stream needs the linkage key")
+    key = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=int(seed).to_bytes(16, "big", signed=True),
+        info=f"nonrecours/v1/handles/{label}".encode(),
+    ).derive(secret)
+    encryptor = Cipher(algorithms.ChaCha20(key, b"\0" * 16), mode=None).encryptor()
+    return encryptor.update(b"\0" * n_bytes)
+
+
+def bytes_to_hex(buf: bytes, width: int = HANDLE_BYTES) -> pl.Series:
+    """Split `buf` into `width`-byte values, lower-case hex (vectorised through Arrow)."""
+    n = len(buf) // width
+    arr = pa.FixedSizeBinaryArray.from_buffers(pa.binary(width), n, [None, pa.py_buffer(buf)])
+    return pl.from_arrow(arr).cast(pl.Binary).bin.encode("hex")
+
+
+def new_handles(n: int, *, secret: bytes | None = None, seed: int | None = None,
+                label: str) -> pl.Series:
+    """`n` distinct 32-hex handles (a collision, odds 2^-128 x n^2, is refused, not ignored)."""
+    handles = bytes_to_hex(random_bytes(n * HANDLE_BYTES, secret=secret, seed=seed, label=label))
+    if handles.n_unique() != n:
+        raise PipelineError("collision de handles aléatoires : relancez la pseudonymisation")
+    return handles
+
+
+def assign_handles(df: pl.DataFrame, group_key: pl.Expr, agency: str, *,
+                   secret: bytes | None, seed: int | None) -> pl.DataFrame:
+    """`handle` per row and `foyer` per household group, in line order (df sorted by line).
+
+    Households are numbered in order of their first line, so the foyer handle, too, depends only
+    on positions, never on the dossier number or a NIR.
+    """
+    df = df.sort("line")
+    n = df.height
+    person = new_handles(n, secret=secret, seed=seed, label=f"{agency}/person")
+    grp = df.select(group_key.alias("_g"))["_g"]
+    order = pl.DataFrame({"_g": grp, "_i": pl.int_range(n, eager=True)}).group_by(
+        "_g", maintain_order=True).agg(pl.col("_i").min())
+    first_pos = order.sort("_i")
+    if first_pos["_g"].null_count():
+        raise ValueError("household key must not be null")
+    foyers = new_handles(first_pos.height, secret=secret, seed=seed, label=f"{agency}/foyer")
+    mapping = first_pos.with_columns(foyer=foyers).select("_g", "foyer")
+    foyer = pl.DataFrame({"_g": grp}).join(mapping, on="_g", how="left",
+                                            maintain_order="left")["foyer"]
+    return df.with_columns(handle=person, foyer=foyer)

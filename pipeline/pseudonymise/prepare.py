@@ -1,0 +1,90 @@
+"""Canonical token components from an ingested extract (the columns tokens.yaml names).
+
+Both agencies are brought to the same column names and string forms here, so that a token is
+computed by the same code on both sides and equal inputs give equal tokens.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from pipeline.pseudonymise.phonetic import encode_unique
+
+AGENCIES = ("caf", "cpam")
+
+
+def _blank_to_null(expr: pl.Expr) -> pl.Expr:
+    s = expr.cast(pl.String).str.strip_chars()
+    return pl.when(s.str.len_bytes() > 0).then(s).otherwise(None)
+
+
+def _two_digits(col: str) -> pl.Expr:
+    return pl.col(col).cast(pl.Int32).cast(pl.String).str.zfill(2)
+
+
+def role_column(agency: str) -> str:
+    return "role" if agency == "caf" else "qualite"
+
+
+def _parent_nirs(df: pl.DataFrame) -> pl.DataFrame:
+    """CAF: the DEM's and the CJT's nir of each dossier, on every row of the dossier."""
+    parents = (
+        df.filter(pl.col("role").is_in(["DEM", "CJT"]) & pl.col("nir").is_not_null())
+        .sort("line")
+        .group_by("matricule", "role", maintain_order=True)
+        .agg(pl.col("nir").first())
+        .pivot(on="role", index="matricule", values="nir")
+    )
+    for role in ("DEM", "CJT"):
+        if role not in parents.columns:
+            parents = parents.with_columns(pl.lit(None, dtype=pl.String).alias(role))
+    parents = parents.select(
+        "matricule", pl.col("DEM").alias("_p1"), pl.col("CJT").alias("_p2")
+    )
+    child = pl.col("role").is_in(["ENF", "APC"])
+    return (
+        df.join(parents, on="matricule", how="left", maintain_order="left")
+        .with_columns(
+            nir_parent1=pl.when(child).then(pl.col("_p1")),
+            nir_parent2=pl.when(child).then(pl.col("_p2")),
+        )
+        .drop("_p1", "_p2")
+    )
+
+
+def prepare_components(df: pl.DataFrame, agency: str) -> pl.DataFrame:
+    """Return `df` plus the canonical component columns (all strings) of tokens.yaml."""
+    if agency not in AGENCIES:
+        raise ValueError(f"unknown agency {agency!r}")
+    annee = pl.col("naiss_annee").cast(pl.Int32).cast(pl.String).str.zfill(4)
+    mois, jour = _two_digits("naiss_mois"), _two_digits("naiss_jour")
+    given = pl.col("prenoms").cast(pl.String).str.strip_chars().str.split(" ")
+    out = df.with_columns(
+        nir=_blank_to_null(pl.col("nir")),
+        nom=_blank_to_null(pl.col("nom_naissance" if agency == "caf" else "nom")),
+        nom_usage=(
+            _blank_to_null(pl.col("nom_usage")) if agency == "caf"
+            else pl.lit(None, dtype=pl.String)
+        ),
+        prenom1=_blank_to_null(pl.col("prenom1")),
+        prenom2=_blank_to_null(given.list.get(1, null_on_oob=True)),
+        prenoms=_blank_to_null(pl.col("prenoms")),
+        dob=pl.col("date_naissance").dt.to_string("%Y-%m-%d"),
+        annee=annee,
+        mois=mois,
+        jour=jour,
+        dob_swap=pl.when(
+            (pl.col("naiss_jour") <= 12) & (pl.col("naiss_jour") != pl.col("naiss_mois"))
+        ).then(pl.concat_str([annee, jour, mois], separator="-")),
+        sexe=pl.col("sexe").cast(pl.Int8),
+        code_commune=_blank_to_null(pl.col("code_commune")),
+    )
+    if agency == "caf":
+        out = _parent_nirs(out)
+    else:
+        out = out.with_columns(nir_ouvrant_droit=_blank_to_null(pl.col("nir_ouvrant_droit")))
+    return out.with_columns(
+        nom_phon=encode_unique(out["nom"]),
+        nom_usage_phon=encode_unique(out["nom_usage"]),
+        prenom1_phon=encode_unique(out["prenom1"]),
+    )
