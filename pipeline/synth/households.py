@@ -1,0 +1,247 @@
+"""Clean synthetic population: households (CAF dossiers and CPAM-only groups) and their persons.
+
+Everything is drawn per household with numpy, then expanded to persons with np.repeat, so the cost
+is a handful of array operations whatever the size. The output is the *clean* truth: noise is
+added later, independently for each agency's copy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import polars as pl
+
+from pipeline.synth import names, nir
+from pipeline.synth.territory import Territory
+
+# Household types.
+SINGLE, AAH_SINGLE, LONE_PARENT, COUPLE = range(4)
+ROLE_DEM, ROLE_CJT, ROLE_ENF, ROLE_APC = range(4)
+ROLES = ["DEM", "CJT", "ENF", "APC"]
+
+
+@dataclass
+class Population:
+    """Clean households and persons (polars frames) plus the reference date."""
+
+    households: pl.DataFrame
+    persons: pl.DataFrame
+    reference_date: date
+
+
+def _ymd(d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    y = d.astype("datetime64[Y]").astype(np.int64) + 1970
+    m = d.astype("datetime64[M]").astype(np.int64) % 12 + 1
+    day = (d - d.astype("datetime64[M]")).astype(np.int64) + 1
+    return y, m, day
+
+
+def _age(ref: date, y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """Full years at the reference date."""
+    before = (m > ref.month) | ((m == ref.month) & (d > ref.day))
+    return ref.year - y - before.astype(np.int64)
+
+
+def _structure(rng: np.random.Generator, n_caf: int, n_cpam_only: int) -> dict[str, np.ndarray]:
+    g = n_caf + n_cpam_only
+    caf = np.arange(g) < n_caf
+    htype = np.where(
+        caf,
+        rng.choice(4, size=g, p=[0.33, 0.05, 0.22, 0.40]),
+        rng.choice([SINGLE, COUPLE], size=g, p=[0.55, 0.45]),
+    )
+    kids_lone = rng.choice(np.arange(1, 6), size=g, p=[0.45, 0.33, 0.15, 0.05, 0.02])
+    kids_couple = rng.choice(np.arange(0, 6), size=g, p=[0.15, 0.25, 0.35, 0.17, 0.06, 0.02])
+    nkids = np.select([htype == LONE_PARENT, htype == COUPLE], [kids_lone, kids_couple], 0)
+    nkids = np.where(~caf & (rng.random(g) < 0.6), 0, nkids)
+    couple = htype == COUPLE
+    apc = caf & (htype != AAH_SINGLE) & (rng.random(g) < 0.03)
+    return {"caf": caf, "htype": htype, "nkids": nkids, "couple": couple, "apc": apc}
+
+
+def build(
+    rng: np.random.Generator, households: int, ref: date, territory: Territory
+) -> Population:
+    """Draw `households` CAF dossiers plus ~15 % CPAM-only households (not allocataires)."""
+    n_cpam_only = round(households * 0.15)
+    h = _structure(rng, households, n_cpam_only)
+    g = len(h["htype"])
+    n = 1 + h["couple"] + h["nkids"] + h["apc"]
+
+    # --- places ----------------------------------------------------------------------------
+    tab = territory.table
+    iris_idx = rng.choice(len(tab), size=g, p=territory.weights)
+    iris = tab["code_iris"].gather(iris_idx).to_numpy().astype(object)
+    commune = tab["code_commune"].gather(iris_idx).to_numpy().astype(object)
+    qpv = tab["qpv"].gather(iris_idx).to_numpy().astype(bool)
+    if territory.iris_absent:
+        out = rng.random(g) < 0.01
+        absent = np.array(territory.iris_absent, dtype=object)[
+            rng.integers(0, len(territory.iris_absent), g)]
+        iris = np.where(out, absent, iris)
+        commune = np.where(out, np.array([c[:5] for c in absent], dtype=object), commune)
+    qpv = qpv & np.isin(iris, tab["code_iris"].to_numpy())
+
+    # --- persons skeleton ------------------------------------------------------------------
+    p_total = int(n.sum())
+    hid = np.repeat(np.arange(g), n)
+    start = np.concatenate([[0], np.cumsum(n)[:-1]])
+    pos = np.arange(p_total) - start[hid]
+    couple_p = h["couple"][hid]
+    nk_p = h["nkids"][hid]
+    role = np.select(
+        [pos == 0, couple_p & (pos == 1), pos < 1 + couple_p + nk_p],
+        [ROLE_DEM, ROLE_CJT, ROLE_ENF], ROLE_APC,
+    )
+    kid_idx = np.where(role == ROLE_ENF, pos - 1 - couple_p, -1)
+
+    # --- sex and age -----------------------------------------------------------------------
+    htype = h["htype"]
+    dem_female_p = np.select(
+        [htype == LONE_PARENT, htype == COUPLE, htype == AAH_SINGLE], [0.85, 0.55, 0.45], 0.5)
+    dem_sex = np.where(rng.random(g) < dem_female_p, 2, 1)
+    dem_age = np.select(
+        [htype == SINGLE, htype == AAH_SINGLE, htype == LONE_PARENT],
+        [18 + rng.beta(1.3, 2.6, g) * 67, rng.uniform(22, 62, g), rng.uniform(20, 56, g)],
+        rng.uniform(21, 62, g),
+    )
+    cjt_age = np.maximum(dem_age + rng.normal(0, 3.5, g), 18.2)
+    young_parent = np.where(h["couple"], np.minimum(dem_age, cjt_age), dem_age)
+    sexe = np.where(role == ROLE_DEM, dem_sex[hid], 0)
+    sexe = np.where(role == ROLE_CJT, 3 - dem_sex[hid], sexe)
+    other = (role == ROLE_ENF) | (role == ROLE_APC)
+    sexe = np.where(other, np.where(rng.random(p_total) < 0.51, 1, 2), sexe)
+
+    age = np.where(role == ROLE_DEM, dem_age[hid], cjt_age[hid])
+    kid_max = np.clip(young_parent - 17.0, 0.5, 19.9)[hid]
+    age = np.where(role == ROLE_ENF, rng.random(p_total) * kid_max, age)
+    age = np.where(role == ROLE_APC, rng.uniform(18, 85, p_total), age)
+    # children oldest first inside each household (the R.861-3 rank order)
+    kids = np.flatnonzero(role == ROLE_ENF)
+    order = np.lexsort((-age[kids], hid[kids]))
+    age[kids] = age[kids][order]
+    # twins: the second child shares the first one's birth date
+    twin_h = (h["nkids"] >= 2) & (rng.random(g) < 0.03)
+    twin2 = (kid_idx == 1) & twin_h[hid]
+    age = np.where(twin2, np.roll(age, 1), age)
+    twin_rank = np.where(twin2, 2, 1)
+    is_twin = twin2 | ((kid_idx == 0) & twin_h[hid])
+
+    ref64 = np.datetime64(ref, "D")
+    birth = ref64 - np.round(age * 365.2425).astype("timedelta64[D]")
+    by, bm, bd = _ymd(birth)
+    age_full = _age(ref, by, bm, bd)
+
+    # --- origin and NIR --------------------------------------------------------------------
+    adult = role != ROLE_ENF
+    dem_abroad = rng.random(g) < np.where(qpv, 0.18, 0.08)
+    abroad = np.where(role == ROLE_DEM, dem_abroad[hid], rng.random(p_total) < 0.08)
+    abroad = np.where(role == ROLE_ENF,
+                      rng.random(p_total) < np.where(dem_abroad[hid], 0.25, 0.01), abroad)
+    provisional = abroad & (rng.random(p_total) < np.where(adult, 0.25, 0.15))
+    pools = names.pools()
+    places = pools.birthplaces_fr + pools.birthplaces_abroad
+    nfr = len(pools.birthplaces_fr)
+    place_idx = np.where(
+        abroad,
+        nfr + rng.choice(len(pools.birthplaces_abroad), p_total, p=pools.birthplaces_abroad_w),
+        rng.choice(nfr, p_total, p=pools.birthplaces_fr_w),
+    )
+    # twins share their birth place
+    place_idx = np.where(twin2, np.roll(place_idx, 1), place_idx)
+    abroad = np.where(twin2, np.roll(abroad, 1), abroad)
+    nir_s = nir.build(rng, sexe, by, bm, place_idx, places, provisional)
+    # the absent ex-partner to whom some children in alternating residence are attached
+    ex_sex = 3 - dem_sex
+    ex_by = by[start] + rng.integers(-4, 5, g)
+    ex_place = rng.choice(nfr, g, p=pools.birthplaces_fr_w)
+    ex_nir = nir.build(rng, ex_sex, ex_by, rng.integers(1, 13, g), ex_place, places,
+                       np.zeros(g, dtype=bool))
+
+    # --- names -----------------------------------------------------------------------------
+    own_name = names.surnames(rng, abroad)
+    ex_name = names.surnames(rng, np.zeros(g, dtype=bool))
+    u = rng.random(g)
+    lone_mother = (htype == LONE_PARENT) & (dem_sex == 2)
+    lm_ex = lone_mother & (rng.random(g) < 0.7)
+    married = h["couple"] & (rng.random(g) < 0.55)
+    divorced = lm_ex & (rng.random(g) < 0.4)
+    hn = pl.DataFrame({
+        "dem": own_name.gather(start),
+        "cjt": own_name.gather(np.minimum(start + 1, p_total - 1)),
+        "ex": ex_name, "man_dem": dem_sex == 1, "couple": h["couple"], "u": u, "lm_ex": lm_ex,
+        "married": married, "divorced": divorced,
+    }).with_columns(
+        father=pl.when(pl.col("man_dem")).then(pl.col("dem")).otherwise(pl.col("cjt")),
+        mother=pl.when(pl.col("man_dem")).then(pl.col("cjt")).otherwise(pl.col("dem")),
+    ).with_columns(
+        fam=pl.when(pl.col("couple") & (pl.col("u") < 0.85)).then(pl.col("father"))
+        .when(pl.col("couple") & (pl.col("u") < 0.95))
+        .then(pl.concat_str([pl.col("father"), pl.col("mother")], separator=" "))
+        .when(pl.col("couple")).then(pl.col("mother"))
+        .when(pl.col("lm_ex")).then(pl.col("ex"))
+        .otherwise(pl.col("dem"))
+    )
+    pn = pl.DataFrame({"own": own_name, "role": role, "sexe": sexe,
+                       "kin": rng.random(p_total) < 0.5}).with_columns(
+        hn.gather(hid).select("dem", "ex", "father", "fam", "married", "divorced")
+    )
+    pn = pn.with_columns(
+        nom_naissance=pl.when(pl.col("role") == ROLE_ENF).then(pl.col("fam"))
+        .when((pl.col("role") == ROLE_APC) & pl.col("kin")).then(pl.col("dem"))
+        .otherwise(pl.col("own")),
+    ).with_columns(
+        nom_usage=pl.when(pl.col("married") & (pl.col("sexe") == 2)
+                          & pl.col("role").is_in([ROLE_DEM, ROLE_CJT]))
+        .then(pl.col("father"))
+        .when(pl.col("divorced") & (pl.col("role") == ROLE_DEM)).then(pl.col("ex"))
+    ).with_columns(
+        nom_usage=pl.when(pl.col("nom_usage") != pl.col("nom_naissance"))
+        .then(pl.col("nom_usage"))
+    )
+    prenoms = names.given_names(rng, sexe, by, abroad)
+
+    # --- alternating residence (minors of lone parents), attachment at the CPAM --------------
+    alt_h = (htype == LONE_PARENT) & (rng.random(g) < 0.25)
+    alt = (role == ROLE_ENF) & alt_h[hid] & (age_full < 18)
+    # twins share it; ranks already in order
+    attach_mother = rng.random(g) < 0.55
+    carrier_pos = np.where(h["couple"] & (attach_mother != (dem_sex == 2)), 1, 0)
+    carrier_nir = nir_s.gather(start + carrier_pos).to_numpy()
+    od_child = carrier_nir[hid]
+    to_ex = alt & (rng.random(p_total) < 0.4)
+    od_child = np.where(to_ex, ex_nir.gather(hid).to_numpy(), od_child)
+
+    hh = pl.DataFrame({
+        "hid": np.arange(g, dtype=np.int64),
+        "caf": h["caf"],
+        "htype": htype.astype(np.int8),
+        "couple": h["couple"],
+        "nkids": h["nkids"].astype(np.int8),
+        "n": n.astype(np.int16),
+        "code_iris": pl.Series(iris, dtype=pl.String),
+        "code_commune": pl.Series(commune, dtype=pl.String),
+        "qpv": qpv,
+    })
+    pp = pl.DataFrame({
+        "pid": np.arange(p_total, dtype=np.int64),
+        "hid": hid.astype(np.int64),
+        "pos": pos.astype(np.int16),
+        "role": pl.Series(np.array(ROLES)[role], dtype=pl.String),
+        "sexe": sexe.astype(np.int8),
+        "by": by.astype(np.int16), "bm": bm.astype(np.int8), "bd": bd.astype(np.int8),
+        "age": age_full.astype(np.int16),
+        "abroad": abroad,
+        "provisional": provisional,
+        "nir": nir_s,
+        "nom_naissance": pn["nom_naissance"],
+        "nom_usage": pn["nom_usage"],
+        "prenoms": prenoms,
+        "alt": alt,
+        "twin_rank": twin_rank.astype(np.int8),
+        "twin": is_twin,
+        "nir_od_child": pl.Series(od_child, dtype=pl.String),
+    })
+    return Population(households=hh, persons=pp, reference_date=ref)

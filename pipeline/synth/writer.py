@@ -1,0 +1,140 @@
+"""Raw extract files exactly in the BRIEF §4 layouts, plus a few deliberately malformed rows.
+
+Lines are assembled as strings with polars (no per-row Python), then written atomically: the CAF
+file in UTF-8 with LF, the CPAM file in Windows-1252 with CRLF (as exported from a Windows tool).
+Malformed rows (noise-scaled, default 0.2 % of rows per file) give the ingest's rejection report
+something to do; each is listed in truth/malformed.csv and counted in meta.json.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from pipeline.common.files import write_bytes
+
+CAF_COLUMNS = [
+    "matricule", "role", "nir", "nom_naissance", "nom_usage", "prenoms", "date_naissance",
+    "sexe", "telephone", "adresse", "code_postal", "code_commune", "code_iris",
+    "situation_familiale", "residence_alternee", "ressources_12m", "prestations",
+    "date_extraction",
+]
+CPAM_COLUMNS = [
+    "nir_beneficiaire", "nir_ouvrant_droit", "rang_gemellaire", "qualite", "nom", "prenom",
+    "date_naissance", "sexe", "adresse", "code_postal", "code_commune", "css", "css_debut",
+    "css_fin", "medecin_traitant", "date_extraction",
+]
+MALFORMED_RATE = 0.002
+CAF_MALFORMED = {  # kind -> column it breaks
+    "date_impossible": "date_naissance",
+    "montant_non_numerique": "ressources_12m",
+    "role_invalide": "role",
+    "ligne_courte": None,
+}
+CPAM_MALFORMED = {
+    "date_impossible": "date_naissance",
+    "qualite_invalide": "qualite",
+    "css_invalide": "css",
+    "ligne_courte": None,
+}
+SHORT_FIELDS = 9  # a truncated row keeps only its first fields
+
+
+def _z(col: str, width: int) -> pl.Expr:
+    return pl.col(col).cast(pl.String).str.zfill(width)
+
+
+def _euros(col: str) -> pl.Expr:
+    """Decimal comma, two decimals, no thousands separator: 15000,00."""
+    cents = (pl.col(col) * 100).round(0).cast(pl.Int64)
+    return pl.concat_str([(cents // 100).cast(pl.String), pl.lit(","),
+                          (cents % 100).cast(pl.String).str.zfill(2)])
+
+
+def caf_strings(df: pl.DataFrame, ref: date) -> pl.DataFrame:
+    """Every CAF column as a string (null = empty field)."""
+    return df.select(
+        pl.col("matricule"), pl.col("role"), pl.col("nir"), pl.col("nom_naissance"),
+        pl.col("nom_usage"), pl.col("prenoms"),
+        date_naissance=pl.concat_str([_z("by", 4), _z("bm", 2), _z("bd", 2)], separator="-"),
+        sexe=pl.col("sexe").cast(pl.String),
+        telephone=pl.col("telephone"), adresse=pl.col("adresse"),
+        code_postal=pl.col("code_postal"), code_commune=pl.col("code_commune"),
+        code_iris=pl.col("code_iris"), situation_familiale=pl.col("situation_familiale"),
+        residence_alternee=pl.col("residence_alternee"),
+        ressources_12m=_euros("ressources_12m"), prestations=pl.col("prestations"),
+        date_extraction=pl.lit(ref.isoformat()),
+    )
+
+
+def cpam_strings(df: pl.DataFrame, ref: date) -> pl.DataFrame:
+    """Every CPAM column as a string (null = empty field)."""
+    fr = "%d/%m/%Y"
+    return df.select(
+        pl.col("nir_beneficiaire"), pl.col("nir_ouvrant_droit"),
+        rang_gemellaire=pl.col("rang_gemellaire").cast(pl.String),
+        qualite=pl.col("qualite"), nom=pl.col("nom"), prenom=pl.col("prenom"),
+        date_naissance=pl.concat_str([_z("bd", 2), _z("bm", 2), _z("by", 4)], separator="/"),
+        sexe=pl.col("sexe").cast(pl.String), adresse=pl.col("adresse"),
+        code_postal=pl.col("code_postal"), code_commune=pl.col("code_commune"),
+        css=pl.col("css"), css_debut=pl.col("css_debut").dt.strftime(fr),
+        css_fin=pl.col("css_fin").dt.strftime(fr), medecin_traitant=pl.col("medecin_traitant"),
+        date_extraction=pl.lit(ref.strftime(fr)),
+    )
+
+
+def malform(
+    rng: np.random.Generator, s: pl.DataFrame, kinds: dict[str, str | None], noise: float,
+    iso: bool,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Break a few rows; returns the string frame (+ `_short` flag) and the list of breakages."""
+    n = s.height
+    hit = rng.random(n) < min(MALFORMED_RATE * noise, 1.0)
+    names = list(kinds)
+    kind = np.array(names)[rng.integers(0, len(names), n)]
+    year = s["date_naissance"].str.slice(0, 4) if iso else s["date_naissance"].str.slice(6, 4)
+    bad = {
+        "date_naissance": pl.concat_str([pl.lit(year), pl.lit("-02-31")]) if iso
+        else pl.concat_str([pl.lit("31/02/"), year]),
+        "ressources_12m": pl.lit("NC"),
+        "role": pl.lit("CONJ"),
+        "qualite": pl.lit("CONJOINT"),
+        "css": pl.lit("OUI"),
+    }
+    k = pl.Series(kind)
+    h = pl.Series(hit)
+    exprs = []
+    for kname, col in kinds.items():
+        if col is None:
+            continue
+        exprs.append(pl.when(h & (k == kname)).then(bad[col]).otherwise(pl.col(col)).alias(col))
+    out = s.with_columns(exprs).with_columns(_short=h & (k == "ligne_courte"))
+    report = pl.DataFrame({"row": np.flatnonzero(hit), "kind": kind[hit]}).with_columns(
+        column=pl.col("kind").replace_strict({a: b or "" for a, b in kinds.items()}),
+        line=pl.col("row") + 2,
+    )
+    return out, report
+
+
+def render(s: pl.DataFrame, columns: list[str], eol: str) -> bytes:
+    """Header + one `;`-joined line per row (short rows truncated), as UTF-8 bytes."""
+    full = pl.concat_str([pl.col(c).fill_null("") for c in columns], separator=";")
+    short = pl.concat_str([pl.col(c).fill_null("") for c in columns[:SHORT_FIELDS]], separator=";")
+    lines = s.select(line=pl.when(pl.col("_short")).then(short).otherwise(full))
+    buf = io.BytesIO()
+    buf.write((";".join(columns) + eol).encode())
+    lines.write_csv(buf, include_header=False, quote_style="never", line_terminator=eol)
+    return buf.getvalue()
+
+
+def write_caf(path: Path, s: pl.DataFrame) -> None:
+    write_bytes(path, render(s, CAF_COLUMNS, "\n"))
+
+
+def write_cpam(path: Path, s: pl.DataFrame) -> None:
+    data = render(s, CPAM_COLUMNS, "\r\n").decode("utf-8").encode("cp1252")
+    write_bytes(path, data)
