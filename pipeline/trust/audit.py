@@ -44,15 +44,28 @@ def _line_hash(line: bytes) -> str:
     return sha256_hex(line.rstrip(b"\n"))
 
 
-def _tail(log: Path) -> tuple[int, str]:
+def _last_line(fd: int) -> bytes:
+    """The file's last line (with its newline if any), read backwards from the end."""
+    size = os.fstat(fd).st_size
+    chunk, data = 1 << 16, b""
+    while True:
+        start = max(0, size - chunk)
+        data = os.pread(fd, size - start, start)
+        cut = data.rfind(b"\n", 0, len(data) - 1)
+        if cut >= 0 or start == 0:
+            return data[cut + 1:]
+        chunk *= 4
+
+
+def _tail(log: Path, fd: int) -> tuple[int, str]:
     """(seq, hash-of-line) of the last line; refuses to extend a log whose last line is torn."""
-    data = log.read_bytes() if log.exists() else b""
-    if not data:
+    last = _last_line(fd)
+    if not last:
         return 0, GENESIS
-    if not data.endswith(b"\n"):
+    if not last.endswith(b"\n"):
         raise RefusalError(f"{log} : dernière ligne incomplète (écriture interrompue) ; journal "
                            "d'audit à examiner avant tout ajout (« audit verify »)")
-    last = data[:-1].rsplit(b"\n", 1)[-1]
+    last = last[:-1]
     try:
         record = json.loads(last)
         return int(record["seq"]), _line_hash(last)
@@ -71,7 +84,7 @@ def append(log: Path, entry: dict[str, Any]) -> dict[str, Any]:
     fd = os.open(log, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        seq, prev = _tail(log)
+        seq, prev = _tail(log, fd)
         record = {"seq": seq + 1, "time": utc_iso(now_utc()), "prev": prev, **entry}
         try:
             canonical_json(record)

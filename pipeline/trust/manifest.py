@@ -162,4 +162,7 @@ def verify_manifest(manifest_path: Path, conv: Convention) -> Manifest:
         raise RefusalError(
             f"{data_file} : empreinte SHA-256 différente de celle signée dans le manifeste de "
             f"« {agency} » : le fichier a été modifié ou remplacé après signature")
+    if parquet_rows(data_file) != int(doc["rows"]):
+        raise RefusalError(f"{manifest_path} : nombre de lignes déclaré ({doc['rows']}) différent "
+                           "de celui du fichier")
     return Manifest(path=manifest_path, data_file=data_file, content=doc)

@@ -138,3 +138,13 @@ def test_cli_audit_verify_exit_codes(tmp_path):
     bad = runner.invoke(app, ["audit", "verify", "--log", str(log)])
     assert isinstance(bad.exception, RefusalError) and bad.exception.exit_code != 0
     assert "ligne 2" in str(bad.exception) and "supprimée" in str(bad.exception)
+
+
+def test_append_after_a_very_long_line_keeps_the_chain(tmp_path):
+    log = tmp_path / "audit.jsonl"
+    audit.append(log, {"event": "a"})
+    audit.append(log, {"event": "big", "blob": "x" * 300_000})
+    third = audit.append(log, {"event": "c"})
+    assert third["seq"] == 3
+    assert third["prev"] == sha256_hex(lines(log)[1].rstrip(b"\n"))
+    assert audit.verify(log).ok

@@ -183,3 +183,11 @@ def test_ceremony_refuses_to_hand_the_key_to_the_operator(tmp_path):
                            {"cpam": w.keys["cpam"], "operateur": w.keys["operateur"]},
                            tmp_path / "w2", convention=w.convention)
     assert not (tmp_path / "w2").exists()
+
+
+def test_subkeys_match_the_pseudonymise_token_engine(tmp_path):
+    hmac_engine = pytest.importorskip("pipeline.pseudonymise.hmac_engine")
+    w = make_world(tmp_path)
+    key = load_linkage_key(w.keys["caf"], w.convention_id, convention=w.convention)
+    for name in ("tok_nir", "tok_enfant", "tok_nom_dob"):
+        assert key.subkey(name) == hmac_engine.derive_subkey(key.secret, name)
