@@ -1,7 +1,98 @@
-"""Commands of this stage, mounted by pipeline/cli.py."""
+"""Commands of this stage, mounted by pipeline/cli.py: `reidentify`, `feedback template|load`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
 
 def register(app: typer.Typer) -> None:
-    """Add this stage's commands to the top-level app (filled in by the stage's owner)."""
+    """Add `reidentify` and the `feedback` group to the top-level app."""
+
+    @app.command("reidentify")
+    def reidentify_cmd(
+        agency: Annotated[str, typer.Option("--agency", help="caf ou cpam.")],
+        targets: Annotated[Path, typer.Option("--targets", help="targets.parquet reçu.")] = Path(
+            "out/central/targets.parquet"
+        ),
+        workdir: Annotated[
+            Path, typer.Option("--workdir", help="Dossier de l'organisme (handles.parquet).")
+        ] = Path("out/caf"),
+        out: Annotated[Path, typer.Option("--out", help="Dossier des listes.")] = Path(
+            "out/caf/listes"
+        ),
+        convention: Annotated[
+            Path | None, typer.Option("--convention", help="Convention signée (YAML).")
+        ] = None,
+        opposition: Annotated[
+            Path | None, typer.Option("--opposition", help="Liste d'opposition (CSV ;).")
+        ] = None,
+        contacts: Annotated[
+            Path | None, typer.Option("--contacts", help="Historique de contacts (CSV ;).")
+        ] = None,
+        hold_months: Annotated[
+            int, typer.Option("--hold-months", help="Ne pas recontacter avant (mois).")
+        ] = 6,
+        run_date: Annotated[
+            str | None,
+            typer.Option("--run-date", help="Date d'édition AAAA-MM-JJ (défaut : ce jour)."),
+        ] = None,
+    ) -> None:
+        """Resolve this agency's handles into per-quartier lists (XLSX + CSV) for the CCAS."""
+        from pipeline.reidentify.api import reidentify
+
+        info = {"run_date": run_date} if run_date else None
+        res = reidentify(
+            agency,
+            targets,
+            workdir,
+            out,
+            convention=convention,
+            opposition=opposition,
+            contacts=contacts,
+            hold_months=hold_months,
+            run_info=info,
+        )
+        typer.echo(
+            json.dumps(
+                {k: res.stats[k] for k in ("listees", "retenues", "par_quartier")},
+                ensure_ascii=False,
+            )
+        )
+
+    feedback = typer.Typer(
+        help="Retours du CCAS : modèle à remplir, taux de succès.", no_args_is_help=True
+    )
+    app.add_typer(feedback, name="feedback")
+
+    @feedback.command("template")
+    def template_cmd(
+        listes: Annotated[Path, typer.Option("--listes", help="Dossier des listes.")] = Path(
+            "out/caf/listes"
+        ),
+        out: Annotated[Path, typer.Option("--out", help="Fichier .xlsx ou .csv à écrire.")] = Path(
+            "out/caf/listes/retours_modele.xlsx"
+        ),
+    ) -> None:
+        """Write the outcome template for the CCAS (one row per listed household)."""
+        from pipeline.reidentify.feedback import write_template
+
+        typer.echo(str(write_template(listes, out)))
+
+    @feedback.command("load")
+    def load_cmd(
+        feedback_file: Annotated[Path, typer.Option("--feedback", help="Modèle rempli.")],
+        listes: Annotated[Path, typer.Option("--listes", help="Dossier des listes.")] = Path(
+            "out/caf/listes"
+        ),
+        out: Annotated[Path, typer.Option("--out", help="Dossier du rapport.")] = Path(
+            "out/caf/retours"
+        ),
+    ) -> None:
+        """Read the filled template back: hit rates per rule and quartier (+ suppressed copy)."""
+        from pipeline.reidentify.feedback import load_feedback
+
+        typer.echo(json.dumps(load_feedback(listes, feedback_file, out), ensure_ascii=False))

@@ -1,0 +1,126 @@
+"""Agency-local inputs of re-identification: handles table, opposition list, contact history.
+
+These files never leave the agency. The handles table must be owner-only (check_private), and
+the opposition list and the contact history are matched on the agency's own identifiers
+(NIR through ingested.parquet, matricule for the CAF) without ever echoing a value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import polars as pl
+
+from pipeline.common.errors import InputError, PipelineError
+from pipeline.common.files import check_private
+
+AGENCIES = ("caf", "cpam")
+HANDLE_COLUMNS = ("handle", "foyer", "line")
+
+
+def read_handles(workdir: Path, agency: str) -> pl.DataFrame:
+    """workdir/handles.parquet, refused when group/others can read it."""
+    path = Path(workdir) / "handles.parquet"
+    check_private(path)
+    try:
+        df = pl.read_parquet(path)
+    except Exception as exc:
+        raise InputError(path, f"table des handles illisible ({type(exc).__name__})") from exc
+    for col in HANDLE_COLUMNS:
+        if col not in df.columns:
+            raise InputError(path, "colonne obligatoire absente", column=col)
+    if "opposition" not in df.columns:
+        df = df.with_columns(pl.lit(False).alias("opposition"))
+    return df.with_columns(pl.col("opposition").fill_null(False))
+
+
+def months_before(ref: dt.date, months: int) -> dt.date:
+    """Same day `months` calendar months earlier, clamped to the end of a shorter month."""
+    total = ref.year * 12 + (ref.month - 1) - months
+    year, month = divmod(total, 12)
+    month += 1
+    for day in range(ref.day, 0, -1):
+        try:
+            return dt.date(year, month, day)
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")
+
+
+def _read_csv(path: Path, what: str) -> pl.DataFrame:
+    try:
+        raw = pl.read_csv(path, separator=";", infer_schema=False, encoding="utf8")
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise InputError(path, f"{what} illisible ({type(exc).__name__})") from exc
+    return raw.rename({c: c.strip().lower().lstrip("\ufeff") for c in raw.columns})
+
+
+def _ingested_nirs(workdir: Path) -> pl.DataFrame:
+    path = Path(workdir) / "ingested.parquet"
+    if not path.exists():
+        raise InputError(path, "extrait ingéré introuvable : nécessaire pour rapprocher les NIR")
+    check_private(path)
+    return pl.read_parquet(path, columns=["line", "nir"])
+
+
+def opposed_lines(path: Path, agency: str, workdir: Path, handles: pl.DataFrame) -> pl.Series:
+    """Source lines of the people on the agency's opposition list (format of pseudonymise)."""
+    from pipeline.pseudonymise.opposition import read_opposition
+
+    opp = read_opposition(Path(path), agency)
+    ingested = _ingested_nirs(workdir)
+    lines = ingested.filter(pl.col("nir").is_in(opp.nirs.implode()))["line"]
+    if agency == "caf" and opp.matricules.len():
+        if "matricule" not in handles.columns:
+            raise InputError(
+                path,
+                "opposition par matricule mais la table des handles n'a pas de matricule",
+                column="matricule",
+            )
+        by_dossier = handles.filter(pl.col("matricule").is_in(opp.matricules.implode()))["line"]
+        lines = pl.concat([lines, by_dossier])
+    return lines.unique().sort()
+
+
+def recently_contacted_lines(
+    path: Path, workdir: Path, handles: pl.DataFrame, reference: dt.date, hold_months: int
+) -> tuple[pl.Series, int]:
+    """Lines of households contacted on or after `reference` - hold_months; and file rows read.
+
+    CAF history: `matricule;date_contact`; CPAM history: `nir;date_contact` (ISO or JJ/MM/AAAA).
+    """
+    raw = _read_csv(Path(path), "historique de contacts")
+    if "date_contact" not in raw.columns:
+        raise InputError(path, "colonne obligatoire absente", line=1, column="date_contact")
+    key = "matricule" if "matricule" in raw.columns else "nir" if "nir" in raw.columns else None
+    if key is None:
+        raise InputError(
+            path, "colonne obligatoire absente (matricule ou nir)", line=1, column="matricule"
+        )
+    raw = raw.with_row_index("_i").with_columns(
+        pl.coalesce(
+            pl.col("date_contact").str.strip_chars().str.to_date("%Y-%m-%d", strict=False),
+            pl.col("date_contact").str.strip_chars().str.to_date("%d/%m/%Y", strict=False),
+        ).alias("_d"),
+        pl.col(key).str.replace_all(r"\s", "").alias("_k"),
+    )
+    bad = raw.filter(pl.col("_d").is_null() | pl.col("_k").is_null() | (pl.col("_k") == ""))
+    if bad.height:
+        col = "date_contact" if bad["_d"][0] is None else key
+        raise InputError(
+            path, "valeur absente ou date invalide", line=int(bad["_i"][0]) + 2, column=col
+        )
+    cutoff = months_before(reference, hold_months)
+    recent = raw.filter((pl.col("_d") >= cutoff) & (pl.col("_d") <= reference))["_k"]
+    if key == "matricule":
+        if "matricule" not in handles.columns:
+            raise PipelineError(
+                "la table des handles n'a pas de matricule : historique CAF inutilisable"
+            )
+        lines = handles.filter(pl.col("matricule").is_in(recent.implode()))["line"]
+    else:
+        nirs = recent.str.to_uppercase().str.slice(0, 13)
+        ingested = _ingested_nirs(workdir)
+        lines = ingested.filter(pl.col("nir").is_in(nirs.implode()))["line"]
+    return lines.unique().sort(), raw.height

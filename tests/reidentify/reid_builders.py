@@ -1,0 +1,151 @@
+"""Agency-side fixtures for re-identification tests (synthetic people only)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import polars as pl
+
+R = dt.date(2025, 9, 30)
+
+# foyer -> (quartier, liste, priorite, regles, members [(handle, line, role, nom, prenom, nir)])
+HOUSEHOLDS = {
+    "fa": (
+        "Q1",
+        "cible",
+        2,
+        ["sous_plafond_sans_css"],
+        [
+            ("ha1", 2, "DEM", "MARTIN", "LEA", "2850761169001"),
+            ("ha2", 3, "ENF", "MARTIN", "NOE", None),
+        ],
+    ),
+    "fb": (
+        "Q1",
+        "cible",
+        1,
+        ["monoparent_sous_plafond_sans_css", "sous_plafond_sans_css"],
+        [("hb1", 4, "DEM", "BERNARD", "ZOE", "2900561169002")],
+    ),
+    "fc": (
+        "Q2",
+        "cible",
+        1,
+        ["rsa_sans_css"],
+        [("hc1", 5, "DEM", "PETIT", "JULES", "1750861169003")],
+    ),
+    "fd": (
+        "Q2",
+        "cible",
+        1,
+        ["rsa_sans_css"],
+        [
+            ("hd1", 6, "DEM", "DURAND", "ANNE", "2800161169004"),
+            ("hd2", 7, "CJT", "DURAND", "PAUL", "1790261169005"),
+        ],
+    ),
+    "fe": (
+        "Q1",
+        "cible",
+        1,
+        ["rsa_sans_css"],
+        [("he1", 8, "DEM", "LEROY", "EMMA", "2950361169006")],
+    ),
+    "ff": (
+        "Q1",
+        "cible",
+        1,
+        ["rsa_sans_css"],
+        [("hf1", 9, "DEM", "ABADIE", "LUC", "1880461169007")],
+    ),
+    "fg": (
+        "Q2",
+        "a_verifier",
+        4,
+        ["a_verifier"],
+        [("hg1", 10, "DEM", "ROUX", "IRIS", "2910961169008")],
+    ),
+}
+MATRICULES = {f: f"10000{i:02d}" for i, f in enumerate(HOUSEHOLDS, start=1)}
+
+
+def _pad(x: str) -> str:
+    return x.ljust(32, "0")
+
+
+def write_agency(
+    tmp: Path, *, opposed_handle: str | None = "hd2", warning: str | None = None
+) -> dict[str, Path]:
+    """workdir (handles + ingested, 0600), targets.parquet, opposition.csv, contacts.csv."""
+    work = tmp / "caf"
+    work.mkdir(parents=True, exist_ok=True)
+    rows, targets, ingested = [], [], []
+    for foyer, (quartier, liste, prio, regles, members) in HOUSEHOLDS.items():
+        for handle, line, role, nom, prenom, nir in members:
+            rows.append(
+                {
+                    "handle": _pad(handle),
+                    "foyer": _pad(foyer),
+                    "line": line,
+                    "matricule": MATRICULES[foyer],
+                    "role": role,
+                    "nom": nom,
+                    "prenom": prenom,
+                    "telephone": "0600000000",
+                    "adresse": "1 RUE DU TEST",
+                    "code_postal": "61100",
+                    "code_commune": "61169",
+                    "opposition": handle == opposed_handle,
+                }
+            )
+            ingested.append({"line": line, "nir": nir})
+        targets.append(
+            {
+                "agence": "caf",
+                "foyer": _pad(foyer),
+                "handle": _pad(members[0][0]),
+                "quartier": quartier,
+                "liste": liste,
+                "regles": regles,
+                "motifs": [f"motif {r}" for r in regles],
+                "actions": ["proposer une demande de CSS gratuite"] * len(regles),
+                "priorite": prio,
+                "date_reference": R,
+                "avertissement": warning,
+            }
+        )
+    targets.append(
+        {
+            "agence": "cpam",
+            "foyer": _pad("gz"),
+            "handle": _pad("pz"),
+            "quartier": "Q1",
+            "liste": "cible",
+            "regles": ["css_gratuite_sans_minima"],
+            "motifs": ["m"],
+            "actions": ["bilan de droits RSA / prime d'activité"],
+            "priorite": 2,
+            "date_reference": R,
+            "avertissement": warning,
+        }
+    )
+    handles = work / "handles.parquet"
+    pl.DataFrame(rows).write_parquet(handles)
+    os.chmod(handles, 0o600)
+    ing = work / "ingested.parquet"
+    pl.DataFrame(ingested, schema={"line": pl.Int64, "nir": pl.String}).write_parquet(ing)
+    os.chmod(ing, 0o600)
+    tpath = tmp / "targets.parquet"
+    pl.DataFrame(targets, schema_overrides={"priorite": pl.Int32}).write_parquet(tpath)
+    opp = tmp / "opposition.csv"
+    opp.write_text("matricule;nir\n;175086116900342\n", encoding="utf-8")  # foyer fc's DEM
+    contacts = tmp / "contacts.csv"
+    contacts.write_text(
+        "matricule;date_contact\n"
+        f"{MATRICULES['fe']};2025-07-30\n"  # 2 months before R: held back
+        f"{MATRICULES['ff']};2025-01-30\n",  # 8 months before R: listed again
+        encoding="utf-8",
+    )
+    return {"work": work, "targets": tpath, "opposition": opp, "contacts": contacts}
