@@ -150,6 +150,20 @@ class Convention:
         }
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys: a reader must see exactly what was signed."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"clé « {key} » en double", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def _as_date(value: Any) -> dt.date:
     if isinstance(value, dt.datetime):
         return value.date()
@@ -212,11 +226,12 @@ def load_convention(path: Path | str) -> Convention:
         raise RefusalError(f"{path} : convention introuvable ; aucun traitement sans convention "
                            "signée")
     try:
-        doc = yaml.safe_load(path.read_text("utf-8"))
+        doc = yaml.load(path.read_text("utf-8"), Loader=_UniqueKeyLoader)
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         line = getattr(getattr(exc, "problem_mark", None), "line", None)
         where = f", ligne {line + 1}" if line is not None else ""
-        raise RefusalError(f"{path}{where} : convention illisible (YAML invalide)") from exc
+        problem = getattr(exc, "problem", None) or "YAML invalide"
+        raise RefusalError(f"{path}{where} : convention illisible ({problem})") from exc
     return convention_from_dict(doc, path)
 
 

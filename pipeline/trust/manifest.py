@@ -114,13 +114,20 @@ def write_manifest(
     return target
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    if len(keys) != len(set(keys)):
+        raise ValueError("clé en double")
+    return dict(pairs)
+
+
 def read_manifest(manifest_path: Path) -> dict[str, Any]:
     manifest_path = Path(manifest_path)
     if not manifest_path.is_file():
         raise RefusalError(f"{manifest_path} : manifeste introuvable ; un fichier sans manifeste "
                            "signé est refusé")
     try:
-        doc = json.loads(manifest_path.read_text("utf-8"))
+        doc = json.loads(manifest_path.read_text("utf-8"), object_pairs_hook=_unique_keys)
     except (ValueError, UnicodeDecodeError) as exc:
         raise RefusalError(f"{manifest_path} : manifeste illisible (JSON invalide)") from exc
     needed = {"format", "agency", "file", "sha256", "rows", "convention_id", "key_fingerprint"}

@@ -109,3 +109,13 @@ def test_convention_letting_a_raw_identifier_leave_is_refused(tmp_path):
     edit_yaml(w.convention, fields=fields)
     with pytest.raises(RefusalError, match="identifiant en clair : nir, nom"):
         load_convention(w.convention)
+
+
+def test_duplicate_key_refused_even_if_signature_would_hold(tmp_path):
+    w = make_world(tmp_path)
+    text = w.convention.read_text("utf-8")
+    # a reader would see 3650 first; the parser would keep the signed 365
+    w.convention.write_text(text.replace("retention_days: 365",
+                                         "retention_days: 3650\nretention_days: 365"), "utf-8")
+    with pytest.raises(RefusalError, match=r"ligne \d+ : convention illisible.*en double"):
+        load_convention(w.convention)
