@@ -32,17 +32,18 @@ def test_purge_deletes_only_what_is_past_retention_and_audits_it(tmp_path):
     touch(out / "central" / "report.html", old)
     touch(out / "caf" / "handles.parquet", old)
     touch(out / "cpam" / "handles.parquet", recent)
+    touch(out / "transfer" / "caf" / "caf.pseudo.parquet", old)
     touch(out / "caf" / "keys" / "private" / "caf.ed25519.key.json", old)
     log = out / "audit.jsonl"
     deleted = purge(out, CONVENTION, TODAY, log)
-    assert deleted == [out / "caf" / "handles.parquet", out / "central"]
+    assert deleted == [out / "caf" / "handles.parquet", out / "central", out / "transfer"]
     assert not (out / "central").exists() and not (out / "caf" / "handles.parquet").exists()
     assert (out / "cpam" / "handles.parquet").exists()
     assert (out / "caf" / "keys" / "private" / "caf.ed25519.key.json").exists()
     status = audit.verify(log)
-    assert status.ok and status.entries == 2
+    assert status.ok and status.entries == 3
     entries = [json.loads(x) for x in log.read_text().splitlines()]
-    assert [e["path"] for e in entries] == ["caf/handles.parquet", "central"]
+    assert [e["path"] for e in entries] == ["caf/handles.parquet", "central", "transfer"]
     assert all(e["event"] == "purge" and e["retention_days"] == 365 for e in entries)
     assert entries[0]["age_days"] == 396 and len(entries[0]["sha256"]) == 64
 
