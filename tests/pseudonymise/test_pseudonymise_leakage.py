@@ -1,0 +1,149 @@
+"""Leakage gate (planted identifiers must be caught) and the rank-alignment attack."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import polars as pl
+import pytest
+from helpers_pseudonymise import KEY
+
+from pipeline.common.tables import write_parquet
+from pipeline.pseudonymise.core import Materials, build, pseudonymise
+from pipeline.pseudonymise.leakage import (
+    LeakageFound,
+    frequency_leakage,
+    frequency_leakage_frame,
+    rank_attack,
+    scan_export,
+    scan_frame,
+)
+from pipeline.pseudonymise.synthetic import ingested
+
+
+@pytest.fixture(scope="module")
+def caf_case() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    df = ingested("caf", 2000, seed=4)
+    export, handles, _ = build(df, "caf", KEY, seed=2)
+    return df, export, handles
+
+
+def _checks(scan: dict) -> set[tuple[str, str]]:
+    return {(f["colonne"], f["controle"]) for f in scan["findings"]}
+
+
+def test_clean_export_passes(caf_case) -> None:
+    df, export, _ = caf_case
+    scan = scan_frame(export, df, "caf")
+    assert scan == {"ok": True, "rows": export.height, "findings": []}
+
+
+@pytest.mark.parametrize(("column", "value", "check"), [
+    ("quartier", "2850561169001", "nir"),
+    ("quartier", "2 85 05 61 169 001 42", "nir"),
+    ("role", "1985-05-17", "date"),
+    ("situation_familiale", "17/05/1985", "date"),
+    ("nir_statut", "06 12 34 56 78", "telephone"),
+])
+def test_planted_identifier_is_caught(caf_case, column: str, value: str, check: str) -> None:
+    df, export, _ = caf_case
+    planted = export.with_columns(
+        pl.when(pl.int_range(pl.len()) == 7).then(pl.lit(value)).otherwise(pl.col(column))
+        .alias(column))
+    scan = scan_frame(planted, df, "caf")
+    assert not scan["ok"]
+    assert (column, check) in _checks(scan)
+    assert value not in str(scan)  # findings never carry the value
+
+
+def test_planted_name_and_address_are_caught(caf_case) -> None:
+    df, export, _ = caf_case
+    name = df["nom_naissance"][0]
+    address = df["adresse"][0]
+    planted = export.with_columns(
+        quartier=pl.when(pl.int_range(pl.len()) == 3).then(pl.lit(name))
+        .otherwise(pl.col("quartier")),
+        prestations=pl.when(pl.int_range(pl.len()) == 4).then(pl.lit([address]))
+        .otherwise(pl.col("prestations")),
+    )
+    checks = _checks(scan_frame(planted, df, "caf"))
+    assert ("quartier", "nom_ou_adresse") in checks
+    assert ("prestations", "nom_ou_adresse") in checks
+    # without the extract (central side) the name cannot be recognised, the patterns still run
+    assert scan_frame(planted, None)["ok"]
+
+
+def test_planted_columns_are_caught(caf_case) -> None:
+    df, export, _ = caf_case
+    planted = export.with_columns(
+        date_naissance=pl.lit(dt.date(1985, 5, 17)),
+        nir_num=pl.lit(2850561169001, dtype=pl.Int64),
+        tok_nir=pl.col("tok_nir").str.to_uppercase(),
+    )
+    checks = _checks(scan_frame(planted, df, "caf"))
+    assert {("date_naissance", "colonne_date"), ("nir_num", "nir"),
+            ("tok_nir", "format_jeton")} <= checks
+
+
+def test_scan_export_file(tmp_path: Path, caf_case) -> None:
+    df, export, _ = caf_case
+    path = write_parquet(export.with_columns(role=pl.lit("2850561169001")), tmp_path / "e.parquet",
+                         sort_by=["handle"])
+    ing = write_parquet(df, tmp_path / "i.parquet", sort_by=["line"], private=True)
+    assert not scan_export(path, ing, "caf")["ok"]
+    assert not scan_export(path)["ok"]
+
+
+def test_pseudonymise_writes_nothing_when_scan_fails(tmp_path: Path) -> None:
+    work = tmp_path / "caf"
+    df = ingested("caf", 200, seed=9)
+    write_parquet(df, work / "ingested.parquet", sort_by=["line"], private=True)
+    # a territory table whose quartier label is a surname of the extract: must be refused
+    territory = tmp_path / "iris.csv"
+    iris = df["code_iris"][0]
+    territory.write_text(f"code_iris;quartier\n{iris};{df['nom_naissance'][0]}\n", "utf-8")
+    with pytest.raises(LeakageFound) as err:
+        pseudonymise("caf", work, work / "keys", tmp_path / "c.yaml", work / "export",
+                     territory=territory, seed=1,
+                     materials=Materials(KEY, "x", "test", None, None, True), sign=False)
+    assert "quartier" in str(err.value)
+    assert df["nom_naissance"][0] not in str(err.value)
+    assert not (work / "export").exists()
+    assert not (work / "handles.parquet").exists()
+
+
+def test_rank_attack_recovers_unsalted_not_salted() -> None:
+    # 10 names with a steep frequency profile; tokens = the names themselves (worst case)
+    names = pl.Series([f"N{i}" for i in range(10) for _ in range(100 - 9 * i)])
+    assert rank_attack(names, names) == 1.0
+    years = pl.Series([1950 + (k * 7919) % 60 for k in range(names.len())])
+    salted = names + years.cast(pl.String)
+    assert rank_attack(salted, names) < 0.2
+
+
+def test_frequency_leakage_salted_below_target_naive_above(caf_case) -> None:
+    df, export, handles = caf_case
+    truth = handles.select("handle", "line").join(
+        df.select("line", pl.col("nom_naissance").alias("nom"), "prenom1"), on="line"
+    ).drop("line")
+    res = frequency_leakage_frame(export, truth)
+    assert res["objectif_global_sous_1pct"] is True
+    for tok in ("tok_nom_a", "tok_prenom_a", "tok_nom_phon_a", "tok_prenom_phon_a"):
+        assert res["attaque_rang"][tok]["oracle_global"] < 0.01, tok
+    naive = res["controle_naif"]["hmac_non_sale_prenom1"]["oracle_global"]
+    assert naive > 0.05
+    uni = res["unicite"]["tok_nom_dob"]
+    assert uni["part_distincts"] > 0.95 and uni["frequence_max"] < 0.01
+    assert res["unicite"]["tok_sexe"]["part_distincts"] < 0.01
+
+
+def test_frequency_leakage_file_api(tmp_path: Path, caf_case) -> None:
+    df, export, handles = caf_case
+    e = write_parquet(export, tmp_path / "e.parquet", sort_by=["handle"])
+    h = write_parquet(handles, tmp_path / "h.parquet", sort_by=["line"], private=True)
+    i = write_parquet(df, tmp_path / "i.parquet", sort_by=["line"], private=True)
+    central = frequency_leakage(e)
+    assert "attaque_rang" not in central and "tok_nir" in central["unicite"]
+    agency = frequency_leakage(e, handles_file=h, ingested_file=i)
+    assert agency["attaque_rang"]["tok_prenom_a"]["oracle_global"] < 0.01
