@@ -49,6 +49,7 @@ def connect(inputs: CentralInputs, sel: css_params.ParameterSelection) -> duckdb
     """An in-memory DuckDB with the inputs, the parameter tables and the household views."""
     con = duckdb.connect(":memory:")
     con.execute("SET threads TO 2")
+    con.execute("SET enable_progress_bar = false")
     data = css_params.load_parameters()
     factor = float(data.get("household_coefficients", {}).get("alternating_residence_factor", 0.5))
     tables = {
@@ -66,7 +67,8 @@ def connect(inputs: CentralInputs, sel: css_params.ParameterSelection) -> duckdb
         ),
     }
     for name, df in tables.items():
-        con.register(name, df.to_arrow())
+        # plain (non-view) Arrow strings: DuckDB scans them faster
+        con.register(name, df.to_arrow(compat_level=pl.CompatLevel.oldest()))
     con.execute(SQL_MACROS)
     for name in SQL_FILES:
         con.execute(sql_text(name))

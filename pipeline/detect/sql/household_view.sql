@@ -1,8 +1,9 @@
--- The linked household view: one row per CAF foyer, everything the rules look at.
+-- The linked household view: one row per CAF foyer, everything the rules look at
+-- (materialised as a table: every rule and the statistics read it).
 -- Runs after members.sql and ceilings.sql. Inputs: ranked_members, household_ceilings,
 -- housing_forfait, run_params, cpam, links, caf.
 
-CREATE OR REPLACE TEMP VIEW foyers AS
+CREATE OR REPLACE TEMP TABLE foyers AS
 WITH agg AS (
     SELECT
         foyer,
@@ -15,14 +16,14 @@ WITH agg AS (
         string_agg(coalesce(role, '?') || ' ' || coalesce(age::VARCHAR, '?')
                    || CASE WHEN alterne_mineur THEN ' alt.' ELSE '' END, ', ' ORDER BY rang) AS composition,
         -- the contact person: the allocataire, else the first-ranked member
-        first(handle ORDER BY rang)                                 AS handle,
-        coalesce(first(quartier ORDER BY rang) FILTER (WHERE quartier IS NOT NULL),
+        arg_min(handle, rang)                                 AS handle,
+        coalesce(arg_min(quartier, rang) FILTER (WHERE quartier IS NOT NULL),
                  'NON_LOCALISE')                                    AS quartier,
-        first(code_commune ORDER BY rang) FILTER (WHERE code_commune IS NOT NULL)     AS code_commune,
-        first(situation_familiale ORDER BY rang) FILTER (WHERE situation_familiale IS NOT NULL)
+        arg_min(code_commune, rang) FILTER (WHERE code_commune IS NOT NULL)     AS code_commune,
+        arg_min(situation_familiale, rang) FILTER (WHERE situation_familiale IS NOT NULL)
                                                                     AS situation_familiale,
-        first(ressources_12m ORDER BY rang) FILTER (WHERE ressources_12m IS NOT NULL) AS ressources_12m,
-        first(prestations ORDER BY rang) FILTER (WHERE prestations IS NOT NULL)       AS prestations,
+        arg_min(ressources_12m, rang) FILTER (WHERE ressources_12m IS NOT NULL) AS ressources_12m,
+        arg_min(prestations, rang) FILTER (WHERE prestations IS NOT NULL)       AS prestations,
         -- found at the CPAM: an adult of the foyer is linked
         coalesce(bool_or(role IN ('DEM', 'CJT') AND cpam_handle IS NOT NULL), false)  AS trouve_cpam,
         count(cpam_handle)::INTEGER                                 AS nb_lies,
@@ -62,7 +63,7 @@ JOIN household_ceilings AS h ON h.foyer = a.foyer
 LEFT JOIN housing_forfait AS f ON f.taille = a.n;
 
 -- CPAM side (reverse rule): one row per ASSURE with its CAF situation when linked.
-CREATE OR REPLACE TEMP VIEW assures_cpam AS
+CREATE OR REPLACE TEMP TABLE assures_cpam AS
 SELECT
     p.handle,
     p.foyer,

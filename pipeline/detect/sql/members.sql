@@ -29,7 +29,7 @@ CROSS JOIN run_params AS r
 LEFT JOIN links AS l ON l.caf_handle = c.handle
 LEFT JOIN cpam AS p ON p.handle = l.cpam_handle;
 
-CREATE OR REPLACE TEMP VIEW ranked_members AS
+CREATE OR REPLACE TEMP TABLE ranked_members AS
 SELECT
     m.*,
     row_number() OVER (
@@ -55,6 +55,6 @@ SELECT
 FROM ranked_members AS m
 CROSS JOIN run_params AS r
 JOIN (
-    SELECT foyer, first(code_commune ORDER BY rang) FILTER (WHERE code_commune IS NOT NULL) AS code_commune
+    SELECT foyer, arg_min(code_commune, rang) FILTER (WHERE code_commune IS NOT NULL) AS code_commune
     FROM ranked_members GROUP BY foyer
 ) AS z ON z.foyer = m.foyer;
