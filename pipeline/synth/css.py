@@ -35,8 +35,7 @@ def draw(rng: np.random.Generator, hh: pl.DataFrame, ref: date) -> pl.DataFrame:
         np.array(P_ABOVE),
     )
     state = np.minimum((rng.random(g)[:, None] > np.cumsum(probs, axis=1)).sum(axis=1), 3)
-    kind = np.where(rsa | free, "GRATUITE",
-                    np.where(part | (rng.random(g) < 0.5), "PARTICIPATION", "GRATUITE"))
+    participation = ~(rsa | free) & (part | (rng.random(g) < 0.5))
     ref64 = np.datetime64(ref, "D")
     back = rng.integers(0, 361, g)
     start_active = ref64 - back.astype("timedelta64[D]")
@@ -44,7 +43,9 @@ def draw(rng: np.random.Generator, hh: pl.DataFrame, ref: date) -> pl.DataFrame:
     fin_old = ref64 - rng.integers(372, 901, g).astype("timedelta64[D]")
     show_old = rng.random(g) < 0.5
     df = pl.DataFrame({
-        "state": state, "kind": kind, "start_active": start_active,
+        "state": state,
+        "kind": pl.Series(["GRATUITE", "PARTICIPATION"]).gather(participation.astype(np.int64)),
+        "start_active": start_active,
         "fin_recent": fin_recent, "fin_old": fin_old, "show_old": show_old,
     })
     year = pl.duration(days=1)

@@ -74,9 +74,10 @@ def draw(
         .otherwise(pl.lit("ISOLE")),
     )
     return out.with_columns(
-        prestations=pl.concat_list(
-            [pl.when(pl.col(f"p_{k2}")).then(pl.lit(k2)) for k2 in PRESTATIONS]
-        ).list.drop_nulls().list.join(",")
+        prestations=pl.concat_str(
+            [pl.when(pl.col(f"p_{k2}")).then(pl.lit(k2)) for k2 in PRESTATIONS],
+            separator=",", ignore_nulls=True,
+        )
     )
 
 
@@ -87,12 +88,12 @@ def contacts(rng: np.random.Generator, hh: pl.DataFrame, postal: dict[str, str],
     street = pl.Series(streets, dtype=pl.String).gather(rng.integers(0, len(streets), g))
     num = rng.integers(1, 121, g)
     phone = rng.integers(0, 10**8, g)
-    mobile = np.where(rng.random(g) < 0.5, "06", "07")
+    mobile = pl.Series(["06", "07"]).gather(rng.integers(0, 2, g))
     has_phone = rng.random(g) < 0.85
     return hh.with_columns(
         adresse=pl.concat_str([pl.Series(num).cast(pl.String), street], separator=" "),
         code_postal=pl.col("code_commune").replace_strict(postal, default="61100"),
         telephone=pl.when(pl.Series(has_phone)).then(
-            pl.concat_str([pl.Series(mobile), pl.Series(phone).cast(pl.String).str.zfill(8)])
+            pl.concat_str([mobile, pl.Series(phone).cast(pl.String).str.zfill(8)])
         ),
     )

@@ -55,7 +55,7 @@ def cpam_frame(rng: np.random.Generator, pp: pl.DataFrame, hh: pl.DataFrame) -> 
         rang_gemellaire=pl.when(pl.col("_minor")).then(pl.col("twin_rank")).otherwise(1),
         nom=pl.when(pl.col("nom_usage").is_not_null() & pl.col("_usage"))
         .then(pl.col("nom_usage")).otherwise(pl.col("nom_naissance")),
-        prenom=pl.col("prenoms").str.split(" ").list.first().str.to_uppercase(),
+        prenom=pl.col("prenoms").str.replace(r" .*$", "").str.to_uppercase(),
         medecin_traitant=pl.when(pl.col("_mt")).then(pl.lit("O")).otherwise(pl.lit("N")),
     )
     return df.sort(["_hkey", "_minor", "pos"]).drop("_minor", "_own", "_usage", "_mt", "_hkey")

@@ -44,6 +44,33 @@ def _age(ref: date, y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
     return ref.year - y - before.astype(np.int64)
 
 
+SIBLING_GAP = 0.9  # years between two births that are not twins
+
+
+def _space_siblings(age: np.ndarray, hid: np.ndarray, k: np.ndarray, nk: np.ndarray,
+                    kid_max: np.ndarray) -> np.ndarray:
+    """Children sorted oldest first -> at least SIBLING_GAP years apart, oldest under kid_max.
+
+    With j the rank from the youngest, a_j - gap x j must not decrease: one cumulative max per
+    household enforces every gap at once; the family is then shifted down if the eldest got
+    too old (never below age 0: a young parent of many children gets a slightly older eldest).
+    """
+    j = nk - 1 - k
+    df = pl.DataFrame({"hid": hid, "j": j, "a": age, "mx": kid_max, "pos": np.arange(len(age))})
+    df = (
+        df.sort(["hid", "j"])
+        .with_columns(b=(pl.col("a") - SIBLING_GAP * pl.col("j")).cum_max().over("hid"))
+        .with_columns(a=pl.col("b") + SIBLING_GAP * pl.col("j"))
+        .with_columns(
+            shift=(pl.col("a").max() - pl.col("mx").first()).clip(lower_bound=0).over("hid"),
+            room=pl.col("a").min().over("hid"),
+        )
+        .with_columns(a=pl.col("a") - pl.min_horizontal("shift", "room"))
+        .sort("pos")
+    )
+    return df["a"].to_numpy()
+
+
 def _structure(rng: np.random.Generator, n_caf: int, n_cpam_only: int) -> dict[str, np.ndarray]:
     g = n_caf + n_cpam_only
     caf = np.arange(g) < n_caf
@@ -73,16 +100,16 @@ def build(
     # --- places ----------------------------------------------------------------------------
     tab = territory.table
     iris_idx = rng.choice(len(tab), size=g, p=territory.weights)
-    iris = tab["code_iris"].gather(iris_idx).to_numpy().astype(object)
-    commune = tab["code_commune"].gather(iris_idx).to_numpy().astype(object)
+    iris = tab["code_iris"].gather(iris_idx)
     qpv = tab["qpv"].gather(iris_idx).to_numpy().astype(bool)
     if territory.iris_absent:
+        # ~1 % of households live in an IRIS the reference table lacks (HORS_TERRITOIRE)
         out = rng.random(g) < 0.01
-        absent = np.array(territory.iris_absent, dtype=object)[
-            rng.integers(0, len(territory.iris_absent), g)]
-        iris = np.where(out, absent, iris)
-        commune = np.where(out, np.array([c[:5] for c in absent], dtype=object), commune)
-    qpv = qpv & np.isin(iris, tab["code_iris"].to_numpy())
+        absent = pl.Series(territory.iris_absent, dtype=pl.String).gather(
+            rng.integers(0, len(territory.iris_absent), g))
+        iris = pl.select(pl.when(pl.Series(out)).then(absent).otherwise(iris)).to_series()
+        qpv = qpv & ~out
+    commune = iris.str.slice(0, 5)
 
     # --- persons skeleton ------------------------------------------------------------------
     p_total = int(n.sum())
@@ -121,7 +148,8 @@ def build(
     # children oldest first inside each household (the R.861-3 rank order)
     kids = np.flatnonzero(role == ROLE_ENF)
     order = np.lexsort((-age[kids], hid[kids]))
-    age[kids] = age[kids][order]
+    age[kids] = _space_siblings(age[kids][order], hid[kids], kid_idx[kids], nk_p[kids],
+                                kid_max[kids])
     # twins: the second child shares the first one's birth date
     twin_h = (h["nkids"] >= 2) & (rng.random(g) < 0.03)
     twin2 = (kid_idx == 1) & twin_h[hid]
@@ -141,24 +169,22 @@ def build(
     abroad = np.where(role == ROLE_ENF,
                       rng.random(p_total) < np.where(dem_abroad[hid], 0.25, 0.01), abroad)
     provisional = abroad & (rng.random(p_total) < np.where(adult, 0.25, 0.15))
-    pools = names.pools()
-    places = pools.birthplaces_fr + pools.birthplaces_abroad
-    nfr = len(pools.birthplaces_fr)
-    place_idx = np.where(
-        abroad,
-        nfr + rng.choice(len(pools.birthplaces_abroad), p_total, p=pools.birthplaces_abroad_w),
-        rng.choice(nfr, p_total, p=pools.birthplaces_fr_w),
-    )
-    # twins share their birth place
-    place_idx = np.where(twin2, np.roll(place_idx, 1), place_idx)
+    # twins share their origin and birth place
     abroad = np.where(twin2, np.roll(abroad, 1), abroad)
-    nir_s = nir.build(rng, sexe, by, bm, place_idx, places, provisional)
-    # the absent ex-partner to whom some children in alternating residence are attached
+    provisional = np.where(twin2, np.roll(provisional, 1), provisional)
+    place = names.birthplaces(rng, abroad)
+    place = place.scatter(np.flatnonzero(twin2), place.gather(np.flatnonzero(twin2) - 1))
+    # the absent ex-partner to whom some children in alternating residence are attached:
+    # NIRs drawn together with the household members' so that all are distinct
     ex_sex = 3 - dem_sex
     ex_by = by[start] + rng.integers(-4, 5, g)
-    ex_place = rng.choice(nfr, g, p=pools.birthplaces_fr_w)
-    ex_nir = nir.build(rng, ex_sex, ex_by, rng.integers(1, 13, g), ex_place, places,
-                       np.zeros(g, dtype=bool))
+    ex_place = names.birthplaces(rng, np.zeros(g, dtype=bool))
+    all_nir = nir.build(
+        rng, np.concatenate([sexe, ex_sex]), np.concatenate([by, ex_by]),
+        np.concatenate([bm, rng.integers(1, 13, g)]), pl.concat([place, ex_place]),
+        np.concatenate([provisional, np.zeros(g, dtype=bool)]),
+    )
+    nir_s, ex_nir = all_nir.head(p_total), all_nir.tail(g)
 
     # --- names -----------------------------------------------------------------------------
     own_name = names.surnames(rng, abroad)
@@ -221,15 +247,15 @@ def build(
         "couple": h["couple"],
         "nkids": h["nkids"].astype(np.int8),
         "n": n.astype(np.int16),
-        "code_iris": pl.Series(iris, dtype=pl.String),
-        "code_commune": pl.Series(commune, dtype=pl.String),
+        "code_iris": iris,
+        "code_commune": commune,
         "qpv": qpv,
     })
     pp = pl.DataFrame({
         "pid": np.arange(p_total, dtype=np.int64),
         "hid": hid.astype(np.int64),
         "pos": pos.astype(np.int16),
-        "role": pl.Series(np.array(ROLES)[role], dtype=pl.String),
+        "role": pl.Series(ROLES, dtype=pl.String).gather(role),
         "sexe": sexe.astype(np.int8),
         "by": by.astype(np.int16), "bm": bm.astype(np.int8), "bd": bd.astype(np.int8),
         "age": age_full.astype(np.int16),

@@ -75,6 +75,27 @@ def pools() -> Pools:
     )
 
 
+def birthplaces(rng: np.random.Generator, abroad: np.ndarray) -> pl.Series:
+    """5-character birth places: weighted list; 40 % of the French ones moved to another
+    commune of the same département (keeps cells of the NIR order number small)."""
+    p = pools()
+    n = len(abroad)
+    fr = pl.Series(p.birthplaces_fr).gather(rng.choice(len(p.birthplaces_fr), n,
+                                                        p=p.birthplaces_fr_w))
+    ab = pl.Series(p.birthplaces_abroad).gather(rng.choice(len(p.birthplaces_abroad), n,
+                                                            p=p.birthplaces_abroad_w))
+    other = pl.Series(rng.integers(1, 500, n)).cast(pl.String).str.zfill(3)
+    move = pl.Series(rng.random(n) < 0.4)
+    df = pl.DataFrame({"fr": fr, "ab": ab, "o": other, "m": move, "a": abroad})
+    dept = pl.col("fr").str.slice(0, 2)
+    return df.select(
+        pl.when(pl.col("a")).then(pl.col("ab"))
+        .when(pl.col("m") & ~dept.is_in(["2A", "2B", "97", "99"]))
+        .then(pl.concat_str([dept, pl.col("o")]))
+        .otherwise(pl.col("fr")).alias("place")
+    ).to_series()
+
+
 def surnames(rng: np.random.Generator, abroad: np.ndarray) -> pl.Series:
     """Birth surnames, upper case; some with a particle, some double-barrelled."""
     p = pools()

@@ -11,6 +11,12 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from pipeline.common.errors import PipelineError
+
+# steps coprime with 999 (= 27 x 37): walking a group with one of them never repeats an order
+_STEPS = np.array([1, 2, 4, 5, 7, 8, 10, 11, 13, 14, 16, 17, 19, 20, 22, 23, 25, 26, 28, 29,
+                   31, 32, 34, 35, 38, 40, 41, 43, 44, 46, 47, 49, 50, 52, 53, 55])
+
 
 def place_number(code: str) -> int:
     """Numeric value of a 5-character birth place for the key (2A -> 19, 2B -> 18)."""
@@ -32,35 +38,53 @@ def key_is_valid(nir: str) -> bool:
     return 97 - int(body) % 97 == int(nir[13:])
 
 
+def unique_orders(rng: np.random.Generator, ident: np.ndarray) -> np.ndarray:
+    """Order numbers 1..999, distinct among persons sharing `ident` (sex, birth month, place).
+
+    One sort: inside each group, the r-th member gets (start + r x step) mod 999 + 1 with a
+    random start and a step coprime with 999, which never repeats while a group has at most 999
+    members (the real limit of the NIR as well).
+    """
+    n = len(ident)
+    srt = np.argsort(ident, kind="stable")
+    sid = ident[srt]
+    new_group = np.ones(n, dtype=bool)
+    new_group[1:] = sid[1:] != sid[:-1]
+    group_start = np.flatnonzero(new_group)
+    group_of = np.cumsum(new_group) - 1
+    rank = np.arange(n) - group_start[group_of]
+    if n and rank.max() >= 999:
+        raise PipelineError(
+            "Trop de personnes nées le même mois au même lieu (plus de 999 numéros d'ordre) : "
+            "réduire --households"
+        )
+    start = rng.integers(0, 999, len(group_start))[group_of]
+    step = _STEPS[rng.integers(0, len(_STEPS), len(group_start))][group_of]
+    order = np.empty(n, dtype=np.int64)
+    order[srt] = (start + rank * step) % 999 + 1
+    return order
+
+
 def build(
     rng: np.random.Generator,
     sexe: np.ndarray,
     year: np.ndarray,
     month: np.ndarray,
-    place_idx: np.ndarray,
-    places: list[str],
+    place: pl.Series,
     provisional: np.ndarray,
 ) -> pl.Series:
-    """15-character NIRs, unique across the population (orders redrawn on collision)."""
-    n = len(sexe)
+    """15-character NIRs, unique across the population. `place`: 5-character birth places."""
     first = np.where(provisional, sexe + 6, sexe).astype(np.int64)
     yy = (year % 100).astype(np.int64)
     mm = month.astype(np.int64)
-    pnum = np.array([place_number(c) for c in places], dtype=np.int64)[place_idx]
-    order = rng.integers(1, 1000, n).astype(np.int64)
-    ident = ((first * 100 + yy) * 100 + mm) * 1000 + place_idx.astype(np.int64)
-    for _ in range(50):
-        uid = ident * 1000 + order
-        _, first_pos = np.unique(uid, return_index=True)
-        dup = np.ones(n, dtype=bool)
-        dup[first_pos] = False
-        if not dup.any():
-            break
-        order[dup] = rng.integers(1, 1000, int(dup.sum()))
+    pnum = place.str.replace("2A", "19", literal=True).str.replace("2B", "18", literal=True)
+    pnum = pnum.cast(pl.Int64).to_numpy()
+    corsica = place.str.contains("2[AB]").to_numpy().astype(np.int64)
+    ident = (((first * 100 + yy) * 100 + mm) * 100000 + pnum) * 2 + corsica
+    order = unique_orders(rng, ident)
     n13 = first * 10**12 + yy * 10**10 + mm * 10**8 + pnum * 10**3 + order
     key = nir_key(n13)
-    place_s = pl.Series(places, dtype=pl.String).gather(place_idx)
-    df = pl.DataFrame({"f": first, "y": yy, "m": mm, "p": place_s, "o": order, "k": key})
+    df = pl.DataFrame({"f": first, "y": yy, "m": mm, "p": place, "o": order, "k": key})
     z = lambda c, w: pl.col(c).cast(pl.String).str.zfill(w)  # noqa: E731
     return df.select(
         pl.concat_str([z("f", 1), z("y", 2), z("m", 2), pl.col("p"), z("o", 3), z("k", 2)])

@@ -1,12 +1,15 @@
 """Recording noise, applied independently to each agency's copy (the truth stays clean).
 
-Each perturbation picks rows with probability rate x `noise` among the rows where it makes sense
-and returns how many it touched, so meta.json can say what the matcher had to cope with.
+Each perturbation picks rows with probability rate x `noise` among the rows where it makes sense,
+rewrites only those rows (gather -> polars expression -> scatter, so the cost follows the few
+noisy rows, not the file) and counts them, so meta.json says what the matcher had to cope with.
 Rates at noise = 1.0 are the defaults below (roughly what record-linkage studies report for
 administrative files).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import polars as pl
@@ -25,8 +28,10 @@ RATES = {
     "valeur_substitut": 0.001,
     "nom_usage_absent": 0.05,
 }
-PLACEHOLDERS_NOM = ["INCONNU", "X", "SANS NOM"]
-PLACEHOLDERS_PRENOM = ["X", "INCONNU"]
+PLACEHOLDERS_NOM = pl.Series(["INCONNU", "X", "SANS NOM"])
+PLACEHOLDERS_PRENOM = pl.Series(["X", "INCONNU"])
+UPPER = pl.Series(list("ABCDEFGHIJKLMNOPRSTUV"))
+LOWER = pl.Series(list("abcdefghijklmnoprstuv"))
 
 
 class Noiser:
@@ -37,114 +42,118 @@ class Noiser:
         self.noise = noise
         self.counts: dict[str, int] = {}
 
-    def mask(self, kind: str, eligible: np.ndarray) -> np.ndarray:
+    def pick(self, kind: str, eligible: np.ndarray) -> np.ndarray:
+        """Row indices hit by this kind of noise."""
         rate = min(RATES[kind] * self.noise, 1.0)
-        m = eligible & (self.rng.random(len(eligible)) < rate)
-        self.counts[kind] = self.counts.get(kind, 0) + int(m.sum())
-        return m
+        idx = np.flatnonzero(eligible & (self.rng.random(len(eligible)) < rate))
+        self.counts[kind] = self.counts.get(kind, 0) + len(idx)
+        return idx
+
+    @staticmethod
+    def patch(df: pl.DataFrame, idx: np.ndarray,
+              fn: Callable[[pl.DataFrame], pl.DataFrame]) -> pl.DataFrame:
+        """Apply `fn` to the rows `idx` only and write its columns back in place."""
+        if len(idx) == 0:
+            return df
+        new = fn(df[idx])
+        return df.with_columns(df[c].scatter(idx, new[c]) for c in new.columns)
 
     def typo(self, df: pl.DataFrame, col: str, kind: str, lower: bool = False) -> pl.DataFrame:
         """Substitute, delete, transpose or double one character."""
-        s = df[col]
-        length = s.str.len_chars().fill_null(0).to_numpy()
-        m = self.mask(kind, length >= 3)
-        n = df.height
-        pos = (self.rng.random(n) * (np.maximum(length, 2) - 1)).astype(np.int64)
-        op = self.rng.integers(0, 4, n)
-        letters = np.array(list("abcdefghijklmnopqrstuvwxyz" if lower else "ABCDEFGHIJKLMNOPRSTUV"))
-        sub = pl.Series(letters[self.rng.integers(0, len(letters), n)])
-        p = pl.Series(pos)
-        head = pl.col(col).str.slice(0, p)
-        c0 = pl.col(col).str.slice(p, 1)
-        c1 = pl.col(col).str.slice(p + 1, 1)
+        length = df[col].str.len_chars().fill_null(0).to_numpy()
+        idx = self.pick(kind, length >= 3)
+        k = len(idx)
+        pos = pl.Series((self.rng.random(k) * (length[idx] - 1)).astype(np.int64))
+        op = pl.Series(self.rng.integers(0, 4, k))
+        letters = LOWER if lower else UPPER
+        sub = letters.gather(self.rng.integers(0, len(letters), k))
+        c = pl.col(col)
+        head = c.str.slice(0, pos)
         new = (
-            pl.when(pl.Series(op) == 0)
-            .then(pl.concat_str([head, sub, pl.col(col).str.slice(p + 1)]))
-            .when(pl.Series(op) == 1).then(pl.concat_str([head, pl.col(col).str.slice(p + 1)]))
-            .when(pl.Series(op) == 2)
-            .then(pl.concat_str([head, c1, c0, pl.col(col).str.slice(p + 2)]))
-            .otherwise(pl.concat_str([head, c0, pl.col(col).str.slice(p)]))
+            pl.when(op == 0).then(pl.concat_str([head, sub, c.str.slice(pos + 1)]))
+            .when(op == 1).then(pl.concat_str([head, c.str.slice(pos + 1)]))
+            .when(op == 2).then(pl.concat_str([head, c.str.slice(pos + 1, 1),
+                                               c.str.slice(pos, 1), c.str.slice(pos + 2)]))
+            .otherwise(pl.concat_str([head, c.str.slice(pos, 1), c.str.slice(pos)]))
         )
-        return df.with_columns(pl.when(pl.Series(m)).then(new).otherwise(pl.col(col)).alias(col))
+        return self.patch(df, idx, lambda s: s.select(new.alias(col)))
 
     def swap_day_month(self, df: pl.DataFrame) -> pl.DataFrame:
         d, mo = df["bd"].to_numpy(), df["bm"].to_numpy()
-        m = self.mask("jour_mois_inverses", (d <= 12) & (d != mo) & (d > 0))
-        return df.with_columns(
-            bd=pl.when(pl.Series(m)).then(pl.col("bm")).otherwise(pl.col("bd")),
-            bm=pl.when(pl.Series(m)).then(pl.col("bd")).otherwise(pl.col("bm")),
-        )
+        idx = self.pick("jour_mois_inverses", (d <= 12) & (d != mo) & (d > 0))
+        return self.patch(df, idx, lambda s: s.select(bd=pl.col("bm"), bm=pl.col("bd")))
 
     def unknown_day(self, df: pl.DataFrame) -> pl.DataFrame:
         """Day 00: mostly people born abroad (civil status without a known day)."""
         abroad = df["abroad"].to_numpy()
-        m = self.mask("jour_inconnu_00", abroad | (self.rng.random(df.height) < 0.1))
-        return df.with_columns(bd=pl.when(pl.Series(m)).then(0).otherwise(pl.col("bd")))
+        idx = self.pick("jour_inconnu_00", abroad | (self.rng.random(df.height) < 0.1))
+        return self.patch(df, idx, lambda s: s.select(pl.lit(0, dtype=pl.Int8).alias("bd")))
 
     def drop_nir(self, df: pl.DataFrame, col: str) -> pl.DataFrame:
-        m = self.mask("nir_absent", df[col].is_not_null().to_numpy())
-        return df.with_columns(pl.when(pl.Series(m)).then(None).otherwise(pl.col(col)).alias(col))
+        idx = self.pick("nir_absent", df[col].is_not_null().to_numpy())
+        return self.patch(df, idx, lambda s: s.select(pl.lit(None, pl.String).alias(col)))
 
     def mistype_nir(self, df: pl.DataFrame, cols: list[str]) -> tuple[pl.DataFrame, np.ndarray]:
-        """Change one digit among positions 8-13 (commune, order): the key no longer matches."""
-        m = self.mask("nir_errone", df[cols[0]].is_not_null().to_numpy())
-        n = df.height
-        pos = pl.Series(self.rng.integers(7, 13, n))
-        bump = pl.Series(self.rng.integers(1, 10, n))
-        out = []
-        for col in cols:
-            digit = pl.col(col).str.slice(pos, 1).cast(pl.Int64, strict=False)
-            new = pl.concat_str([pl.col(col).str.slice(0, pos),
-                                 ((digit + bump) % 10).cast(pl.String),
-                                 pl.col(col).str.slice(pos + 1)])
-            out.append(pl.when(pl.Series(m) & (pl.col(col) == pl.col(cols[0])))
-                       .then(new).otherwise(pl.col(col)).alias(col))
-        return df.with_columns(out), m
+        """Change one digit among positions 8-13 (commune, order): the key no longer matches.
+
+        With two columns (CPAM), the second is changed too where it holds the same NIR (an
+        adult's own row), so the row stays self-consistent.
+        """
+        idx = self.pick("nir_errone", df[cols[0]].is_not_null().to_numpy())
+        k = len(idx)
+        pos = pl.Series(self.rng.integers(7, 13, k))
+        bump = pl.Series(self.rng.integers(1, 10, k))
+
+        def change(col: str) -> pl.Expr:
+            c = pl.col(col)
+            digit = c.str.slice(pos, 1).cast(pl.Int64, strict=False)
+            new = pl.concat_str([c.str.slice(0, pos), ((digit + bump) % 10).cast(pl.String),
+                                 c.str.slice(pos + 1)])
+            return pl.when(c == pl.col(cols[0])).then(new).otherwise(c).alias(col)
+
+        df = self.patch(df, idx, lambda s: s.select(change(c) for c in cols))
+        mask = np.zeros(df.height, dtype=bool)
+        mask[idx] = True
+        return df, mask
 
     def rotate_given(self, df: pl.DataFrame, col: str) -> pl.DataFrame:
-        several = df[col].str.contains(" ").fill_null(False).to_numpy()
-        m = self.mask("prenoms_ordre", several)
+        idx = self.pick("prenoms_ordre", df[col].str.contains(" ").fill_null(False).to_numpy())
         parts = pl.col(col).str.split(" ")
         new = pl.concat_list([parts.list.slice(1), parts.list.slice(0, 1)]).list.join(" ")
-        return df.with_columns(pl.when(pl.Series(m)).then(new).otherwise(pl.col(col)).alias(col))
+        return self.patch(df, idx, lambda s: s.select(new.alias(col)))
 
     def accents(self, df: pl.DataFrame, cols: list[str]) -> pl.DataFrame:
-        n = df.height
-        out = []
         for col in cols:
             has = df[col].str.contains(r"[^\x00-\x7F]").fill_null(False).to_numpy()
-            drop = self.mask("accents_retires", has)
-            has_e = df[col].str.contains("E").fill_null(False).to_numpy()
-            add = self.mask("accent_ajoute", has_e & ~drop)
+            drop = self.pick("accents_retires", has)
             stripped = pl.col(col).str.normalize("NFKD").str.replace_all(r"\p{Mn}", "")
-            out.append(
-                pl.when(pl.Series(drop)).then(stripped)
-                .when(pl.Series(add)).then(pl.col(col).str.replace("E", "É", literal=True))
-                .otherwise(pl.col(col)).alias(col)
-            )
-        del n
-        return df.with_columns(out)
+            df = self.patch(df, drop, lambda s, e=stripped, c=col: s.select(e.alias(c)))
+            has_e = df[col].str.contains("E", literal=True).fill_null(False).to_numpy()
+            has_e[drop] = False
+            add = self.pick("accent_ajoute", has_e)
+            added = pl.col(col).str.replace("E", "É", literal=True)
+            df = self.patch(df, add, lambda s, e=added, c=col: s.select(e.alias(c)))
+        return df
 
     def casing(self, df: pl.DataFrame, col: str, upper: bool) -> pl.DataFrame:
-        m = self.mask("casse", df[col].is_not_null().to_numpy())
+        idx = self.pick("casse", df[col].is_not_null().to_numpy())
         new = pl.col(col).str.to_uppercase() if upper else pl.col(col).str.to_titlecase()
-        return df.with_columns(pl.when(pl.Series(m)).then(new).otherwise(pl.col(col)).alias(col))
+        return self.patch(df, idx, lambda s: s.select(new.alias(col)))
 
     def placeholders(self, df: pl.DataFrame, nom: str, prenom: str) -> pl.DataFrame:
-        n = df.height
-        m = self.mask("valeur_substitut", np.ones(n, dtype=bool))
-        which = self.rng.random(n) < 0.5
-        vn = pl.Series(np.array(PLACEHOLDERS_NOM)[self.rng.integers(0, 3, n)])
-        vp = pl.Series(np.array(PLACEHOLDERS_PRENOM)[self.rng.integers(0, 2, n)])
-        return df.with_columns(
-            pl.when(pl.Series(m & which)).then(vn).otherwise(pl.col(nom)).alias(nom),
-            pl.when(pl.Series(m & ~which)).then(vp).otherwise(pl.col(prenom)).alias(prenom),
-        )
+        idx = self.pick("valeur_substitut", np.ones(df.height, dtype=bool))
+        on_nom = self.rng.random(len(idx)) < 0.5
+        vn = PLACEHOLDERS_NOM.gather(self.rng.integers(0, len(PLACEHOLDERS_NOM), len(idx)))
+        vp = PLACEHOLDERS_PRENOM.gather(self.rng.integers(0, len(PLACEHOLDERS_PRENOM), len(idx)))
+        w = pl.Series(on_nom)
+        return self.patch(df, idx, lambda s: s.select(
+            pl.when(w).then(vn).otherwise(pl.col(nom)).alias(nom),
+            pl.when(w).then(pl.col(prenom)).otherwise(vp).alias(prenom),
+        ))
 
     def drop_usage(self, df: pl.DataFrame) -> pl.DataFrame:
-        m = self.mask("nom_usage_absent", df["nom_usage"].is_not_null().to_numpy())
-        return df.with_columns(
-            nom_usage=pl.when(pl.Series(m)).then(None).otherwise(pl.col("nom_usage")))
+        idx = self.pick("nom_usage_absent", df["nom_usage"].is_not_null().to_numpy())
+        return self.patch(df, idx, lambda s: s.select(pl.lit(None, pl.String).alias("nom_usage")))
 
 
 def apply_caf(rng: np.random.Generator, df: pl.DataFrame, noise: float
