@@ -14,6 +14,8 @@ of `CheckSpec`, one per (expectation, column). Expansion rules:
 - `allowed_columns` + `allowed_patterns` build the strict allow-list for
   `expect_table_columns_to_match_set`; `context["allowed_columns"]` (from the convention)
   replaces it;
+- `required_columns` checks presence only (`exact_match: false`), in one table-level check;
+- `where: {column, equals}` restricts a check to the rows where that column has that value;
 - `regex_list_from` names pattern lists of `suites/_patterns.yaml`.
 """
 
@@ -53,6 +55,8 @@ class CheckSpec:
     report_column: str | None = None
     # Context key holding the set of allowed values for a membership check.
     context_set: str | None = None
+    # Row filter (column, value): the check applies only to rows where column == value.
+    where: tuple[str, Any] | None = None
     # Set when the check cannot run (missing context or column): reported as "non évaluée".
     skipped: str | None = None
 
@@ -178,8 +182,12 @@ def expand(
             names = [names] if isinstance(names, str) else names
             kwargs["regex_list"] = [p for n in names for p in patterns[n]]
         if e["type"] == "expect_table_columns_to_match_set":
-            kwargs["column_set"] = _column_set(e, columns, context)
-            kwargs.setdefault("exact_match", True)
+            if "required_columns" in e:  # presence only: "at least these columns"
+                kwargs["column_set"] = sorted(e["required_columns"])
+                kwargs["exact_match"] = False
+            else:  # strict allow-list
+                kwargs["column_set"] = _column_set(e, columns, context)
+                kwargs.setdefault("exact_match", True)
         if "rate_of" in e:
             denom = context.get(e["rate_of"])
             if denom is None:
@@ -189,8 +197,10 @@ def expand(
                     kwargs["min_value"] = math.floor(float(kwargs["min_value"]) * float(denom))
                 if kwargs.get("max_value") is not None:
                     kwargs["max_value"] = math.ceil(float(kwargs["max_value"]) * float(denom))
+        where = e.get("where")
         base = dict(
             suite_id=e["id"], type=e["type"], severity=e["severity"], label=e["label"],
+            where=(where["column"], where["equals"]) if where else None,
         )
         selected = _select_columns(e.get("column"), columns)
         if "column" not in e:
@@ -204,6 +214,8 @@ def expand(
             ctx_set = None
             if col not in columns and e["type"] != "expect_column_to_exist":
                 col_skip = col_skip or "colonne absente"
+            if where and where["column"] not in columns:
+                col_skip = col_skip or f"colonne absente : {where['column']}"
             if "value_set_from_context" in e:
                 ctx_key = e["value_set_from_context"]
                 if context.get(ctx_key) is None:

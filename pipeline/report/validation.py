@@ -10,6 +10,8 @@ GE is imported lazily (its import costs seconds) with analytics and progress bar
 
 from __future__ import annotations
 
+import functools
+import itertools
 import json
 import logging
 import os
@@ -137,6 +139,20 @@ def _add_membership(frame: pl.DataFrame, specs: list[CheckSpec], context: dict) 
     return frame.with_columns(*exprs) if exprs else frame
 
 
+_RUN_COUNTER = itertools.count(1)
+
+
+@functools.cache
+def _context() -> Any:
+    """One in-memory GE context per process (creating one costs time and a temp folder)."""
+    gx = _gx()
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    ctx = gx.get_context(mode="ephemeral")
+    ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    return ctx
+
+
 def _camel(type_name: str) -> str:
     return "".join(part.capitalize() for part in type_name.split("_"))
 
@@ -147,16 +163,14 @@ def _run_ge(stage: str, frame: pl.DataFrame, specs: list[CheckSpec]) -> dict[str
     if not runnable:
         return {}
     gx = _gx()
-    from great_expectations.data_context.types.base import ProgressBarsConfig
-
-    ctx = gx.get_context(mode="ephemeral")
-    ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    ctx = _context()
+    name = f"nonrecours_{stage}_{next(_RUN_COUNTER)}"
     batch_def = (
-        ctx.data_sources.add_pandas(f"nonrecours_{stage}")
+        ctx.data_sources.add_pandas(name)
         .add_dataframe_asset(stage)
         .add_batch_definition_whole_dataframe("table")
     )
-    suite = gx.ExpectationSuite(name=f"nonrecours_{stage}")
+    suite = gx.ExpectationSuite(name=name)
     for s in runnable:
         cls = getattr(gx.expectations, _camel(s.type), None)
         if cls is None:
@@ -164,6 +178,10 @@ def _run_ge(stage: str, frame: pl.DataFrame, specs: list[CheckSpec]) -> dict[str
         kwargs = dict(s.kwargs)
         if s.column is not None:
             kwargs["column"] = s.column
+        if s.where is not None:
+            from great_expectations.expectations.row_conditions import Column
+
+            kwargs["row_condition"] = Column(s.where[0]) == s.where[1]
         try:
             exp = cls(**kwargs, severity=s.severity, meta={"key": s.key, "severity": s.severity})
         except Exception as exc:  # pydantic validation of the suite file's kwargs
@@ -173,7 +191,7 @@ def _run_ge(stage: str, frame: pl.DataFrame, specs: list[CheckSpec]) -> dict[str
         suite.add_expectation(exp)
     suite = ctx.suites.add(suite)
     vd = ctx.validation_definitions.add(
-        gx.ValidationDefinition(name=f"nonrecours_{stage}", data=batch_def, suite=suite)
+        gx.ValidationDefinition(name=name, data=batch_def, suite=suite)
     )
     result = vd.run(batch_parameters={"dataframe": frame.to_pandas()}, result_format="BASIC")
     out: dict[str, dict[str, Any]] = {}
@@ -212,6 +230,8 @@ def _describe(stage: str, spec: CheckSpec, res: dict[str, Any]) -> str:
         mism = (r.get("details") or {}).get("mismatched") or {}
         parts = []
         names = (("unexpected", "colonnes non autorisées"), ("missing", "colonnes manquantes"))
+        if spec.kwargs.get("exact_match") is False:  # presence check: extras are fine
+            names = names[1:]
         for k, what in names:
             if mism.get(k):
                 parts.append(f"{what} : " + ", ".join(sorted(map(str, mism[k]))))
@@ -254,7 +274,8 @@ def _check_record(stage: str, spec: CheckSpec, res: dict[str, Any] | None) -> di
         rec["observed_value"] = r["observed_value"]
     if spec.type == "expect_table_columns_to_match_set":
         mism = (r.get("details") or {}).get("mismatched") or {}
-        rec["unexpected_columns"] = sorted(map(str, mism.get("unexpected") or []))
+        if spec.kwargs.get("exact_match") is not False:
+            rec["unexpected_columns"] = sorted(map(str, mism.get("unexpected") or []))
         rec["missing_columns"] = sorted(map(str, mism.get("missing") or []))
     rec["message"] = "conforme" if res["success"] else _describe(stage, spec, res)
     return rec

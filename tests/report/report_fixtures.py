@@ -35,7 +35,8 @@ FACTS: dict[str, Any] = {
         },
         "parties": {
             "caf": {"name": "CAF de l'Orne", "roles": ["fournisseur"], "key_id": "ed25519:caf01"},
-            "cpam": {"name": "CPAM de l'Orne", "roles": ["fournisseur"], "key_id": "ed25519:cpam01"},
+            "cpam": {"name": "CPAM de l'Orne", "roles": ["fournisseur"],
+                     "key_id": "ed25519:cpam01"},
             "ccas": {"name": "CCAS de Flers", "roles": ["operateur"], "key_id": "ed25519:ccas01"},
         },
         "signatures": {"caf": "valide", "cpam": "valide", "ccas": "valide"},

@@ -1,0 +1,247 @@
+"""validate() / raise_on_critical(): suites catch what they claim, and never echo a raw value.
+
+GE costs seconds per process, so each scenario validates one small frame once (module fixtures)
+and several assertions read the same outcome.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from pipeline.common.errors import PipelineError
+from pipeline.report.suite_spec import available_stages, expand, load_patterns, load_suite
+from pipeline.report.validation import ValidationOutcome, raise_on_critical, validate
+
+N = 40
+PLANTED_NIR = "1850761169042"  # synthetic, NIR-shaped: must be caught and never echoed
+
+
+def hx(i: int, salt: int = 0) -> str:
+    return f"{(i * 2654435761 + salt * 97) % (1 << 128):032x}"
+
+
+def caf_export(n: int = N) -> pl.DataFrame:
+    return pl.DataFrame({
+        "handle": [hx(i, 1) for i in range(n)],
+        "foyer": [hx(i // 3, 2) for i in range(n)],
+        "opposition": [False] * (n - 1) + [True],
+        "role": (["DEM", "ENF", "ENF"] * n)[:n],
+        "sexe": pl.Series([*([1, 2] * n)[: n - 1], None], dtype=pl.Int8),
+        "age": pl.Series([*([34, 5, 2] * n)[: n - 1], None], dtype=pl.Int16),
+        "nir_statut": (["certifie", "absent", "absent"] * n)[:n],
+        "quartier": (["QN06101M", "HQ61169A"] * n)[:n],
+        "code_commune": ["61169"] * n,
+        "situation_familiale": ["ISOLE"] * (n - 1) + [None],
+        "residence_alternee": [None, False, True] * (n // 3) + [None] * (n % 3),
+        "ressources_12m": [9000.5] * (n - 1) + [None],
+        "prestations": [["RSA", "AL"], [], ["AF"]] * (n // 3) + [[]] * (n % 3),
+        "date_reference": [dt.date(2025, 10, 1)] * n,
+        "tok_nir": [hx(i, 3) if i % 3 == 0 else None for i in range(n)],
+        "tok_nom_dob": [hx(i, 4) for i in range(n)],
+        "tok_prenom_an": [hx(i, 5) for i in range(n)],
+    })
+
+
+def links(n: int = 30) -> pl.DataFrame:
+    return pl.DataFrame({
+        "caf_handle": [hx(i, 1) for i in range(n)],
+        "cpam_handle": [hx(i, 9) for i in range(n)],
+        "pass": (["nir", "enfant", "nom_dob", "probabiliste"] * n)[:n],
+        "match_weight": [12.5] * n,
+        "match_probability": [0.99] * n,
+    })
+
+
+# ------------------------------------------------------------------ suites as data
+
+
+def test_every_suite_loads_with_unique_ids_and_known_severity() -> None:
+    stages = available_stages()
+    assert {"caf_raw", "cpam_raw", "caf_ingested", "cpam_ingested", "caf_export",
+            "cpam_export", "links", "targets"} <= set(stages)
+    for stage in stages:
+        suite = load_suite(stage)
+        assert suite.stage == stage
+        assert suite.expectations, stage
+        assert {e["severity"] for e in suite.expectations} <= {"critical", "warning"}
+
+
+def test_selectors_expand_on_actual_columns() -> None:
+    kinds = {"handle": "string", "foyer": "string", "tok_a": "string", "tok_b": "string",
+             "role": "string", "age": "other", "prestations__nb": "other"}
+    specs = expand(load_suite("caf_export"), kinds, {})
+    token_cols = sorted(s.column for s in specs if s.suite_id == "jetons_format")
+    assert token_cols == ["tok_a", "tok_b"]
+    leak_cols = sorted(s.column for s in specs if s.suite_id == "aucune_donnee_identifiante")
+    assert leak_cols == ["role"]  # never the hex handles/tokens, never helper columns
+    allowed = next(s for s in specs if s.suite_id == "colonnes_autorisees").kwargs["column_set"]
+    assert "tok_a" in allowed and "nom" not in allowed
+
+
+def test_identifier_patterns_hit_nir_phone_date_not_hex() -> None:
+    import re
+
+    pats = [re.compile(p) for k in ("nir_patterns", "phone_patterns", "date_patterns")
+            for p in load_patterns()[k]]
+    for bad in (PLANTED_NIR, "2 85 07 61 169 042 17", "06 12 34 56 78", "+33 6 12", "1985-07-01",
+                "01/07/1985"):
+        assert any(p.search(bad) for p in pats), bad
+    for ok in ("QN06101M", "61169", "RSA,AL", "certifie", "DEM"):
+        assert not any(p.search(ok) for p in pats), ok
+
+
+# ------------------------------------------------------------------ exports
+
+
+@pytest.fixture(scope="module")
+def good_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[ValidationOutcome, Path]:
+    out = tmp_path_factory.mktemp("good")
+    return validate("caf_export", caf_export(), out), out
+
+
+def test_clean_export_passes_and_writes_results(good_export) -> None:
+    outcome, out = good_export
+    assert outcome.success, outcome.critical_failures
+    assert outcome.critical_failures == []
+    assert outcome.results_path == out / "validation" / "caf_export.json"
+    doc = json.loads(outcome.results_path.read_text("utf-8"))
+    assert doc["success"] is True and doc["rows"] == N
+    assert doc["statistics"]["evaluated"] == outcome.evaluated >= 25
+    raise_on_critical(outcome)  # no exception
+
+
+def test_results_are_byte_identical_on_rerun(good_export, tmp_path: Path) -> None:
+    outcome, _ = good_export
+    again = validate("pseudo_caf", caf_export(), tmp_path)  # alias of caf_export
+    assert again.results_path.read_bytes() == outcome.results_path.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def bad_export(tmp_path_factory: pytest.TempPathFactory) -> ValidationOutcome:
+    df = caf_export().with_columns(
+        # an upper-case token, a non-hex handle, a duplicated handle, a NIR in a text column
+        pl.when(pl.int_range(pl.len()) == 1).then(pl.lit("A" * 32)).otherwise("tok_nom_dob")
+        .alias("tok_nom_dob"),
+        pl.when(pl.int_range(pl.len()) == 2).then(pl.col("handle").first())
+        .otherwise("handle").alias("handle"),
+        pl.when(pl.int_range(pl.len()) == 3).then(pl.lit(PLANTED_NIR)).otherwise("code_commune")
+        .alias("code_commune"),
+        pl.lit("DUPONT").alias("nom"),
+        pl.when(pl.int_range(pl.len()) == 4).then(pl.lit("XYZ")).otherwise("role").alias("role"),
+    )
+    return validate("caf_export", df, tmp_path_factory.mktemp("bad"))
+
+
+def test_bad_export_fails_on_each_planted_fault(bad_export: ValidationOutcome) -> None:
+    msgs = "\n".join(bad_export.critical_failures)
+    assert not bad_export.success
+    assert "colonnes non autorisées : nom" in msgs
+    assert "(colonne « tok_nom_dob »)" in msgs
+    assert "identifiant de réidentification unique (colonne « handle »)" in msgs
+    assert "NIR, une date ou un téléphone (colonne « code_commune »)" in msgs
+    assert "rôle parmi DEM, CJT, ENF, APC (colonne « role ») : 1 valeur(s)" in msgs
+
+
+def test_failures_never_echo_a_raw_value(bad_export: ValidationOutcome) -> None:
+    text = bad_export.results_path.read_text("utf-8")
+    blob = text + "\n".join(bad_export.critical_failures + bad_export.warnings)
+    for raw in (PLANTED_NIR, "DUPONT", "XYZ", "A" * 32):
+        assert raw not in blob
+    assert "partial_unexpected" not in text
+
+
+def test_raise_on_critical_gives_french_summary(bad_export: ValidationOutcome) -> None:
+    with pytest.raises(PipelineError) as err:
+        raise_on_critical(bad_export)
+    msg = str(err.value)
+    assert msg.startswith("Validation « caf_export »")
+    assert "contrôle(s) critique(s) en échec" in msg and str(bad_export.results_path) in msg
+    assert PLANTED_NIR not in msg
+
+
+# ------------------------------------------------------------------ links
+
+
+def test_links_one_to_one_known_handles_and_rate(tmp_path: Path) -> None:
+    df = links()
+    df = df.with_columns(  # row 5 reuses row 0's CPAM person: not one-to-one
+        pl.when(pl.int_range(pl.len()) == 5).then(pl.col("cpam_handle").first())
+        .otherwise("cpam_handle").alias("cpam_handle"),
+        pl.when(pl.int_range(pl.len()) == 6).then(pl.lit(1.5)).otherwise("match_probability")
+        .alias("match_probability"),
+    )
+    known_caf = [hx(i, 1) for i in range(29)]  # the 30th link points to an unknown person
+    outcome = validate("links", df, tmp_path, context={
+        "caf_handles": known_caf, "cpam_rows": 1000, "caf_rows": 29})
+    msgs = "\n".join(outcome.critical_failures)
+    assert "un pour un" in msgs and "(colonne « cpam_handle »)" in msgs
+    assert "(colonne « caf_handle ») : 1 valeur(s)" in msgs  # unknown CAF handle
+    assert "probabilité d'appariement entre 0 et 1" in msgs
+    # 30 links for min(29, 1000) persons: above 100 % -> warning, not critical
+    assert any("taux de liaison" in w for w in outcome.warnings)
+    doc = json.loads(outcome.results_path.read_text("utf-8"))
+    skipped = [c for c in doc["checks"] if not c["evaluated"]]
+    assert [c["column"] for c in skipped] == ["cpam_handle"]  # no cpam_handles in context
+    assert skipped[0]["message"] == "non évaluée (contexte absent : cpam_handles)"
+
+
+# ------------------------------------------------------------------ targets
+
+
+def _targets() -> pl.DataFrame:
+    rows = []
+    for i in range(14):
+        rows.append({"agence": "caf", "foyer": hx(i, 6), "handle": hx(i, 7),
+                     "quartier": "QN06101M" if i < 12 else "HQ61169A", "liste": "cible",
+                     "regles": ["rsa_sans_css"] + (["sous_plafond_sans_css"] if i < 3 else []),
+                     "motifs": ["RSA sans CSS"], "actions": ["proposer CSS"], "priorite": 1,
+                     "date_reference": dt.date(2025, 10, 1)})
+    return pl.DataFrame(rows)
+
+
+AGG = (
+    "\ufefftableau;regle;HQ61169A;QN06101M;Total\n"
+    "non_recours;rsa_sans_css;< 11;12;14\n"
+    "non_recours;sous_plafond_sans_css;0;< 11;< 11\n"
+    "non_recours;Total;< 11;12;14\n"
+)
+
+
+def test_targets_consistent_with_aggregates(tmp_path: Path) -> None:
+    agg = tmp_path / "aggregates.csv"
+    agg.write_text(AGG, encoding="utf-8")
+    ok = validate("targets", _targets(), tmp_path / "ok", context={"aggregates": agg})
+    assert ok.success, ok.critical_failures
+    # A published cell that disagrees with the targets is critical.
+    agg.write_text(AGG.replace(";12;14\nnon_recours;sous", ";13;14\nnon_recours;sous"), "utf-8")
+    bad = validate("targets", _targets(), tmp_path / "bad", context={"aggregates": agg})
+    assert any("1 cellule(s) publiée(s) différente(s)" in m for m in bad.critical_failures)
+
+
+def test_target_without_rule_or_bad_list_is_critical(tmp_path: Path) -> None:
+    df = _targets().with_columns(
+        pl.when(pl.int_range(pl.len()) == 0).then(pl.lit([], dtype=pl.List(pl.String)))
+        .otherwise("regles").alias("regles"),
+        pl.when(pl.int_range(pl.len()) == 1).then(pl.lit("autre")).otherwise("liste")
+        .alias("liste"),
+        pl.when(pl.int_range(pl.len()) == 2).then(pl.lit(["appeler le 06 12 34 56 78"]))
+        .otherwise("motifs").alias("motifs"),
+    )
+    outcome = validate("targets", df, tmp_path)
+    msgs = "\n".join(outcome.critical_failures)
+    assert "au moins une règle" in msgs
+    assert "liste cible ou a_verifier (colonne « liste »)" in msgs
+    assert "NIR ou un téléphone (colonne « motifs »)" in msgs
+    assert "06 12 34 56 78" not in outcome.results_path.read_text("utf-8")
+    assert any("aggregates" in c and "non évaluée" in c for c in
+               [c["message"] for c in json.loads(outcome.results_path.read_text())["checks"]])
+
+
+def test_unknown_stage_is_a_readable_error(tmp_path: Path) -> None:
+    with pytest.raises(PipelineError, match="étape de validation inconnue"):
+        validate("nope", caf_export(3), tmp_path)
