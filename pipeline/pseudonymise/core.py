@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from pathlib import Path
 
 import polars as pl
@@ -46,6 +47,7 @@ class PseudonymiseResult:
     columns: list[str]
     counts: dict
     key_fingerprint: str
+    timings: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,9 +170,19 @@ def pseudonymise(
     if agency not in AGENCIES:
         raise PipelineError(f"organisme inconnu : « {agency} » (caf ou cpam)")
     workdir, export_dir = Path(workdir), Path(export_dir)
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = round(now - clock, 3)
+        clock = now
+
     mat = materials or load_materials(Path(keys_dir), Path(convention), agency)
     with step("Lecture de l'extrait normalisé"):
         ingested = _read_ingested(workdir)
+    lap("lecture")
     terr = read_territory(Path(territory)) if territory else None
     if agency == "caf" and terr is None:
         warn("pas de table du territoire : la colonne quartier restera vide")
@@ -179,13 +191,16 @@ def pseudonymise(
     export, handles, counts = build(
         ingested, agency, mat.secret, territory=terr, opposition=opp, seed=seed,
         allowed_fields=mat.allowed_fields, contact_fields=mat.contact_fields, engine=engine)
+    lap("jetons_handles_attributs")
 
     with step("Contrôle des fuites (export)"):
         scan = scan_frame(export, ingested, agency)
         if not scan["ok"]:
             raise LeakageFound(scan)
+        lap("controle_fuites")
         freq = frequency_leakage_frame(export, truth=_truth(ingested, export, handles, agency))
 
+    lap("attaque_frequences")
     private_dir(workdir)
     handles_file = write_parquet(handles, workdir / "handles.parquet", sort_by=["line"],
                                  private=True)
@@ -208,10 +223,11 @@ def pseudonymise(
         except BaseException:
             export_file.unlink(missing_ok=True)
             raise
+    lap("ecriture_signature")
     info(f"{agency} : {export.height} personnes, {counts['foyers']} foyers, "
          f"{counts['opposition']['personnes_opposees']} en opposition")
     return PseudonymiseResult(agency, export_file, manifest_file, handles_file, leakage_file,
-                              export.height, export.columns, counts, mat.fingerprint)
+                              export.height, export.columns, counts, mat.fingerprint, timings)
 
 
 def _truth(ingested: pl.DataFrame, export: pl.DataFrame, handles: pl.DataFrame,

@@ -28,6 +28,7 @@ from pipeline.pseudonymise.hmac_engine import get_engine
 from pipeline.pseudonymise.phonetic import encode_unique
 
 HEX32 = r"^[0-9a-f]{32}$"
+TOKEN_HEX = 32
 PATTERNS = {
     # NIR: sex digit, year, month (01-12, 20-99 for unknown/overseas), department (2A/2B), 13/15
     "nir": r"(^|[^0-9A-Za-z])[1-478]\s?\d{2}\s?(0[1-9]|1[0-2]|[2-9]\d)\s?(\d{2}|2[AB])\s?\d{3}"
@@ -56,6 +57,12 @@ def _is_handle_or_token(col: str) -> bool:
     return col in ("handle", "foyer") or col.startswith("tok_")
 
 
+def _bad_hex(col: str) -> pl.Expr:
+    """Count of cells that are not exactly 32 lower-case hex characters."""
+    c = pl.col(col)
+    return ((c.str.len_bytes() != TOKEN_HEX) | c.str.contains("[^0-9a-f]")).sum().alias(col)
+
+
 def _string_cells(df: pl.DataFrame, col: str) -> pl.Series:
     s = df[col]
     if s.dtype == pl.List(pl.String):
@@ -79,12 +86,14 @@ def scan_frame(export: pl.DataFrame, ingested: pl.DataFrame | None = None,
         if cols:
             names = pl.concat([ingested[c].cast(pl.String).str.strip_chars() for c in cols])
             names = names.filter(names.str.len_chars() >= MIN_NAME_LEN).unique()
+    hex_cols = [c for c, t in export.schema.items() if _is_handle_or_token(c) and t == pl.String]
+    if hex_cols:
+        for col, n in export.select([_bad_hex(c) for c in hex_cols]).row(0, named=True).items():
+            found(col, "format_jeton", int(n))
     for col, dtype in export.schema.items():
         if _is_handle_or_token(col):
             if dtype != pl.String:
                 found(col, "format_jeton", export.height)
-                continue
-            found(col, "format_jeton", int((~export[col].drop_nulls().str.contains(HEX32)).sum()))
             continue
         if dtype in (pl.Date, pl.Datetime) and col not in ALLOWED_DATE_COLUMNS:
             found(col, "colonne_date", int(export[col].is_not_null().sum()))
@@ -128,15 +137,14 @@ ATTACKED = {
 
 
 def public_reference() -> dict[str, list[str]]:
-    """Public name rankings shipped with faker fr_FR (surnames are listed by frequency)."""
+    """Public surname ranking shipped with faker fr_FR (its fr_FR surnames are listed by
+    frequency). Its first-name lists are alphabetical, not ranked, so they make no reference:
+    the oracle attack covers first names (and is the upper bound anyway)."""
     from faker.providers.person.fr_FR import Provider
 
-    def norm(names: list[str]) -> list[str]:
-        s = pl.Series(names).str.normalize("NFKD").str.replace_all(r"[^\x00-\x7f]", "")
-        return s.str.to_uppercase().str.replace_all(r"['-]", " ").to_list()
-
-    firsts = list(Provider.first_names_male) + list(Provider.first_names_female)
-    return {"nom": norm(list(Provider.last_names)), "prenom1": norm(firsts)}
+    s = pl.Series(list(Provider.last_names)).str.normalize("NFKD")
+    s = s.str.replace_all(r"[^\x00-\x7f]", "").str.to_uppercase().str.replace_all(r"['-]", " ")
+    return {"nom": s.to_list()}
 
 
 def _uniqueness(export: pl.DataFrame) -> dict:
@@ -149,45 +157,60 @@ def _uniqueness(export: pl.DataFrame) -> dict:
         if n == 0:
             out[col] = {"non_nuls": 0}
             continue
-        vc = s.value_counts(sort=True)
+        vc = s.value_counts()
         out[col] = {"non_nuls": n, "part_distincts": round(vc.height / n, 4),
-                    "frequence_max": round(int(vc["count"][0]) / n, 4)}
+                    "frequence_max": round(int(vc["count"].max()) / n, 4)}
     return out
 
 
-def _ranked(df: pl.DataFrame, col: str, by: list[str]) -> pl.DataFrame:
-    """Rank values of `col` by frequency within `by` groups (ties broken by value)."""
-    counts = df.group_by([*by, col]).len().sort([*by, "len", col],
-                                                descending=[*(False for _ in by), True, False])
-    return counts.with_columns(rang=pl.int_range(pl.len()).over(by) if by else pl.int_range(
-        pl.len())).drop("len")
+def _ranked(lf: pl.LazyFrame, col: str) -> pl.LazyFrame:
+    """Rank values of `col` by frequency within each stratum `g` (ties broken by value)."""
+    return (lf.group_by("g", col).len()
+            .sort(["g", "len", col], descending=[False, True, False])
+            .with_columns(rang=pl.int_range(pl.len()).over("g"))
+            .drop("len"))
 
 
-def rank_attack(tokens: pl.Series, truth: pl.Series, reference: list[str] | None = None,
-                strata: pl.Series | None = None) -> float:
-    """Share of records whose true value the rank-alignment attack recovers.
+def _attack(tokens: pl.Series, truth: pl.Series, reference: list[str] | None = None,
+            strata: pl.Series | None = None) -> pl.LazyFrame:
+    """Lazy share of records whose true value the rank-alignment attack recovers.
 
     `reference` is an ordered public ranking; None means the oracle ranking (the true
     distribution, per stratum when `strata` is given).
     """
     if strata is None:
-        strata = pl.Series("g", [0] * tokens.len(), dtype=pl.Int32)
-    df = pl.DataFrame({"t": tokens, "v": truth, "g": strata})
-    df = df.filter(pl.col("t").is_not_null() & pl.col("v").is_not_null()
-                   & pl.col("g").is_not_null())
-    if df.height == 0:
-        return 0.0
-    tok_rank = _ranked(df, "t", ["g"])
+        strata = pl.Series("g", [0], dtype=pl.Int32).new_from_index(0, tokens.len())
+    lf = pl.LazyFrame({"t": tokens, "v": truth, "g": strata.cast(pl.Int32)}).filter(
+        pl.col("t").is_not_null() & pl.col("v").is_not_null() & pl.col("g").is_not_null())
+    tok_rank = _ranked(lf, "t")
     if reference is None:
-        ref = _ranked(df, "v", ["g"]).rename({"v": "guess"})
-        guesses = tok_rank.join(ref, on=["g", "rang"], how="left")
+        guesses = tok_rank.join(_ranked(lf, "v").rename({"v": "guess"}), on=["g", "rang"],
+                                how="left")
     else:
-        ref = pl.DataFrame({"guess": reference}).unique(maintain_order=True).with_row_index(
-            "rang").with_columns(pl.col("rang").cast(pl.Int64))
+        ref = pl.LazyFrame({"guess": pl.Series(reference, dtype=pl.String)}).unique(
+            maintain_order=True).with_row_index("rang").with_columns(pl.col("rang").cast(
+                pl.Int64))
         guesses = tok_rank.with_columns(pl.col("rang").cast(pl.Int64)).join(ref, on="rang",
                                                                              how="left")
-    hit = df.join(guesses.select("g", "t", "guess"), on=["g", "t"], how="left")
-    return round(float((hit["guess"] == hit["v"]).fill_null(False).mean()), 5)
+    hit = lf.join(guesses.select("g", "t", "guess"), on=["g", "t"], how="left")
+    return hit.select(share=(pl.col("guess") == pl.col("v")).fill_null(False).mean()
+                      .fill_null(0.0).round(5))
+
+
+def _collect(plan: dict[str, dict[str, pl.LazyFrame | None]]) -> dict:
+    """Run every attack of `plan` in parallel (one collect_all)."""
+    flat = [(k, m, lf) for k, ms in plan.items() for m, lf in ms.items() if lf is not None]
+    values = pl.collect_all([lf for _, _, lf in flat])
+    out: dict = {k: dict.fromkeys(ms) for k, ms in plan.items()}
+    for (k, m, _), v in zip(flat, values, strict=True):
+        out[k][m] = float(v["share"][0]) if v.height else 0.0
+    return out
+
+
+def rank_attack(tokens: pl.Series, truth: pl.Series, reference: list[str] | None = None,
+                strata: pl.Series | None = None) -> float:
+    """Share of records whose true value the rank-alignment attack recovers."""
+    return _collect({"a": {"s": _attack(tokens, truth, reference, strata)}})["a"]["s"]
 
 
 def frequency_leakage_frame(export: pl.DataFrame, truth: pl.DataFrame | None = None,
@@ -204,30 +227,33 @@ def frequency_leakage_frame(export: pl.DataFrame, truth: pl.DataFrame | None = N
     phon = {c: encode_unique(df[c]) for c in ("nom", "prenom1")}
     ref_phon = {c: encode_unique(pl.Series(v, dtype=pl.String)).drop_nulls().to_list()
                 for c, v in ref.items()}
-    attack: dict = {}
+    plan: dict[str, dict[str, pl.LazyFrame | None]] = {}
     for tok, (col, is_phon) in ATTACKED.items():
         if tok not in df.columns:
             continue
         truth_col = phon[col] if is_phon else df[col]
         public = ref_phon.get(col) if is_phon else ref.get(col)
-        attack[tok] = {
-            "oracle_global": rank_attack(df[tok], truth_col),
-            "oracle_par_age": rank_attack(df[tok], truth_col, strata=df["age"]),
-            "public_global": rank_attack(df[tok], truth_col, public) if public else None,
+        plan[tok] = {
+            "oracle_global": _attack(df[tok], truth_col),
+            "oracle_par_age": _attack(df[tok], truth_col, strata=df["age"]),
+            "public_global": _attack(df[tok], truth_col, public) if public else None,
         }
-    result["attaque_rang"] = attack
     if naive_control:
         key = os.urandom(32).hex().encode("ascii")
         engine = get_engine()
-        naive: dict = {}
         for col in ("nom", "prenom1"):
             tokens = engine(df[col], key)
-            naive[f"hmac_non_sale_{col}"] = {
-                "oracle_global": rank_attack(tokens, df[col]),
-                "oracle_par_age": rank_attack(tokens, df[col], strata=df["age"]),
-                "public_global": rank_attack(tokens, df[col], ref.get(col)),
+            plan[f"hmac_non_sale_{col}"] = {
+                "oracle_global": _attack(tokens, df[col]),
+                "oracle_par_age": _attack(tokens, df[col], strata=df["age"]),
+                "public_global": _attack(tokens, df[col], ref.get(col)),
             }
-        result["controle_naif"] = naive
+    shares = _collect(plan)
+    attack = {k: v for k, v in shares.items() if not k.startswith("hmac_non_sale_")}
+    result["attaque_rang"] = attack
+    if naive_control:
+        result["controle_naif"] = {k: v for k, v in shares.items()
+                                   if k.startswith("hmac_non_sale_")}
     worst = max((v["oracle_global"] for v in attack.values()), default=0.0)
     result["pire_part_retrouvee_global"] = worst
     result["objectif_global_sous_1pct"] = worst < 0.01

@@ -27,29 +27,19 @@ def role_column(agency: str) -> str:
 
 
 def _parent_nirs(df: pl.DataFrame) -> pl.DataFrame:
-    """CAF: the DEM's and the CJT's nir of each dossier, on every row of the dossier."""
-    parents = (
-        df.filter(pl.col("role").is_in(["DEM", "CJT"]) & pl.col("nir").is_not_null())
-        .sort("line")
-        .group_by("matricule", "role", maintain_order=True)
-        .agg(pl.col("nir").first())
-        .pivot(on="role", index="matricule", values="nir")
-    )
-    for role in ("DEM", "CJT"):
-        if role not in parents.columns:
-            parents = parents.with_columns(pl.lit(None, dtype=pl.String).alias(role))
-    parents = parents.select(
-        "matricule", pl.col("DEM").alias("_p1"), pl.col("CJT").alias("_p2")
-    )
+    """CAF: the DEM's and the CJT's nir of each dossier, on the dossier's ENF/APC rows."""
     child = pl.col("role").is_in(["ENF", "APC"])
-    return (
-        df.join(parents, on="matricule", how="left", maintain_order="left")
-        .with_columns(
-            nir_parent1=pl.when(child).then(pl.col("_p1")),
-            nir_parent2=pl.when(child).then(pl.col("_p2")),
+    out = df
+    for role, name in (("DEM", "nir_parent1"), ("CJT", "nir_parent2")):
+        parent = (
+            df.filter((pl.col("role") == role) & pl.col("nir").is_not_null())
+            .sort("line")
+            .unique("matricule", keep="first", maintain_order=True)
+            .select("matricule", pl.col("nir").alias(name))
         )
-        .drop("_p1", "_p2")
-    )
+        out = out.join(parent, on="matricule", how="left", maintain_order="left")
+        out = out.with_columns(pl.when(child).then(pl.col(name)).alias(name))
+    return out
 
 
 def prepare_components(df: pl.DataFrame, agency: str) -> pl.DataFrame:
@@ -58,7 +48,6 @@ def prepare_components(df: pl.DataFrame, agency: str) -> pl.DataFrame:
         raise ValueError(f"unknown agency {agency!r}")
     annee = pl.col("naiss_annee").cast(pl.Int32).cast(pl.String).str.zfill(4)
     mois, jour = _two_digits("naiss_mois"), _two_digits("naiss_jour")
-    given = pl.col("prenoms").cast(pl.String).str.strip_chars().str.split(" ")
     out = df.with_columns(
         nir=_blank_to_null(pl.col("nir")),
         nom=_blank_to_null(pl.col("nom_naissance" if agency == "caf" else "nom")),
@@ -67,7 +56,7 @@ def prepare_components(df: pl.DataFrame, agency: str) -> pl.DataFrame:
             else pl.lit(None, dtype=pl.String)
         ),
         prenom1=_blank_to_null(pl.col("prenom1")),
-        prenom2=_blank_to_null(given.list.get(1, null_on_oob=True)),
+        prenom2=pl.col("prenoms").cast(pl.String).str.extract(r"^\s*\S+\s+(\S+)", 1),
         prenoms=_blank_to_null(pl.col("prenoms")),
         dob=pl.col("date_naissance").dt.to_string("%Y-%m-%d"),
         annee=annee,

@@ -1,0 +1,127 @@
+"""Benchmark of the agency-side pseudonymisation (`make bench-pseudonymise`).
+
+Synthesises 1,000,000 ingested-like CAF person records (fake people, vectorised), times the HMAC
+engines on the same distinct values, then times the full `pseudonymise()` path: tokens, random
+handles, leakage gate and rank attack, handles table, export and signed manifest (DEMO keys).
+Writes bench/results/pseudonymise.json and prints records/s LAST.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("NONRECOURS_QUIET", "1")
+
+import polars as pl
+
+from pipeline.common.errors import PipelineError
+from pipeline.common.tables import write_parquet
+from pipeline.pseudonymise.core import Materials, pseudonymise
+from pipeline.pseudonymise.hmac_engine import (
+    ENGINES,
+    default_engine,
+    derive_subkey,
+    hmac_key,
+    polars_hash_available,
+)
+from pipeline.pseudonymise.synthetic import ingested
+
+REPO = Path(__file__).resolve().parents[1]
+RESULT = REPO / "bench" / "results" / "pseudonymise.json"
+CONVENTION = REPO / "conventions" / "demo-flers.yaml"
+
+
+def micro(n: int) -> dict[str, float]:
+    """Seconds per million HMACs for each installed engine, on n distinct 13-char strings."""
+    values = pl.int_range(n, eager=True).cast(pl.String).str.zfill(13)
+    key = hmac_key(derive_subkey(os.urandom(32), "bench"))
+    out: dict[str, float] = {}
+    reference = None
+    for name, engine in ENGINES.items():
+        if name == "polars_hash" and not polars_hash_available():
+            continue
+        t0 = time.perf_counter()
+        digests = engine(values, key)
+        dt = time.perf_counter() - t0
+        if reference is None:
+            reference = digests
+        elif not digests.equals(reference):
+            raise SystemExit(f"engine {name} disagrees with the others")
+        out[name] = round(dt * 1_000_000 / n, 3)
+    return out
+
+
+def materials(tmp: Path) -> tuple[Materials | None, Path]:
+    """DEMO keys (signed manifest) when pipeline.trust is there, else a stand-in key."""
+    keys = tmp / "keys"
+    try:
+        from pipeline.trust.demo import install_demo_keys
+
+        install_demo_keys("caf", keys)
+        return None, keys
+    except (ImportError, PipelineError) as exc:  # the bench still runs without trust material
+        print(f"(no demo keys: {type(exc).__name__}; manifest not signed)")
+        return Materials(os.urandom(32), "bench", "bench", None, None, True), keys
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--micro", type=int, default=1_000_000)
+    parser.add_argument("--engine", default=None)
+    args = parser.parse_args()
+
+    per_million = micro(args.micro)
+    engine = args.engine or default_engine()
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        work = tmp / "caf"
+        t0 = time.perf_counter()
+        df = ingested("caf", args.records, seed=20261122)
+        write_parquet(df, work / "ingested.parquet", sort_by=["line"], private=True)
+        synth_s = time.perf_counter() - t0
+        del df
+        mat, keys = materials(tmp)
+        load_before = os.getloadavg()[0]
+        t0, cpu0 = time.perf_counter(), time.process_time()
+        res = pseudonymise("caf", work, keys, CONVENTION, work / "export", seed=1,
+                           materials=mat, engine=engine, sign=mat is None)
+        seconds = time.perf_counter() - t0
+        cpu_seconds = time.process_time() - cpu0
+        leak = json.loads(res.leakage_file.read_text("utf-8"))["frequence"]
+    rate = args.records / seconds
+    result = {
+        "records": args.records,
+        "seconds": round(seconds, 3),
+        "records_per_s": round(rate),
+        "cpu_seconds": round(cpu_seconds, 3),
+        "phases_seconds": res.timings,
+        "tokens_handles_write_seconds": round(
+            seconds - res.timings.get("controle_fuites", 0)
+            - res.timings.get("attaque_frequences", 0), 3),
+        "load_average_1min_before": round(load_before, 2),
+        "method": engine,
+        "hmac_seconds_per_million": per_million,
+        "synthesis_seconds": round(synth_s, 3),
+        "signed_manifest": mat is None,
+        "leakage": {
+            "attaque_rang": leak.get("attaque_rang"),
+            "controle_naif": leak.get("controle_naif"),
+        },
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "polars": pl.__version__},
+    }
+    RESULT.parent.mkdir(parents=True, exist_ok=True)
+    RESULT.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n", "utf-8")
+    print(json.dumps({k: result[k] for k in ("hmac_seconds_per_million", "method", "seconds")}))
+    print(f"{rate:,.0f} records/s")
+
+
+if __name__ == "__main__":
+    main()
