@@ -29,6 +29,7 @@ from pipeline.report import charts
 from pipeline.report.facts import SECTION_IDS
 
 NA = "non disponible"
+SMALL_CELL = 11  # DGFiP / CNIS threshold: counts under it are never published (BRIEF §6)
 REPORT_SCHEMA_VERSION = 1
 
 STAGE_LABELS = {
@@ -90,6 +91,15 @@ def fmt_int(n: Any) -> str:
         return f"{int(n):,}".replace(",", "\u202f")
     except (TypeError, ValueError):
         return NA
+
+
+def fmt_count(n: Any, threshold: int = SMALL_CELL) -> str:
+    """A household count as released outside the agencies: 1..10 shows as « < 11 »."""
+    try:
+        v = int(n)
+    except (TypeError, ValueError):
+        return NA
+    return f"< {threshold}" if 0 < v < threshold else fmt_int(v)
 
 
 def fmt_pct(x: Any, digits: int = 1) -> str:
@@ -287,13 +297,12 @@ def _detection(facts: dict) -> dict:
             else "À vérifier (non retrouvés à la CPAM)" if tableau == "a_verifier" else tableau,
             "quartiers": quartiers, "rows": rows,
         })
-    by_rule = det.get("by_rule") or {}
     return {
         "available": True,
-        "targets": fmt_int(det.get("targets")), "a_verifier": fmt_int(det.get("a_verifier")),
-        "excluded_opposition": fmt_int(det.get("excluded_opposition")),
-        "by_rule": [{"regle": k, "n": fmt_int(v)} for k, v in sorted(by_rule.items())],
+        "targets": fmt_count(det.get("targets")), "a_verifier": fmt_count(det.get("a_verifier")),
+        "excluded_opposition": fmt_count(det.get("excluded_opposition")),
         "tables": tables,
+        "warnings": [str(w) for w in det.get("warnings") or []],
     }
 
 
@@ -485,12 +494,27 @@ def render_report(run_dir: Path, facts: dict) -> tuple[Path, Path]:
     view = build_view(facts)
     html = _template().render(v=view, section_ids=SECTION_IDS, NA=NA)
     # The JSON carries the same view without the drawings, plus the facts as received (rounded).
-    doc = {"report": _strip_svg(view), "facts": _round(_jsonable(dict(facts or {})))}
+    doc = {"report": _strip_svg(view), "facts": _mask_detection(_round(_jsonable(facts or {})))}
     json_text = json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=True, default=str) + "\n"
     _check_no_identifiers(json_text)
     json_path = write_text(run_dir / "report.json", json_text)
     html_path = write_text(run_dir / "report.html", html)
     return html_path, json_path
+
+
+def _mask_detection(facts: dict) -> dict:
+    """Household counts under the small-cell threshold never reach report.json either."""
+    det = facts.get("detection")
+    if isinstance(det, dict):
+        det = dict(det)
+        for key in ("targets", "a_verifier", "excluded_opposition"):
+            if isinstance(det.get(key), int) and 0 < det[key] < SMALL_CELL:
+                det[key] = f"< {SMALL_CELL}"
+        if isinstance(det.get("by_rule"), dict):
+            det["by_rule"] = {k: (f"< {SMALL_CELL}" if isinstance(v, int) and 0 < v < SMALL_CELL
+                                  else v) for k, v in det["by_rule"].items()}
+        facts = dict(facts, detection=det)
+    return facts
 
 
 def _strip_svg(x: Any) -> Any:

@@ -165,3 +165,16 @@ def test_report_cli(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["report", str(tmp_path / "run2"), "--facts", str(facts)])
     assert res.exit_code != 0
     assert not (tmp_path / "run2" / "report.html").exists()
+
+
+def test_small_household_counts_are_masked(tmp_path: Path) -> None:
+    facts = complete_facts()
+    facts["detection"]["excluded_opposition"] = 2
+    facts["detection"]["by_rule"]["aah_isole"] = 3
+    html_path, json_path = render_report(tmp_path, facts)
+    doc = json.loads(json_path.read_text("utf-8"))
+    assert doc["report"]["detection"]["excluded_opposition"] == "< 11"
+    assert doc["facts"]["detection"]["excluded_opposition"] == "< 11"
+    assert doc["facts"]["detection"]["by_rule"]["aah_isole"] == "< 11"
+    assert doc["facts"]["detection"]["by_rule"]["rsa_sans_css"] == 18
+    assert '<div class="v">&lt; 11</div><div class="l">foyers exclus' in html_path.read_text()
