@@ -27,11 +27,14 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 export DEBIAN_FRONTEND=noninteractive
-if ! $SUDO apt-get update -qq >/dev/null; then
+# Bounded network waits: an offline CI must not hang here, only skip the browser test.
+APT_OPTS=(-o Acquire::http::Timeout=30 -o Acquire::https::Timeout=30 -o Acquire::Retries=1)
+if ! $SUDO apt-get "${APT_OPTS[@]}" update -qq >/dev/null; then
     echo "install_chromium: apt-get update a échoué (réseau ou dépôt indisponible) ; le test navigateur sera ignoré"
     exit 0
 fi
-if ! $SUDO apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null; then
+if ! $SUDO apt-get "${APT_OPTS[@]}" install -y -qq --no-install-recommends \
+        chromium chromium-driver >/dev/null; then
     echo "install_chromium: l'installation de chromium a échoué ; le test navigateur sera ignoré"
     exit 0
 fi
