@@ -10,8 +10,9 @@ from typer.testing import CliRunner
 from pipeline.chain import stages
 from pipeline.cli import app
 
-CHAIN = stages(Path("sample_data"), Path("out"), Path("conventions/demo-flers.yaml"),
-               today="2026-11-22")
+CHAIN = stages(
+    Path("sample_data"), Path("out"), Path("conventions/demo-flers.yaml"), today="2026-11-22"
+)
 
 
 def test_chain_separates_agency_and_central_folders():
@@ -24,11 +25,15 @@ def test_chain_separates_agency_and_central_folders():
     for stage in CHAIN:
         if stage.side in {"caf", "cpam"}:
             paths = [a for a in stage.argv if a.startswith("out/")]
-            assert all(p.startswith(f"out/{stage.side}") or p.startswith("out/central/targets")
-                       for p in paths), (stage.name, paths)
+            assert all(
+                p.startswith(f"out/{stage.side}") or p.startswith("out/central/targets")
+                for p in paths
+            ), (stage.name, paths)
 
 
-@pytest.mark.parametrize("stage", [s for s in CHAIN if s.argv], ids=lambda s: f"{s.side}-{s.argv[0]}")
+@pytest.mark.parametrize(
+    "stage", [s for s in CHAIN if s.argv], ids=lambda s: f"{s.side}-{s.argv[0]}"
+)
 def test_every_stage_command_and_option_exists(stage):
     result = CliRunner().invoke(app, [*stage.argv, "--help"])
     assert result.exit_code == 0, result.output

@@ -1,0 +1,129 @@
+"""Turn the stages' own stats files into the report's `facts` (pipeline/report/facts.py).
+
+Each stage writes the figures it knows in its own vocabulary (link_stats.json, detect_stats.json,
+<agency>.leakage.json, the gate result); this module is the one place that maps them onto the
+report's schema, so the stages and the report can evolve independently.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from pipeline import __version__
+from pipeline.report.facts import collect_versions
+
+FREQUENCY_LEAKAGE_THRESHOLD = 0.01  # issue target: under 1 % of names recovered
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def linkage_facts(stats: dict[str, Any]) -> dict[str, Any]:
+    funnel = stats.get("funnel", {})
+    by_pass = funnel.get("links_by_pass", {})
+    order = [p.get("pass") for p in funnel.get("passes", [])] + ["probabiliste"]
+    steps = [{"pass": p, "links": int(by_pass.get(p, 0))} for p in dict.fromkeys(order) if p]
+    hist = stats.get("match_weight_histogram", [])
+    model = stats.get("model", {})
+    m_u = [{"comparison": c.get("label") or c.get("comparison"), "level": lv.get("label"),
+            "m": lv.get("m"), "u": lv.get("u")}
+           for c in model.get("comparisons", []) for lv in c.get("levels", [])]
+    thresholds = stats.get("thresholds", {})
+    return {
+        "caf_rows": stats.get("inputs", {}).get("caf", {}).get("rows"),
+        "cpam_rows": stats.get("inputs", {}).get("cpam", {}).get("rows"),
+        "funnel": steps,
+        "links_total": funnel.get("links_total"),
+        "histogram": {"bins": [h["from"] for h in hist] + ([hist[-1]["to"]] if hist else []),
+                      "counts": [h["pairs"] for h in hist]},
+        "threshold_link": thresholds.get("link_weight"),
+        "threshold_review": thresholds.get("review_weight"),
+        "clerical_size": stats.get("clerical_review", {}).get("pairs"),
+        "m_u": m_u,
+        "prior": model.get("prior", {}).get("lambda"),
+        "conflicts": stats.get("conflicts"),
+        "blocking": stats.get("blocking"),
+    }
+
+
+def detection_facts(stats: dict[str, Any], aggregates_csv: Path) -> dict[str, Any]:
+    cibles = stats.get("cibles", {})
+    foyers = stats.get("foyers", {})
+    return {
+        "targets": cibles.get("par_liste", {}).get("cible"),
+        "a_verifier": cibles.get("par_liste", {}).get("a_verifier"),
+        "by_rule": {r["id"]: r["foyers"] for r in stats.get("regles_appliquees", [])},
+        "aggregates_csv": str(aggregates_csv),
+        "excluded_opposition": foyers.get("foyers_exclus_opposition"),
+        "warnings": stats.get("avertissements", []),
+    }
+
+
+def parameter_facts(stats: dict[str, Any]) -> dict[str, Any]:
+    p = stats.get("parametres_css") or {}
+    if not p:
+        return {}
+    period = str(p.get("periode", ""))
+    start, _, end = period.partition("→")
+    metro = p.get("plafonds_metropole") or {}
+    return {
+        "reference_date": p.get("date_reference"),
+        "period_from": start.strip() or period,
+        "period_to": end.strip(),
+        "confirmed": bool(p.get("confirme")),
+        "source": "art. L.861-1 et R.861-3 CSS ; pipeline/detect/parameters/css.yaml",
+        "gratuite": metro.get("gratuite", {}),
+        "participation": metro.get("participation", {}),
+        "housing_forfait_monthly": p.get("forfait_logement_mensuel", {}),
+    }
+
+
+def leakage_facts(agency: str, central_scan: dict[str, Any], agency_report: dict[str, Any]
+                  ) -> dict[str, Any]:
+    """Central re-scan of the received file + the agency's frequency-leakage figures."""
+    freq = agency_report.get("frequence", {})
+    attacks = freq.get("attaque", {}) if isinstance(freq, dict) else {}
+    public = {tok: v.get("public_global") for tok, v in attacks.items()
+              if isinstance(v, dict) and v.get("public_global") is not None}
+    return {
+        "agency": agency,
+        "scan_ok": bool(central_scan.get("ok")),
+        "findings": len(central_scan.get("findings", [])),
+        "frequency_leakage": max(public.values()) if public else None,
+        "frequency_threshold": FREQUENCY_LEAKAGE_THRESHOLD,
+        "details": public,
+    }
+
+
+def collect_facts(
+    staging: Path,
+    *,
+    gate: Any,
+    leak: dict[str, dict[str, Any]],
+    agency_leakage: dict[str, dict[str, Any]],
+    validations: list[Any],
+    audit_status: dict[str, Any],
+    run_id: str,
+    today: date,
+    warnings: list[str],
+) -> dict[str, Any]:
+    detect_stats = read_json(staging / "detect_stats.json")
+    return {
+        "run": {"run_id": run_id, "created_at": today.isoformat(),
+                "reference_date": detect_stats.get("date_reference"),
+                "territory": gate.convention.get("territory", "") if hasattr(gate, "convention")
+                else "", "tool_version": __version__},
+        "gate": gate.to_dict(),
+        "validations": [v.as_facts() for v in validations],
+        "linkage": linkage_facts(read_json(staging / "link_stats.json")),
+        "detection": detection_facts(detect_stats, staging / "aggregates.csv"),
+        "leakage": [leakage_facts(a, leak[a], agency_leakage.get(a, {})) for a in sorted(leak)],
+        "audit": audit_status,
+        "parameters": parameter_facts(detect_stats),
+        "versions": collect_versions(),
+        "warnings": warnings,
+    }
