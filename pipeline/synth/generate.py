@@ -156,12 +156,14 @@ def _truth(out: Path, rng: np.random.Generator, hh: pl.DataFrame, pp: pl.DataFra
 
     # agencies' lists
     opp = optout.opposition(
-        rng, persons.select("pid", "role", in_caf=pl.col("caf"), in_cpam=pl.col("a_cpam")))
-    persons = persons.join(opp, on="pid", how="left").join(pp.select("pid", "nir"), on="pid")
+        rng, persons.select("pid", "role", in_caf=pl.col("caf"),
+                            in_cpam=pl.col("cpam_line").is_not_null()))
+    persons = persons.join(opp, on="pid", how="left").join(pp.select("pid", "nir", "nir_cpam"),
+                                                          on="pid")
     write_csv(persons.filter(pl.col("opp_caf")).select("matricule", "nir"),
               out / "agencies" / "caf" / "opposition.csv", sort_by=["matricule", "nir"],
               private=True)
-    write_csv(persons.filter(pl.col("opp_cpam")).select("nir"),
+    write_csv(persons.filter(pl.col("opp_cpam")).select(nir=pl.col("nir_cpam")),
               out / "agencies" / "cpam" / "opposition.csv", sort_by=["nir"], private=True)
     caf_hh = hh.filter(pl.col("caf"))
     contacts = optout.contacts(rng, caf_hh["matricule"], ref)

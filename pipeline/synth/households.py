@@ -174,17 +174,23 @@ def build(
     provisional = np.where(twin2, np.roll(provisional, 1), provisional)
     place = names.birthplaces(rng, abroad)
     place = place.scatter(np.flatnonzero(twin2), place.gather(np.flatnonzero(twin2) - 1))
-    # the absent ex-partner to whom some children in alternating residence are attached:
-    # NIRs drawn together with the household members' so that all are distinct
+    # NIRs drawn in one go so that all are distinct: the persons'; the absent ex-partners' (some
+    # children in alternating residence are attached to them at the CPAM); and, for 30 % of the
+    # provisional numbers, the certified NIR the CPAM already holds while the CAF still has the
+    # provisional one.
     ex_sex = 3 - dem_sex
     ex_by = by[start] + rng.integers(-4, 5, g)
     ex_place = names.birthplaces(rng, np.zeros(g, dtype=bool))
+    cert = np.flatnonzero(provisional & (rng.random(p_total) < 0.3))
+    nc = len(cert)
     all_nir = nir.build(
-        rng, np.concatenate([sexe, ex_sex]), np.concatenate([by, ex_by]),
-        np.concatenate([bm, rng.integers(1, 13, g)]), pl.concat([place, ex_place]),
-        np.concatenate([provisional, np.zeros(g, dtype=bool)]),
+        rng, np.concatenate([sexe, ex_sex, sexe[cert]]), np.concatenate([by, ex_by, by[cert]]),
+        np.concatenate([bm, rng.integers(1, 13, g), bm[cert]]),
+        pl.concat([place, ex_place, place.gather(cert)]),
+        np.concatenate([provisional, np.zeros(g + nc, dtype=bool)]),
     )
-    nir_s, ex_nir = all_nir.head(p_total), all_nir.tail(g)
+    nir_s, ex_nir = all_nir.head(p_total), all_nir.slice(p_total, g)
+    nir_cpam = nir_s.clone().scatter(cert, all_nir.tail(nc)) if nc else nir_s
 
     # --- names -----------------------------------------------------------------------------
     own_name = names.surnames(rng, abroad)
@@ -235,10 +241,11 @@ def build(
     # twins share it; ranks already in order
     attach_mother = rng.random(g) < 0.55
     carrier_pos = np.where(h["couple"] & (attach_mother != (dem_sex == 2)), 1, 0)
-    carrier_nir = nir_s.gather(start + carrier_pos).to_numpy()
-    od_child = carrier_nir[hid]
     to_ex = alt & (rng.random(p_total) < 0.4)
-    od_child = np.where(to_ex, ex_nir.gather(hid).to_numpy(), od_child)
+    od_child = pl.select(
+        pl.when(pl.Series(to_ex)).then(ex_nir.gather(hid))
+        .otherwise(nir_cpam.gather((start + carrier_pos)[hid]))
+    ).to_series()
 
     hh = pl.DataFrame({
         "hid": np.arange(g, dtype=np.int64),
@@ -268,6 +275,7 @@ def build(
         "alt": alt,
         "twin_rank": twin_rank.astype(np.int8),
         "twin": is_twin,
-        "nir_od_child": pl.Series(od_child, dtype=pl.String),
+        "nir_cpam": nir_cpam,
+        "nir_od_child": od_child,
     })
     return Population(households=hh, persons=pp, reference_date=ref)

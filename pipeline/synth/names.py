@@ -76,16 +76,21 @@ def pools() -> Pools:
 
 
 def birthplaces(rng: np.random.Generator, abroad: np.ndarray) -> pl.Series:
-    """5-character birth places: weighted list; 40 % of the French ones moved to another
-    commune of the same département (keeps cells of the NIR order number small)."""
+    """5-character birth places from the weighted lists.
+
+    Some French-born people are moved to another commune of the same département: 40 % up to a
+    million people, more beyond, so that no (sex, birth month, place) cell nears the 999 order
+    numbers the NIR allows (a real commune does not see 999 births of one sex in a month).
+    """
     p = pools()
     n = len(abroad)
+    move_rate = 1.0 - 0.6 * min(1.0, 1_000_000 / max(n, 1))
     fr = pl.Series(p.birthplaces_fr).gather(rng.choice(len(p.birthplaces_fr), n,
                                                         p=p.birthplaces_fr_w))
     ab = pl.Series(p.birthplaces_abroad).gather(rng.choice(len(p.birthplaces_abroad), n,
                                                             p=p.birthplaces_abroad_w))
     other = pl.Series(rng.integers(1, 500, n)).cast(pl.String).str.zfill(3)
-    move = pl.Series(rng.random(n) < 0.4)
+    move = pl.Series(rng.random(n) < move_rate)
     df = pl.DataFrame({"fr": fr, "ab": ab, "o": other, "m": move, "a": abroad})
     dept = pl.col("fr").str.slice(0, 2)
     return df.select(

@@ -84,9 +84,11 @@ def build(
     order = unique_orders(rng, ident)
     n13 = first * 10**12 + yy * 10**10 + mm * 10**8 + pnum * 10**3 + order
     key = nir_key(n13)
-    df = pl.DataFrame({"f": first, "y": yy, "m": mm, "p": place, "o": order, "k": key})
-    z = lambda c, w: pl.col(c).cast(pl.String).str.zfill(w)  # noqa: E731
+    # two integer -> text conversions instead of five zero-padded ones
+    head = (first * 100 + yy) * 100 + mm  # 5 digits, first digit never 0
+    tail = 100_000 + order * 100 + key  # "1" + order (3) + key (2)
+    df = pl.DataFrame({"h": head, "p": place, "t": tail})
     return df.select(
-        pl.concat_str([z("f", 1), z("y", 2), z("m", 2), pl.col("p"), z("o", 3), z("k", 2)])
-        .alias("nir")
+        pl.concat_str([pl.col("h").cast(pl.String), pl.col("p"),
+                       pl.col("t").cast(pl.String).str.slice(1)]).alias("nir")
     ).to_series()
