@@ -31,60 +31,151 @@ AV = "a_verifier"
 CASES: list[tuple[str, list, dict, set[str]]] = [
     ("mono_at_free_ceiling", LONE, {"ressources": 15508}, {MONO, SOUS}),
     ("mono_one_cent_above", LONE, {"ressources": 15508.01}, {SOUS}),
-    ("mono_al_forfait_pushes_above", LONE, {"ressources": 15508 - AL2 + 1, "prestations": ("AL",)},
-     {SOUS}),
-    ("mono_al_forfait_stays_under", LONE, {"ressources": 15508 - AL2, "prestations": ("AL",)},
-     {MONO, SOUS}),
-    ("couple_with_child_not_mono", [("DEM", 32), ("CJT", 33), ("ENF", 4)],
-     {"ressources": 9000, "situation": "COUPLE"}, {SOUS}),
+    (
+        "mono_al_forfait_pushes_above",
+        LONE,
+        {"ressources": 15508 - AL2 + 1, "prestations": ("AL",)},
+        {SOUS},
+    ),
+    (
+        "mono_al_forfait_stays_under",
+        LONE,
+        {"ressources": 15508 - AL2, "prestations": ("AL",)},
+        {MONO, SOUS},
+    ),
+    (
+        "couple_with_child_not_mono",
+        [("DEM", 32), ("CJT", 33), ("ENF", 4)],
+        {"ressources": 9000, "situation": "COUPLE"},
+        {SOUS},
+    ),
     ("isole_with_apc_only_not_mono", [("DEM", 50), ("APC", 80)], {"ressources": 9000}, {SOUS}),
     ("mono_with_active_css", LONE, {"ressources": 9000, **ACTIVE}, set()),
-    ("contribution_ceiling_exact", [("DEM", 40), ("CJT", 40)],
-     {"ressources": 20936, "situation": "COUPLE"}, {SOUS}),
-    ("contribution_ceiling_plus_one", [("DEM", 40), ("CJT", 40)],
-     {"ressources": 20937, "situation": "COUPLE"}, set()),
+    (
+        "contribution_ceiling_exact",
+        [("DEM", 40), ("CJT", 40)],
+        {"ressources": 20936, "situation": "COUPLE"},
+        {SOUS},
+    ),
+    (
+        "contribution_ceiling_plus_one",
+        [("DEM", 40), ("CJT", 40)],
+        {"ressources": 20937, "situation": "COUPLE"},
+        set(),
+    ),
     ("resources_unknown", [("DEM", 40)], {"ressources": None}, set()),
     ("rsa_no_css", [("DEM", 40)], {"ressources": 30000, "prestations": ("RSA",)}, {RSA}),
     ("rsam_no_css", LONE, {"ressources": 30000, "prestations": ("RSAM", "ASF")}, {RSA}),
     ("rsa_with_css", [("DEM", 40)], {"ressources": 3000, "prestations": ("RSA",), **ACTIVE}, set()),
     ("ppa_only_high", [("DEM", 40)], {"ressources": 30000, "prestations": ("PPA",)}, set()),
-    ("ended_yesterday", [("DEM", 40)],
-     {"ressources": 12000, "css": "PARTICIPATION", "css_debut": dt.date(2024, 9, 30),
-      "css_fin": R - D(1)}, {RENEW, SOUS}),
-    ("ended_365_days_ago", [("DEM", 40)],
-     {"ressources": 12000, "css": "GRATUITE", "css_debut": dt.date(2023, 1, 1),
-      "css_fin": R - D(365)}, {RENEW, SOUS}),
-    ("ended_366_days_ago", [("DEM", 40)],
-     {"ressources": 12000, "css": "GRATUITE", "css_debut": dt.date(2023, 1, 1),
-      "css_fin": R - D(366)}, {SOUS}),
-    ("ends_today_active", [("DEM", 40)],
-     {"ressources": 12000, "css": "GRATUITE", "css_debut": dt.date(2024, 10, 1), "css_fin": R},
-     {RENEW}),
-    ("ends_in_60_days", [("DEM", 40)],
-     {"ressources": 12000, "css": "GRATUITE", "css_debut": dt.date(2024, 12, 1),
-      "css_fin": R + D(60)}, {RENEW}),
-    ("ends_in_61_days", [("DEM", 40)],
-     {"ressources": 12000, "css": "GRATUITE", "css_debut": dt.date(2024, 12, 1),
-      "css_fin": R + D(61)}, set()),
-    ("ended_but_above_ceiling", [("DEM", 40)],
-     {"ressources": 14000, "css": "GRATUITE", "css_debut": dt.date(2024, 9, 1),
-      "css_fin": R - D(10)}, set()),
+    (
+        "ended_yesterday",
+        [("DEM", 40)],
+        {
+            "ressources": 12000,
+            "css": "PARTICIPATION",
+            "css_debut": dt.date(2024, 9, 30),
+            "css_fin": R - D(1),
+        },
+        {RENEW, SOUS},
+    ),
+    (
+        "ended_365_days_ago",
+        [("DEM", 40)],
+        {
+            "ressources": 12000,
+            "css": "GRATUITE",
+            "css_debut": dt.date(2023, 1, 1),
+            "css_fin": R - D(365),
+        },
+        {RENEW, SOUS},
+    ),
+    (
+        "ended_366_days_ago",
+        [("DEM", 40)],
+        {
+            "ressources": 12000,
+            "css": "GRATUITE",
+            "css_debut": dt.date(2023, 1, 1),
+            "css_fin": R - D(366),
+        },
+        {SOUS},
+    ),
+    (
+        "ends_today_active",
+        [("DEM", 40)],
+        {"ressources": 12000, "css": "GRATUITE", "css_debut": dt.date(2024, 10, 1), "css_fin": R},
+        {RENEW},
+    ),
+    (
+        "ends_in_60_days",
+        [("DEM", 40)],
+        {
+            "ressources": 12000,
+            "css": "GRATUITE",
+            "css_debut": dt.date(2024, 12, 1),
+            "css_fin": R + D(60),
+        },
+        {RENEW},
+    ),
+    (
+        "ends_in_61_days",
+        [("DEM", 40)],
+        {
+            "ressources": 12000,
+            "css": "GRATUITE",
+            "css_debut": dt.date(2024, 12, 1),
+            "css_fin": R + D(61),
+        },
+        set(),
+    ),
+    (
+        "ended_but_above_ceiling",
+        [("DEM", 40)],
+        {
+            "ressources": 14000,
+            "css": "GRATUITE",
+            "css_debut": dt.date(2024, 9, 1),
+            "css_fin": R - D(10),
+        },
+        set(),
+    ),
     ("aah_alone", [("DEM", 45)], {"ressources": 12000, "prestations": ("AAH",)}, {AAH, SOUS}),
-    ("aah_with_dependant", [("DEM", 45), ("ENF", 10)],
-     {"ressources": 30000, "prestations": ("AAH",)}, set()),
-    ("aah_alone_with_css", [("DEM", 45)], {"ressources": 9000, "prestations": ("AAH",), **ACTIVE},
-     set()),
+    (
+        "aah_with_dependant",
+        [("DEM", 45), ("ENF", 10)],
+        {"ressources": 30000, "prestations": ("AAH",)},
+        set(),
+    ),
+    (
+        "aah_alone_with_css",
+        [("DEM", 45)],
+        {"ressources": 9000, "prestations": ("AAH",), **ACTIVE},
+        set(),
+    ),
     ("not_found_under_ceiling", LONE, {"ressources": 9000, "linked": "none"}, {AV}),
     ("only_child_linked_is_not_found", LONE, {"ressources": 9000, "linked": "children"}, {AV}),
-    ("not_found_rsa_above", [("DEM", 40)],
-     {"ressources": 30000, "prestations": ("RSA",), "linked": "none"}, {AV}),
+    (
+        "not_found_rsa_above",
+        [("DEM", 40)],
+        {"ressources": 30000, "prestations": ("RSA",), "linked": "none"},
+        {AV},
+    ),
     ("not_found_above", [("DEM", 40)], {"ressources": 30000, "linked": "none"}, set()),
     ("opposed_member", LONE, {"ressources": 9000, "opposed_member": 1}, set()),
-    ("opposed_member_not_found", LONE, {"ressources": 9000, "opposed_member": 1, "linked": "none"},
-     set()),
+    (
+        "opposed_member_not_found",
+        LONE,
+        {"ressources": 9000, "opposed_member": 1, "linked": "none"},
+        set(),
+    ),
     ("linked_to_opposed_cpam_row", LONE, {"ressources": 9000, "opposed_cpam": True}, set()),
-    ("overseas_under_uplifted_cell", [("DEM", 40), ("ENF", 3)],
-     {"ressources": 16000, "commune": "97411"}, {MONO, SOUS}),
+    (
+        "overseas_under_uplifted_cell",
+        [("DEM", 40), ("ENF", 3)],
+        {"ressources": 16000, "commune": "97411"},
+        {MONO, SOUS},
+    ),
 ]
 
 
@@ -108,8 +199,16 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp / "out"
     res = detect(*paths, out)
     targets = pl.read_parquet(out / "targets.parquet")
-    return {"foyers": foyers, "rev": rev, "ppa": ppa, "nominima": nominima, "res": res,
-            "targets": targets, "out": out, "paths": paths}
+    return {
+        "foyers": foyers,
+        "rev": rev,
+        "ppa": ppa,
+        "nominima": nominima,
+        "res": res,
+        "targets": targets,
+        "out": out,
+        "paths": paths,
+    }
 
 
 def _row(run: dict, label: str) -> dict:
@@ -146,8 +245,18 @@ def test_reverse_rule_cpam_side(run: dict) -> None:
 
 def test_targets_contract_and_lists(run: dict) -> None:
     t = run["targets"]
-    assert t.columns[:10] == ["agence", "foyer", "handle", "quartier", "liste", "regles", "motifs",
-                              "actions", "priorite", "date_reference"]
+    assert t.columns[:10] == [
+        "agence",
+        "foyer",
+        "handle",
+        "quartier",
+        "liste",
+        "regles",
+        "motifs",
+        "actions",
+        "priorite",
+        "date_reference",
+    ]
     assert t["date_reference"].unique().to_list() == [R]
     lists = dict(zip(t["foyer"].to_list(), t["liste"].to_list(), strict=True))
     assert lists[run["foyers"]["not_found_under_ceiling"]["foyer"]] == "a_verifier"
