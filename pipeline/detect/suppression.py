@@ -59,15 +59,51 @@ def _components(nr: int, nc: int, edges: set[tuple[int, int]]) -> list[int]:
 
 
 def exposed_cells(status: list[list[str]]) -> list[tuple[int, int]]:
-    """Hidden cells that the published figures determine exactly (bridges), sorted."""
+    """Hidden cells that the published figures determine exactly (bridges), sorted.
+
+    Iterative Tarjan bridge search on the bipartite graph (rows 0..nr-1, columns nr..),
+    linear in the number of hidden cells.
+    """
     nr, nc = len(status), len(status[0])
-    hidden = {(i, j) for i in range(nr) for j in range(nc) if status[i][j] != PUBLISHED}
-    exposed = []
-    for cell in sorted(hidden):
-        comp = _components(nr, nc, hidden - {cell})
-        if comp[cell[0]] != comp[nr + cell[1]]:
-            exposed.append(cell)
-    return exposed
+    adj: list[list[tuple[int, int]]] = [[] for _ in range(nr + nc)]
+    for i in range(nr):
+        for j in range(nc):
+            if status[i][j] != PUBLISHED:
+                edge = i * nc + j
+                adj[i].append((nr + j, edge))
+                adj[nr + j].append((i, edge))
+    disc = [-1] * (nr + nc)
+    low = [0] * (nr + nc)
+    bridges: list[tuple[int, int]] = []
+    clock = 0
+    for root in range(nr + nc):
+        if disc[root] != -1 or not adj[root]:
+            continue
+        disc[root] = low[root] = clock
+        clock += 1
+        stack = [(root, -1, iter(adj[root]))]
+        while stack:
+            node, via, it = stack[-1]
+            advanced = False
+            for nxt, edge in it:
+                if edge == via:
+                    continue
+                if disc[nxt] == -1:
+                    disc[nxt] = low[nxt] = clock
+                    clock += 1
+                    stack.append((nxt, edge, iter(adj[nxt])))
+                    advanced = True
+                    break
+                low[node] = min(low[node], disc[nxt])
+            if advanced:
+                continue
+            stack.pop()
+            if stack:
+                parent = stack[-1][0]
+                low[parent] = min(low[parent], low[node])
+                if low[node] > disc[parent]:
+                    bridges.append(divmod(via, nc))
+    return sorted(bridges)
 
 
 def suppress(table: Sequence[Sequence[int]], threshold: int = 11) -> SuppressedTable:
