@@ -55,25 +55,23 @@ def _issues_long(df: pl.DataFrame, issues: list[convert.Issue]) -> pl.DataFrame:
     """One row per (line, issue) that fired: line, column, reason, action."""
     if not issues:
         return pl.DataFrame(schema=_ISSUE_SCHEMA)
-    meta = pl.DataFrame(
-        {"variable": [i.key for i in issues], "column": [i.column for i in issues],
-         "action": [i.action for i in issues]}
-    )
-    long = (
-        df.select("line", *[i.key for i in issues])
-        .unpivot(index="line", value_name="reason")
-        .drop_nulls("reason")
-    )
-    return long.join(meta, on="variable").select(*_ISSUE_SCHEMA)
+    lf = df.lazy()
+    parts = [
+        lf.filter(pl.col(i.key).is_not_null()).select(
+            "line", column=pl.lit(i.column), reason=pl.col(i.key), action=pl.lit(i.action))
+        for i in issues
+    ]
+    return pl.concat(parts).collect()
 
 
 def run_conversion(raw: pl.DataFrame, layout: Layout) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Typed frame (all rows, with a `__rejected` flag) and the long issue table."""
-    first = convert.build(layout)
-    df = _apply(raw, first)
+    groups = convert.build(layout)
+    df = convert.apply(raw, groups)
     second = derive.build(layout)
     df = _apply(df, second)
-    issues = _issues_long(df, [i for i, _ in first.issues + second.issues])
+    first_issues = [i for g in groups for i, _ in g.conv.issues]
+    issues = _issues_long(df, first_issues + [i for i, _ in second.issues])
     rejected_lines = issues.filter(pl.col("action") == convert.REJECT).select("line").unique()
     df = df.with_columns(__rejected=pl.col("line").is_in(rejected_lines["line"].implode()))
     return df, issues

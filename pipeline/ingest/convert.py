@@ -117,10 +117,27 @@ def _list(raw: pl.Expr, spec: ColumnSpec, sep: str) -> tuple[pl.Expr, pl.Expr]:
     return known.list.unique().list.sort(), pl.when(n_unknown > 0).then(pl.lit(R_LIST))
 
 
-def build(layout: Layout) -> Conversion:
+# Types whose values repeat a lot (names, dates, codes...): converted once per distinct value and
+# joined back, which is much cheaper than normalising a million cells. NIRs, phones and addresses
+# are nearly unique per row: converted in place.
+_PER_DISTINCT_VALUE = frozenset({"code", "enum", "bool", "decimal", "int", "list", "name",
+                                 "given_names", "date"})
+
+
+@dataclass
+class Group:
+    """The conversion of one raw column: its outputs and issues depend on that column only."""
+
+    column: str
+    per_distinct_value: bool
+    conv: Conversion
+
+
+def build(layout: Layout) -> list[Group]:
     """Expressions for every layout column (the hot path: all vectorised)."""
-    conv = Conversion(outputs={}, issues=[])
+    groups = []
     for spec in layout.columns:
+        conv = Conversion(outputs={}, issues=[], prefix=f"{spec.name}_")
         raw = pl.col(spec.name)
         out: pl.Expr
         reason: pl.Expr | None = None
@@ -171,4 +188,32 @@ def build(layout: Layout) -> Conversion:
             conv.add_issue(spec, REJECT, why)
         elif reason is not None:
             conv.add_issue(spec, IGNORE, reason)
-    return conv
+        groups.append(Group(spec.name, spec.type in _PER_DISTINCT_VALUE, conv))
+    return groups
+
+
+def apply(raw: pl.DataFrame, groups: list[Group]) -> pl.DataFrame:
+    """Add every group's outputs and issue columns to `raw` (raw columns are replaced)."""
+    in_place: list[pl.Expr] = []
+    tables: list[tuple[Group, pl.LazyFrame, list[str]]] = []
+    for g in groups:
+        named = [(k, e) for k, e in g.conv.outputs.items()]
+        named += [(issue.key, e) for issue, e in g.conv.issues]
+        if not g.per_distinct_value:
+            in_place += [e.alias(k) for k, e in named]
+            continue
+        distinct = raw.lazy().select(pl.col(g.column).unique()).with_columns(
+            [e.alias(f"__o_{k}") for k, e in named]
+        )
+        tables.append((g, distinct, [k for k, _ in named]))
+    # Small tables of distinct values first (in parallel), then one pass of joins.
+    computed = pl.collect_all([t for _, t, _ in tables])
+    lf = raw.lazy().with_columns(in_place)
+    for (g, _, names), table in zip(tables, computed, strict=True):
+        lf = (
+            lf.join(table.lazy(), on=g.column, how="left", nulls_equal=True,
+                    maintain_order="left")
+            .drop(g.column)
+            .rename({f"__o_{k}": k for k in names})
+        )
+    return lf.collect()

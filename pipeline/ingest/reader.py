@@ -92,60 +92,96 @@ def _split_header(line: str, layout: Layout) -> list[str]:
     return line.split(layout.separator)
 
 
+def to_utf8(data: bytes, path: Path, layout: Layout) -> bytes:
+    """UTF-8 bytes for polars. UTF-8 input is passed through (polars validates it and
+    `decode` locates the bad byte if it does not); other encodings are decoded strictly once."""
+    codec = _codec_name(layout.encoding)
+    if codec == "utf-8":
+        return data[len(codecs.BOM_UTF8):] if data.startswith(codecs.BOM_UTF8) else data
+    return decode(data, path, layout).encode("utf-8")
+
+
+def _read_lines(data: bytes) -> pl.Series:
+    """Every physical line as one string (blank lines as null), with polars' native reader."""
+    return pl.read_csv(
+        data, has_header=False, separator="\x1f", quote_char=None, infer_schema=False,
+        new_columns=["raw"],
+    )["raw"]
+
+
 def read_raw(path: Path, layout: Layout) -> RawTable:
     """Read `path` with `layout`; raise InputError for anything that prevents parsing."""
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "fichier introuvable")
-    text = decode(path.read_bytes(), path, layout)
-    if not text.strip():
+    original = path.read_bytes()
+    data = to_utf8(original, path, layout)
+    if not data.strip():
         raise InputError(path, "fichier vide (aucun en-tête)", line=1)
-
-    lines = pl.Series("raw", [text]).str.split("\n").explode()
-    lines = lines.str.strip_suffix("\r")
-    if lines.len() > 1 and lines[-1] == "":
-        lines = lines.head(lines.len() - 1)  # the final newline does not start a row
-    header = [h.strip() for h in _split_header(lines[0], layout)]
+    if b"\x1f" in data:
+        offset = data.index(b"\x1f")
+        line, column = _locate(data, offset, layout)
+        raise InputError(path, "caractère de contrôle inattendu (0x1F)", line=line, column=column)
+    try:
+        lines = _read_lines(data)
+    except pl.exceptions.ComputeError:
+        decode(original, path, layout)  # raises with the line and column of the bad byte
+        raise
+    header = [h.strip() for h in _split_header(lines[0] or "", layout)]
     index = _header_index(path, header, layout)
     n_fields = len(header)
+    sep = layout.separator
 
     df = pl.DataFrame({"raw": lines.slice(1)}).with_row_index("line", offset=2)
     df = df.with_columns(pl.col("line").cast(pl.Int64))
-    sep = layout.separator
-    has_quote = (
-        pl.col("raw").str.contains(layout.quote, literal=True) if layout.quote else pl.lit(False)
+    quoted = (
+        pl.col("raw").str.contains(layout.quote, literal=True).fill_null(False)
+        if layout.quote else pl.lit(False)
     )
-    df = df.with_columns(quoted=has_quote)
-    plain = df.filter(~pl.col("quoted")).select(
-        "line", "raw", fields=pl.col("raw").str.split(sep, literal=True)
+    df = df.with_columns(
+        quoted=quoted,
+        blank=pl.col("raw").str.strip_chars().str.len_bytes().fill_null(0) == 0,
+        n=pl.col("raw").str.count_matches(sep, literal=True) + 1,
     )
     quoted_rows = df.filter(pl.col("quoted"))
     if quoted_rows.height:
-        parsed = _parse_quoted(path, quoted_rows, layout)
-        plain = pl.concat([plain, parsed]).sort("line")
-
-    blank = pl.col("raw").str.strip_chars().str.len_bytes() == 0
-    ragged = pl.col("fields").list.len() != n_fields
-    plain = plain.with_columns(blank=blank, ragged=ragged & ~blank)
-    bad = plain.filter(pl.col("blank") | pl.col("ragged"))
-    rows_read = plain.height
-    non_blank = rows_read - int(plain["blank"].sum())
-    n_ragged = int(plain["ragged"].sum())
+        counts = _count_quoted(path, quoted_rows, layout)
+        df = df.update(counts, on="line")
+    df = df.with_columns(ragged=(pl.col("n") != n_fields) & ~pl.col("blank"))
+    rows_read = df.height
+    non_blank = rows_read - int(df["blank"].sum())
+    n_ragged = int(df["ragged"].sum())
     if n_ragged and n_ragged > MAX_RAGGED_SHARE * non_blank:
-        first = int(bad.filter(pl.col("ragged"))["line"][0])
+        first = int(df.filter(pl.col("ragged"))["line"][0])
         raise InputError(
             path,
             f"{n_ragged} lignes sur {non_blank} n'ont pas {n_fields} champs comme l'en-tête : "
             f"séparateur (« {sep} ») ou format incorrect",
             line=first,
         )
+    bad = df.filter(pl.col("blank") | pl.col("ragged"))
     structural = bad.select(
         "line",
         column=pl.lit(None, dtype=pl.String),
         reason=pl.when(pl.col("blank")).then(pl.lit(REASON_EMPTY))
         .otherwise(pl.lit(REASON_FIELDS.format(expected=n_fields))),
     )
-    good = plain.filter(~pl.col("blank") & ~pl.col("ragged"))
+
+    wanted = sorted({j for j in index.values()})
+    fields = pl.read_csv(
+        data, has_header=False, skip_rows=1, separator=sep, quote_char=layout.quote,
+        schema={f"column_{j}": pl.String for j in range(n_fields)},
+        columns=[f"column_{j}" for j in wanted],
+        truncate_ragged_lines=True,
+    )
+    if fields.height != rows_read:  # a quoted field spans several lines
+        odd = df.filter(pl.col("raw").str.count_matches(layout.quote or "\x00", literal=True) % 2
+                        == 1)
+        first = int(odd["line"][0]) if odd.height else None
+        raise InputError(
+            path, "guillemet non fermé (un champ ne peut pas s'étendre sur plusieurs lignes)",
+            line=first,
+        )
     value_cols = []
     missing_optional = []
     for spec in layout.columns:
@@ -154,10 +190,11 @@ def read_raw(path: Path, layout: Layout) -> RawTable:
             missing_optional.append(spec.source)
             value_cols.append(pl.lit(None, dtype=pl.String).alias(spec.name))
             continue
-        v = pl.col("fields").list.get(j, null_on_oob=True).str.strip_chars()
+        v = pl.col(f"column_{j}").str.strip_chars()
         value_cols.append(pl.when(v.str.len_bytes() > 0).then(v).alias(spec.name))
-    frame = good.select("line", *value_cols)
-    used = {index[c.name] for c in layout.columns if c.name in index}
+    keep = ~(df["blank"] | df["ragged"])
+    frame = fields.with_columns(line=df["line"]).filter(keep).select("line", *value_cols)
+    used = set(index.values())
     ignored = tuple(h for i, h in enumerate(header) if i not in used)
     return RawTable(
         frame=frame, structural=structural, rows_read=rows_read, header=tuple(header),
@@ -188,20 +225,16 @@ def _header_index(path: Path, header: list[str], layout: Layout) -> dict[str, in
     return index
 
 
-def _parse_quoted(path: Path, rows: pl.DataFrame, layout: Layout) -> pl.DataFrame:
-    """Parse the few lines that contain quotes with the csv module (not on the hot path)."""
+def _count_quoted(path: Path, rows: pl.DataFrame, layout: Layout) -> pl.DataFrame:
+    """Field counts of the few lines that contain quotes, with the csv module (not hot)."""
     lines = rows["line"].to_list()
-    raws = rows["raw"].to_list()
-    fields = []
-    for line, raw in zip(lines, raws, strict=True):
+    counts = []
+    for line, raw in zip(lines, rows["raw"].to_list(), strict=True):
         if raw.count(layout.quote) % 2:
             raise InputError(
                 path, "guillemet non fermé (un champ ne peut pas s'étendre sur plusieurs lignes)",
                 line=line,
             )
-        fields.append(next(csv.reader([raw], delimiter=layout.separator,
-                                      quotechar=layout.quote)))
-    return pl.DataFrame(
-        {"line": lines, "raw": raws, "fields": fields},
-        schema={"line": pl.Int64, "raw": pl.String, "fields": pl.List(pl.String)},
-    )
+        counts.append(len(next(csv.reader([raw], delimiter=layout.separator,
+                                          quotechar=layout.quote))))
+    return pl.DataFrame({"line": lines, "n": counts}, schema={"line": pl.Int64, "n": pl.UInt32})

@@ -7,7 +7,6 @@ import datetime as dt
 import io
 import json
 import stat
-import subprocess
 import sys
 from pathlib import Path
 
@@ -27,8 +26,6 @@ from ingest_fixtures import (
 from pipeline.common.errors import InputError
 from pipeline.ingest import ingest
 from pipeline.ingest.schema import output_schema
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _rejections(path: Path) -> list[dict[str, str]]:
@@ -319,15 +316,19 @@ def test_layout_that_breaks_the_contract_is_refused(tmp_path):
                default_layout_path("caf"))
 
 
-def test_cli_success_and_readable_failure(tmp_path):
+def test_cli_success_and_readable_failure(tmp_path, monkeypatch, capsys):
+    from pipeline import cli
+
     src = write_caf(tmp_path / "caf.csv")
-    env_cmd = [sys.executable, "-m", "pipeline", "ingest", "--agency", "caf"]
-    ok = subprocess.run([*env_cmd, "--input", str(src), "--out", str(tmp_path / "o")],
-                        capture_output=True, text=True, cwd=REPO, timeout=60)
-    assert ok.returncode == 0, ok.stderr
-    assert "5 lignes acceptées" in ok.stdout
-    bad = subprocess.run([*env_cmd, "--input", str(tmp_path / "nope.csv"), "--out",
-                          str(tmp_path / "o2")], capture_output=True, text=True, cwd=REPO,
-                         timeout=60)
-    assert bad.returncode != 0
-    assert "introuvable" in bad.stderr and "Traceback" not in bad.stderr
+    argv = ["nonrecours", "ingest", "--agency", "caf", "--out", str(tmp_path / "o")]
+    monkeypatch.setattr(sys, "argv", [*argv, "--input", str(src)])
+    with pytest.raises(SystemExit) as ok:
+        cli.main()
+    assert ok.value.code in (0, None)
+    assert "5 lignes acceptées" in capsys.readouterr().out
+    monkeypatch.setattr(sys, "argv", [*argv, "--input", str(tmp_path / "nope.csv")])
+    with pytest.raises(SystemExit) as bad:
+        cli.main()
+    assert bad.value.code == 2
+    err = capsys.readouterr().err
+    assert "introuvable" in err and "Traceback" not in err

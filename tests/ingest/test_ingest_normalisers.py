@@ -28,7 +28,7 @@ from pipeline.ingest.normalise.nir import (
     nir_key,
 )
 
-FAST = settings(max_examples=150, deadline=None,
+FAST = settings(max_examples=40, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -119,7 +119,7 @@ def nir_bodies(draw) -> str:
 
 
 @FAST
-@given(st.lists(nir_bodies(), min_size=1, max_size=30))
+@given(st.lists(nir_bodies(), min_size=1, max_size=60))
 def test_valid_nirs_agree_with_stdnum(bodies):
     full = [b + f"{nir_key(b):02d}" for b in bodies]
     for _b, f in zip(bodies, full, strict=True):
@@ -149,7 +149,7 @@ def test_any_wrong_key_is_rejected(body, key):
 
 @FAST
 @given(st.lists(st.one_of(st.none(), st.text(alphabet="0123456789AB -.X", max_size=17)),
-                min_size=1, max_size=30))
+                min_size=1, max_size=60))
 def test_nir_expression_matches_scalar(values):
     n = nir_exprs(pl.col("v"))
     out = pl.DataFrame({"v": values}, schema={"v": pl.String}).select(
@@ -189,7 +189,7 @@ def test_corsica_key_substitution():
 
 
 @FAST
-@given(st.lists(st.dates(dt.date(1900, 1, 1), dt.date(2100, 12, 31)), min_size=1, max_size=30))
+@given(st.lists(st.dates(dt.date(1900, 1, 1), dt.date(2100, 12, 31)), min_size=1, max_size=60))
 def test_dates_round_trip(dates):
     for fmt in ("%Y-%m-%d", "%d/%m/%Y"):
         raw = [d.strftime(fmt) for d in dates]
@@ -209,7 +209,7 @@ def _parts(d) -> list[pl.Expr]:
 
 @FAST
 @given(st.lists(st.one_of(st.none(), st.text(alphabet="0123456789/-", max_size=11)),
-                min_size=1, max_size=30))
+                min_size=1, max_size=60))
 def test_date_expression_matches_scalar(values):
     fmt = "%d/%m/%Y"
     d = date_exprs(pl.col("v"), fmt)
