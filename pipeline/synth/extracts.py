@@ -12,6 +12,11 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+CAF_HOUSEHOLD = ["hid", "matricule", "telephone", "adresse", "code_postal", "code_commune",
+                 "code_iris", "situation_familiale", "ressources_12m", "prestations"]
+CPAM_HOUSEHOLD = ["hid", "_hkey", "caf", "adresse", "code_postal", "code_commune", "css",
+                  "css_debut", "css_fin", "p_RSA", "p_RSAM", "p_PPA"]
+
 
 def caf_frame(rng: np.random.Generator, pp: pl.DataFrame, hh: pl.DataFrame) -> pl.DataFrame:
     """Clean CAF rows, sorted in file order (matricule, then DEM, CJT, children, APC)."""
@@ -21,7 +26,7 @@ def caf_frame(rng: np.random.Generator, pp: pl.DataFrame, hh: pl.DataFrame) -> p
     keep_nir = ~child | (rng.random(n) < np.where(age >= 16, 0.3, 0.08))
     df = (
         pp.with_columns(_keep=pl.Series(keep_nir))
-        .join(hh.filter(pl.col("caf")), on="hid", how="inner")
+        .join(hh.filter(pl.col("caf")).select(CAF_HOUSEHOLD), on="hid", how="inner")
         .with_columns(nir=pl.when(pl.col("_keep")).then(pl.col("nir")))
         .drop("_keep")
     )
@@ -55,7 +60,7 @@ def cpam_frame(rng: np.random.Generator, pp: pl.DataFrame, hh: pl.DataFrame) -> 
                 adresse=pl.when(pl.Series(moved))
                 .then(pl.concat_str([new_number, pl.col("adresse").str.replace(r"^\d+", "")]))
                 .otherwise(pl.col("adresse")),
-            ).filter(pl.col("a_cpam")),
+            ).filter(pl.col("a_cpam")).select(CPAM_HOUSEHOLD),
             on="hid", how="inner",
         )
         .filter(~(pl.col("_other") & pl.col("caf")))  # CAF spouses only: nobody vanishes

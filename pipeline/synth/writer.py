@@ -124,7 +124,10 @@ def render(s: pl.DataFrame, columns: list[str], eol: str) -> bytes:
     """Header + one `;`-joined line per row (short rows truncated), as UTF-8 bytes."""
     full = pl.concat_str([pl.col(c).fill_null("") for c in columns], separator=";")
     short = pl.concat_str([pl.col(c).fill_null("") for c in columns[:SHORT_FIELDS]], separator=";")
-    lines = s.select(line=pl.when(pl.col("_short")).then(short).otherwise(full))
+    lines = s.select(line=full)
+    idx = np.flatnonzero(s["_short"].to_numpy())
+    if len(idx):  # truncate the few short rows only
+        lines = lines.with_columns(lines["line"].scatter(idx, s[idx].select(short).to_series()))
     buf = io.BytesIO()
     buf.write((";".join(columns) + eol).encode())
     lines.write_csv(buf, include_header=False, quote_style="never", line_terminator=eol)
