@@ -121,9 +121,8 @@ def test_results_are_byte_identical_on_rerun(good_export, tmp_path: Path) -> Non
     assert again.results_path.read_bytes() == outcome.results_path.read_bytes()
 
 
-@pytest.fixture(scope="module")
-def bad_export(tmp_path_factory: pytest.TempPathFactory) -> ValidationOutcome:
-    df = caf_export().with_columns(
+def _bad_export_frame() -> pl.DataFrame:
+    return caf_export().with_columns(
         # an upper-case token, a non-hex handle, a duplicated handle, a NIR in a text column
         pl.when(pl.int_range(pl.len()) == 1).then(pl.lit("A" * 32)).otherwise("tok_nom_dob")
         .alias("tok_nom_dob"),
@@ -133,8 +132,15 @@ def bad_export(tmp_path_factory: pytest.TempPathFactory) -> ValidationOutcome:
         .alias("code_commune"),
         pl.lit("DUPONT").alias("nom"),
         pl.when(pl.int_range(pl.len()) == 4).then(pl.lit("XYZ")).otherwise("role").alias("role"),
+        pl.when(pl.int_range(pl.len()) == 5).then(pl.lit(None)).otherwise("foyer").alias("foyer"),
+        pl.when(pl.int_range(pl.len()) == 6).then(pl.lit(130, pl.Int16)).otherwise("age")
+        .alias("age"),
     )
-    return validate("caf_export", df, tmp_path_factory.mktemp("bad"))
+
+
+@pytest.fixture(scope="module")
+def bad_export(tmp_path_factory: pytest.TempPathFactory) -> ValidationOutcome:
+    return validate("caf_export", _bad_export_frame(), tmp_path_factory.mktemp("bad"))
 
 
 def test_bad_export_fails_on_each_planted_fault(bad_export: ValidationOutcome) -> None:
@@ -145,6 +151,25 @@ def test_bad_export_fails_on_each_planted_fault(bad_export: ValidationOutcome) -
     assert "identifiant de réidentification unique (colonne « handle »)" in msgs
     assert "NIR, une date ou un téléphone (colonne « code_commune »)" in msgs
     assert "rôle parmi DEM, CJT, ENF, APC (colonne « role ») : 1 valeur(s)" in msgs
+    assert "identifiant aléatoire renseigné (colonne « foyer ») : 1 valeur(s)" in msgs
+    assert "âge entre 0 et 125 ans (colonne « age ») : 1 valeur(s)" in msgs
+
+
+def test_polars_pushdown_gives_the_same_results(bad_export: ValidationOutcome,
+                                                tmp_path: Path) -> None:
+    """Large tables evaluate row predicates in polars: same counts, same verdicts as GE alone."""
+    pushed = validate("caf_export", _bad_export_frame(), tmp_path, context={"pushdown_rows": 1})
+    ge_doc = json.loads(bad_export.results_path.read_text("utf-8"))
+    pl_doc = json.loads(pushed.results_path.read_text("utf-8"))
+    engines = {c["engine"] for c in pl_doc["checks"] if c["evaluated"]}
+    assert engines == {"great_expectations", "polars+great_expectations"}
+
+    def strip(doc: dict) -> list[dict]:
+        return [{k: v for k, v in c.items() if k != "engine"} for c in doc["checks"]]
+
+    assert strip(pl_doc) == strip(ge_doc)
+    assert pushed.critical_failures == bad_export.critical_failures
+    assert pushed.warnings == bad_export.warnings
 
 
 def test_failures_never_echo_a_raw_value(bad_export: ValidationOutcome) -> None:
