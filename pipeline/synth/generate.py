@@ -1,7 +1,10 @@
 """`generate`: one call that writes a complete synthetic dataset (raw extracts + ground truth).
 
-Every random draw comes from a numpy Generator spawned from `seed` (one stream per step), and
-every file is written in a fixed row order, so the same arguments give byte-identical files.
+The population is drawn in chunks of CHUNK_HOUSEHOLDS households, each appended to the raw files
+as soon as it is ready, so memory stays bounded (10 million persons are practical). Every random
+draw comes from a numpy Generator spawned from `seed` (one stream per chunk and step), NIR order
+numbers are reserved across chunks, and every file is written in a fixed row order, so the same
+arguments give byte-identical files.
 """
 
 from __future__ import annotations
@@ -15,19 +18,47 @@ import polars as pl
 
 from pipeline import __version__
 from pipeline.common.errors import PipelineError
-from pipeline.common.files import write_text
+from pipeline.common.files import atomic_path, write_text
 from pipeline.common.progress import step
 from pipeline.common.tables import write_csv
-from pipeline.synth import css, economy, extracts, households, optout, params, rules, writer
+from pipeline.synth import (
+    css,
+    economy,
+    extracts,
+    households,
+    nir,
+    params,
+    rules,
+    truth,
+    writer,
+)
 from pipeline.synth import noise as noise_mod
 from pipeline.synth import territory as territory_mod
 
-GENERATOR_VERSION = f"nonrecours-synth {__version__} (modele 1)"
+GENERATOR_VERSION = f"nonrecours-synth {__version__} (modele 2)"
 ABSENT_CPAM_RATE = 0.09  # households covered by another scheme (MSA...)
+CHUNK_HOUSEHOLDS = 100_000  # ~0.6 GB peak per chunk
+PERSONS_PER_HOUSEHOLD = 2.8  # all households, CPAM-only ones included (for birth-place spread)
+NOTES = [
+    "Vérité calculée sur les foyers propres (avant bruit), indépendamment de pipeline/detect ; "
+    "colonnes de règles = vérité pure (opposition et contacts à part).",
+    "css_fin jamais tirée à R-365, R+60 ou R+61 ; date_contact jamais à moins de 3 jours de la "
+    "limite des 6 mois : la vérité ne dépend pas des bornes.",
+    "Les lignes malformées sont listées dans truth/malformed.csv (line = ligne physique, en-tête "
+    "= 1) ; la personne reste dans persons.csv.",
+    "nir_errone : un chiffre changé, la clé ne correspond plus.",
+]
 
 
-def _streams(seed: int, k: int) -> list[np.random.Generator]:
-    return [np.random.Generator(np.random.PCG64(s)) for s in np.random.SeedSequence(seed).spawn(k)]
+def _gen(ss: np.random.SeedSequence) -> np.random.Generator:
+    return np.random.Generator(np.random.PCG64(ss))
+
+
+def _add(total: dict, part: dict) -> dict:
+    """Sum nested dicts of counts."""
+    for k, v in part.items():
+        total[k] = _add(total.get(k, {}), v) if isinstance(v, dict) else total.get(k, 0) + v
+    return total
 
 
 def generate(
@@ -47,62 +78,51 @@ def generate(
         raise PipelineError("--noise doit être positif ou nul")
     out = Path(out)
     ref = reference_date
-    rng = _streams(seed, 12)
     terr = territory_mod.load(territory)
     table = params.load_table(ref)
+    quartiers = terr.table.select("code_iris", "quartier")
+    sizes = [CHUNK_HOUSEHOLDS] * (households // CHUNK_HOUSEHOLDS)
+    if households % CHUNK_HOUSEHOLDS:
+        sizes.append(households % CHUNK_HOUSEHOLDS)
+    global_ss, *chunk_ss = np.random.SeedSequence(seed).spawn(1 + len(sizes))
+    # matricules: unique over the run, handed out in increasing order (the CAF file is sorted)
+    mats = np.sort(_gen(global_ss).choice(9_000_000, size=households, replace=False) + 1_000_000)
+    registry = nir.OrderRegistry()
+    hint = int(households * 1.15 * PERSONS_PER_HOUSEHOLD)
 
-    with step(f"Population synthétique ({households} foyers CAF)"):
-        pop = households_build(rng, households, ref, terr)
-        hh, pp = pop
-        ceil = rules.ceilings(pp, hh, table)
-        hh = hh.join(ceil, on="hid", how="left").sort("hid")
-        hh = economy.draw(rng[1], hh, pp, hh["plafond_gratuite"].to_numpy())
-        hh = economy.contacts(rng[2], hh, terr.postal, terr.streets)
-        caf = hh["caf"].to_numpy()
-        matricule = np.full(hh.height, None, dtype=object)
-        mats = rng[3].choice(9_000_000, size=int(caf.sum()), replace=False) + 1_000_000
-        hh = hh.with_columns(
-            matricule=pl.Series(np.where(caf, 0, 0), dtype=pl.Int64).scatter(
-                np.flatnonzero(caf), mats).cast(pl.String),
-            a_cpam=pl.Series(~caf | (rng[3].random(hh.height) >= ABSENT_CPAM_RATE)),
-        ).with_columns(
-            matricule=pl.when(pl.col("caf")).then(pl.col("matricule")),
-            ressources_css=rules.css_resources(hh, table),
-        )
-        del matricule
-        hh = css.draw(rng[4], hh, ref)
-
-    with step("Extraits CAF et CPAM (bruit, lignes malformées)"):
-        caf_df = extracts.caf_frame(rng[5], pp, hh).with_row_index("_row")
-        cpam_df = extracts.cpam_frame(rng[6], pp, hh).with_row_index("_row")
-        caf_noisy, caf_counts, caf_bad_nir = noise_mod.apply_caf(rng[7], caf_df, noise)
-        cpam_noisy, cpam_counts, cpam_bad_nir = noise_mod.apply_cpam(rng[8], cpam_df, noise)
-        caf_s, caf_mal = writer.malform(rng[9], writer.caf_strings(caf_noisy, ref),
-                                        writer.CAF_MALFORMED, noise, iso=True)
-        cpam_s, cpam_mal = writer.malform(rng[10], writer.cpam_strings(cpam_noisy, ref),
-                                          writer.CPAM_MALFORMED, noise, iso=False)
-        writer.write_caf(out / "raw" / "caf_extract.csv", caf_s)
-        writer.write_cpam(out / "raw" / "cpam_extract.csv", cpam_s)
+    counts: dict = {}
+    parts: list[truth.Truth] = []
+    malformed: list[pl.DataFrame] = []
+    pid0, caf_first, cpam_first, done = 0, 2, 2, 0
+    with (
+        atomic_path(out / "raw" / "caf_extract.csv") as caf_tmp,
+        atomic_path(out / "raw" / "cpam_extract.csv") as cpam_tmp,
+        open(caf_tmp, "wb") as caf_f,
+        open(cpam_tmp, "wb") as cpam_f,
+    ):
+        caf_f.write(writer.header(writer.CAF_COLUMNS, "\n"))
+        cpam_f.write(writer.header(writer.CPAM_COLUMNS, "\r\n"))
+        for size, ss in zip(sizes, chunk_ss, strict=True):
+            label = f"Foyers {done + 1}–{done + size} sur {households}"
+            with step(label):
+                rng = [_gen(s) for s in ss.spawn(12)]
+                res = _chunk(rng, size, mats[done:done + size], pid0, caf_first, cpam_first,
+                             registry, hint, noise, terr, quartiers, table, ref)
+                caf_f.write(res["caf_bytes"])
+                cpam_f.write(res["cpam_bytes"])
+            parts.append(res["truth"])
+            malformed.append(res["malformed"])
+            _add(counts, res["counts"])
+            pid0 += res["counts"]["persons"]
+            caf_first += res["counts"]["caf_rows"]
+            cpam_first += res["counts"]["cpam_rows"]
+            done += size
 
     with step("Vérité terrain, territoire, listes des agences"):
-        summary = _truth(out, rng[11], hh, pp, caf_df, cpam_df, terr, table, ref)
+        _write_truth(out, parts, malformed)
         territory_mod.write(terr, out)
-        malformed = pl.concat([
-            caf_mal.with_columns(fichier=pl.lit("raw/caf_extract.csv")),
-            cpam_mal.with_columns(fichier=pl.lit("raw/cpam_extract.csv")),
-        ]).select("fichier", "line", "column", "kind")
-        write_csv(malformed, out / "truth" / "malformed.csv", sort_by=["fichier", "line"])
-        counts = {
-            **summary,
-            "caf_rows": caf_df.height,
-            "cpam_rows": cpam_df.height,
-            "noise_caf": dict(sorted(caf_counts.items())),
-            "noise_cpam": dict(sorted(cpam_counts.items())),
-            "nir_errone_caf": int(caf_bad_nir.sum()),
-            "nir_errone_cpam": int(cpam_bad_nir.sum()),
-            "malformed_caf": _kinds(caf_mal),
-            "malformed_cpam": _kinds(cpam_mal),
-        }
+        counts = {k: dict(sorted(v.items())) if isinstance(v, dict) else v
+                  for k, v in counts.items()}
         meta = {
             "seed": seed,
             "households": households,
@@ -112,117 +132,84 @@ def generate(
             "generator_version": GENERATOR_VERSION,
             "css_table_from": table.period_from.isoformat(),
             "counts": counts,
-            "notes": [
-                "Vérité calculée sur les foyers propres (avant bruit), indépendamment de "
-                "pipeline/detect ; colonnes de règles = vérité pure (opposition et contacts "
-                "à part).",
-                "css_fin jamais tirée à R-365, R+60 ou R+61 ; date_contact jamais à moins de "
-                "3 jours de la limite des 6 mois : la vérité ne dépend pas des bornes.",
-                "Les lignes malformées sont listées dans truth/malformed.csv (line = ligne "
-                "physique, en-tête = 1) ; la personne reste dans persons.csv.",
-                "nir_errone : un chiffre changé, la clé ne correspond plus.",
-            ],
+            "notes": NOTES,
         }
         write_text(out / "truth" / "meta.json",
                    json.dumps(meta, indent=2, ensure_ascii=False, sort_keys=True) + "\n")
     return counts
 
 
-def households_build(rng: list[np.random.Generator], n: int, ref: date,
-                     terr: territory_mod.Territory) -> tuple[pl.DataFrame, pl.DataFrame]:
-    pop = households.build(rng[0], n, ref, terr)
-    return pop.households, pop.persons
+def _write_truth(out: Path, parts: list[truth.Truth], malformed: list[pl.DataFrame]) -> None:
+    def cat(name: str) -> pl.DataFrame:
+        return pl.concat([getattr(p, name) for p in parts], how="vertical")
+
+    t = out / "truth"
+    write_csv(cat("persons"), t / "persons.csv", sort_by=["person_id"])
+    write_csv(cat("households"), t / "households.csv", sort_by=["matricule"])
+    write_csv(cat("reverse"), t / "cpam_reverse.csv", sort_by=["cpam_line"])
+    write_csv(pl.concat(malformed), t / "malformed.csv", sort_by=["fichier", "line"])
+    a = out / "agencies"
+    write_csv(cat("opposition_caf"), a / "caf" / "opposition.csv", sort_by=["matricule", "nir"],
+              private=True)
+    write_csv(cat("opposition_cpam"), a / "cpam" / "opposition.csv", sort_by=["nir"],
+              private=True)
+    write_csv(cat("contacts"), a / "caf" / "contacts.csv", sort_by=["matricule"], private=True)
 
 
 def _kinds(report: pl.DataFrame) -> dict[str, int]:
     return {k: int(v) for k, v in report.group_by("kind").len().sort("kind").iter_rows()}
 
 
-def _truth(out: Path, rng: np.random.Generator, hh: pl.DataFrame, pp: pl.DataFrame,
-           caf_df: pl.DataFrame, cpam_df: pl.DataFrame, terr: territory_mod.Territory,
+def _chunk(rng: list[np.random.Generator], n_caf: int, mats: np.ndarray, pid0: int,
+           caf_first: int, cpam_first: int, registry: nir.OrderRegistry, hint: int,
+           noise: float, terr: territory_mod.Territory, quartiers: pl.DataFrame,
            table: params.CssTable, ref: date) -> dict:
-    """truth/persons.csv, households.csv, cpam_reverse.csv and the agencies' lists."""
-    caf_lines = caf_df.select("pid", caf_line=pl.col("_row") + 2)
-    cpam_lines = cpam_df.select("pid", cpam_line=pl.col("_row") + 2)
-    persons = (
-        pp.select("pid", "hid", "role")
-        .join(hh.select("hid", "matricule", "caf", "a_cpam"), on="hid", how="left")
-        .join(caf_lines, on="pid", how="left")
-        .join(cpam_lines, on="pid", how="left")
-        .with_columns(person_id=pl.format("P{}", pl.col("pid").cast(pl.String).str.zfill(8)))
+    """One chunk of households: raw lines (bytes, no header), truth frames and counts."""
+    pop = households.build(rng[0], n_caf, ref, terr, registry, hint)
+    hh, pp = pop.households, pop.persons.with_columns(pl.col("pid") + pid0)
+    hh = hh.join(rules.ceilings(pp, hh, table), on="hid", how="left").sort("hid")
+    hh = economy.draw(rng[1], hh, pp, hh["plafond_gratuite"].to_numpy())
+    hh = economy.contacts(rng[2], hh, terr.postal, terr.streets)
+    caf = hh["caf"].to_numpy()
+    mat = np.zeros(hh.height, dtype=np.int64)
+    mat[caf] = mats
+    hh = hh.with_columns(
+        matricule=pl.when(pl.col("caf")).then(pl.Series(mat).cast(pl.String)),
+        a_cpam=pl.Series(~caf | (rng[3].random(hh.height) >= ABSENT_CPAM_RATE)),
     )
-    write_csv(persons.select("person_id", "matricule", "caf_line", "cpam_line"),
-              out / "truth" / "persons.csv", sort_by=["person_id"])
+    hh = hh.with_columns(ressources_css=rules.css_resources(hh, table))
+    hh = css.draw(rng[4], hh, ref)
 
-    # agencies' lists
-    opp = optout.opposition(
-        rng, persons.select("pid", "role", in_caf=pl.col("caf"),
-                            in_cpam=pl.col("cpam_line").is_not_null()))
-    persons = persons.join(opp, on="pid", how="left").join(pp.select("pid", "nir", "nir_cpam"),
-                                                          on="pid")
-    write_csv(persons.filter(pl.col("opp_caf")).select("matricule", "nir"),
-              out / "agencies" / "caf" / "opposition.csv", sort_by=["matricule", "nir"],
-              private=True)
-    write_csv(persons.filter(pl.col("opp_cpam")).select(nir=pl.col("nir_cpam")),
-              out / "agencies" / "cpam" / "opposition.csv", sort_by=["nir"], private=True)
-    caf_hh = hh.filter(pl.col("caf"))
-    contacts = optout.contacts(rng, caf_hh["matricule"], ref)
-    write_csv(contacts.with_columns(pl.col("date_contact").dt.strftime("%Y-%m-%d")),
-              out / "agencies" / "caf" / "contacts.csv", sort_by=["matricule"], private=True)
-    opp_hh = persons.group_by("hid").agg(
-        opposition=(pl.col("opp_caf") | pl.col("opp_cpam")).any().cast(pl.Int8))
-    recent = contacts.filter(pl.col("date_contact") >= optout.recent(ref)).select(
-        "matricule", contacte_6m=pl.lit(1, dtype=pl.Int8))
-
-    # household truth
-    quartiers = terr.table.select("code_iris", "quartier")
-    truth = (
-        rules.household_truth(caf_hh, ref, table)
-        .join(quartiers, on="code_iris", how="left")
-        .join(opp_hh, on="hid", how="left")
-        .join(recent, on="matricule", how="left")
-        .with_columns(
-            quartier=pl.col("quartier").fill_null("HORS_TERRITOIRE"),
-            nb_personnes=pl.col("n"),
-            a_cpam=pl.col("a_cpam").cast(pl.Int8),
-            contacte_6m=pl.col("contacte_6m").fill_null(0),
-        )
-    )
-    cols = ["matricule", "quartier", "nb_personnes", "a_cpam", *rules.RULE_IDS, "a_verifier",
-            "opposition", "contacte_6m"]
-    write_csv(truth.select(cols), out / "truth" / "households.csv", sort_by=["matricule"])
-
-    # reverse rule (CPAM side)
-    r = pl.lit(ref)
-    minima = (pl.col("p_RSA") | pl.col("p_RSAM") | pl.col("p_PPA"))
-    reverse = (
-        cpam_df.filter(
-            (pl.col("qualite") == "ASSURE") & (pl.col("css") == "GRATUITE")
-            & (pl.col("css_debut") <= r) & (r <= pl.col("css_fin"))
-            & (~pl.col("caf") | ~minima)
-        )
-        .select(cpam_line=pl.col("_row") + 2, pid="pid")
-        .with_columns(
-            person_id=pl.format("P{}", pl.col("pid").cast(pl.String).str.zfill(8)),
-            css_gratuite_sans_minima=pl.lit(1, dtype=pl.Int8),
-        )
-    )
-    write_csv(reverse.select("cpam_line", "person_id", "css_gratuite_sans_minima"),
-              out / "truth" / "cpam_reverse.csv", sort_by=["cpam_line"])
-
-    summary = {
-        "caf_households": caf_hh.height,
-        "cpam_only_households": hh.height - caf_hh.height,
-        "persons": pp.height,
-        "caf_households_absent_cpam": int((~caf_hh["a_cpam"]).sum()),
-        "hors_territoire_households": int((truth["quartier"] == "HORS_TERRITOIRE").sum()),
-        "twins_pairs": int((pp["twin_rank"] == 2).sum()),
-        "opposition_caf": int(persons["opp_caf"].sum()),
-        "opposition_cpam": int(persons["opp_cpam"].sum()),
-        "households_opposition": int(truth["opposition"].fill_null(0).sum()),
-        "contacts": contacts.height,
-        "households_contacte_6m": int(truth["contacte_6m"].sum()),
-        "cpam_reverse": reverse.height,
-        "rules": {k: int(truth[k].sum()) for k in [*rules.RULE_IDS, "a_verifier"]},
+    caf_df = extracts.caf_frame(rng[5], pp, hh).with_row_index("_row")
+    cpam_df = extracts.cpam_frame(rng[6], pp, hh).with_row_index("_row")
+    caf_noisy, caf_counts, caf_bad = noise_mod.apply_caf(rng[7], caf_df, noise)
+    cpam_noisy, cpam_counts, cpam_bad = noise_mod.apply_cpam(rng[8], cpam_df, noise)
+    caf_s, caf_mal = writer.malform(rng[9], writer.caf_strings(caf_noisy, ref),
+                                    writer.CAF_MALFORMED, noise, iso=True)
+    cpam_s, cpam_mal = writer.malform(rng[10], writer.cpam_strings(cpam_noisy, ref),
+                                      writer.CPAM_MALFORMED, noise, iso=False)
+    t = truth.build(rng[11], hh, pp, caf_df, cpam_df, caf_first, cpam_first, quartiers,
+                    table, ref)
+    malformed = pl.concat([
+        caf_mal.with_columns(fichier=pl.lit("raw/caf_extract.csv"),
+                             line=pl.col("row") + caf_first),
+        cpam_mal.with_columns(fichier=pl.lit("raw/cpam_extract.csv"),
+                              line=pl.col("row") + cpam_first),
+    ]).select("fichier", "line", "column", "kind")
+    counts = {
+        **t.counts,
+        "caf_rows": caf_df.height,
+        "cpam_rows": cpam_df.height,
+        "noise_caf": caf_counts,
+        "noise_cpam": cpam_counts,
+        "nir_errone_caf": int(caf_bad.sum()),
+        "nir_errone_cpam": int(cpam_bad.sum()),
+        "malformed_caf": _kinds(caf_mal),
+        "malformed_cpam": _kinds(cpam_mal),
     }
-    return summary
+    return {
+        "caf_bytes": writer.render(caf_s, writer.CAF_COLUMNS, "\n"),
+        "cpam_bytes": writer.render(cpam_s, writer.CPAM_COLUMNS, "\r\n")
+        .decode("utf-8").encode("cp1252"),
+        "truth": t, "malformed": malformed, "counts": counts,
+    }

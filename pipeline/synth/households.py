@@ -89,9 +89,14 @@ def _structure(rng: np.random.Generator, n_caf: int, n_cpam_only: int) -> dict[s
 
 
 def build(
-    rng: np.random.Generator, households: int, ref: date, territory: Territory
+    rng: np.random.Generator, households: int, ref: date, territory: Territory,
+    registry: nir.OrderRegistry | None = None, population_hint: int | None = None,
 ) -> Population:
-    """Draw `households` CAF dossiers plus ~15 % CPAM-only households (not allocataires)."""
+    """Draw `households` CAF dossiers plus ~15 % CPAM-only households (not allocataires).
+
+    `registry` keeps NIRs unique across chunks; `population_hint` is the whole run's size in
+    persons (birth places are spread more widely in big runs).
+    """
     n_cpam_only = round(households * 0.15)
     h = _structure(rng, households, n_cpam_only)
     g = len(h["htype"])
@@ -172,7 +177,8 @@ def build(
     # twins share their origin and birth place
     abroad = np.where(twin2, np.roll(abroad, 1), abroad)
     provisional = np.where(twin2, np.roll(provisional, 1), provisional)
-    place = names.birthplaces(rng, abroad)
+    population = int(population_hint or p_total)
+    place = names.birthplaces(rng, abroad, population)
     place = place.scatter(np.flatnonzero(twin2), place.gather(np.flatnonzero(twin2) - 1))
     # NIRs drawn in one go so that all are distinct: the persons'; the absent ex-partners' (some
     # children in alternating residence are attached to them at the CPAM); and, for 30 % of the
@@ -180,14 +186,15 @@ def build(
     # provisional one.
     ex_sex = 3 - dem_sex
     ex_by = by[start] + rng.integers(-4, 5, g)
-    ex_place = names.birthplaces(rng, np.zeros(g, dtype=bool))
+    ex_place = names.birthplaces(rng, np.zeros(g, dtype=bool), population)
     cert = np.flatnonzero(provisional & (rng.random(p_total) < 0.3))
     nc = len(cert)
     all_nir = nir.build(
-        rng, np.concatenate([sexe, ex_sex, sexe[cert]]), np.concatenate([by, ex_by, by[cert]]),
+        np.concatenate([sexe, ex_sex, sexe[cert]]), np.concatenate([by, ex_by, by[cert]]),
         np.concatenate([bm, rng.integers(1, 13, g), bm[cert]]),
         pl.concat([place, ex_place, place.gather(cert)]),
         np.concatenate([provisional, np.zeros(g + nc, dtype=bool)]),
+        registry,
     )
     nir_s, ex_nir = all_nir.head(p_total), all_nir.slice(p_total, g)
     nir_cpam = nir_s.clone().scatter(cert, all_nir.tail(nc)) if nc else nir_s

@@ -75,7 +75,7 @@ def pools() -> Pools:
     )
 
 
-def birthplaces(rng: np.random.Generator, abroad: np.ndarray) -> pl.Series:
+def birthplaces(rng: np.random.Generator, abroad: np.ndarray, population: int) -> pl.Series:
     """5-character birth places from the weighted lists.
 
     Some French-born people are moved to another commune of the same département: 40 % up to a
@@ -84,7 +84,7 @@ def birthplaces(rng: np.random.Generator, abroad: np.ndarray) -> pl.Series:
     """
     p = pools()
     n = len(abroad)
-    move_rate = 1.0 - 0.6 * min(1.0, 1_000_000 / max(n, 1))
+    move_rate = 1.0 - 0.6 * min(1.0, 1_000_000 / max(population, 1))
     fr = pl.Series(p.birthplaces_fr).gather(rng.choice(len(p.birthplaces_fr), n,
                                                         p=p.birthplaces_fr_w))
     ab = pl.Series(p.birthplaces_abroad).gather(rng.choice(len(p.birthplaces_abroad), n,

@@ -38,12 +38,34 @@ def key_is_valid(nir: str) -> bool:
     return 97 - int(body) % 97 == int(nir[13:])
 
 
-def unique_orders(rng: np.random.Generator, ident: np.ndarray) -> np.ndarray:
+class OrderRegistry:
+    """How many order numbers each (sex, birth month, place) cell has used so far.
+
+    Lets a dataset be generated in chunks while every NIR stays unique across the whole run.
+    """
+
+    def __init__(self) -> None:
+        self.used = pl.DataFrame(schema={"ident": pl.Int64, "used": pl.Int64})
+
+    def take(self, cells: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """Reserve `counts` numbers in each cell; return how many each cell had used before."""
+        req = pl.DataFrame({"ident": cells, "n": counts, "i": np.arange(len(cells))})
+        before = (req.join(self.used, on="ident", how="left").sort("i")["used"]
+                  .fill_null(0).to_numpy())
+        self.used = (
+            pl.concat([self.used, req.select("ident", used=pl.col("n"))])
+            .group_by("ident").agg(pl.col("used").sum())
+        )
+        return before
+
+
+def unique_orders(ident: np.ndarray, registry: OrderRegistry | None = None) -> np.ndarray:
     """Order numbers 1..999, distinct among persons sharing `ident` (sex, birth month, place).
 
-    One sort: inside each group, the r-th member gets (start + r x step) mod 999 + 1 with a
-    random start and a step coprime with 999, which never repeats while a group has at most 999
-    members (the real limit of the NIR as well).
+    One sort: inside each cell, the r-th member gets (start + r x step) mod 999 + 1 where start
+    and step (coprime with 999) are fixed functions of the cell, so the walk never repeats while
+    a cell has at most 999 members (the real limit of the NIR as well). With a registry, r
+    continues where the previous chunks stopped.
     """
     n = len(ident)
     srt = np.argsort(ident, kind="stable")
@@ -53,25 +75,28 @@ def unique_orders(rng: np.random.Generator, ident: np.ndarray) -> np.ndarray:
     group_start = np.flatnonzero(new_group)
     group_of = np.cumsum(new_group) - 1
     rank = np.arange(n) - group_start[group_of]
+    if registry is not None and n:
+        sizes = np.diff(np.append(group_start, n))
+        rank = rank + registry.take(sid[group_start], sizes)[group_of]
     if n and rank.max() >= 999:
         raise PipelineError(
             "Trop de personnes nées le même mois au même lieu (plus de 999 numéros d'ordre) : "
             "réduire --households"
         )
-    start = rng.integers(0, 999, len(group_start))[group_of]
-    step = _STEPS[rng.integers(0, len(_STEPS), len(group_start))][group_of]
+    start = (sid * 7919) % 999
+    step = _STEPS[(sid // 7) % len(_STEPS)]
     order = np.empty(n, dtype=np.int64)
     order[srt] = (start + rank * step) % 999 + 1
     return order
 
 
 def build(
-    rng: np.random.Generator,
     sexe: np.ndarray,
     year: np.ndarray,
     month: np.ndarray,
     place: pl.Series,
     provisional: np.ndarray,
+    registry: OrderRegistry | None = None,
 ) -> pl.Series:
     """15-character NIRs, unique across the population. `place`: 5-character birth places."""
     first = np.where(provisional, sexe + 6, sexe).astype(np.int64)
@@ -81,7 +106,7 @@ def build(
     pnum = pnum.cast(pl.Int64).to_numpy()
     corsica = place.str.contains("2[AB]").to_numpy().astype(np.int64)
     ident = (((first * 100 + yy) * 100 + mm) * 100000 + pnum) * 2 + corsica
-    order = unique_orders(rng, ident)
+    order = unique_orders(ident, registry)
     n13 = first * 10**12 + yy * 10**10 + mm * 10**8 + pnum * 10**3 + order
     key = nir_key(n13)
     # two integer -> text conversions instead of five zero-padded ones

@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import io
 from datetime import date
-from pathlib import Path
 
 import numpy as np
 import polars as pl
-
-from pipeline.common.files import write_bytes
 
 CAF_COLUMNS = [
     "matricule", "role", "nir", "nom_naissance", "nom_usage", "prenoms", "date_naissance",
@@ -113,15 +110,20 @@ def malform(
             continue
         exprs.append(pl.when(h & (k == kname)).then(bad[col]).otherwise(pl.col(col)).alias(col))
     out = s.with_columns(exprs).with_columns(_short=h & (k == "ligne_courte"))
-    report = pl.DataFrame({"row": np.flatnonzero(hit), "kind": kind[hit]}).with_columns(
-        column=pl.col("kind").replace_strict({a: b or "" for a, b in kinds.items()}),
-        line=pl.col("row") + 2,
+    report = pl.DataFrame({"row": np.flatnonzero(hit), "kind": kind[hit]},
+                          schema={"row": pl.Int64, "kind": pl.String}).with_columns(
+        column=pl.col("kind").replace_strict({a: b or "" for a, b in kinds.items()},
+                                             return_dtype=pl.String),
     )
     return out, report
 
 
+def header(columns: list[str], eol: str) -> bytes:
+    return (";".join(columns) + eol).encode()
+
+
 def render(s: pl.DataFrame, columns: list[str], eol: str) -> bytes:
-    """Header + one `;`-joined line per row (short rows truncated), as UTF-8 bytes."""
+    """One `;`-joined line per row (short rows truncated), as UTF-8 bytes, no header."""
     full = pl.concat_str([pl.col(c).fill_null("") for c in columns], separator=";")
     short = pl.concat_str([pl.col(c).fill_null("") for c in columns[:SHORT_FIELDS]], separator=";")
     lines = s.select(line=full)
@@ -129,15 +131,5 @@ def render(s: pl.DataFrame, columns: list[str], eol: str) -> bytes:
     if len(idx):  # truncate the few short rows only
         lines = lines.with_columns(lines["line"].scatter(idx, s[idx].select(short).to_series()))
     buf = io.BytesIO()
-    buf.write((";".join(columns) + eol).encode())
     lines.write_csv(buf, include_header=False, quote_style="never", line_terminator=eol)
     return buf.getvalue()
-
-
-def write_caf(path: Path, s: pl.DataFrame) -> None:
-    write_bytes(path, render(s, CAF_COLUMNS, "\n"))
-
-
-def write_cpam(path: Path, s: pl.DataFrame) -> None:
-    data = render(s, CPAM_COLUMNS, "\r\n").decode("utf-8").encode("cp1252")
-    write_bytes(path, data)

@@ -30,7 +30,7 @@ def test_build_matches_stdnum_and_is_unique():
     place = pl.Series(["2A004", "2B033", "61169", "97411", "99350"]).gather(
         rng.integers(0, 5, n))
     prov = rng.random(n) < 0.2
-    out = nir.build(rng, sexe, rng.integers(1950, 2020, n), rng.integers(1, 13, n), place, prov)
+    out = nir.build(sexe, rng.integers(1950, 2020, n), rng.integers(1, 13, n), place, prov)
     assert out.n_unique() == n and (out.str.len_chars() == 15).all()
     for v in out.head(500):
         assert stdnum_nir.is_valid(v), v
@@ -40,8 +40,15 @@ def test_build_matches_stdnum_and_is_unique():
 def test_orders_refuse_more_than_999_per_cell():
     from pipeline.common.errors import PipelineError
     with pytest.raises(PipelineError):
-        nir.unique_orders(np.random.default_rng(0), np.zeros(1000, dtype=np.int64))
-    assert len(set(nir.unique_orders(np.random.default_rng(0), np.zeros(999, np.int64)))) == 999
+        nir.unique_orders(np.zeros(1000, dtype=np.int64))
+    assert len(set(nir.unique_orders(np.zeros(999, np.int64)))) == 999
+    # across chunks, a registry carries on where the previous chunk stopped
+    reg = nir.OrderRegistry()
+    first = nir.unique_orders(np.zeros(600, np.int64), reg)
+    second = nir.unique_orders(np.zeros(399, np.int64), reg)
+    assert len(set(first) | set(second)) == 999
+    with pytest.raises(PipelineError):
+        nir.unique_orders(np.zeros(1, np.int64), reg)
 
 
 def test_extract_keys_valid_except_counted_mistypes(dataset):
