@@ -87,8 +87,10 @@ class Config:
     seed: int
     em_max_iterations: int
     em_tolerance: float
+    em_m_prior_pairs: float
     link_weight: float
     review_weight: float
+    deterministic_recall: float
 
     def referenced_columns(self, alias: str) -> set[str]:
         """Every column a condition reads on side `alias` ('l' or 'r')."""
@@ -187,6 +189,8 @@ def load_config(path: Path | None = None) -> Config:
         seed=int(prob.get("seed", 0)),
         em_max_iterations=int(em.get("max_iterations", 200)),
         em_tolerance=float(em.get("tolerance", 1e-6)),
+        em_m_prior_pairs=float(em.get("m_prior_pairs", 1000)),
         link_weight=link_weight,
         review_weight=review_weight,
+        deterministic_recall=float(prob.get("deterministic_recall", 0.9)),
     )

@@ -73,30 +73,39 @@ def load_export(
     for col in config.required_columns:
         if col not in present:
             raise InputError(path, "colonne obligatoire absente", column=col)
-    wanted = sorted(config.referenced_columns(alias) | {"handle", "foyer", "sexe"})
+    wanted = sorted(config.referenced_columns(alias) | {"foyer", "sexe"})
     missing = [c for c in wanted if c not in present]
-    columns = ",\n    ".join(
-        _ident(c) if c in present
-        else f"NULL{'::VARCHAR' if c.startswith('tok_') else ''} AS {_ident(c)}"
-        for c in wanted
-    )
+    columns = ",\n    ".join(_column_expr(c, c in present) for c in wanted)
     src = f"'{_sql_str(str(path))}'"
-    con.execute(sql_template("load_export").format(table=table, columns=columns, path=src))
-    bad = con.execute(
-        f"SELECT min(row_no) FROM {table} WHERE handle IS NULL"
-    ).fetchall()[0][0]
+    try:
+        con.execute(sql_template("load_export").format(table=table, columns=columns, path=src))
+    except duckdb.Error as exc:
+        raise InputError(path, "fichier Parquet illisible ou colonnes de type inattendu") from exc
+    bad = con.execute(f"SELECT min(id) FROM {table}_handles WHERE handle IS NULL").fetchall()[0][0]
     if bad is not None:
-        raise InputError(path, "identifiant de rattachement (handle) vide", line=int(bad),
+        raise InputError(path, "identifiant de rattachement (handle) vide", line=int(bad) + 1,
                          column="handle")
-    dup = con.execute(
-        "SELECT min(row_no) FROM (SELECT row_no, "
-        f"row_number() OVER (PARTITION BY handle ORDER BY row_no) AS k FROM {table}) WHERE k > 1"
-    ).fetchall()[0][0]
-    if dup is not None:
-        raise InputError(path, "identifiant de rattachement (handle) en double", line=int(dup),
-                         column="handle")
-    n = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+    n, distinct = con.execute(
+        f"SELECT count(*), count(DISTINCT handle) FROM {table}_handles").fetchall()[0]
+    if n != distinct:
+        dup = con.execute(
+            "SELECT min(id) FROM (SELECT id, "
+            f"row_number() OVER (PARTITION BY handle ORDER BY id) AS k FROM {table}_handles) "
+            "WHERE k > 1"
+        ).fetchall()[0][0]
+        raise InputError(path, "identifiant de rattachement (handle) en double",
+                         line=int(dup) + 1, column="handle")
     return {"rows": int(n), "missing_columns": missing}
+
+
+def _column_expr(col: str, present: bool) -> str:
+    """Tokens become 64-bit hashes (see load_export.sql); other columns pass through."""
+    if col.startswith("tok_"):
+        if not present:
+            return f"NULL::UBIGINT AS {_ident(col)}"
+        return (f"CASE WHEN {_ident(col)} IS NULL THEN NULL ELSE hash({_ident(col)}) END "
+                f"AS {_ident(col)}")
+    return _ident(col) if present else f"NULL AS {_ident(col)}"
 
 
 def frame(con: duckdb.DuckDBPyConnection, query: str) -> pl.DataFrame:

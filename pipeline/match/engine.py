@@ -22,7 +22,7 @@ from pipeline.common.files import write_text
 from pipeline.common.progress import step
 from pipeline.common.tables import write_parquet
 from pipeline.match import evaluate, passes, probabilistic
-from pipeline.match.config import Config, load_config
+from pipeline.match.config import Comparison, Config, load_config
 from pipeline.match.db import connect, frame, load_export
 
 LINK_COLUMNS = ["caf_handle", "cpam_handle", "pass", "match_weight", "match_probability"]
@@ -40,21 +40,19 @@ class LinkResult:
     stats: dict[str, Any] = field(default_factory=dict)
 
 
-def _prior(config: Config, det_links: int, n_l: int, n_r: int, rest_l: int,
-           rest_r: int) -> tuple[float, dict[str, float]]:
-    """λ for the residual records, from the deterministic passes' link rate.
+def _prior(config: Config, det_links: int, n_l: int, n_r: int) -> tuple[float, dict[str, float]]:
+    """λ = probability that two random records are the same person, from the passes' link rate.
 
-    The deterministic passes linked `det_links` of the min(n_l, n_r) records that could have a
-    partner; we assume the residual records have a partner at that same rate, i.e.
-    rate x min(rest_l, rest_r) expected matches among rest_l x rest_r pairs. It is a prior only:
-    EM re-estimates the match share inside the blocks, and thresholds act on the posterior.
+    As Splink's estimate_probability_two_random_records_match: the deterministic passes found
+    `det_links` of the n_l x n_r possible pairs, with an assumed recall `deterministic_recall`
+    (comparisons.yaml). The same per-pair prior is used for the residual records; EM's own
+    in-block match share is reported next to it as a check (link_stats.json, model).
     """
-    smaller = max(min(n_l, n_r), 1)
-    rate = min(max(det_links / smaller, 0.05), 0.999)
-    pairs = max(rest_l * rest_r, 1)
-    expected = rate * max(min(rest_l, rest_r), 1)
-    lam = min(max(expected / pairs, 1e-12), 0.5)
-    return lam, {"deterministic_link_rate": rate, "expected_residual_matches": expected,
+    pairs = max(n_l * n_r, 1)
+    lam = det_links / pairs / config.deterministic_recall
+    lam = min(max(lam, 1.0 / pairs), 0.5)
+    return lam, {"deterministic_links": det_links,
+                 "deterministic_recall_assumed": config.deterministic_recall,
                  "lambda": lam}
 
 
@@ -74,6 +72,7 @@ def link(
     out_dir = Path(out_dir)
     timings: dict[str, float] = {}
     t_all = time.perf_counter()
+    cpu0 = time.process_time()
     con = connect(memory_limit, temp_dir, threads)
     try:
         t = time.perf_counter()
@@ -89,6 +88,20 @@ def link(
         timings["deterministic"] = time.perf_counter() - t
         det_links = sum(int(f["linked"]) for f in funnel)
 
+        # Model weights of the deterministic links (explanations) and EM's starting m.
+        t = time.perf_counter()
+        con.execute("""
+            CREATE OR REPLACE TEMP TABLE det_pairs AS
+            SELECT lid, rid, pass FROM links
+        """)
+        probabilistic.compute_gammas(con, cfg, "det_pairs", "det_gamma")
+        first_pass = cfg.passes[0].name if cfg.passes else ""
+        con.execute(f"CREATE OR REPLACE TEMP VIEW det_gamma_first AS "
+                    f"SELECT g.* FROM det_gamma g JOIN det_pairs d USING (lid, rid) "
+                    f"WHERE d.pass = '{first_pass}'")
+        m_prior = probabilistic.m_prior(con, cfg, "det_gamma_first")
+        timings["deterministic_levels"] = time.perf_counter() - t
+
         t = time.perf_counter()
         with step("Blocage des paires candidates"):
             con.execute("CREATE OR REPLACE TEMP TABLE caf_rest AS SELECT id FROM caf_free")
@@ -102,8 +115,9 @@ def link(
         t = time.perf_counter()
         with step("Modèle de Fellegi–Sunter (u, EM, scores)"):
             probabilistic.compute_gammas(con, cfg, "cand", "cand_gamma")
-            lam, prior_facts = _prior(cfg, det_links, n_l, n_r, rest_l, rest_r)
-            model, fit_facts = probabilistic.fit(con, cfg, lam, n_cand, rest_l, rest_r)
+            lam, prior_facts = _prior(cfg, det_links, n_l, n_r)
+            model, fit_facts = probabilistic.fit(con, cfg, lam, n_cand, rest_l, rest_r,
+                                                 m_prior_counts=m_prior)
             probabilistic.build_term_frequencies(con, cfg)
             probabilistic.score(con, cfg, model, "cand_gamma", "cand_scored")
         timings["model"] = time.perf_counter() - t
@@ -130,11 +144,6 @@ def link(
         t = time.perf_counter()
         with step("Écriture des liens et explications"):
             # Deterministic links get their model weight too (for explanations and audit).
-            con.execute("""
-                CREATE OR REPLACE TEMP TABLE det_pairs AS
-                SELECT lid, rid FROM links WHERE pass <> 'probabiliste'
-            """)
-            probabilistic.compute_gammas(con, cfg, "det_pairs", "det_gamma")
             probabilistic.score(con, cfg, model, "det_gamma", "det_scored")
             con.execute("""
                 CREATE OR REPLACE TEMP TABLE all_scored AS
@@ -181,6 +190,8 @@ def link(
             timings["evaluate"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t_all
         stats["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
+        # CPU seconds of this process (all DuckDB threads): comparable across loaded machines.
+        stats["cpu_s"] = round(time.process_time() - cpu0, 3)
         stats_path = out_dir / "link_stats.json"
         write_text(stats_path, json.dumps(stats, indent=2, ensure_ascii=False, sort_keys=False)
                    + "\n")
@@ -222,21 +233,20 @@ def _model_stats(cfg: Config, model: probabilistic.FittedModel, prior_facts: dic
 
 
 def _write_outputs(con: duckdb.DuckDBPyConnection, cfg: Config, out_dir: Path) -> dict[str, int]:
-    links = frame(con, f"""
+    links = frame(con, """
         SELECT l.handle AS caf_handle, r.handle AS cpam_handle, k.pass,
                s.w AS match_weight, s.p AS match_probability
         FROM links k
-        JOIN caf l ON l.id = k.lid
-        JOIN cpam r ON r.id = k.rid
+        JOIN caf_handles l ON l.id = k.lid
+        JOIN cpam_handles r ON r.id = k.rid
         JOIN all_scored s ON s.lid = k.lid AND s.rid = k.rid
-        WHERE k.pass <> '{PROBABILISTIC_PASS}' OR s.w >= {cfg.link_weight!r}
     """)
     clerical = frame(con, """
         SELECT l.handle AS caf_handle, r.handle AS cpam_handle, 'revue' AS pass,
                s.w AS match_weight, s.p AS match_probability
         FROM clerical c
-        JOIN caf l ON l.id = c.lid
-        JOIN cpam r ON r.id = c.rid
+        JOIN caf_handles l ON l.id = c.lid
+        JOIN cpam_handles r ON r.id = c.rid
         JOIN cand_scored s ON s.lid = c.lid AND s.rid = c.rid
     """)
     links = _typed(links)
@@ -246,7 +256,7 @@ def _write_outputs(con: duckdb.DuckDBPyConnection, cfg: Config, out_dir: Path) -
     write_parquet(clerical, out_dir / "clerical_review.parquet",
                   sort_by=["caf_handle", "cpam_handle"])
     write_parquet(_explanations(con, cfg), out_dir / "link_explanations.parquet",
-                  sort_by=["caf_handle", "cpam_handle", "order"])
+                  sort_by=["caf_handle", "cpam_handle"])
     return {"links": links.height, "clerical": clerical.height}
 
 
@@ -258,49 +268,33 @@ def _typed(df: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _level_case(c: Comparison) -> str:
+    whens = " ".join(f"WHEN {g} THEN '{c.level_name(g)}'" for g in range(-1, c.n_levels))
+    return f"(CASE g_{c.name} {whens} END)"
+
+
 def _explanations(con: duckdb.DuckDBPyConnection, cfg: Config) -> pl.DataFrame:
-    """Long table: per linked or reviewed pair, the prior then each comparison's contribution."""
-    parts = ["SELECT lid, rid, 0 AS ord, 'a_priori' AS comparison, NULL::TINYINT AS gamma, "
-             "w - (" + " + ".join(f"w_{n}" for n in _weight_names(cfg)) + ") AS weight "
-             "FROM all_scored"]
-    order = 1
+    """Waterfall data, one row per linked or reviewed pair (wide: one column pair per comparison).
+
+    match_weight = prior_weight + the sum of the *_weight columns; *_level is the level name of
+    comparisons.yaml (its French label is in link_stats.json, model.comparisons).
+    """
+    cols = ["s.w - (" + " + ".join(f"s.w_{n}" for n in _weight_names(cfg)) + ") AS prior_weight"]
     for c in cfg.comparisons:
-        parts.append(f"SELECT lid, rid, {order} AS ord, '{c.name}' AS comparison, "
-                     f"g_{c.name} AS gamma, w_{c.name} AS weight FROM all_scored")
-        order += 1
+        cols.append(f"{_level_case(c)} AS {c.name}_level")
+        cols.append(f"s.w_{c.name} AS {c.name}_weight")
         if c.levels and c.levels[0].tf:
-            parts.append(f"SELECT lid, rid, {order} AS ord, 'tf_{c.name}' AS comparison, "
-                         f"g_{c.name} AS gamma, w_tf_{c.name} AS weight FROM all_scored")
-            order += 1
-    df = frame(con, f"""
-        SELECT l.handle AS caf_handle, r.handle AS cpam_handle, e.ord AS "order",
-               e.comparison, e.gamma, e.weight
-        FROM ({' UNION ALL '.join(parts)}) e
-        JOIN caf l ON l.id = e.lid
-        JOIN cpam r ON r.id = e.rid
+            cols.append(f"s.w_tf_{c.name} AS {c.name}_tf_weight")
+    body = ",\n               ".join(cols)
+    return frame(con, f"""
+        SELECT l.handle AS caf_handle, r.handle AS cpam_handle,
+               coalesce(k.pass, 'revue') AS pass, s.w AS match_weight,
+               {body}
+        FROM all_scored s
+        JOIN caf_handles l ON l.id = s.lid
+        JOIN cpam_handles r ON r.id = s.rid
+        LEFT JOIN links k ON k.lid = s.lid AND k.rid = s.rid
     """)
-    labels = []
-    for c in cfg.comparisons:
-        for g in range(-1, c.n_levels):
-            labels.append({"comparison": c.name, "gamma": g, "level": c.level_name(g),
-                           "label": c.level_label(g)})
-            if c.levels and c.levels[0].tf:
-                labels.append({"comparison": f"tf_{c.name}", "gamma": g,
-                               "level": c.level_name(g),
-                               "label": "ajustement selon la fréquence du nom"})
-    lab = pl.DataFrame(labels, schema={"comparison": pl.String, "gamma": pl.Int8,
-                                       "level": pl.String, "label": pl.String})
-    df = df.with_columns(pl.col("gamma").cast(pl.Int8), pl.col("order").cast(pl.Int16))
-    df = df.join(lab, on=["comparison", "gamma"], how="left")
-    df = df.with_columns(
-        pl.when(pl.col("comparison") == "a_priori").then(pl.lit("a_priori"))
-        .otherwise(pl.col("level")).alias("level"),
-        pl.when(pl.col("comparison") == "a_priori")
-        .then(pl.lit("probabilité a priori qu'une paire soit la même personne"))
-        .otherwise(pl.col("label")).alias("label"),
-    )
-    return df.select("caf_handle", "cpam_handle", "order", "comparison", "level", "label",
-                     "gamma", pl.col("weight").cast(pl.Float64))
 
 
 def _weight_names(cfg: Config) -> list[str]:

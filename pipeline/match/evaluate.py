@@ -39,8 +39,8 @@ def load_truth(con: duckdb.DuckDBPyConnection, path: Path) -> int:
         CREATE OR REPLACE TEMP TABLE truth AS
         SELECT DISTINCT l.id AS lid, r.id AS rid
         FROM {_read_truth_sql(path)} t
-        JOIN caf l ON l.handle = t.caf_handle
-        JOIN cpam r ON r.handle = t.cpam_handle
+        JOIN caf_handles l ON l.handle = t.caf_handle
+        JOIN cpam_handles r ON r.handle = t.cpam_handle
     """)
     n_file = con.execute(f"SELECT count(*) FROM {_read_truth_sql(path)}").fetchall()[0][0]
     n = con.execute("SELECT count(*) FROM truth").fetchall()[0][0]

@@ -44,17 +44,20 @@ def _log_likelihood(patterns: np.ndarray, probs: list[np.ndarray]) -> np.ndarray
     for k, p in enumerate(probs):
         g = patterns[:, k]
         valid = g >= 0
-        out[valid] += np.log(p[g[valid]])
+        out[valid] += np.log(np.maximum(p[g[valid]], PROB_FLOOR))
     return out
 
 
 def _reestimate(patterns: np.ndarray, weights: np.ndarray, n_levels: list[int],
-                pseudo_count: float) -> list[np.ndarray]:
+                pseudo_count: float,
+                prior_counts: list[np.ndarray] | None = None) -> list[np.ndarray]:
     probs = []
     for k, n in enumerate(n_levels):
         g = patterns[:, k]
         valid = g >= 0
         num = np.bincount(g[valid], weights=weights[valid], minlength=n) + pseudo_count
+        if prior_counts is not None:
+            num = num + prior_counts[k]
         den = num.sum()
         p = num / den if den > 0 else np.full(n, 1.0 / n)
         p = np.maximum(p, PROB_FLOOR)
@@ -82,12 +85,19 @@ def run_em(
     max_iterations: int = 200,
     tolerance: float = 1e-6,
     pseudo_count: float = PSEUDO_COUNT,
+    m_prior_counts: list[np.ndarray] | None = None,
 ) -> EMResult:
     """EM for the two-class mixture on (pattern, count) rows.
 
     With `u` given, u stays fixed (Splink's approach: u from random pairs is unbiased, and fixing
     it keeps EM from drifting to a "match = same birth year" solution); otherwise u is estimated
     too (the classic ECM, used to check against recordlinkage's ECMClassifier).
+
+    `m_prior_counts` (per comparison, per level) are added to the match-class counts of every
+    M-step: a Dirichlet prior on m (MAP-EM). The engine passes the level counts of pairs the NIR
+    pass linked, scaled to a fixed strength, so that a small residual (a few dozen true pairs
+    among candidates) cannot drag m to "everything that agrees on anything is a match", while
+    a large residual still dominates the estimate.
     """
     patterns = np.asarray(patterns, dtype=np.int64)
     counts = np.asarray(counts, dtype=float)
@@ -110,7 +120,7 @@ def run_em(
         b = np.log1p(-lam) + log_u
         post = 1.0 / (1.0 + np.exp(np.clip(b - a, -700, 700)))
         w_match = counts * post
-        new_m = _reestimate(patterns, w_match, n_levels, pseudo_count)
+        new_m = _reestimate(patterns, w_match, n_levels, pseudo_count, m_prior_counts)
         new_lam = float(np.clip(w_match.sum() / counts.sum(), 1e-12, 1 - 1e-12))
         delta = max(abs(new_lam - lam), *(float(np.abs(x - y).max()) for x, y in zip(new_m, m,
                                                                                       strict=True)))

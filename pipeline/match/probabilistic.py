@@ -165,8 +165,25 @@ def build_term_frequencies(con: duckdb.DuckDBPyConnection, config: Config) -> li
 # ---------------------------------------------------------------- fitting
 
 
+def m_prior(con: duckdb.DuckDBPyConnection, config: Config,
+            table: str) -> list[np.ndarray] | None:
+    """Prior counts for m: level counts among pairs the first pass (NIR) linked, scaled.
+
+    The NIR pass does not look at names, so its links show how often true pairs disagree on
+    each field (birth date only up to its consistency check). Scaled to `em_m_prior_pairs`
+    pseudo-pairs per comparison; None when fewer than 20 such links exist.
+    """
+    counts = level_counts(con, config, table)
+    if min(int(c.sum()) for c in counts) < 20:
+        return None
+    strength = config.em_m_prior_pairs
+    return [c / c.sum() * strength for c in counts]
+
+
 def fit(con: duckdb.DuckDBPyConnection, config: Config, lam: float,
-        n_candidates: int, n_left: int, n_right: int) -> tuple[FittedModel, dict[str, object]]:
+        n_candidates: int, n_left: int, n_right: int,
+        m_prior_counts: list[np.ndarray] | None = None,
+        ) -> tuple[FittedModel, dict[str, object]]:
     """u from random pairs, then m (and the in-block match share) by EM on candidate patterns."""
     n_sample = sample_random_pairs(con, config.u_sample_pairs, config.seed)
     compute_gammas(con, config, "rand_pairs", "rand_gamma")
@@ -179,7 +196,9 @@ def fit(con: duckdb.DuckDBPyConnection, config: Config, lam: float,
     if len(counts):
         expected_matches = lam * n_left * n_right
         lam_block = min(max(expected_matches / max(n_candidates, 1), 1e-6), 0.5)
-        em = run_em(patterns, counts, n_levels, u=u, lam_init=lam_block,
+        m_init = None if m_prior_counts is None else [c / c.sum() for c in m_prior_counts]
+        em = run_em(patterns, counts, n_levels, u=u, lam_init=lam_block, m_init=m_init,
+                    m_prior_counts=m_prior_counts,
                     max_iterations=config.em_max_iterations, tolerance=config.em_tolerance)
         m = em.m
     else:  # nothing left to link probabilistically: keep a neutral model for explanations
@@ -189,7 +208,10 @@ def fit(con: duckdb.DuckDBPyConnection, config: Config, lam: float,
     facts = {"u_sample_pairs": n_sample, "patterns": len(counts),
              "em_iterations": em.iterations if em else 0,
              "em_converged": em.converged if em else None,
-             "em_in_block_match_share": em.lam if em else None}
+             "em_in_block_match_share": em.lam if em else None,
+             "em_in_block_expected_matches": em.lam * n_candidates if em else None,
+             "em_m_prior": ("nir_links" if m_prior_counts is not None else "none"),
+             "em_m_prior_pairs": config.em_m_prior_pairs if m_prior_counts is not None else 0}
     return model, facts
 
 

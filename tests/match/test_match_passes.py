@@ -97,10 +97,16 @@ def test_one_to_one_and_explanations(run):
     links = pl.read_parquet(result.links)
     assert links["caf_handle"].is_unique().all() and links["cpam_handle"].is_unique().all()
     expl = pl.read_parquet(result.explanations)
-    per_link = expl.group_by("caf_handle", "cpam_handle").agg(pl.col("weight").sum())
-    merged = links.join(per_link, on=["caf_handle", "cpam_handle"])
+    weights = [c for c in expl.columns if c.endswith("_weight") and c != "match_weight"]
+    assert {"prior_weight", "nom_weight", "nom_level", "naissance_level"} <= set(expl.columns)
+    total = expl.select("caf_handle", "cpam_handle", "match_weight",
+                        pl.sum_horizontal(weights).alias("sum"))
+    merged = links.join(total, on=["caf_handle", "cpam_handle"], suffix="_e")
     assert merged.height == links.height
-    assert (merged["weight"] - merged["match_weight"]).abs().max() < 1e-9
+    assert (merged["sum"] - merged["match_weight"]).abs().max() < 1e-9
+    # the usage-name marriage case is explained as such
+    ana = expl.filter(pl.col("caf_handle") == handle_of("ana", "caf"))
+    assert ana["nom_level"].to_list() == ["usage"]
 
 
 def test_rerun_is_byte_identical(run):

@@ -1,0 +1,295 @@
+"""Scale bench of the linkage (`make bench-scale`): 1 M x 1 M persons, time and peak memory.
+
+Token-level exports are synthesised directly (vectorised, seeded) with the agreement structure of
+real extracts: Zipf-distributed surnames and first names, couples and children (child tokens on
+either parent), CAF-only and CPAM-only people, and CPAM-side noise (missing or mistyped NIR,
+surname typos, usage names, swapped day/month, first names in another order). Tokens are 128-bit
+hashes of component ids (no HMAC: the linkage only needs equal inputs to give equal tokens).
+
+The link runs in a child process (`python -m pipeline link`) so that its peak RSS is measured
+alone (getrusage RUSAGE_CHILDREN). Targets: < 60 s and < 4 GB for 1 M x 1 M. With SCALE_10M=1,
+10 M x 10 M runs too, with DuckDB memory_limit and temp_directory set. Figures go to
+bench/results/scale.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "scale.json"
+
+
+def _tok(*cols: pl.Expr | str, name: str, subkey: str | None = None,
+         when: pl.Expr | None = None) -> pl.Expr:
+    """128-bit hex token of the components (two seeded 64-bit hashes), null if any is null.
+
+    Tokens compared across agencies share a `subkey` (as in tokens.yaml), hence a hash seed.
+    """
+    parts = [pl.col(c) if isinstance(c, str) else c for c in cols]
+    key = pl.struct(*[p.alias(f"c{i}") for i, p in enumerate(parts)])
+    # stable per subkey (Python's str hash is salted per process)
+    seed = sum(ord(c) * (i + 1) for i, c in enumerate(subkey or name)) * 7919
+    hexed = (key.hash(seed).cast(pl.String).str.zfill(20).str.slice(0, 16)
+             + key.hash(seed + 1).cast(pl.String).str.zfill(20).str.slice(0, 16))
+    any_null = pl.any_horizontal([p.is_null() for p in parts])
+    expr = pl.when(any_null).then(None).otherwise(hexed)
+    if when is not None:
+        expr = pl.when(when).then(expr).otherwise(None)
+    return expr.alias(name)
+
+
+N_SURNAMES, N_FIRST = 150_000, 2_000
+
+
+def _zipf(rng: np.random.Generator, pool: int, shift: float, n: int) -> np.ndarray:
+    """Ranks 1..pool with P(k) ~ 1/(k + shift): top surname ~1 %, top first name ~3 %."""
+    w = 1.0 / (np.arange(1, pool + 1) + shift)
+    return rng.choice(np.arange(1, pool + 1), size=n, p=w / w.sum())
+
+
+def persons(n: int, seed: int) -> pl.DataFrame:
+    """`n` true persons: ids of their plaintext components (never plaintext itself)."""
+    rng = np.random.default_rng(seed)
+    n_adult = int(n * 0.72)
+    is_child = np.zeros(n, dtype=bool)
+    is_child[n_adult:] = True
+    rng.shuffle(is_child)
+    adult_ids = np.flatnonzero(~is_child)
+    zipf_sur = _zipf(rng, N_SURNAMES, 10.0, n)
+    zipf_first = _zipf(rng, N_FIRST, 5.0, n)
+    zipf_first2 = _zipf(rng, N_FIRST, 5.0, n)
+    year = np.where(is_child, rng.integers(2008, 2026, n), rng.integers(1935, 2006, n))
+    # a child's parents: two random adults (the "dossier"); surname from parent 1
+    p1 = rng.choice(adult_ids, n)
+    p2 = rng.choice(adult_ids, n)
+    surname = np.where(is_child, zipf_sur[p1], zipf_sur)
+    return pl.DataFrame({
+        "pid": np.arange(n, dtype=np.int64),
+        "child": is_child,
+        "sexe": rng.integers(1, 3, n).astype(np.int8),
+        "annee": year.astype(np.int16),
+        "mois": rng.integers(1, 13, n).astype(np.int8),
+        "jour": rng.integers(1, 29, n).astype(np.int8),
+        "nom": surname.astype(np.int32),
+        "prenom1": zipf_first.astype(np.int32),
+        "prenom2": zipf_first2.astype(np.int32),
+        "commune": rng.integers(0, 400, n).astype(np.int16),
+        "has_nir": ~is_child & (rng.random(n) < 0.93),
+        "p1": np.where(is_child, p1, -1),
+        "p2": np.where(is_child & (rng.random(n) < 0.7), p2, -1),
+        "married": (~is_child) & (rng.random(n) < 0.12),
+        "usage_name": _zipf(rng, N_SURNAMES, 10.0, n).astype(np.int32),
+    })
+
+
+def _with_tokens(df: pl.DataFrame, agency: str) -> pl.DataFrame:
+    nir = pl.when(pl.col("has_nir")).then(pl.col("nir_id"))
+    dob_swap = pl.when((pl.col("jour") <= 12) & (pl.col("jour") != pl.col("mois"))).then(True)
+    phon = (pl.col("nom") // 3).alias("nom_phon")
+    out = df.with_columns(
+        _tok(nir, name="tok_nir"),
+        _tok("nom", "annee", name="tok_nom_a"),
+        _tok(phon, "annee", name="tok_nom_phon_a"),
+        _tok("prenom1", "annee", name="tok_prenom_a"),
+        _tok("prenom2", "annee", name="tok_prenom2_a", subkey="tok_prenom_a"),
+        _tok(pl.col("prenom1") // 2, "annee", name="tok_prenom_phon_a"),
+        _tok("annee", "mois", "jour", name="tok_dob"),
+        _tok("annee", "jour", "mois", dob_swap, name="tok_dob_swap", subkey="tok_dob"),
+        _tok("annee", "mois", name="tok_dob_ym"),
+        _tok("annee", "jour", name="tok_dob_yd"),
+        _tok("mois", "jour", name="tok_dob_md"),
+        _tok("nom", "prenom1", "annee", "mois", "jour", name="tok_nom_dob"),
+        pl.col("commune").cast(pl.String).str.zfill(5).alias("code_commune"),
+    )
+    if agency == "caf":
+        child = pl.col("child")
+        out = out.with_columns(
+            _tok(pl.when(pl.col("p1") >= 0).then(pl.col("p1")), "annee", "mois", "jour", "sexe",
+                 name="tok_enfant_p1", subkey="tok_enfant", when=child),
+            _tok(pl.when(pl.col("p2") >= 0).then(pl.col("p2")), "annee", "mois", "jour", "sexe",
+                 name="tok_enfant_p2", subkey="tok_enfant", when=child),
+            _tok(pl.when(pl.col("married")).then(pl.col("usage_name")), "annee",
+                 name="tok_nomusage_a", subkey="tok_nom_a"),
+            _tok(pl.when(pl.col("married")).then(pl.col("usage_name") // 3), "annee",
+                 name="tok_nomusage_phon_a", subkey="tok_nom_phon_a"),
+            _tok(pl.when(pl.col("married")).then(pl.col("usage_name")), "prenom1", "annee",
+                 "mois", "jour", name="tok_nomusage_dob", subkey="tok_nom_dob"),
+            pl.when(child).then(pl.lit("ENF")).otherwise(pl.lit("DEM")).alias("role"),
+        )
+    else:
+        out = out.with_columns(
+            _tok(pl.col("attached"), "annee", "mois", "jour", "sexe", name="tok_enfant",
+                 when=pl.col("child")),
+            pl.when(pl.col("child")).then(pl.lit("ENFANT")).otherwise(pl.lit("ASSURE"))
+            .alias("role"),
+        )
+    return out
+
+
+def _noise_cpam(df: pl.DataFrame, rng: np.random.Generator, level: float) -> pl.DataFrame:
+    """CPAM-side errors (rates x level), each independent, vectorised."""
+    n = df.height
+
+    def draw(p: float) -> np.ndarray:
+        return rng.random(n) < p * level
+
+    nir_typo, nir_missing = draw(0.01), draw(0.03)
+    sur_typo, sur_phon_kept = draw(0.02), rng.random(n) < 0.7
+    swap, day_typo, first_swap = draw(0.01), draw(0.01), draw(0.01)
+    jour = df["jour"].to_numpy()
+    mois = df["mois"].to_numpy()
+    swap &= jour <= 12
+    old = df["nom"].to_numpy()
+    # a typo keeps the phonetic code (same // 3 group) 70 % of the time
+    new_nom = np.where(sur_phon_kept, (old // 3) * 3 + (old + 1) % 3,
+                       rng.integers(1, N_SURNAMES, n))
+    married = df["married"].to_numpy()
+    nom = np.where(married, df["usage_name"].to_numpy(), df["nom"].to_numpy())
+    nom = np.where(sur_typo, new_nom, nom)
+    return df.with_columns(
+        pl.Series("nir_id", np.where(nir_typo, -df["nir_id"].to_numpy() - 1,
+                                     df["nir_id"].to_numpy())),
+        pl.Series("has_nir", df["has_nir"].to_numpy() & ~nir_missing),
+        pl.Series("nom", nom.astype(np.int32)),
+        pl.Series("jour", np.where(swap, mois, np.where(day_typo, (jour % 28) + 1, jour))
+                  .astype(np.int8)),
+        pl.Series("mois", np.where(swap, jour, mois).astype(np.int8)),
+        pl.Series("prenom1", np.where(first_swap, df["prenom2"].to_numpy(),
+                                      df["prenom1"].to_numpy()).astype(np.int32)),
+        pl.Series("prenom2", np.where(first_swap, df["prenom1"].to_numpy(),
+                                      df["prenom2"].to_numpy()).astype(np.int32)),
+        pl.Series("attached", np.where(rng.random(n) < 0.5, df["p1"].to_numpy(),
+                                       np.where(df["p2"].to_numpy() >= 0, df["p2"].to_numpy(),
+                                                df["p1"].to_numpy()))),
+    )
+
+
+def _handles(n: int, rng: np.random.Generator) -> pl.Series:
+    raw = rng.integers(0, 2**63 - 1, size=(n, 2), dtype=np.int64)
+    return pl.DataFrame({"a": raw[:, 0], "b": raw[:, 1]}).select(
+        pl.format("{}{}", pl.col("a").cast(pl.String).str.zfill(19).str.slice(3, 16),
+                  pl.col("b").cast(pl.String).str.zfill(19).str.slice(3, 16))
+    ).to_series()
+
+
+KEEP = ["handle", "foyer", "role", "sexe", "code_commune"]
+
+
+def synthesise(n: int, out: Path, seed: int = 20261122, noise: float = 1.0) -> dict[str, object]:
+    """Write caf.pseudo.parquet, cpam.pseudo.parquet and truth.parquet for n x n persons."""
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    shared = int(n * 0.92)  # 8 % of each file has no partner (other scheme, moved...)
+    pop = persons(shared + 2 * (n - shared), seed).with_columns(pl.col("pid").alias("nir_id"))
+    caf = pop.slice(0, n)
+    cpam = pl.concat([pop.slice(0, shared), pop.slice(n, n - shared)])
+    cpam = _noise_cpam(cpam, rng, noise)
+    caf = _with_tokens(caf, "caf")
+    cpam = _with_tokens(cpam, "cpam")
+    caf = caf.with_columns(_handles(n, rng).alias("handle"), pl.col("pid").alias("foyer"))
+    cpam = cpam.with_columns(_handles(cpam.height, rng).alias("handle"),
+                             pl.col("pid").alias("foyer"))
+    truth = caf.select("pid", caf_handle="handle").join(
+        cpam.select("pid", cpam_handle="handle"), on="pid").select("caf_handle", "cpam_handle")
+    out.mkdir(parents=True, exist_ok=True)
+    for name, df in (("caf", caf), ("cpam", cpam)):
+        toks = sorted(c for c in df.columns if c.startswith("tok_"))
+        df = df.with_columns(pl.col("foyer").cast(pl.String))
+        df.select(KEEP + toks).sample(fraction=1.0, shuffle=True, seed=seed) \
+            .write_parquet(out / f"{name}.pseudo.parquet")
+    truth.write_parquet(out / "truth.parquet")
+    return {"persons_per_file": n, "true_pairs": truth.height,
+            "synthesis_s": round(time.perf_counter() - t0, 2)}
+
+
+def run_link(data: Path, out: Path, memory_limit: str, temp_dir: Path | None) -> dict[str, object]:
+    """`pipeline.match.link` in a child process: wall time and the child's peak RSS.
+
+    The child calls the API rather than `python -m pipeline link` because the CLI imports every
+    stage (pandas, Great Expectations...: ~5 s here) before the link starts.
+    """
+    code = (
+        "import sys; from pathlib import Path; from pipeline.match import link; "
+        "link(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), memory_limit=sys.argv[4], "
+        "temp_dir=Path(sys.argv[5]) if len(sys.argv) > 5 else None)"
+    )
+    cmd = [sys.executable, "-c", code, str(data / "caf.pseudo.parquet"),
+           str(data / "cpam.pseudo.parquet"), str(out), memory_limit]
+    if temp_dir is not None:
+        cmd.append(str(temp_dir))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "NONRECOURS_QUIET": "1"}, check=False)
+    wall = time.perf_counter() - t0
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    if proc.returncode != 0:
+        raise SystemExit(f"link a échoué :\n{proc.stderr[-2000:]}")
+    stats = json.loads((out / "link_stats.json").read_text())
+    return {"wall_s": round(wall, 2), "peak_rss_gb": round(peak_kb / 1024**2, 3),
+            "peak_rss_is_max_of_children": before > 0,
+            "stage_timings_s": stats["timings_s"],
+            "links_by_pass": stats["funnel"]["links_by_pass"],
+            "candidate_pairs": stats["blocking"]["candidate_pairs"],
+            "clerical_pairs": stats["clerical_review"]["pairs"]}
+
+
+def quality(data: Path, out: Path) -> dict[str, float]:
+    truth = pl.read_parquet(data / "truth.parquet")
+    links = pl.read_parquet(out / "links.parquet")
+    tp = links.join(truth, on=["caf_handle", "cpam_handle"]).height
+    p = tp / links.height if links.height else 1.0
+    r = tp / truth.height if truth.height else 1.0
+    return {"precision": round(p, 5), "recall": round(r, 5),
+            "f1": round(2 * p * r / (p + r), 5) if p + r else 0.0}
+
+
+def bench(n: int, memory_limit: str, spill: bool) -> dict[str, object]:
+    with tempfile.TemporaryDirectory(prefix="nonrecours-scale-") as tmp:
+        data, out = Path(tmp) / "data", Path(tmp) / "out"
+        print(f"… synthèse {n:,} x {n:,}", flush=True)
+        syn = synthesise(n, data)
+        print(f"… liaison ({syn['synthesis_s']} s de synthèse)", flush=True)
+        res = run_link(data, out, memory_limit, Path(tmp) / "spill" if spill else None)
+        res.update(quality(data, out))
+        return {"n": n, "memory_limit": memory_limit, **syn, **res}
+
+
+def main() -> None:
+    cases = [(1_000_000, "4GB", False)]
+    if os.environ.get("SCALE_10M") == "1":
+        cases.append((10_000_000, "6GB", True))
+    if os.environ.get("SCALE_N"):
+        cases = [(int(os.environ["SCALE_N"]), "4GB", False)]
+    results = []
+    for n, mem, spill in cases:
+        r = bench(n, mem, spill)
+        ok = r["wall_s"] < 60 and r["peak_rss_gb"] < 4 if n == 1_000_000 else None
+        r["targets_met"] = ok
+        results.append(r)
+        print(f"{n:>12,} x {n:,} : {r['wall_s']:.1f} s, pic {r['peak_rss_gb']:.2f} Go, "
+              f"précision {r['precision']:.4f}, rappel {r['recall']:.4f}, "
+              f"liens {sum(r['links_by_pass'].values()):,} {r['links_by_pass']}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+               "note": "wall time of pipeline.match.link in a child process (includes "
+                       "interpreter start and imports); peak RSS of that child",
+               "runs": results}
+    RESULTS.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+    print(f"→ {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
