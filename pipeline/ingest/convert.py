@@ -7,7 +7,7 @@ or the value is kept with a warning. Reasons never contain the raw value.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 
@@ -44,6 +44,8 @@ class Conversion:
     outputs: dict[str, pl.Expr]
     issues: list[tuple[Issue, pl.Expr]]
     prefix: str = "a"
+    # Intermediate columns (names starting with "__t_") evaluated before the outputs.
+    prepare: dict[str, pl.Expr] = field(default_factory=dict)
 
     def add_issue(self, spec_or_col: ColumnSpec | str, action: str, reason: pl.Expr) -> None:
         column = spec_or_col.source if isinstance(spec_or_col, ColumnSpec) else spec_or_col
@@ -165,7 +167,8 @@ def build(layout: Layout) -> list[Group]:
             conv.outputs["prenom1"] = prenom1
             reason = pl.when(raw.is_not_null() & out.is_null()).then(pl.lit(R_PLACEHOLDER))
         elif spec.type == "nir":
-            n = nir_exprs(raw)
+            n = nir_exprs(raw, staged=f"__t_{spec.name}")
+            conv.prepare.update(n.prepare)
             out, reason = n.nir, n.reason
             if spec.name == "nir":
                 conv.outputs["nir_statut"] = n.statut
@@ -192,28 +195,43 @@ def build(layout: Layout) -> list[Group]:
     return groups
 
 
+def _prepared(lf: pl.LazyFrame, prepare: dict[str, pl.Expr]) -> pl.LazyFrame:
+    """Add intermediate columns one at a time: a later one may read an earlier one."""
+    for k, e in prepare.items():
+        lf = lf.with_columns(e.alias(k))
+    return lf
+
+
 def apply(raw: pl.DataFrame, groups: list[Group]) -> pl.DataFrame:
     """Add every group's outputs and issue columns to `raw` (raw columns are replaced)."""
     in_place: list[pl.Expr] = []
+    prepare: dict[str, pl.Expr] = {}
     tables: list[tuple[Group, pl.LazyFrame, list[str]]] = []
     for g in groups:
         named = [(k, e) for k, e in g.conv.outputs.items()]
         named += [(issue.key, e) for issue, e in g.conv.issues]
         if not g.per_distinct_value:
+            prepare.update(g.conv.prepare)
             in_place += [e.alias(k) for k, e in named]
             continue
-        distinct = raw.lazy().select(pl.col(g.column).unique()).with_columns(
+        distinct = _prepared(raw.lazy().select(pl.col(g.column).unique()), g.conv.prepare)
+        distinct = distinct.with_columns(
             [e.alias(f"__o_{k}") for k, e in named]
         )
         tables.append((g, distinct, [k for k, _ in named]))
-    # Small tables of distinct values first (in parallel), then one pass of joins.
+    # Small tables of distinct values first (in parallel), then one narrow lookup per column:
+    # joining only the key column keeps each join from copying the whole frame.
     computed = pl.collect_all([t for _, t, _ in tables])
-    lf = raw.lazy().with_columns(in_place)
-    for (g, _, names), table in zip(tables, computed, strict=True):
-        lf = (
-            lf.join(table.lazy(), on=g.column, how="left", nulls_equal=True,
-                    maintain_order="left")
-            .drop(g.column)
-            .rename({f"__o_{k}": k for k in names})
-        )
-    return lf.collect()
+    lookups = [
+        raw.lazy().select(g.column)
+        .join(table.lazy(), on=g.column, how="left", nulls_equal=True, maintain_order="left")
+        .select([pl.col(f"__o_{k}").alias(k) for k in names])
+        for (g, _, names), table in zip(tables, computed, strict=True)
+    ]
+    base = (
+        _prepared(raw.lazy(), prepare)
+        .with_columns(in_place)
+        .drop([g.column for g, _, _ in tables] + list(prepare))
+    )
+    frames = pl.collect_all([base, *lookups])
+    return pl.concat(frames, how="horizontal")

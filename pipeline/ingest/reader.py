@@ -189,11 +189,15 @@ def read_raw(path: Path, layout: Layout) -> RawTable:
         if j is None:
             missing_optional.append(spec.source)
             value_cols.append(pl.lit(None, dtype=pl.String).alias(spec.name))
-            continue
-        v = pl.col(f"column_{j}").str.strip_chars()
-        value_cols.append(pl.when(v.str.len_bytes() > 0).then(v).alias(spec.name))
+        else:
+            value_cols.append(pl.col(f"column_{j}").str.strip_chars().alias(spec.name))
     keep = ~(df["blank"] | df["ragged"])
-    frame = fields.with_columns(line=df["line"]).filter(keep).select("line", *value_cols)
+    names = [spec.name for spec in layout.columns]
+    frame = (
+        fields.lazy().with_columns(line=df["line"]).filter(keep).select("line", *value_cols)
+        .with_columns([pl.col(n).replace("", None) for n in names])  # blank after trimming
+        .collect()
+    )
     used = set(index.values())
     ignored = tuple(h for i, h in enumerate(header) if i not in used)
     return RawTable(

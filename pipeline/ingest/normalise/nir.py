@@ -40,12 +40,17 @@ class NirExprs:
     statut: pl.Expr  # certifie / provisoire / absent / invalide
     reason: pl.Expr  # French reason when invalid, else null
     sex: pl.Expr  # Int8 1 (man) / 2 (woman) from the sex digit, null unless valid
+    # Intermediate columns to add first when built with `staged` (polars does not always share
+    # sub-expressions between several outputs; materialising them once halves the cost).
+    prepare: dict[str, pl.Expr]
 
 
-def nir_exprs(raw: pl.Expr) -> NirExprs:
-    """Build the NIR expressions for a raw string column (vectorised, no Python per row)."""
+def _clean(raw: pl.Expr) -> pl.Expr:
     c = raw.str.replace_all(_SEPARATORS, "").str.to_uppercase()
-    c = pl.when(c.str.len_chars() > 0).then(c)
+    return pl.when(c.str.len_chars() > 0).then(c)
+
+
+def _reason(c: pl.Expr) -> pl.Expr:
     n = c.str.len_chars()
     body = c.str.slice(0, 13)
     good_len = n.is_in([13, 15])
@@ -61,7 +66,7 @@ def nir_exprs(raw: pl.Expr) -> NirExprs:
     expected_key = pl.lit(97, dtype=pl.Int64) - numeric % 97
     key = c.str.slice(13, 2).cast(pl.Int64, strict=False)
     good_key = (n == 13) | (key == expected_key)
-    reason = (
+    return (
         pl.when(c.is_null())
         .then(pl.lit(None, dtype=pl.String))
         .when(~good_len)
@@ -71,8 +76,25 @@ def nir_exprs(raw: pl.Expr) -> NirExprs:
         .when(~good_key.fill_null(False))
         .then(pl.lit(REASON_KEY))
     )
+
+
+def nir_exprs(raw: pl.Expr, staged: str | None = None) -> NirExprs:
+    """Build the NIR expressions for a raw string column (vectorised, no Python per row).
+
+    With `staged="__x"`, the cleaned value and the reason are intermediate columns `__x_c` and
+    `__x_r` (in `prepare`, to add before the outputs); without it, every output is self-contained.
+    """
+    prepare: dict[str, pl.Expr] = {}
+    c, reason = _clean(raw), None
+    if staged is None:
+        reason = _reason(c)
+    else:
+        prepare = {f"{staged}_c": c}
+        c = pl.col(f"{staged}_c")
+        prepare[f"{staged}_r"] = _reason(c)
+        reason = pl.col(f"{staged}_r")
     valid = c.is_not_null() & reason.is_null()
-    sex_digit = body.str.slice(0, 1)
+    sex_digit = c.str.slice(0, 1)
     statut = (
         pl.when(c.is_null())
         .then(pl.lit(ABSENT))
@@ -86,7 +108,8 @@ def nir_exprs(raw: pl.Expr) -> NirExprs:
         pl.when(sex_digit.is_in(["1", "3", "7"])).then(pl.lit(1, dtype=pl.Int8))
         .otherwise(pl.lit(2, dtype=pl.Int8))
     )
-    return NirExprs(nir=pl.when(valid).then(body), statut=statut, reason=reason, sex=sex)
+    return NirExprs(nir=pl.when(valid).then(c.str.slice(0, 13)), statut=statut, reason=reason,
+                    sex=sex, prepare=prepare)
 
 
 def nir_key(body13: str) -> int:
