@@ -150,7 +150,7 @@ class Convention:
         }
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
     """SafeLoader that refuses duplicate keys: a reader must see exactly what was signed."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
