@@ -191,14 +191,19 @@ def compare(dataset: Path, fixture: dict, targets: pl.DataFrame) -> dict[str, di
         cp.filter(pl.col("_grp_opp"))["cpam_line"].cast(pl.String)
     )
     rev_truth = set(rev_truth.filter(pl.col("css_gratuite_sans_minima") == "1")["cpam_line"])
-    rev_truth -= opposed_lines | set(
-        malformed.filter(pl.col("fichier").str.contains("cpam"))["line"]
+    # and the people whose own line, or whose CAF household, was deliberately malformed
+    skip = set(malformed.filter(pl.col("fichier").str.contains("cpam"))["line"]) | set(
+        persons.filter(pl.col("matricule").is_in(list(touched)))["cpam_line"].drop_nulls()
     )
-    rev_got = set(
-        targets.filter(pl.col("agence") == "cpam")
-        .join(fixture["cpam_handle_line"], on="handle", how="left")["cpam_line"]
-        .cast(pl.String)
-    ) - set(malformed.filter(pl.col("fichier").str.contains("cpam"))["line"])
+    rev_truth -= opposed_lines | skip
+    rev_got = (
+        set(
+            targets.filter(pl.col("agence") == "cpam")
+            .join(fixture["cpam_handle_line"], on="handle", how="left")["cpam_line"]
+            .cast(pl.String)
+        )
+        - skip
+    )
     report["css_gratuite_sans_minima"] = {
         "truth": len(rev_truth),
         "detect": len(rev_got),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,20 +9,26 @@ from pathlib import Path
 import polars as pl
 from detect_builders import Builder
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "NONRECOURS_QUIET": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    """Run the real entry point in-process (a subprocess would cost seconds of imports)."""
+    import contextlib
+    import io
+
+    from pipeline.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    argv = sys.argv
+    sys.argv = ["nonrecours", *args]
+    code = 0
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            main()
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    finally:
+        sys.argv = argv
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 def test_detect_cli_writes_outputs_then_refuses_bad_links(tmp_path: Path) -> None:
