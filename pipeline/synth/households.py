@@ -45,6 +45,7 @@ def _age(ref: date, y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
 
 
 SIBLING_GAP = 0.9  # years between two births that are not twins
+MIN_CHILD_AGE = 0.05  # years
 
 
 def _space_siblings(age: np.ndarray, hid: np.ndarray, k: np.ndarray, nk: np.ndarray,
@@ -63,7 +64,7 @@ def _space_siblings(age: np.ndarray, hid: np.ndarray, k: np.ndarray, nk: np.ndar
         .with_columns(a=pl.col("b") + SIBLING_GAP * pl.col("j"))
         .with_columns(
             shift=(pl.col("a").max() - pl.col("mx").first()).clip(lower_bound=0).over("hid"),
-            room=pl.col("a").min().over("hid"),
+            room=(pl.col("a").min() - MIN_CHILD_AGE).clip(lower_bound=0).over("hid"),
         )
         .with_columns(a=pl.col("a") - pl.min_horizontal("shift", "room"))
         .sort("pos")
@@ -148,7 +149,8 @@ def build(
 
     age = np.where(role == ROLE_DEM, dem_age[hid], cjt_age[hid])
     kid_max = np.clip(young_parent - 17.0, 0.5, 19.9)[hid]
-    age = np.where(role == ROLE_ENF, rng.random(p_total) * kid_max, age)
+    # no child born on the extraction day itself: youngest ~18 days old
+    age = np.where(role == ROLE_ENF, MIN_CHILD_AGE + rng.random(p_total) * kid_max, age)
     age = np.where(role == ROLE_APC, rng.uniform(18, 85, p_total), age)
     # children oldest first inside each household (the R.861-3 rank order)
     kids = np.flatnonzero(role == ROLE_ENF)
