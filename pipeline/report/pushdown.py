@@ -6,8 +6,9 @@ check (regex, regex list, value set, bounds, uniqueness, not-null) is rewritten 
 column computed by a polars expression — null where GE would skip the value as missing — and GE
 validates `expect_column_values_to_be_in_set([True])` on it with the same `mostly`. Element,
 missing and unexpected counts are therefore identical to GE's own (tests/report checks both
-paths agree), and results record which engine evaluated each predicate. Columns that no remaining
-GE check reads are handed to GE as empty placeholders, so the copy GE makes stays small.
+paths agree), and results record which engine evaluated each predicate. GE then receives only
+the columns its remaining checks read (it copies the whole frame for many metrics); checks on
+column names run on a zero-row copy of the full table.
 """
 
 from __future__ import annotations
@@ -88,6 +89,12 @@ def pushdown(
     } | {c for s in out for c in s.kwargs.get("column_list", [])} | {
         s.where[0] for s in out if s.where
     }
-    empty = [pl.lit(None, dtype=pl.Boolean).alias(c) for c in frame.columns
-             if c not in needed and "__" not in c]
-    return frame.with_columns(*empty), out, pushed
+    return frame.select([c for c in frame.columns if c in needed]), out, pushed
+
+
+SCHEMA_TYPES = {"expect_table_columns_to_match_set", "expect_column_to_exist"}
+
+
+def is_schema_check(spec: CheckSpec) -> bool:
+    """Checks that read column names only: run on a zero-row copy of the full table."""
+    return spec.type in SCHEMA_TYPES

@@ -24,7 +24,7 @@ import polars as pl
 from pipeline.common.errors import PipelineError
 from pipeline.common.files import write_text
 from pipeline.report.crosschecks import run_cross_check
-from pipeline.report.pushdown import DEFAULT_PUSHDOWN_ROWS, pushdown
+from pipeline.report.pushdown import DEFAULT_PUSHDOWN_ROWS, is_schema_check, pushdown
 from pipeline.report.suite_spec import CheckSpec, ColumnKind, expand, load_suite
 
 if TYPE_CHECKING:
@@ -316,10 +316,12 @@ def validate(
     frame = _add_membership(frame, specs, context)
     threshold = int(context.get("pushdown_rows", DEFAULT_PUSHDOWN_ROWS))
     if frame.height >= threshold:
-        ge_frame, ge_specs, pushed = pushdown(frame, specs)
+        narrow, ge_specs, pushed = pushdown(frame, specs)
+        ge_results = _run_ge(stage, frame.clear(), [s for s in ge_specs if is_schema_check(s)])
+        ge_results |= _run_ge(stage, narrow, [s for s in ge_specs if not is_schema_check(s)])
     else:
-        ge_frame, ge_specs, pushed = frame, specs, set()
-    ge_results = _run_ge(stage, ge_frame, ge_specs)
+        pushed = set()
+        ge_results = _run_ge(stage, frame, specs)
 
     checks = [
         _check_record(stage, s, ge_results.get(s.key),
