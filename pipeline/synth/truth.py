@@ -46,6 +46,7 @@ def build(rng: np.random.Generator, hh: pl.DataFrame, pp: pl.DataFrame, caf_df: 
         .join(caf_lines, on="pid", how="left")
         .join(cpam_lines, on="pid", how="left")
         .with_columns(person_id=person_id())
+        .sort("pid")  # the opposition draw below is positional: fix the row order first
     )
     opp = optout.opposition(
         rng, persons.select("pid", "role", in_caf=pl.col("caf"),
