@@ -41,6 +41,12 @@ class CssPeriod:
         end = self.end.isoformat() if self.end else "…"
         return f"{self.start.isoformat()} → {end}"
 
+    @property
+    def label_fr(self) -> str:
+        """'du 01/04/2025 au 31/03/2026' for French documents."""
+        end = f" au {self.end:%d/%m/%Y}" if self.end else ""
+        return f"du {self.start:%d/%m/%Y}{end}"
+
 
 @dataclass(frozen=True)
 class ParameterSelection:
@@ -195,6 +201,7 @@ def describe(sel: ParameterSelection) -> dict[str, Any]:
     return {
         "date_reference": sel.reference_date.isoformat(),
         "periode": sel.period.label,
+        "periode_fr": sel.period.label_fr,
         "confirme": sel.warning is None,
         "plafonds_metropole": zone_cells(sel, "metropole"),
         "plafonds_outre_mer": zone_cells(sel, "outre_mer"),

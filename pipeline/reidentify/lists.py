@@ -68,8 +68,9 @@ def css_table_text(desc: dict[str, Any]) -> str:
     cells = " / ".join(fr_eur(g[k]) for k in ("1", "2", "3", "4"))
     cells_p = " / ".join(fr_eur(p[k]) for k in ("1", "2", "3", "4"))
     status = "confirmé" if desc["confirme"] else "NON CONFIRMÉ"
+    period = desc.get("periode_fr", desc["periode"])
     return (
-        f"barème CSS du {desc['periode']} ({status}) — plafonds annuels 1 à 4 personnes, "
+        f"barème CSS {period} ({status}) — plafonds annuels 1 à 4 personnes, "
         f"CSS gratuite : {cells} (+{fr_eur(g['extra'])} par personne en plus) ; "
         f"avec participation : {cells_p} (+{fr_eur(p['extra'])}) ; outre-mer : +11,3 %"
     )

@@ -139,7 +139,7 @@ def test_xlsx_header_block_and_warning(tmp_path: Path) -> None:
     assert "quartier Q1" in header[0]
     assert header[1].startswith("ATTENTION : AUCUN BARÈME")
     assert any("22/11/2026" in h and "demo-test" in h for h in header)
-    assert any("30/09/2025" in h and "barème CSS du 2025-04-01" in h for h in header)
+    assert any("30/09/2025" in h and "barème CSS du 01/04/2025 au 31/03/2026" in h for h in header)
     assert "Avertissement" in _csv(out / "cible_Q1.csv").columns
 
 
