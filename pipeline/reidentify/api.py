@@ -212,7 +212,10 @@ def reidentify(
         groups = (
             [(q, part.filter(pl.col("quartier") == q)) for q in sorted(part["quartier"].unique())]
             if liste == "cible"
+            # the a_verifier list is a CAF list (households not found at the CPAM)
             else [("", part)]
+            if part.height or agency == "caf"
+            else []
         )
         for quartier, df in groups:
             name = f"{prefix}{_safe_name(quartier)}" if liste == "cible" else prefix
