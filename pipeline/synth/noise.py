@@ -27,7 +27,10 @@ RATES = {
     "casse": 0.02,
     "valeur_substitut": 0.001,
     "nom_usage_absent": 0.05,
+    "nom_usage_en_naissance": 0.02,  # of women with a usage name: recorded as birth name
+    "particule_collee": 0.3,  # of names with a particle: LE GALL -> LEGALL
 }
+PARTICLE = r"^(DE LA|DE|DU|DES|LE) "
 PLACEHOLDERS_NOM = pl.Series(["INCONNU", "X", "SANS NOM"])
 PLACEHOLDERS_PRENOM = pl.Series(["X", "INCONNU"])
 UPPER = pl.Series(list("ABCDEFGHIJKLMNOPRSTUV"))
@@ -151,6 +154,17 @@ class Noiser:
             pl.when(w).then(pl.col(prenom)).otherwise(vp).alias(prenom),
         ))
 
+    def usage_as_birth_name(self, df: pl.DataFrame) -> pl.DataFrame:
+        """The married name typed into the birth-name field (a classic registration error)."""
+        idx = self.pick("nom_usage_en_naissance", df["nom_usage"].is_not_null().to_numpy())
+        return self.patch(df, idx, lambda s: s.select(
+            nom_naissance=pl.col("nom_usage"), nom_usage=pl.lit(None, pl.String)))
+
+    def glue_particle(self, df: pl.DataFrame, col: str) -> pl.DataFrame:
+        has = df[col].str.contains(PARTICLE).fill_null(False).to_numpy()
+        idx = self.pick("particule_collee", has)
+        return self.patch(df, idx, lambda s: s.select(pl.col(col).str.replace_all(" ", "")))
+
     def drop_usage(self, df: pl.DataFrame) -> pl.DataFrame:
         idx = self.pick("nom_usage_absent", df["nom_usage"].is_not_null().to_numpy())
         return self.patch(df, idx, lambda s: s.select(pl.lit(None, pl.String).alias("nom_usage")))
@@ -160,6 +174,7 @@ def apply_caf(rng: np.random.Generator, df: pl.DataFrame, noise: float
               ) -> tuple[pl.DataFrame, dict[str, int], np.ndarray]:
     """Noise on the CAF copy; returns the frame, counts and the mistyped-NIR mask."""
     z = Noiser(rng, noise)
+    df = z.usage_as_birth_name(df)
     df = z.typo(df, "nom_naissance", "typo_nom")
     df = z.typo(df, "prenoms", "typo_prenom", lower=True)
     df = z.swap_day_month(df)
@@ -178,6 +193,7 @@ def apply_cpam(rng: np.random.Generator, df: pl.DataFrame, noise: float
                ) -> tuple[pl.DataFrame, dict[str, int], np.ndarray]:
     """Noise on the CPAM copy (an adult's mistyped NIR is mistyped in both NIR columns)."""
     z = Noiser(rng, noise)
+    df = z.glue_particle(df, "nom")
     df = z.typo(df, "nom", "typo_nom")
     df = z.typo(df, "prenom", "typo_prenom")
     df = z.swap_day_month(df)
