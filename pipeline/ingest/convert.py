@@ -202,36 +202,45 @@ def _prepared(lf: pl.LazyFrame, prepare: dict[str, pl.Expr]) -> pl.LazyFrame:
     return lf
 
 
+# Above this share of distinct values, a lookup table saves nothing: convert in place.
+MAX_DISTINCT_SHARE = 0.2
+
+
 def apply(raw: pl.DataFrame, groups: list[Group]) -> pl.DataFrame:
-    """Add every group's outputs and issue columns to `raw` (raw columns are replaced)."""
+    """Add every group's outputs and issue columns to `raw` (raw columns are replaced).
+
+    Repetitive columns are converted once per distinct value, then mapped back through the
+    value's index in an Enum of the distinct values (a hash lookup and a gather: much cheaper
+    than an order-preserving join).
+    """
     in_place: list[pl.Expr] = []
     prepare: dict[str, pl.Expr] = {}
-    tables: list[tuple[Group, pl.LazyFrame, list[str]]] = []
+    lookups: list[tuple[Group, list[str], pl.Series]] = []
+    tables: list[pl.LazyFrame] = []
     for g in groups:
         named = [(k, e) for k, e in g.conv.outputs.items()]
         named += [(issue.key, e) for issue, e in g.conv.issues]
-        if not g.per_distinct_value:
-            prepare.update(g.conv.prepare)
-            in_place += [e.alias(k) for k, e in named]
-            continue
-        distinct = _prepared(raw.lazy().select(pl.col(g.column).unique()), g.conv.prepare)
-        distinct = distinct.with_columns(
-            [e.alias(f"__o_{k}") for k, e in named]
-        )
-        tables.append((g, distinct, [k for k, _ in named]))
-    # Small tables of distinct values first (in parallel), then one narrow lookup per column:
-    # joining only the key column keeps each join from copying the whole frame.
-    computed = pl.collect_all([t for _, t, _ in tables])
-    lookups = [
-        raw.lazy().select(g.column)
-        .join(table.lazy(), on=g.column, how="left", nulls_equal=True, maintain_order="left")
-        .select([pl.col(f"__o_{k}").alias(k) for k in names])
-        for (g, _, names), table in zip(tables, computed, strict=True)
-    ]
+        if g.per_distinct_value:
+            distinct = raw.get_column(g.column).unique().drop_nulls().sort()
+            if distinct.len() <= max(1000, MAX_DISTINCT_SHARE * raw.height):
+                keys = pl.DataFrame({g.column: distinct}).vstack(
+                    pl.DataFrame({g.column: [None]}, schema={g.column: pl.String}))
+                table = _prepared(keys.lazy(), g.conv.prepare)
+                tables.append(table.select([e.alias(k) for k, e in named]))
+                lookups.append((g, [k for k, _ in named], distinct))
+                continue
+        prepare.update(g.conv.prepare)
+        in_place += [e.alias(k) for k, e in named]
     base = (
         _prepared(raw.lazy(), prepare)
         .with_columns(in_place)
-        .drop([g.column for g, _, _ in tables] + list(prepare))
+        .drop([g.column for g, _, _ in lookups] + list(prepare))
     )
-    frames = pl.collect_all([base, *lookups])
-    return pl.concat(frames, how="horizontal")
+    computed = pl.collect_all([base, *tables])
+    columns: list[pl.Series] = []
+    for (g, names, distinct), table in zip(lookups, computed[1:], strict=True):
+        # Index of each row's value among the distinct values; null -> the extra last row.
+        index = raw.get_column(g.column).cast(pl.Enum(distinct)).to_physical()
+        index = index.fill_null(distinct.len())
+        columns += [table.get_column(k).gather(index).alias(k) for k in names]
+    return computed[0].with_columns(columns)
