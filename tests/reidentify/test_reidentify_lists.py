@@ -173,3 +173,70 @@ def test_months_before_clamps() -> None:
     assert months_before(dt.date(2025, 8, 31), 6) == dt.date(2025, 2, 28)
     assert months_before(R, 6) == dt.date(2025, 3, 30)
     assert months_before(dt.date(2025, 3, 15), 6) == dt.date(2024, 9, 15)
+
+
+def test_cpam_side_opposition_and_contacts_by_nir(tmp_path: Path) -> None:
+    """CPAM: opposition list `nir` and contact history `nir;date_contact` go through ingested."""
+    work = tmp_path / "cpam"
+    work.mkdir()
+    people = [
+        ("pa", "ga", 2, "1750861169003"),
+        ("pb", "gb", 3, "2800161169004"),
+        ("pc", "gc", 4, "2950361169006"),
+    ]
+    handles = pl.DataFrame(
+        {
+            "handle": [p[0].ljust(32, "0") for p in people],
+            "foyer": [p[1].ljust(32, "0") for p in people],
+            "line": [p[2] for p in people],
+            "qualite": ["ASSURE"] * 3,
+            "nom": ["PETIT", "DURAND", "LEROY"],
+            "prenom": ["JULES", "ANNE", "EMMA"],
+            "adresse": ["1 RUE DU TEST"] * 3,
+            "code_postal": ["61100"] * 3,
+            "code_commune": ["61169"] * 3,
+            "opposition": [False] * 3,
+        }
+    )
+    handles.write_parquet(work / "handles.parquet")
+    pl.DataFrame({"line": [p[2] for p in people], "nir": [p[3] for p in people]}).write_parquet(
+        work / "ingested.parquet"
+    )
+    for f in ("handles.parquet", "ingested.parquet"):
+        os.chmod(work / f, 0o600)
+    targets = pl.DataFrame(
+        {
+            "agence": ["cpam"] * 3,
+            "foyer": handles["foyer"],
+            "handle": handles["handle"],
+            "quartier": ["NON_LOCALISE"] * 3,
+            "liste": ["cible"] * 3,
+            "regles": [["css_gratuite_sans_minima"]] * 3,
+            "motifs": [["m"]] * 3,
+            "actions": [["bilan de droits RSA / prime d'activité"]] * 3,
+            "priorite": [2] * 3,
+            "date_reference": [R] * 3,
+        }
+    )
+    targets.write_parquet(tmp_path / "targets.parquet")
+    (tmp_path / "opp.csv").write_text("nir\n1750861169003 42\n", encoding="utf-8")
+    (tmp_path / "contacts.csv").write_text(
+        "nir;date_contact\n2800161169004;15/09/2025\n", encoding="utf-8"
+    )
+    res = reidentify(
+        "cpam",
+        tmp_path / "targets.parquet",
+        work,
+        tmp_path / "out",
+        opposition=tmp_path / "opp.csv",
+        contacts=tmp_path / "contacts.csv",
+        run_info=RUN,
+    )
+    assert res.stats["retenues"] == {
+        "opposition_table_handles": 0,
+        "opposition_liste": 1,
+        "contact_recent": 1,
+    }
+    listed = _csv(tmp_path / "out" / "cible_NON_LOCALISE.csv")
+    assert listed["Nom"].to_list() == ["LEROY"] and "Qualité" in listed.columns
+    assert not (tmp_path / "out" / "a_verifier.csv").exists()
