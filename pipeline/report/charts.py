@@ -53,6 +53,22 @@ def funnel_svg(steps: Sequence[tuple[str, int]], denominator: int | None) -> str
     return "".join(parts)
 
 
+def _nice_ticks(lo: float, hi: float, target: int = 7) -> list[float]:
+    """Round tick values (steps of 1, 2 or 5 x 10^k) covering [lo, hi]."""
+    import math
+
+    span = (hi - lo) or 1.0
+    raw = span / max(target - 1, 1)
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw)
+    first = math.ceil(lo / step) * step
+    ticks, v = [], first
+    while v <= hi + 1e-9:
+        ticks.append(round(v, 10))
+        v += step
+    return ticks
+
+
 def histogram_svg(
     bins: Sequence[float],
     counts: Sequence[int],
@@ -63,7 +79,7 @@ def histogram_svg(
     """Match-weight histogram (log scale on counts) with the clerical band shaded."""
     if not counts or len(bins) != len(counts) + 1:
         return ""
-    width, height, left, bottom, top_pad = 640, 260, 56, 40, 16
+    width, height, left, bottom, top_pad = 640, 270, 56, 40, 26
     plot_w, plot_h = width - left - 16, height - bottom - top_pad
     lo, hi = float(bins[0]), float(bins[-1])
     span = (hi - lo) or 1.0
@@ -88,7 +104,7 @@ def histogram_svg(
         parts.append(
             f'<rect x="{x0:.1f}" y="{top_pad}" width="{x1 - x0:.1f}" height="{plot_h}" '
             f'fill="{AMBER_BG}"><title>Zone de revue manuelle</title></rect>'
-            f'<text x="{(x0 + x1) / 2:.1f}" y="{top_pad + 12}" text-anchor="middle" '
+            f'<text x="{(x0 + x1) / 2:.1f}" y="{top_pad - 4}" text-anchor="middle" '
             f'fill="{AMBER}" font-size="11">revue manuelle</text>'
         )
     tick = 1
@@ -112,8 +128,7 @@ def histogram_svg(
             f'width="{max(x1 - x0 - 1, 0.5):.1f}" height="{h:.1f}" fill="{fill}">'
             f"<title>[{_num(bins[i])} ; {_num(bins[i + 1])}[ : {_num(int(c))} paires</title></rect>"
         )
-    edges = list(bins) if len(bins) <= 13 else [lo + k * span / 6 for k in range(7)]
-    for v in edges:
+    for v in _nice_ticks(lo, hi):
         x = xpos(v)
         parts.append(
             f'<text x="{x:.1f}" y="{height - bottom + 16}" text-anchor="middle" fill="{MUTED}" '

@@ -116,6 +116,10 @@ def fmt_num(x: Any, digits: int = 2) -> str:
         return NA
     if v.is_integer() and abs(v) >= 1:
         return fmt_int(v)
+    if v != 0 and abs(v) < 10 ** -digits:  # tiny probabilities (u): keep significant digits
+        mantissa, exp = f"{v:.2e}".split("e")
+        sup = str(int(exp)).translate(str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"))
+        return f"{mantissa.replace('.', ',')} × 10{sup}"
     return f"{v:.{digits}f}".replace(".", ",")
 
 
@@ -288,14 +292,16 @@ def _detection(facts: dict) -> dict:
                 "label": label if not label.isdigit() else fmt_int(label),
                 "suppressed": suppressed,
             }
-        rows = [{"regle": r, "total": r == "Total",
+        # One row per quartier, one column per rule: territories have many more quartiers
+        # than rules, and the page stays printable.
+        rows = [{"quartier": q, "total": q == "Total",
                  "cells": [lookup.get((r, q), {"label": "0", "suppressed": False})
-                           for q in quartiers]} for r in regles]
+                           for r in regles]} for q in quartiers]
         tables.append({
             "name": tableau,
             "title": "Non-recours présumé (liste cible)" if tableau == "non_recours"
             else "À vérifier (non retrouvés à la CPAM)" if tableau == "a_verifier" else tableau,
-            "quartiers": quartiers, "rows": rows,
+            "regles": regles, "rows": rows,
         })
     return {
         "available": True,

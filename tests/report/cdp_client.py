@@ -164,13 +164,14 @@ class Page:
 def chromium_page(profile: Path, timeout: float = 60) -> Iterator[Page]:
     """Start Chromium on about:blank, yield a CDP session on its page, then stop it."""
     profile.mkdir(parents=True, exist_ok=True)
+    port_file = profile / "DevToolsActivePort"
+    port_file.unlink(missing_ok=True)  # a stale file from an earlier run names a dead port
     proc = subprocess.Popen(
         [str(CHROMIUM), *FLAGS, f"--user-data-dir={profile}", "about:blank"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     ws = None
     try:
-        port_file = profile / "DevToolsActivePort"
         deadline = time.monotonic() + timeout
         while not (port_file.exists() and port_file.read_text().strip()):
             if proc.poll() is not None:
