@@ -75,6 +75,7 @@ def gamma_case(c: Comparison) -> str:
     whens = "\n".join(
         f"        WHEN {lv.when} THEN {c.level_index(i)}" for i, lv in enumerate(c.levels)
     )
+
     return (f"    (CASE\n        WHEN {c.null} THEN -1\n{whens}\n        ELSE 0\n"
             f"    END)::TINYINT AS g_{c.name}")
 
