@@ -45,9 +45,16 @@ class Noiser:
         self.noise = noise
         self.counts: dict[str, int] = {}
 
-    def pick(self, kind: str, eligible: np.ndarray) -> np.ndarray:
-        """Row indices hit by this kind of noise."""
-        rate = min(RATES[kind] * self.noise, 1.0)
+    def pick(self, kind: str, eligible: np.ndarray, overall: bool = False) -> np.ndarray:
+        """Row indices hit by this kind of noise.
+
+        The rate applies to the eligible rows, or with `overall` to the whole file (a day/month
+        swap can only show when the day is 12 or less, yet 1 % of the file should carry one).
+        """
+        rate = RATES[kind] * self.noise
+        if overall:
+            rate *= len(eligible) / max(int(eligible.sum()), 1)
+        rate = min(rate, 1.0)
         idx = np.flatnonzero(eligible & (self.rng.random(len(eligible)) < rate))
         self.counts[kind] = self.counts.get(kind, 0) + len(idx)
         return idx
@@ -83,13 +90,14 @@ class Noiser:
 
     def swap_day_month(self, df: pl.DataFrame) -> pl.DataFrame:
         d, mo = df["bd"].to_numpy(), df["bm"].to_numpy()
-        idx = self.pick("jour_mois_inverses", (d <= 12) & (d != mo) & (d > 0))
+        idx = self.pick("jour_mois_inverses", (d <= 12) & (d != mo) & (d > 0), overall=True)
         return self.patch(df, idx, lambda s: s.select(bd=pl.col("bm"), bm=pl.col("bd")))
 
     def unknown_day(self, df: pl.DataFrame) -> pl.DataFrame:
         """Day 00: mostly people born abroad (civil status without a known day)."""
         abroad = df["abroad"].to_numpy()
-        idx = self.pick("jour_inconnu_00", abroad | (self.rng.random(df.height) < 0.1))
+        idx = self.pick("jour_inconnu_00", abroad | (self.rng.random(df.height) < 0.1),
+                        overall=True)
         return self.patch(df, idx, lambda s: s.select(pl.lit(0, dtype=pl.Int8).alias("bd")))
 
     def drop_nir(self, df: pl.DataFrame, col: str) -> pl.DataFrame:
