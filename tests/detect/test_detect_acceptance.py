@@ -68,3 +68,21 @@ def test_reidentified_caf_lists_match_truth(accepted: dict) -> None:
     assert res.stats["retenues"]["contact_recent"] > 0
     files = {p.name for p in out.iterdir()}
     assert any(n.startswith("cible_QN") and n.endswith(".xlsx") for n in files)
+
+
+def test_aggregates_published_cells_match_targets(accepted: dict) -> None:
+    """Every published cell equals the count recomputed from targets; hidden ones are marked."""
+    agg = _csv(accepted["out"] / "central" / "aggregates.csv")
+    quartiers = [c for c in agg.columns if c not in ("tableau", "regle", "Total")]
+    hits = accepted["targets"].explode("regles")
+    published = hidden = 0
+    for row in agg.filter(pl.col("regle") != "Total").iter_rows(named=True):
+        for q in quartiers:
+            n = hits.filter((pl.col("regles") == row["regle"]) & (pl.col("quartier") == q)).height
+            if row[q] in ("< 11", "s"):
+                hidden += 1
+                assert row[q] == "s" or 0 < n < 11
+            else:
+                published += 1
+                assert int(row[q]) == n, (row["regle"], q)
+    assert published > 20 and hidden > 0
