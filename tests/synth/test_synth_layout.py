@@ -101,3 +101,12 @@ def test_malformed_rows_are_really_malformed(dataset):
                   or r[col["ressources_12m"]] == "NC"
                   or r[col["date_naissance"]].endswith("-02-31"))
         assert broken, line
+
+
+def test_every_name_fits_windows_1252():
+    """The CPAM file is Windows-1252: a name outside it would crash a large run."""
+    from pipeline.synth import names
+
+    p = names.pools()
+    for s in [*p.last, *p.last_abroad, *p.given, *(g.upper() for g in p.given)]:
+        assert s.encode("cp1252").decode("cp1252") == s
