@@ -136,6 +136,8 @@ def stages(
         contacts = optional(dataset / "agencies" / agency / "contacts.csv")
         if contacts:
             argv += ["--contacts", *contacts]
+        if today:
+            argv += ["--run-date", today]
         chain.append(Stage(f"{agency}: ré-identification et listes", agency, argv))
     return chain
 

@@ -12,6 +12,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 from pipeline import __version__
 from pipeline.report.facts import collect_versions
 
@@ -50,13 +52,27 @@ def linkage_facts(stats: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def published_rule_totals(aggregates_csv: Path) -> dict[str, str]:
+    """Per-rule totals as published in aggregates.csv (after small-cell suppression).
+
+    detect_stats.json holds the exact counts for the operator; the report can travel further,
+    so it shows only what the suppressed table already publishes.
+    """
+    if not aggregates_csv.exists():
+        return {}
+    table = pl.read_csv(aggregates_csv, separator=";", infer_schema=False,
+                        encoding="utf8-lossy")
+    table = table.filter(pl.col("tableau") == "non_recours")
+    return dict(zip(table["regle"].to_list(), table["Total"].to_list(), strict=True))
+
+
 def detection_facts(stats: dict[str, Any], aggregates_csv: Path) -> dict[str, Any]:
     cibles = stats.get("cibles", {})
     foyers = stats.get("foyers", {})
     return {
         "targets": cibles.get("par_liste", {}).get("cible"),
         "a_verifier": cibles.get("par_liste", {}).get("a_verifier"),
-        "by_rule": {r["id"]: r["foyers"] for r in stats.get("regles_appliquees", [])},
+        "by_rule": published_rule_totals(aggregates_csv),
         "aggregates_csv": str(aggregates_csv),
         "excluded_opposition": foyers.get("foyers_exclus_opposition"),
         "warnings": stats.get("avertissements", []),
