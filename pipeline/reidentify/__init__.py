@@ -1,8 +1,14 @@
 """Agency-side re-identification: handles -> per-quartier CCAS lists, outcome feedback.
 
-See docs/CONTRACTS.md. Public API: `reidentify`, `ReidentifyResult`.
+See docs/CONTRACTS.md. Public API: `reidentify`, `ReidentifyResult` (imported on first use).
 """
 
-from pipeline.reidentify.api import ReidentifyResult, reidentify
+from typing import TYPE_CHECKING
+
+from pipeline.common.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from pipeline.reidentify.api import ReidentifyResult, reidentify
 
 __all__ = ["ReidentifyResult", "reidentify"]
+__getattr__ = lazy_exports(__name__, dict.fromkeys(__all__, "pipeline.reidentify.api"))
