@@ -88,29 +88,34 @@ def malform(
     rng: np.random.Generator, s: pl.DataFrame, kinds: dict[str, str | None], noise: float,
     iso: bool,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Break a few rows; returns the string frame (+ `_short` flag) and the list of breakages."""
+    """Break a few rows; returns the string frame (+ `_short` flag) and the list of breakages.
+
+    Only the hit rows are touched (gather -> rewrite -> scatter).
+    """
     n = s.height
-    hit = rng.random(n) < min(MALFORMED_RATE * noise, 1.0)
+    idx = np.flatnonzero(rng.random(n) < min(MALFORMED_RATE * noise, 1.0))
     names = list(kinds)
-    kind = np.array(names)[rng.integers(0, len(names), n)]
-    year = s["date_naissance"].str.slice(0, 4) if iso else s["date_naissance"].str.slice(6, 4)
+    code = rng.integers(0, len(names), len(idx))
+    date = pl.col("date_naissance")
     bad = {
-        "date_naissance": pl.concat_str([pl.lit(year), pl.lit("-02-31")]) if iso
-        else pl.concat_str([pl.lit("31/02/"), year]),
+        "date_naissance": pl.concat_str([date.str.slice(0, 4), pl.lit("-02-31")]) if iso
+        else pl.concat_str([pl.lit("31/02/"), date.str.slice(6, 4)]),
         "ressources_12m": pl.lit("NC"),
         "role": pl.lit("CONJ"),
         "qualite": pl.lit("CONJOINT"),
         "css": pl.lit("OUI"),
     }
-    k = pl.Series(kind)
-    h = pl.Series(hit)
-    exprs = []
-    for kname, col in kinds.items():
+    short = np.zeros(n, dtype=bool)
+    updates = {}
+    for i, (kname, col) in enumerate(kinds.items()):
+        rows = idx[code == i]
         if col is None:
-            continue
-        exprs.append(pl.when(h & (k == kname)).then(bad[col]).otherwise(pl.col(col)).alias(col))
-    out = s.with_columns(exprs).with_columns(_short=h & (k == "ligne_courte"))
-    report = pl.DataFrame({"row": np.flatnonzero(hit), "kind": kind[hit]},
+            short[rows] = kname == "ligne_courte"
+        elif len(rows):
+            series = updates.get(col, s[col])
+            updates[col] = series.scatter(rows, s[rows].select(bad[col]).to_series())
+    out = s.with_columns(*updates.values(), _short=pl.Series(short))
+    report = pl.DataFrame({"row": idx, "kind": pl.Series(names, dtype=pl.String).gather(code)},
                           schema={"row": pl.Int64, "kind": pl.String}).with_columns(
         column=pl.col("kind").replace_strict({a: b or "" for a, b in kinds.items()},
                                              return_dtype=pl.String),
