@@ -13,7 +13,12 @@ import polars as pl
 
 from pipeline.ingest.layout import ColumnSpec, Layout
 from pipeline.ingest.normalise.dates import WARNING_PARTIAL, date_exprs
-from pipeline.ingest.normalise.names import clean_name, given_names
+from pipeline.ingest.normalise.names import (
+    clean_name,
+    given_names,
+    split_birth_usage,
+    strip_leading_marker,
+)
 from pipeline.ingest.normalise.nir import nir_exprs
 
 REJECT = "ligne rejetée"
@@ -57,8 +62,17 @@ def _strip_accents_upper(e: pl.Expr) -> pl.Expr:
     return e.str.normalize("NFKD").str.replace_all(r"\p{M}", "").str.to_uppercase()
 
 
+_BLANKS = [" ", "\t", "\u00a0", "\u202f"]
+
+
+def _trimmed(raw: pl.Expr) -> pl.Expr:
+    """Surrounding spaces removed; a blank value is null."""
+    v = raw.str.strip_chars()
+    return pl.when(v.str.len_bytes() > 0).then(v)
+
+
 def _code(raw: pl.Expr, spec: ColumnSpec) -> tuple[pl.Expr, pl.Expr]:
-    v = raw.str.replace_all(r"\s", "").str.to_uppercase()
+    v = raw.str.replace_many(_BLANKS, [""] * len(_BLANKS)).str.to_uppercase()
     ok = v.str.contains(spec.pattern) if spec.pattern else pl.lit(True)
     return pl.when(ok).then(v), pl.when(v.is_not_null() & ~ok).then(pl.lit(R_PATTERN))
 
@@ -104,7 +118,8 @@ def _int(raw: pl.Expr, spec: ColumnSpec) -> tuple[pl.Expr, pl.Expr]:
 
 
 def _phone(raw: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
-    v = raw.str.replace_all(r"[\s.\-/()]", "").str.replace(r"^(?:\+33|0033)", "0")
+    junk = [*_BLANKS, ".", "-", "/", "(", ")"]
+    v = raw.str.replace_many(junk, [""] * len(junk)).str.replace(r"^(?:\+33|0033)", "0")
     ok = v.str.contains(r"^\+?[0-9]{6,15}$")
     return pl.when(ok).then(v), pl.when(v.is_not_null() & ~ok).then(pl.lit(R_PHONE))
 
@@ -140,7 +155,9 @@ def build(layout: Layout) -> list[Group]:
     groups = []
     for spec in layout.columns:
         conv = Conversion(outputs={}, issues=[], prefix=f"{spec.name}_")
-        raw = pl.col(spec.name)
+        # The trimmed value is an intermediate column: every check below reads it once.
+        conv.prepare[f"__t_{spec.name}_v"] = _trimmed(pl.col(spec.name))
+        raw = pl.col(f"__t_{spec.name}_v")
         out: pl.Expr
         reason: pl.Expr | None = None
         if spec.type == "code":
@@ -158,10 +175,14 @@ def build(layout: Layout) -> list[Group]:
         elif spec.type == "list":
             out, reason = _list(raw, spec, layout.list_separator)
         elif spec.type == "text":
-            out = raw.str.replace_all(r"\s+", " ")
+            out = raw
         elif spec.type == "name":
-            out = clean_name(raw)
-            reason = pl.when(raw.is_not_null() & out.is_null()).then(pl.lit(R_PLACEHOLDER))
+            cleaned = clean_name(raw)
+            reason = pl.when(raw.is_not_null() & cleaned.is_null()).then(pl.lit(R_PLACEHOLDER))
+            if spec.name == "nom_usage":  # "EP MARTIN" -> "MARTIN"
+                out = strip_leading_marker(cleaned)
+            else:  # "DUPONT EPOUSE MARTIN" -> birth name DUPONT, usage name MARTIN
+                out, conv.outputs["__usage_from_birth"] = split_birth_usage(cleaned)
         elif spec.type == "given_names":
             out, prenom1 = given_names(raw)
             conv.outputs["prenom1"] = prenom1
@@ -206,6 +227,12 @@ def _prepared(lf: pl.LazyFrame, prepare: dict[str, pl.Expr]) -> pl.LazyFrame:
 MAX_DISTINCT_SHARE = 0.2
 
 
+def _repetitive(values: pl.Series, sample: int = 20_000) -> bool:
+    """Cheap guess from the first rows: are values repeated enough for a lookup table?"""
+    head = values.head(sample)
+    return head.n_unique() <= max(1000, MAX_DISTINCT_SHARE * head.len() * 2)
+
+
 def apply(raw: pl.DataFrame, groups: list[Group]) -> pl.DataFrame:
     """Add every group's outputs and issue columns to `raw` (raw columns are replaced).
 
@@ -220,9 +247,10 @@ def apply(raw: pl.DataFrame, groups: list[Group]) -> pl.DataFrame:
     for g in groups:
         named = [(k, e) for k, e in g.conv.outputs.items()]
         named += [(issue.key, e) for issue, e in g.conv.issues]
-        if g.per_distinct_value:
-            distinct = raw.get_column(g.column).unique().drop_nulls().sort()
+        if g.per_distinct_value and _repetitive(raw.get_column(g.column)):
+            distinct = raw.get_column(g.column).unique().drop_nulls()
             if distinct.len() <= max(1000, MAX_DISTINCT_SHARE * raw.height):
+                distinct = distinct.sort()
                 keys = pl.DataFrame({g.column: distinct}).vstack(
                     pl.DataFrame({g.column: [None]}, schema={g.column: pl.String}))
                 table = _prepared(keys.lazy(), g.conv.prepare)

@@ -10,7 +10,6 @@ import polars as pl
 
 from pipeline.ingest.convert import IGNORE, WARN, Conversion
 from pipeline.ingest.layout import Layout
-from pipeline.ingest.normalise.names import split_birth_usage, strip_leading_marker
 
 W_SEX = "sexe incohérent avec le NIR"
 W_YEAR = "année de naissance incohérente avec le NIR"
@@ -28,13 +27,9 @@ def build(layout: Layout) -> Conversion:
     col = pl.col
 
     if layout.agency == "caf":
-        birth, usage_from_birth = split_birth_usage(col("nom_naissance"))
-        usage = pl.coalesce(strip_leading_marker(col("nom_usage")), usage_from_birth)
-        conv.outputs["nom_naissance"] = birth
-        conv.outputs["nom_usage"] = pl.when(usage.ne_missing(birth)).then(usage)
-    else:
-        birth, _ = split_birth_usage(col("nom"))
-        conv.outputs["nom"] = birth
+        # convert.py already split "DUPONT EPOUSE MARTIN" (per distinct value).
+        usage = pl.coalesce(col("nom_usage"), col("__usage_from_birth"))
+        conv.outputs["nom_usage"] = pl.when(usage.ne_missing(col("nom_naissance"))).then(usage)
 
     nir = col("nir")
     conv.add_issue(src["sexe"], WARN, pl.when(

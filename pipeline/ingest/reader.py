@@ -29,7 +29,7 @@ _CODEC_LABELS = {"utf-8": "UTF-8", "cp1252": "Windows-1252"}
 
 @dataclass(frozen=True)
 class RawTable:
-    """Data rows as trimmed strings (null when empty), renamed to canonical names."""
+    """Data rows as raw strings (null when empty, not yet trimmed), renamed to canonical names."""
 
     frame: pl.DataFrame  # `line` + one String column per layout column
     structural: pl.DataFrame  # rejected lines: line, column, reason
@@ -190,14 +190,10 @@ def read_raw(path: Path, layout: Layout) -> RawTable:
             missing_optional.append(spec.source)
             value_cols.append(pl.lit(None, dtype=pl.String).alias(spec.name))
         else:
-            value_cols.append(pl.col(f"column_{j}").str.strip_chars().alias(spec.name))
+            value_cols.append(pl.col(f"column_{j}").alias(spec.name))
     keep = ~(df["blank"] | df["ragged"])
-    names = [spec.name for spec in layout.columns]
-    frame = (
-        fields.lazy().with_columns(line=df["line"]).filter(keep).select("line", *value_cols)
-        .with_columns([pl.col(n).replace("", None) for n in names])  # blank after trimming
-        .collect()
-    )
+    # Values are not trimmed here: convert.py trims them, once per distinct value where it can.
+    frame = fields.with_columns(line=df["line"]).filter(keep).select("line", *value_cols)
     used = set(index.values())
     ignored = tuple(h for i, h in enumerate(header) if i not in used)
     return RawTable(

@@ -24,7 +24,7 @@ REASON_FORMAT = "NIR mal formé (sexe, année, mois, département, commune ou or
 REASON_KEY = "clé de contrôle du NIR incorrecte"
 
 # Characters a data entry may put inside a NIR: spaces, dots, hyphens.
-_SEPARATORS = r"[\s.\-]"
+_SEPARATORS = r"[ \t\u00a0\u202f.\-]"
 _BODY = re.compile(
     r"^[123478][0-9]{2}(?:0[1-9]|1[0-2]|[23][0-9]|4[0-2]|[5-9][0-9])(?:0[1-9]|[1-9][0-9]|2A|2B)"
     r"[0-9]{6}$"
@@ -45,8 +45,11 @@ class NirExprs:
     prepare: dict[str, pl.Expr]
 
 
+_SEPARATOR_CHARS = [" ", "\t", "\u00a0", "\u202f", ".", "-"]
+
+
 def _clean(raw: pl.Expr) -> pl.Expr:
-    c = raw.str.replace_all(_SEPARATORS, "").str.to_uppercase()
+    c = raw.str.replace_many(_SEPARATOR_CHARS, [""] * len(_SEPARATOR_CHARS)).str.to_uppercase()
     return pl.when(c.str.len_chars() > 0).then(c)
 
 
