@@ -270,3 +270,39 @@ def test_target_without_rule_or_bad_list_is_critical(tmp_path: Path) -> None:
 def test_unknown_stage_is_a_readable_error(tmp_path: Path) -> None:
     with pytest.raises(PipelineError, match="étape de validation inconnue"):
         validate("nope", caf_export(3), tmp_path)
+
+
+# ------------------------------------------------------------------ CLI
+
+
+CPAM_HEADER = ("nir_beneficiaire;nir_ouvrant_droit;rang_gemellaire;qualite;nom;prenom;"
+               "date_naissance;sexe;adresse;code_postal;code_commune;css;css_debut;css_fin;"
+               "medecin_traitant;date_extraction\n")
+
+
+def test_cli_validates_a_raw_cp1252_extract(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    row = ("{nir};{nir};1;{q};LÉGER;Zoé;01/02/1990;2;1 RUE DES ÉCOLES;61100;61169;NON;;;O;"
+           "02/03/2026\n")
+    good = tmp_path / "cpam_ok.csv"
+    good.write_bytes((CPAM_HEADER + row.format(nir="290026116904217", q="ASSURE") * 5)
+                     .encode("cp1252"))
+    runner = CliRunner()
+    res = runner.invoke(app, ["validate", "cpam_raw", str(good), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 0, res.output
+    assert "cpam_raw : conforme" in res.output
+
+    bad = tmp_path / "cpam_bad.csv"
+    bad.write_bytes((CPAM_HEADER + row.format(nir="290026116904217", q="PATRON") * 5)
+                    .encode("cp1252"))
+    res = runner.invoke(app, ["validate", "cpam_raw", str(bad), "--out", str(tmp_path / "o")])
+    assert res.exit_code != 0
+    assert isinstance(res.exception, PipelineError)
+    assert "qualité ASSURE ou ENFANT" in str(res.exception)
+    assert "290026116904217" not in str(res.exception) + res.output
+
+    res = runner.invoke(app, ["validate", "cpam_raw", str(tmp_path / "absent.csv")])
+    assert res.exit_code != 0 and "fichier introuvable" in str(res.exception)
