@@ -89,7 +89,7 @@ def test_one_to_one_equals_greedy_by_descending_weight(seed):
 @pytest.fixture(scope="module")
 def noisy_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("noisy")
-    caf, cpam, pairs = noisy_population(400, seed=7, nir_share=0.3)
+    caf, cpam, pairs = noisy_population(300, seed=7, nir_share=0.3)
     a, b = write_exports(tmp, caf, cpam)
     return tmp, a, b, link(a, b, tmp / "out", truth=truth_file(tmp, pairs), threads=2)
 
