@@ -63,11 +63,28 @@ def _bad_hex(col: str) -> pl.Expr:
     return ((c.str.len_bytes() != TOKEN_HEX) | c.str.contains("[^0-9a-f]")).sum().alias(col)
 
 
-def _string_cells(df: pl.DataFrame, col: str) -> pl.Series:
-    s = df[col]
-    if s.dtype == pl.List(pl.String):
-        s = s.explode()
-    return s.drop_nulls()
+def _distinct_cells(series: pl.Series) -> pl.DataFrame:
+    """Distinct non-null string cells of a column (lists exploded) with their counts: the
+    checks run on distinct values only, the counts keep the findings exact."""
+    if series.dtype == pl.List(pl.String):
+        series = series.explode()
+    return series.drop_nulls().alias("v").value_counts(name="n")
+
+
+def _leaked_values(ingested: pl.DataFrame, agency: str | None, values: pl.Series) -> pl.Series:
+    """Those of `values` that are an exact name, address or phone number of the extract."""
+    cols = NAME_COLUMNS.get(agency or "") or sorted(set(NAME_COLUMNS["caf"])
+                                                    | set(NAME_COLUMNS["cpam"]))
+    probe = values.str.strip_chars().unique().implode()
+    hits = []
+    for col in cols:
+        if col in ingested.columns:
+            cells = ingested[col].cast(pl.String).str.strip_chars()
+            hits.append(cells.filter(cells.is_in(probe)).unique())
+    if not hits:
+        return pl.Series("v", [], dtype=pl.String)
+    found = pl.concat(hits).unique()
+    return found.filter(found.str.len_chars() >= MIN_NAME_LEN)
 
 
 def scan_frame(export: pl.DataFrame, ingested: pl.DataFrame | None = None,
@@ -79,13 +96,6 @@ def scan_frame(export: pl.DataFrame, ingested: pl.DataFrame | None = None,
         if n:
             findings.append({"colonne": col, "controle": check, "nombre": int(n)})
 
-    names: pl.Series | None = None
-    if ingested is not None:
-        cols = [c for c in NAME_COLUMNS.get(agency or "", sorted(
-            set(NAME_COLUMNS["caf"]) | set(NAME_COLUMNS["cpam"]))) if c in ingested.columns]
-        if cols:
-            names = pl.concat([ingested[c].cast(pl.String).str.strip_chars() for c in cols])
-            names = names.filter(names.str.len_chars() >= MIN_NAME_LEN).unique()
     hex_cols = [c for c, t in export.schema.items() if _is_handle_or_token(c) and t == pl.String]
     if hex_cols:
         for col, n in export.select([_bad_hex(c) for c in hex_cols]).row(0, named=True).items():
@@ -101,12 +111,13 @@ def scan_frame(export: pl.DataFrame, ingested: pl.DataFrame | None = None,
             v = export[col].drop_nulls().cast(pl.Int64, strict=False)
             found(col, "nir", int(((v >= 10**12) & (v < 10**15)).sum()))
         elif dtype in (pl.String, pl.List(pl.String)):
-            cells = _string_cells(export, col)
+            cells = _distinct_cells(export[col])
             for check, pattern in PATTERNS.items():
-                found(col, check, int(cells.str.contains(pattern).sum()))
-            if names is not None and names.len():
+                found(col, check, int(cells.filter(pl.col("v").str.contains(pattern))["n"].sum()))
+            if ingested is not None and cells.height:
+                leaked = _leaked_values(ingested, agency, cells["v"]).implode()
                 found(col, "nom_ou_adresse",
-                      int(cells.str.strip_chars().is_in(names.implode()).sum()))
+                      int(cells.filter(pl.col("v").str.strip_chars().is_in(leaked))["n"].sum()))
     return {"ok": not findings, "rows": export.height, "findings": findings}
 
 
@@ -148,69 +159,91 @@ def public_reference() -> dict[str, list[str]]:
 
 
 def _uniqueness(export: pl.DataFrame) -> dict:
+    """Per token column: non-null count, share of distinct values, share of the commonest."""
+    cols = [c for c in export.columns if c.startswith("tok_")]
+    if not cols:
+        return {}
+    stats = export.select(
+        [pl.struct(n=pl.col(c).count(), d=pl.col(c).drop_nulls().n_unique(),
+                   m=pl.col(c).drop_nulls().unique_counts().max()).alias(c) for c in cols]
+    ).row(0, named=True)
     out = {}
-    for col in export.columns:
-        if not col.startswith("tok_"):
-            continue
-        s = export[col].drop_nulls()
-        n = s.len()
-        if n == 0:
-            out[col] = {"non_nuls": 0}
-            continue
-        vc = s.value_counts()
-        out[col] = {"non_nuls": n, "part_distincts": round(vc.height / n, 4),
-                    "frequence_max": round(int(vc["count"].max()) / n, 4)}
+    for col in cols:
+        n, d, m = stats[col]["n"], stats[col]["d"], stats[col]["m"]
+        out[col] = {"non_nuls": n} if not n else {
+            "non_nuls": n, "part_distincts": round(d / n, 4), "frequence_max": round(m / n, 4)}
     return out
 
 
-def _ranked(lf: pl.LazyFrame, col: str) -> pl.LazyFrame:
-    """Rank values of `col` by frequency within each stratum `g` (ties broken by value)."""
-    return (lf.group_by("g", col).len()
-            .sort(["g", "len", col], descending=[False, True, False])
-            .with_columns(rang=pl.int_range(pl.len()).over("g"))
-            .drop("len"))
+def pair_counts(tokens: pl.Series, truth: pl.Series, strata: pl.Series | None = None
+                ) -> pl.DataFrame:
+    """(g, t, v, n): how many records carry token t and true value v in stratum g.
 
-
-def _attack(tokens: pl.Series, truth: pl.Series, reference: list[str] | None = None,
-            strata: pl.Series | None = None) -> pl.LazyFrame:
-    """Lazy share of records whose true value the rank-alignment attack recovers.
-
-    `reference` is an ordered public ranking; None means the oracle ranking (the true
-    distribution, per stratum when `strata` is given).
+    The one pass over the records; every attack variant then works on this table.
     """
     if strata is None:
         strata = pl.Series("g", [0], dtype=pl.Int32).new_from_index(0, tokens.len())
-    lf = pl.LazyFrame({"t": tokens, "v": truth, "g": strata.cast(pl.Int32)}).filter(
-        pl.col("t").is_not_null() & pl.col("v").is_not_null() & pl.col("g").is_not_null())
-    tok_rank = _ranked(lf, "t")
+    frame = pl.DataFrame({"t": tokens, "v": truth, "g": strata.cast(pl.Int32).fill_null(-1)})
+    return frame.drop_nulls(["t", "v"]).group_by("g", "t", "v").len("n")
+
+
+def _ranks(table: pl.DataFrame, col: str) -> pl.DataFrame:
+    """Rank values of `col` by frequency within each stratum (ties broken by value)."""
+    return (table.group_by("g", col).agg(pl.col("n").sum())
+            .sort(["g", "n", col], descending=[False, True, False])
+            .with_columns(rang=pl.int_range(pl.len(), dtype=pl.Int64).over("g"))
+            .drop("n"))
+
+
+def attack_share(pairs: pl.DataFrame, reference: list[str] | None = None, *,
+                 by_stratum: bool = False) -> float:
+    """Share of records whose true value the rank-alignment attack recovers.
+
+    Tokens are ranked by frequency and the k-th commonest token is guessed to be the k-th
+    value of `reference` (an ordered public ranking) or, when None, of the true distribution
+    (the oracle: the best any frequency attacker can do). With `by_stratum`, ranks are taken
+    within each stratum (e.g. age), as an attacker with per-birth-year name statistics would.
+    """
+    total = int(pairs["n"].sum())
+    if total == 0:
+        return 0.0
+    if not by_stratum:
+        pairs = pairs.group_by("t", "v").agg(pl.col("n").sum()).with_columns(g=pl.lit(0))
+    tokens = _ranks(pairs, "t")
     if reference is None:
-        guesses = tok_rank.join(_ranked(lf, "v").rename({"v": "guess"}), on=["g", "rang"],
-                                how="left")
+        guesses = tokens.join(_ranks(pairs, "v").rename({"v": "guess"}), on=["g", "rang"])
     else:
-        ref = pl.LazyFrame({"guess": pl.Series(reference, dtype=pl.String)}).unique(
-            maintain_order=True).with_row_index("rang").with_columns(pl.col("rang").cast(
-                pl.Int64))
-        guesses = tok_rank.with_columns(pl.col("rang").cast(pl.Int64)).join(ref, on="rang",
-                                                                             how="left")
-    hit = lf.join(guesses.select("g", "t", "guess"), on=["g", "t"], how="left")
-    return hit.select(share=(pl.col("guess") == pl.col("v")).fill_null(False).mean()
-                      .fill_null(0.0).round(5))
-
-
-def _collect(plan: dict[str, dict[str, pl.LazyFrame | None]]) -> dict:
-    """Run every attack of `plan` in parallel (one collect_all)."""
-    flat = [(k, m, lf) for k, ms in plan.items() for m, lf in ms.items() if lf is not None]
-    values = pl.collect_all([lf for _, _, lf in flat])
-    out: dict = {k: dict.fromkeys(ms) for k, ms in plan.items()}
-    for (k, m, _), v in zip(flat, values, strict=True):
-        out[k][m] = float(v["share"][0]) if v.height else 0.0
-    return out
+        ref = pl.DataFrame({"guess": pl.Series(reference, dtype=pl.String)}).unique(
+            maintain_order=True).with_columns(rang=pl.int_range(pl.len(), dtype=pl.Int64))
+        guesses = tokens.join(ref, on="rang")
+    hits = pairs.join(guesses.select("g", "t", "guess"), on=["g", "t"]).filter(
+        pl.col("guess") == pl.col("v"))["n"].sum()
+    return round(int(hits) / total, 5)
 
 
 def rank_attack(tokens: pl.Series, truth: pl.Series, reference: list[str] | None = None,
                 strata: pl.Series | None = None) -> float:
-    """Share of records whose true value the rank-alignment attack recovers."""
-    return _collect({"a": {"s": _attack(tokens, truth, reference, strata)}})["a"]["s"]
+    """Convenience: `attack_share` straight from the token and truth columns."""
+    return attack_share(pair_counts(tokens, truth, strata), reference,
+                        by_stratum=strata is not None)
+
+
+def _attacks(tokens: pl.Series, truth: pl.Series, age: pl.Series,
+             public: list[str] | None) -> dict:
+    pairs = pair_counts(tokens, truth, age)
+    return {
+        "oracle_global": attack_share(pairs),
+        "oracle_par_age": attack_share(pairs, by_stratum=True),
+        "public_global": attack_share(pairs, public) if public else None,
+    }
+
+
+def _hmac_distinct(values: pl.Series, key: bytes) -> pl.Series:
+    """Unsalted per-field HMAC (the naive control), computed once per distinct value."""
+    uniq = values.drop_nulls().unique()
+    mapping = pl.DataFrame({"v": uniq, "t": get_engine()(uniq, key)})
+    return values.alias("v").to_frame().join(mapping, on="v", how="left",
+                                             maintain_order="left")["t"]
 
 
 def frequency_leakage_frame(export: pl.DataFrame, truth: pl.DataFrame | None = None,
@@ -227,33 +260,18 @@ def frequency_leakage_frame(export: pl.DataFrame, truth: pl.DataFrame | None = N
     phon = {c: encode_unique(df[c]) for c in ("nom", "prenom1")}
     ref_phon = {c: encode_unique(pl.Series(v, dtype=pl.String)).drop_nulls().to_list()
                 for c, v in ref.items()}
-    plan: dict[str, dict[str, pl.LazyFrame | None]] = {}
+    attack = {}
     for tok, (col, is_phon) in ATTACKED.items():
-        if tok not in df.columns:
-            continue
-        truth_col = phon[col] if is_phon else df[col]
-        public = ref_phon.get(col) if is_phon else ref.get(col)
-        plan[tok] = {
-            "oracle_global": _attack(df[tok], truth_col),
-            "oracle_par_age": _attack(df[tok], truth_col, strata=df["age"]),
-            "public_global": _attack(df[tok], truth_col, public) if public else None,
-        }
-    if naive_control:
-        key = os.urandom(32).hex().encode("ascii")
-        engine = get_engine()
-        for col in ("nom", "prenom1"):
-            tokens = engine(df[col], key)
-            plan[f"hmac_non_sale_{col}"] = {
-                "oracle_global": _attack(tokens, df[col]),
-                "oracle_par_age": _attack(tokens, df[col], strata=df["age"]),
-                "public_global": _attack(tokens, df[col], ref.get(col)),
-            }
-    shares = _collect(plan)
-    attack = {k: v for k, v in shares.items() if not k.startswith("hmac_non_sale_")}
+        if tok in df.columns:
+            attack[tok] = _attacks(df[tok], phon[col] if is_phon else df[col], df["age"],
+                                   ref_phon.get(col) if is_phon else ref.get(col))
     result["attaque_rang"] = attack
     if naive_control:
-        result["controle_naif"] = {k: v for k, v in shares.items()
-                                   if k.startswith("hmac_non_sale_")}
+        key = os.urandom(32).hex().encode("ascii")
+        result["controle_naif"] = {
+            f"hmac_non_sale_{col}": _attacks(_hmac_distinct(df[col], key), df[col], df["age"],
+                                             ref.get(col))
+            for col in ("nom", "prenom1")}
     worst = max((v["oracle_global"] for v in attack.values()), default=0.0)
     result["pire_part_retrouvee_global"] = worst
     result["objectif_global_sous_1pct"] = worst < 0.01
