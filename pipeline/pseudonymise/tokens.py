@@ -115,13 +115,14 @@ def _tokens_native(messages: pl.DataFrame, keys: dict[str, bytes], hex_chars: in
     distinct = messages.select(pl.all().approx_n_unique()).row(0, named=True)
     dedup = [c for c in messages.columns if distinct[c] / n <= DEDUP_MAX_RATIO]
     direct = [c for c in messages.columns if c not in dedup]
-    out = messages.select([_hmac_native(pl.col(c), keys[c], hex_chars) for c in direct])
+    cols = dict(messages.select([_hmac_native(pl.col(c), keys[c], hex_chars) for c in direct])
+                .to_dict()) if direct else {}
     for c in dedup:
         uniq = messages.lazy().select(pl.col(c).unique().drop_nulls()).with_columns(
             _hmac_native(pl.col(c), keys[c], hex_chars).alias("_t"))
         mapped = messages.lazy().select(c).join(uniq, on=c, how="left", maintain_order="left")
-        out = out.with_columns(mapped.collect()["_t"].alias(c))
-    return out.select(messages.columns)
+        cols[c] = mapped.collect()["_t"].alias(c)
+    return pl.DataFrame([cols[c] for c in messages.columns])
 
 
 def compute_tokens(
