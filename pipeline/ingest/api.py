@@ -14,7 +14,7 @@ import polars as pl
 
 from pipeline.common.errors import InputError
 from pipeline.common.files import private_dir, sha256_file, write_text
-from pipeline.common.progress import info, step
+from pipeline.common.progress import info, step, warn
 from pipeline.common.tables import write_csv, write_parquet
 from pipeline.ingest import convert, derive
 from pipeline.ingest.layout import Layout, load_layout
@@ -116,6 +116,9 @@ def ingest(agency: str, input: Path, out_dir: Path, layout: Path | None = None) 
             out_dir / STATS, json.dumps(stats, ensure_ascii=False, indent=2, sort_keys=True) + "\n",
             private=True,
         )
+    if len(stats["dates_extraction"]) > 1:
+        warn(f"{input.name} : plusieurs dates d'extraction ({len(stats['dates_extraction'])}) ; "
+             "la date de référence du croisement sera ambiguë")
     info(
         f"{raw.rows_read} lignes lues : {accepted.height} acceptées, {rows_rejected} rejetées, "
         f"{stats['valeurs_ignorees']} valeurs ignorées, {warnings.height} avertissements"

@@ -233,3 +233,17 @@ def test_date_examples(raw, expected):
     d = date_exprs(pl.col("v"), "%d/%m/%Y")
     got = pl.DataFrame({"v": [raw]}).select(_parts(d)).row(0)
     assert got == expected
+
+
+@FAST
+@given(st.lists(st.text(alphabet="0123456789AB", min_size=15, max_size=15), min_size=1,
+                max_size=60))
+def test_stricter_than_stdnum(values):
+    """Whatever stdnum rejects, we reject; whatever we accept, stdnum accepts."""
+    n = nir_exprs(pl.col("v"))
+    statuts = pl.DataFrame({"v": values}).select(s=n.statut)["s"].to_list()
+    for raw, statut in zip(values, statuts, strict=True):
+        if not stdnir.is_valid(raw):
+            assert statut == INVALIDE
+        if statut != INVALIDE:
+            assert stdnir.is_valid(raw)
