@@ -245,7 +245,11 @@ def _describe(stage: str, spec: CheckSpec, res: dict[str, Any]) -> str:
     if spec.type in ("expect_table_row_count_to_be_between",
                      "expect_column_unique_value_count_to_be_between"):
         lo, hi = spec.kwargs.get("min_value"), spec.kwargs.get("max_value")
-        bounds = f"attendu entre {lo if lo is not None else '-'} et {hi if hi is not None else '-'}"
+        if lo is not None and hi is not None:
+            bounds = f"attendu entre {_fmt_int(lo)} et {_fmt_int(hi)}"
+        else:
+            bounds = (f"attendu au moins {_fmt_int(lo)}" if lo is not None
+                      else f"attendu au plus {_fmt_int(hi)}")
         what = "lignes" if spec.type.startswith("expect_table") else "valeurs distinctes"
         obs = r.get("observed_value")
         return f"{where} : {_fmt_int(int(obs)) if obs is not None else '?'} {what}, {bounds}"
