@@ -160,4 +160,5 @@ def _stats(lay: Layout, input: Path, raw, accepted: pl.DataFrame, rejections: pl
         "dates_extraction": [d.isoformat() for d in extraction.to_list()],
         "colonnes_optionnelles_absentes": list(raw.missing_optional),
         "colonnes_ignorees": list(raw.ignored_columns),
+        "lignes_vides_finales": raw.trailing_blank_lines,
     }

@@ -37,6 +37,7 @@ class RawTable:
     header: tuple[str, ...]
     missing_optional: tuple[str, ...]  # optional layout columns absent from the header
     ignored_columns: tuple[str, ...]  # header columns the layout does not use
+    trailing_blank_lines: int = 0  # blank lines after the last row (not rows, only counted)
 
 
 def _codec_name(encoding: str) -> str:
@@ -148,6 +149,12 @@ def read_raw(path: Path, layout: Layout) -> RawTable:
         counts = _count_quoted(path, quoted_rows, layout)
         df = df.update(counts, on="line")
     df = df.with_columns(ragged=(pl.col("n") != n_fields) & ~pl.col("blank"))
+    physical = df.height
+    # Blank lines at the very end of a file are not rows (exports often add some); blank lines
+    # between rows are reported as rejected rows.
+    last = df.filter(~pl.col("blank"))["line"].max()
+    df = df.filter(pl.col("line") <= (last if last is not None else 0))
+    trailing_blank = physical - df.height
     rows_read = df.height
     non_blank = rows_read - int(df["blank"].sum())
     n_ragged = int(df["ragged"].sum())
@@ -174,7 +181,7 @@ def read_raw(path: Path, layout: Layout) -> RawTable:
         columns=[f"column_{j}" for j in wanted],
         truncate_ragged_lines=True,
     )
-    if fields.height != rows_read:  # a quoted field spans several lines
+    if fields.height != physical:  # a quoted field spans several lines
         odd = df.filter(pl.col("raw").str.count_matches(layout.quote or "\x00", literal=True) % 2
                         == 1)
         first = int(odd["line"][0]) if odd.height else None
@@ -193,12 +200,14 @@ def read_raw(path: Path, layout: Layout) -> RawTable:
             value_cols.append(pl.col(f"column_{j}").alias(spec.name))
     keep = ~(df["blank"] | df["ragged"])
     # Values are not trimmed here: convert.py trims them, once per distinct value where it can.
-    frame = fields.with_columns(line=df["line"]).filter(keep).select("line", *value_cols)
+    frame = fields.head(rows_read).with_columns(line=df["line"]).filter(keep)
+    frame = frame.select("line", *value_cols)
     used = set(index.values())
     ignored = tuple(h for i, h in enumerate(header) if i not in used)
     return RawTable(
         frame=frame, structural=structural, rows_read=rows_read, header=tuple(header),
         missing_optional=tuple(missing_optional), ignored_columns=ignored,
+        trailing_blank_lines=trailing_blank,
     )
 
 

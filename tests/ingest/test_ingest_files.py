@@ -261,6 +261,19 @@ def test_unclosed_quote_is_a_file_error(tmp_path):
     assert exc.value.line == 4
 
 
+def test_trailing_blank_lines_are_not_rows(tmp_path):
+    src = tmp_path / "caf.csv"
+    src.write_text(CAF_HEADER + "\n" + "\n".join(caf_rows()) + "\n\n \n", encoding="utf-8")
+    out = tmp_path / "out"
+    result = ingest("caf", src, out)
+    assert (result.rows_read, result.rows_accepted, result.rows_rejected) == (5, 5, 0)
+    assert _stats(out)["lignes_vides_finales"] == 2
+    src.write_text(CAF_HEADER + "\n", encoding="utf-8")  # header only: valid, zero rows
+    result = ingest("caf", src, out)
+    assert (result.rows_read, result.rows_accepted) == (0, 0)
+    assert pl.read_parquet(result.ingested).schema == output_schema("caf")
+
+
 def test_missing_file_and_empty_file(tmp_path):
     with pytest.raises(InputError, match="introuvable"):
         ingest("caf", tmp_path / "absent.csv", tmp_path / "out")
