@@ -87,10 +87,14 @@ def main() -> None:
         write_parquet(df, work / "ingested.parquet", sort_by=["line"], private=True)
         synth_s = time.perf_counter() - t0
         del df
+        territory = tmp / "iris_quartiers.csv"
+        territory.write_text("code_iris;quartier\n611690101;QN06101M\n611690102;HQ61169A\n"
+                             "611700101;HQ61170A\n", "utf-8")
         mat, keys = materials(tmp)
         load_before = os.getloadavg()[0]
         t0, cpu0 = time.perf_counter(), time.process_time()
-        res = pseudonymise("caf", work, keys, CONVENTION, work / "export", seed=1,
+        res = pseudonymise("caf", work, keys, CONVENTION, work / "export", territory=territory,
+                           seed=1,
                            materials=mat, engine=engine, sign=mat is None)
         seconds = time.perf_counter() - t0
         cpu_seconds = time.process_time() - cpu0
