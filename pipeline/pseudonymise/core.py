@@ -4,6 +4,12 @@ Order matters for "nothing half-written": everything is computed and the export 
 for leaks in memory first; only then are the handles table, the export and the manifest written
 (each atomically). If signing fails, the export is removed again so that no unsigned file sits in
 the export folder.
+
+The handles table is not encrypted at rest, on purpose: it holds the same contact data as the
+ingested extract beside it, on the same agency premises, with the same protection (owner-only
+0600 file in a 0700 folder, checked on read). Encrypting it with a key stored next to it would
+add nothing; encrypting it with K would let the other agency, which also holds K, read it if it
+ever got the file. Disk or volume encryption on the agency side is the right layer.
 """
 
 from __future__ import annotations
