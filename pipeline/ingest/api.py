@@ -53,14 +53,15 @@ def _apply(df: pl.DataFrame, conv: convert.Conversion) -> pl.DataFrame:
 
 def _issues_long(df: pl.DataFrame, issues: list[convert.Issue]) -> pl.DataFrame:
     """One row per (line, issue) that fired: line, column, reason, action."""
-    if not issues:
-        return pl.DataFrame(schema=_ISSUE_SCHEMA)
     lf = df.lazy()
     parts = [
         lf.filter(pl.col(i.key).is_not_null()).select(
             "line", column=pl.lit(i.column), reason=pl.col(i.key), action=pl.lit(i.action))
         for i in issues
+        if i.key in df.columns  # convert.apply leaves out issue columns that never fire
     ]
+    if not parts:
+        return pl.DataFrame(schema=_ISSUE_SCHEMA)
     return pl.concat(parts).collect()
 
 

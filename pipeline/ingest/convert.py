@@ -236,6 +236,8 @@ def _repetitive(values: pl.Series, sample: int = 20_000) -> bool:
 def apply(raw: pl.DataFrame, groups: list[Group]) -> pl.DataFrame:
     """Add every group's outputs and issue columns to `raw` (raw columns are replaced).
 
+    An issue column that would be entirely null is left out (callers treat it as absent).
+
     Repetitive columns are converted once per distinct value, then mapped back through the
     value's index in an Enum of the distinct values (a hash lookup and a gather: much cheaper
     than an order-preserving join).
@@ -270,5 +272,9 @@ def apply(raw: pl.DataFrame, groups: list[Group]) -> pl.DataFrame:
         # Index of each row's value among the distinct values; null -> the extra last row.
         index = raw.get_column(g.column).cast(pl.Enum(distinct)).to_physical()
         index = index.fill_null(distinct.len())
-        columns += [table.get_column(k).gather(index).alias(k) for k in names]
+        for k in names:
+            values = table.get_column(k)
+            if k.startswith("__issue_") and values.null_count() == values.len():
+                continue  # no distinct value has this issue: the column would be all null
+            columns.append(values.gather(index).alias(k))
     return computed[0].with_columns(columns)
