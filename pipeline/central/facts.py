@@ -31,17 +31,26 @@ def linkage_facts(stats: dict[str, Any]) -> dict[str, Any]:
     steps = [{"pass": p, "links": int(by_pass.get(p, 0))} for p in dict.fromkeys(order) if p]
     hist = stats.get("match_weight_histogram", [])
     model = stats.get("model", {})
-    m_u = [{"comparison": c.get("label") or c.get("comparison"), "level": lv.get("label"),
-            "m": lv.get("m"), "u": lv.get("u")}
-           for c in model.get("comparisons", []) for lv in c.get("levels", [])]
+    m_u = [
+        {
+            "comparison": c.get("label") or c.get("comparison"),
+            "level": lv.get("label"),
+            "m": lv.get("m"),
+            "u": lv.get("u"),
+        }
+        for c in model.get("comparisons", [])
+        for lv in c.get("levels", [])
+    ]
     thresholds = stats.get("thresholds", {})
     return {
         "caf_rows": stats.get("inputs", {}).get("caf", {}).get("rows"),
         "cpam_rows": stats.get("inputs", {}).get("cpam", {}).get("rows"),
         "funnel": steps,
         "links_total": funnel.get("links_total"),
-        "histogram": {"bins": [h["from"] for h in hist] + ([hist[-1]["to"]] if hist else []),
-                      "counts": [h["pairs"] for h in hist]},
+        "histogram": {
+            "bins": [h["from"] for h in hist] + ([hist[-1]["to"]] if hist else []),
+            "counts": [h["pairs"] for h in hist],
+        },
         "threshold_link": thresholds.get("link_weight"),
         "threshold_review": thresholds.get("review_weight"),
         "clerical_size": stats.get("clerical_review", {}).get("pairs"),
@@ -60,8 +69,7 @@ def published_rule_totals(aggregates_csv: Path) -> dict[str, str]:
     """
     if not aggregates_csv.exists():
         return {}
-    table = pl.read_csv(aggregates_csv, separator=";", infer_schema=False,
-                        encoding="utf8-lossy")
+    table = pl.read_csv(aggregates_csv, separator=";", infer_schema=False, encoding="utf8-lossy")
     table = table.filter(pl.col("tableau") == "non_recours")
     return dict(zip(table["regle"].to_list(), table["Total"].to_list(), strict=True))
 
@@ -98,13 +106,17 @@ def parameter_facts(stats: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def leakage_facts(agency: str, central_scan: dict[str, Any], agency_report: dict[str, Any]
-                  ) -> dict[str, Any]:
+def leakage_facts(
+    agency: str, central_scan: dict[str, Any], agency_report: dict[str, Any]
+) -> dict[str, Any]:
     """Central re-scan of the received file + the agency's frequency-leakage figures."""
     freq = agency_report.get("frequence", {})
     attacks = freq.get("attaque", {}) if isinstance(freq, dict) else {}
-    public = {tok: v.get("public_global") for tok, v in attacks.items()
-              if isinstance(v, dict) and v.get("public_global") is not None}
+    public = {
+        tok: v.get("public_global")
+        for tok, v in attacks.items()
+        if isinstance(v, dict) and v.get("public_global") is not None
+    }
     return {
         "agency": agency,
         "scan_ok": bool(central_scan.get("ok")),
@@ -129,10 +141,15 @@ def collect_facts(
 ) -> dict[str, Any]:
     detect_stats = read_json(staging / "detect_stats.json")
     return {
-        "run": {"run_id": run_id, "created_at": today.isoformat(),
-                "reference_date": detect_stats.get("date_reference"),
-                "territory": gate.convention.get("territory", "") if hasattr(gate, "convention")
-                else "", "tool_version": __version__},
+        "run": {
+            "run_id": run_id,
+            "created_at": today.isoformat(),
+            "reference_date": detect_stats.get("date_reference"),
+            "territory": gate.convention.get("territory", "")
+            if hasattr(gate, "convention")
+            else "",
+            "tool_version": __version__,
+        },
         "gate": gate.to_dict(),
         "validations": [v.as_facts() for v in validations],
         "linkage": linkage_facts(read_json(staging / "link_stats.json")),

@@ -102,6 +102,7 @@ def run_central(
     try:
         validations = []
         leak = {}
+        frames = {agency: pl.read_parquet(path) for agency, path in exports.items()}
         for agency, path in exports.items():
             with step(f"Recherche d'identifiants en clair dans le fichier {agency.upper()}"):
                 leak[agency] = scan_export(path)
@@ -111,11 +112,18 @@ def run_central(
                         f"ressemblent à des identifiants en clair : {leak[agency].get('findings')}"
                     )
             with step(f"Validation du fichier pseudonymisé {agency.upper()}"):
+                signed_rows = gate_rows(gate, agency)
                 outcome = validate(
                     f"pseudo_{agency}",
-                    pl.read_parquet(path),
+                    frames[agency],
                     staging,
-                    context={"convention": conv.id, "agency": agency},
+                    context={
+                        "convention": conv.id,
+                        "agency": agency,
+                        "allowed_columns": conv.allowed_fields(agency),
+                        "expected_rows_min": signed_rows,
+                        "expected_rows_max": signed_rows,
+                    },
                 )
                 raise_on_critical(outcome)
                 validations.append(outcome)
@@ -123,7 +131,17 @@ def run_central(
         with step("Appariement (passes déterministes puis Fellegi–Sunter)"):
             link(exports["caf"], exports["cpam"], staging)
         links = pl.read_parquet(staging / "links.parquet")
-        outcome = validate("links", links, staging, context={"caf_rows": gate_rows(gate, "caf")})
+        outcome = validate(
+            "links",
+            links,
+            staging,
+            context={
+                "caf_rows": frames["caf"].height,
+                "cpam_rows": frames["cpam"].height,
+                "caf_handles": frames["caf"]["handle"],
+                "cpam_handles": frames["cpam"]["handle"],
+            },
+        )
         raise_on_critical(outcome)
         validations.append(outcome)
 

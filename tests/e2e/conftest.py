@@ -26,6 +26,8 @@ class ChainRun:
     dataset: Path
     out: Path
     log: str
+    convention: Path = CONVENTION
+    today: str = TODAY
 
 
 def run_chain(dataset: Path, out: Path, seed: int = SEED) -> subprocess.CompletedProcess:

@@ -55,3 +55,30 @@ def test_audit_log_records_the_run_and_verifies(chain_run):
     assert last["outcome"] == "succes"
     assert set(last["inputs"]) == {"caf", "cpam"}
     assert "targets.parquet" in last["outputs"]
+
+
+def test_central_rerun_is_byte_identical(chain_run, tmp_path):
+    """Same inputs, key and seed: the central outputs are byte-identical on a rerun."""
+    from datetime import date
+
+    from pipeline.central.run import run_central
+
+    transfer = chain_run.out / "transfer"
+    rerun = tmp_path / "central"
+    run_central(
+        chain_run.convention,
+        {"caf": transfer / "caf", "cpam": transfer / "cpam"},
+        rerun,
+        tmp_path / "audit.jsonl",
+        today=date.fromisoformat(chain_run.today),
+    )
+    first = chain_run.out / "central"
+    for name in (
+        "links.parquet",
+        "clerical_review.parquet",
+        "targets.parquet",
+        "aggregates.csv",
+        "report.html",
+        "report.json",
+    ):
+        assert (rerun / name).read_bytes() == (first / name).read_bytes(), name
