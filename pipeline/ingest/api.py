@@ -18,7 +18,7 @@ from pipeline.common.progress import info, step, warn
 from pipeline.common.tables import write_csv, write_parquet
 from pipeline.ingest import convert, derive
 from pipeline.ingest.layout import Layout, load_layout
-from pipeline.ingest.reader import read_raw
+from pipeline.ingest.reader import RawTable, read_raw
 from pipeline.ingest.schema import output_schema
 
 INGESTED = "ingested.parquet"
@@ -141,8 +141,9 @@ def _counts(frame: pl.DataFrame) -> list[dict[str, object]]:
     ]
 
 
-def _stats(lay: Layout, input: Path, raw, accepted: pl.DataFrame, rejections: pl.DataFrame,
-           warnings: pl.DataFrame, rows_rejected: int) -> dict[str, object]:
+def _stats(lay: Layout, input: Path, raw: RawTable, accepted: pl.DataFrame,
+           rejections: pl.DataFrame, warnings: pl.DataFrame,
+           rows_rejected: int) -> dict[str, object]:
     statuts = accepted.group_by("nir_statut").agg(pl.len()).sort("nir_statut")
     extraction = accepted["date_extraction"].drop_nulls().unique().sort()
     return {

@@ -209,6 +209,15 @@ def test_invalid_utf8_byte_names_line_and_column(tmp_path):
     assert "L\xe9a" not in str(exc.value)
 
 
+def test_byte_undefined_in_windows_1252(tmp_path):
+    path = write_cpam(tmp_path / "cpam.csv")
+    path.write_bytes(path.read_bytes().replace(b"Paul", b"Pa\x81l"))  # 0x81: no cp1252 char
+    with pytest.raises(InputError) as exc:
+        ingest("cpam", path, tmp_path / "out")
+    assert exc.value.line == 4 and exc.value.column == "prenom"
+    assert "Windows-1252" in str(exc.value)
+
+
 def test_missing_column_names_the_column(tmp_path):
     header = CAF_HEADER.replace("role;", "")
     rows = [";".join(r.split(";")[:1] + r.split(";")[2:]) for r in caf_rows()]
