@@ -261,7 +261,7 @@ def purge_cmd(
     verb = "à supprimer" if dry_run else "supprimé"
     for path in deleted:
         typer.echo(f"{verb} : {path}")
-    typer.echo(f"{len(deleted)} élément(s) {verb}(s)")
+    typer.echo(f"{len(deleted)} élément(s) " + ("à supprimer" if dry_run else "supprimé(s)"))
 
 
 def register(app: typer.Typer) -> None:
