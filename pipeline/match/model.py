@@ -80,6 +80,7 @@ def run_em(
     n_levels: list[int],
     *,
     u: list[np.ndarray] | None = None,
+    fix_u: bool = True,
     m_init: list[np.ndarray] | None = None,
     lam_init: float = 0.1,
     max_iterations: int = 200,
@@ -89,9 +90,12 @@ def run_em(
 ) -> EMResult:
     """EM for the two-class mixture on (pattern, count) rows.
 
-    With `u` given, u stays fixed (Splink's approach: u from random pairs is unbiased, and fixing
-    it keeps EM from drifting to a "match = same birth year" solution); otherwise u is estimated
-    too (the classic ECM, used to check against recordlinkage's ECMClassifier).
+    With `u` given and `fix_u`, u stays fixed; with `fix_u=False` it is the starting u and EM
+    re-estimates it (the classic ECM, checked against recordlinkage's ECMClassifier). The engine
+    uses the latter on blocked candidates: every candidate agrees on its blocking key, so the u of
+    random pairs is far too small *inside* the blocks and a fixed-u EM calls every candidate a
+    match. The in-block u is a nuisance parameter; scoring uses EM's m with the random-pair u,
+    as Splink does.
 
     `m_prior_counts` (per comparison, per level) are added to the match-class counts of every
     M-step: a Dirichlet prior on m (MAP-EM). The engine passes the level counts of pairs the NIR
@@ -101,9 +105,9 @@ def run_em(
     """
     patterns = np.asarray(patterns, dtype=np.int64)
     counts = np.asarray(counts, dtype=float)
-    fix_u = u is not None
+    fix_u = fix_u and u is not None
     m = [p.copy() for p in (m_init or initial_m(n_levels))]
-    if fix_u:
+    if u is not None:
         u_cur = [np.asarray(p, dtype=float) for p in u]
     else:
         u_cur = [np.linspace(2.0, 1.0, n) / np.linspace(2.0, 1.0, n).sum() for n in n_levels]

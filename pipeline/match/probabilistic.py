@@ -198,7 +198,8 @@ def fit(con: duckdb.DuckDBPyConnection, config: Config, lam: float,
         expected_matches = lam * n_left * n_right
         lam_block = min(max(expected_matches / max(n_candidates, 1), 1e-6), 0.5)
         m_init = None if m_prior_counts is None else [c / c.sum() for c in m_prior_counts]
-        em = run_em(patterns, counts, n_levels, u=u, lam_init=lam_block, m_init=m_init,
+        em = run_em(patterns, counts, n_levels, u=u, fix_u=False, lam_init=lam_block,
+                    m_init=m_init,
                     m_prior_counts=m_prior_counts,
                     max_iterations=config.em_max_iterations, tolerance=config.em_tolerance)
         m = em.m
