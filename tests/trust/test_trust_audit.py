@@ -148,3 +148,26 @@ def test_append_after_a_very_long_line_keeps_the_chain(tmp_path):
     assert third["seq"] == 3
     assert third["prev"] == sha256_hex(lines(log)[1].rstrip(b"\n"))
     assert audit.verify(log).ok
+
+
+def test_any_single_byte_change_is_detected(tmp_path_factory):
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    log = filled(tmp_path_factory.mktemp("prop"), 4)
+    original = log.read_bytes()
+
+    @settings(max_examples=60, deadline=None, derandomize=True)
+    @given(pos=st.integers(0, len(original) - 1), value=st.integers(0, 255))
+    def check(pos: int, value: int) -> None:
+        if original[pos] == value:
+            return
+        tampered = bytearray(original)
+        tampered[pos] = value
+        log.write_bytes(bytes(tampered))
+        status = audit.verify(log)
+        assert not status.ok
+        assert status.broken_line is not None and status.broken_line <= original[:pos].count(
+            b"\n") + 2
+
+    check()
