@@ -193,3 +193,22 @@ def test_cpam_opposition_uses_the_cpam_nir(clean):
                       infer_schema=False)
     held = {r[PI["nir_beneficiaire"]] for r in cpam(out)[1:]}
     assert set(opp["nir"]) <= held
+
+
+def test_any_territory_yaml_overseas(tmp_path):
+    """A territory given as a YAML path; an overseas commune gets the uplifted ceilings."""
+    from pipeline.synth import generate
+
+    (tmp_path / "reunion.yaml").write_text(
+        "name: test\n"
+        "communes:\n  '97411': {nom: Saint-Denis, code_postal: '97400'}\n"
+        "iris:\n  - {code_iris: '974110101', commune: '97411', quartier: QN97401M,"
+        " nom_quartier: Test, qpv: 1, weight: 1}\n"
+        "streets: [RUE DE PARIS]\n", encoding="utf-8")
+    out = tmp_path / "d"
+    counts = generate(200, 3, 0.0, out, territory=str(tmp_path / "reunion.yaml"))
+    rows = caf(out)[1:]
+    assert {r[CI["code_commune"]] for r in rows} == {"97411"}
+    assert {r[CI["code_postal"]] for r in rows} == {"97400"}
+    assert counts["hors_territoire_households"] == 0
+    assert sum(counts["rules"].values()) > 0
