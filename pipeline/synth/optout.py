@@ -12,7 +12,7 @@ from datetime import date
 import numpy as np
 import polars as pl
 
-OPPOSITION_RATE = 0.005
+OPPOSITION_RATE = 0.008  # of adults: ~0.5 % of all persons
 CONTACT_RATE = 0.03
 
 
@@ -28,7 +28,7 @@ def six_months_before(ref: date) -> date:
 
 
 def opposition(rng: np.random.Generator, pp: pl.DataFrame) -> pl.DataFrame:
-    """Per person: opp_caf / opp_cpam flags (~0.5 % of adults; most tell both agencies).
+    """Per person: opp_caf / opp_cpam flags (~0.5 % of persons; most tell both agencies).
 
     `pp` needs pid, role, in_caf, in_cpam.
     """
