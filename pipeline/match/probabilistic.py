@@ -7,7 +7,6 @@ the step runs out of core on large files.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import duckdb
@@ -284,9 +283,13 @@ def assign_one_to_one(con: duckdb.DuckDBPyConnection, source: str, min_weight: f
 
 
 def histogram(con: duckdb.DuckDBPyConnection, table: str) -> list[dict[str, float]]:
-    """Match-weight histogram of the scored candidate pairs (bins of one bit)."""
+    """Match-weight histogram of the scored candidate pairs: contiguous one-bit bins, min..max."""
     rows = con.execute(
-        f"SELECT floor(w)::INTEGER AS b, count(*) FROM {table} GROUP BY b ORDER BY b"
+        f"SELECT floor(w)::INTEGER AS b, count(*) FROM {table} "
+        "WHERE w IS NOT NULL AND NOT isnan(w) GROUP BY b ORDER BY b"
     ).fetchall()
-    return [{"from": int(b), "to": int(b) + 1, "pairs": int(k)} for b, k in rows
-            if b is not None and not math.isnan(b)]
+    if not rows:
+        return []
+    counts = {int(b): int(k) for b, k in rows}
+    lo, hi = min(counts), max(counts)
+    return [{"from": b, "to": b + 1, "pairs": counts.get(b, 0)} for b in range(lo, hi + 1)]

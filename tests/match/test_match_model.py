@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import duckdb
@@ -101,8 +102,9 @@ def test_probabilistic_pass_links_noisy_records(noisy_run):
     assert stats["quality"]["precision"] > 0.97
     assert stats["quality"]["recall"] > 0.9
     assert stats["blocking"]["candidate_pairs"] > 0
-    assert sum(b["pairs"] for b in stats["match_weight_histogram"]) == \
-        stats["blocking"]["candidate_pairs"]
+    hist = stats["match_weight_histogram"]
+    assert sum(b["pairs"] for b in hist) == stats["blocking"]["candidate_pairs"]
+    assert all(a["to"] == b["from"] for a, b in itertools.pairwise(hist))
 
 
 def test_clerical_band_never_in_links(noisy_run, tmp_path):
