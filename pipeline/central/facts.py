@@ -16,6 +16,7 @@ import polars as pl
 
 from pipeline import __version__
 from pipeline.report.facts import collect_versions
+from pipeline.report.render import aggregate_cells
 
 FREQUENCY_LEAKAGE_THRESHOLD = 0.01  # issue target: under 1 % of names recovered
 
@@ -81,7 +82,7 @@ def detection_facts(stats: dict[str, Any], aggregates_csv: Path) -> dict[str, An
         "targets": cibles.get("par_liste", {}).get("cible"),
         "a_verifier": cibles.get("par_liste", {}).get("a_verifier"),
         "by_rule": published_rule_totals(aggregates_csv),
-        "aggregates_csv": str(aggregates_csv),
+        "cells": aggregate_cells(aggregates_csv) if aggregates_csv.exists() else [],
         "excluded_opposition": foyers.get("foyers_exclus_opposition"),
         "warnings": stats.get("avertissements", []),
     }
@@ -127,6 +128,15 @@ def leakage_facts(
     }
 
 
+def run_relative(facts: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    """Paths inside the run folder, relative to it: the folder is renamed once complete, and
+    the same run elsewhere must give the same report bytes."""
+    path = facts.get("results_path")
+    if path and Path(path).is_relative_to(run_dir):
+        facts = {**facts, "results_path": str(Path(path).relative_to(run_dir))}
+    return facts
+
+
 def collect_facts(
     staging: Path,
     *,
@@ -151,7 +161,7 @@ def collect_facts(
             "tool_version": __version__,
         },
         "gate": gate.to_dict(),
-        "validations": [v.as_facts() for v in validations],
+        "validations": [run_relative(v.as_facts(), staging) for v in validations],
         "linkage": linkage_facts(read_json(staging / "link_stats.json")),
         "detection": detection_facts(detect_stats, staging / "aggregates.csv"),
         "leakage": [leakage_facts(a, leak[a], agency_leakage.get(a, {})) for a in sorted(leak)],

@@ -93,6 +93,7 @@ def run_central(
         audit.append(audit_log, {**entry, "outcome": "refus", "reason": str(exc)})
         raise
     entry["convention"] = conv.id
+    entry["operator"] = ",".join(conv.operators)
 
     staging = out_dir.with_name(f".{out_dir.name}.partial")
     if staging.exists():

@@ -256,7 +256,8 @@ def _linkage(facts: dict) -> dict:
     }
 
 
-def _cells_from_csv(path: str | Path) -> list[dict]:
+def aggregate_cells(path: str | Path) -> list[dict]:
+    """aggregates.csv (wide: tableau;regle;<quartiers>;Total) as one cell per row."""
     text = Path(path).read_bytes().decode("utf-8-sig")
     df = pl.read_csv(io.StringIO(text), separator=";", infer_schema=False)
     long = df.unpivot(index=["tableau", "regle"], variable_name="quartier", value_name="label")
@@ -269,7 +270,7 @@ def _detection(facts: dict) -> dict:
         return {"available": False, "reason": "résultats de détection absents"}
     cells = det.get("cells")
     if cells is None and det.get("aggregates_csv"):
-        cells = _cells_from_csv(det["aggregates_csv"])
+        cells = aggregate_cells(det["aggregates_csv"])
     tables = []
     for tableau in sorted({str(c.get("tableau", "non_recours")) for c in cells or []},
                           key=lambda t: (t != "non_recours", t)):

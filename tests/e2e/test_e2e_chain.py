@@ -53,6 +53,7 @@ def test_audit_log_records_the_run_and_verifies(chain_run):
     assert status.ok, status
     last = json.loads(log.read_text().splitlines()[-1])
     assert last["outcome"] == "succes"
+    assert last["operator"] == "operateur"
     assert set(last["inputs"]) == {"caf", "cpam"}
     assert "targets.parquet" in last["outputs"]
 
