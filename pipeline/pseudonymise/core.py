@@ -28,7 +28,7 @@ from pipeline.common.tables import write_parquet
 from pipeline.pseudonymise.attributes import ATTRIBUTES, STRUCTURE, add_attributes, read_territory
 from pipeline.pseudonymise.handles import assign_handles
 from pipeline.pseudonymise.leakage import LeakageFound, frequency_leakage_frame, scan_frame
-from pipeline.pseudonymise.opposition import flag_opposition, read_opposition
+from pipeline.pseudonymise.opposition import OppositionList, flag_opposition, read_opposition
 from pipeline.pseudonymise.prepare import AGENCIES, prepare_components
 from pipeline.pseudonymise.tokens import compute_tokens, load_catalogue
 
@@ -109,7 +109,7 @@ def build(
     secret: bytes,
     *,
     territory: pl.DataFrame | None = None,
-    opposition: object | None = None,
+    opposition: OppositionList | None = None,
     seed: int | None = None,
     allowed_fields: list[str] | None = None,
     contact_fields: list[str] | None = None,
@@ -122,7 +122,7 @@ def build(
     with step("Jetons (HMAC par champ)"):
         tokens = compute_tokens(prepared, agency, secret, engine=engine, prepared=True)
     frame = pl.concat([add_attributes(prepared, agency, territory), tokens], how="horizontal")
-    frame, opp_counts = flag_opposition(frame, agency, opposition)  # type: ignore[arg-type]
+    frame, opp_counts = flag_opposition(frame, agency, opposition)
     frame = assign_handles(frame, _household_key(agency), agency, secret=secret, seed=seed)
 
     catalogue = load_catalogue()
@@ -141,7 +141,12 @@ def build(
     ).sort("handle")
 
     contacts = contact_fields or CONTACT_FIELDS[agency]
-    handles = _contacts(frame, agency).select(
+    local = _contacts(frame, agency)
+    absent = [c for c in contacts if c not in local.columns]
+    if absent:
+        raise PipelineError("champs de contact de la convention inconnus de l'extrait : "
+                            + ", ".join(absent))
+    handles = local.select(
         "handle", "foyer", "line", *[c for c in contacts if c != "line"], "opposition"
     ).sort("line")
 

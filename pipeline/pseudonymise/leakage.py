@@ -163,9 +163,12 @@ def _uniqueness(export: pl.DataFrame) -> dict:
     cols = [c for c in export.columns if c.startswith("tok_")]
     if not cols:
         return {}
+    # counted on a 64-bit hash of each token: integer grouping is far cheaper than on strings,
+    # and a collision among a few million values (odds ~1e-7) would not move a rounded share
+    hashed = [pl.col(c).drop_nulls().hash(seed=0) for c in cols]
     stats = export.select(
-        [pl.struct(n=pl.col(c).count(), d=pl.col(c).drop_nulls().n_unique(),
-                   m=pl.col(c).drop_nulls().unique_counts().max()).alias(c) for c in cols]
+        [pl.struct(n=pl.col(c).count(), d=h.n_unique(), m=h.unique_counts().max()).alias(c)
+         for c, h in zip(cols, hashed, strict=True)]
     ).row(0, named=True)
     out = {}
     for col in cols:
