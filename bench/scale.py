@@ -187,12 +187,19 @@ def _handles(n: int, rng: np.random.Generator) -> pl.Series:
 KEEP = ["handle", "foyer", "role", "sexe", "code_commune"]
 
 
-def synthesise(n: int, out: Path, seed: int = 20261122, noise: float = 1.0) -> dict[str, object]:
-    """Write caf.pseudo.parquet, cpam.pseudo.parquet and truth.parquet for n x n persons."""
-    t0 = time.perf_counter()
+CHUNK = 1_000_000  # persons per independent population chunk (bounded memory at 10M)
+
+
+def _chunk(n: int, seed: int, offset: int,
+           noise: float) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """One independent population of n x n persons (ids shifted by `offset`)."""
     rng = np.random.default_rng(seed)
     shared = int(n * 0.92)  # 8 % of each file has no partner (other scheme, moved...)
-    pop = persons(shared + 2 * (n - shared), seed).with_columns(pl.col("pid").alias("nir_id"))
+    pop = persons(shared + 2 * (n - shared), seed).with_columns(
+        pl.col("pid") + offset,
+        pl.when(pl.col("p1") >= 0).then(pl.col("p1") + offset).otherwise(-1).alias("p1"),
+        pl.when(pl.col("p2") >= 0).then(pl.col("p2") + offset).otherwise(-1).alias("p2"),
+    ).with_columns(pl.col("pid").alias("nir_id"))
     caf = pop.slice(0, n)
     cpam = pl.concat([pop.slice(0, shared), pop.slice(n, n - shared)])
     cpam = _noise_cpam(cpam, rng, noise)
@@ -203,14 +210,41 @@ def synthesise(n: int, out: Path, seed: int = 20261122, noise: float = 1.0) -> d
                              pl.col("pid").alias("foyer"))
     truth = caf.select("pid", caf_handle="handle").join(
         cpam.select("pid", cpam_handle="handle"), on="pid").select("caf_handle", "cpam_handle")
-    out.mkdir(parents=True, exist_ok=True)
-    for name, df in (("caf", caf), ("cpam", cpam)):
+    frames = []
+    for df in (caf, cpam):
         toks = sorted(c for c in df.columns if c.startswith("tok_"))
         df = df.with_columns(pl.col("foyer").cast(pl.String))
-        df.select(KEEP + toks).sample(fraction=1.0, shuffle=True, seed=seed) \
-            .write_parquet(out / f"{name}.pseudo.parquet")
-    truth.write_parquet(out / "truth.parquet")
-    return {"persons_per_file": n, "true_pairs": truth.height,
+        frames.append(df.select(KEEP + toks).sample(fraction=1.0, shuffle=True, seed=seed))
+    return frames[0], frames[1], truth
+
+
+def synthesise(n: int, out: Path, seed: int = 20261122, noise: float = 1.0) -> dict[str, object]:
+    """Write caf.pseudo.parquet, cpam.pseudo.parquet and truth.parquet for n x n persons.
+
+    Beyond CHUNK persons, independent populations of CHUNK persons are appended chunk by chunk
+    (streamed into one Parquet file each), so 10 M x 10 M never holds more than one chunk.
+    """
+    import pyarrow.parquet as pq
+
+    t0 = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    writers: dict[str, pq.ParquetWriter] = {}
+    true_pairs = 0
+    try:
+        for k, start in enumerate(range(0, n, CHUNK)):
+            caf, cpam, truth = _chunk(min(CHUNK, n - start), seed + k, start * 3, noise)
+            true_pairs += truth.height
+            for name, df in (("caf", caf), ("cpam", cpam), ("truth", truth)):
+                table = df.to_arrow()
+                if name not in writers:
+                    target = out / (f"{name}.pseudo.parquet" if name != "truth"
+                                    else "truth.parquet")
+                    writers[name] = pq.ParquetWriter(target, table.schema, compression="zstd")
+                writers[name].write_table(table, row_group_size=256_000)
+    finally:
+        for w in writers.values():
+            w.close()
+    return {"persons_per_file": n, "true_pairs": true_pairs,
             "synthesis_s": round(time.perf_counter() - t0, 2)}
 
 
@@ -270,7 +304,7 @@ def bench(n: int, memory_limit: str, spill: bool) -> dict[str, object]:
 def main() -> None:
     cases = [(1_000_000, "4GB", False)]
     if os.environ.get("SCALE_10M") == "1":
-        cases.append((10_000_000, "6GB", True))
+        cases.append((10_000_000, "4GB", True))
     if os.environ.get("SCALE_N"):
         cases = [(int(os.environ["SCALE_N"]), "4GB", False)]
     results = []
