@@ -13,7 +13,9 @@ Expectations (seconds to import) loads only when a validation actually runs.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from pipeline.common.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from pipeline.report.render import render_report
@@ -27,11 +29,4 @@ _HOMES = {
     "validate": "pipeline.report.validation",
     "render_report": "pipeline.report.render",
 }
-
-
-def __getattr__(name: str) -> Any:
-    if name in _HOMES:
-        import importlib
-
-        return getattr(importlib.import_module(_HOMES[name]), name)
-    raise AttributeError(f"module 'pipeline.report' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _HOMES)
