@@ -206,3 +206,31 @@ def test_signed_manifest_and_wrong_key_detectable(tmp_path: Path) -> None:
 
     # the manifest itself is valid (signed, hash matches): only its fingerprint gives the key away
     assert verify_manifest(res2.manifest_file, conv).key_fingerprint == fingerprint(OTHER_KEY)
+
+
+def test_cpam_foyer_is_the_ouvrant_droit_group() -> None:
+    from helpers_pseudonymise import cpam_frame, person
+
+    parent = "1800561169002"
+    df = cpam_frame([
+        person(line=2, nir=parent, nir_ouvrant_droit=parent),
+        person(line=3, qualite="ENFANT", nir=None, nir_ouvrant_droit=parent),
+        person(line=4, nir="2900561169005", nir_ouvrant_droit="2900561169005"),
+        person(line=5, qualite="ENFANT", nir=None, nir_ouvrant_droit=None),
+    ])
+    _, handles, counts = build(df, "cpam", KEY, seed=1)
+    f = handles.sort("line")["foyer"].to_list()
+    assert f[0] == f[1] and len({f[0], f[2], f[3]}) == 3
+    assert counts["foyers"] == 3
+
+
+def test_handles_depend_on_position_not_identity() -> None:
+    """Same seed and key, different people at the same lines: same handles. Same people, other
+    seed: other handles. So a handle carries nothing about who it stands for."""
+    a = ingested("caf", 50, seed=1)
+    b = ingested("caf", 50, seed=2)
+    ha = build(a, "caf", KEY, seed=9)[1].sort("line")["handle"]
+    hb = build(b, "caf", KEY, seed=9)[1].sort("line")["handle"]
+    hc = build(a, "caf", KEY, seed=10)[1].sort("line")["handle"]
+    assert ha.equals(hb)
+    assert not set(ha) & set(hc)
