@@ -100,9 +100,10 @@ def sample_random_pairs(con: duckdb.DuckDBPyConnection, n_pairs: int, seed: int)
     n_r = con.execute("SELECT count(*) FROM cpam").fetchall()[0][0]
     n = int(min(n_pairs, n_l * n_r))
     rng = np.random.default_rng(seed)
+    empty = np.zeros(0, dtype=np.int32)
     pairs = pa.table({
-        "lid": pa.array(rng.integers(0, n_l, n, dtype=np.int32)),
-        "rid": pa.array(rng.integers(0, n_r, n, dtype=np.int32)),
+        "lid": pa.array(rng.integers(0, n_l, n, dtype=np.int32) if n else empty),
+        "rid": pa.array(rng.integers(0, n_r, n, dtype=np.int32) if n else empty),
     })
     con.register("rand_pairs_arrow", pairs)
     con.execute("CREATE OR REPLACE TEMP TABLE rand_pairs AS SELECT * FROM rand_pairs_arrow")

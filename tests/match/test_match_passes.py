@@ -132,3 +132,12 @@ def test_missing_required_column(tmp_path):
     with pytest.raises(InputError) as err:
         link(caf, cpam, tmp_path / "out")
     assert err.value.column == "tok_nir"
+
+
+def test_an_empty_export_links_nothing_and_says_so(tmp_path):
+    caf, cpam = write_exports(tmp_path, CAF, CPAM[:1])
+    pl.read_parquet(cpam).head(0).write_parquet(cpam)
+    result = link(caf, cpam, tmp_path / "out")
+    assert result.n_links == 0
+    assert pl.read_parquet(result.links).height == 0
+    assert result.stats["funnel"]["caf_unlinked"] == len(CAF)
