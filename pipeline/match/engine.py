@@ -255,9 +255,11 @@ def _write_outputs(con: duckdb.DuckDBPyConnection, cfg: Config, out_dir: Path) -
     write_parquet(links, out_dir / "links.parquet", sort_by=["caf_handle", "cpam_handle"])
     write_parquet(clerical, out_dir / "clerical_review.parquet",
                   sort_by=["caf_handle", "cpam_handle"])
+    counts = {"links": links.height, "clerical": clerical.height}
+    del links, clerical  # one large frame at a time (10 M links: about 1 GB each)
     write_parquet(_explanations(con, cfg), out_dir / "link_explanations.parquet",
                   sort_by=["caf_handle", "cpam_handle"])
-    return {"links": links.height, "clerical": clerical.height}
+    return counts
 
 
 def _typed(df: pl.DataFrame) -> pl.DataFrame:
