@@ -11,7 +11,8 @@ tables could recover: rank each name-token column by frequency, align it with a 
 of names, and count the records whose name comes out right (the truth is known at the agency).
 Two references: `public` (faker's fr_FR surname list, which is in frequency order) and `oracle`
 (the exact name distribution of the extract itself: the best any attacker can do), globally and
-per age cohort (an attacker with birth-year name statistics, since the export carries the age).
+per age cohort (an attacker with birth-year name statistics, since the export carries the age),
+and per 5-year age band (what that attacker would keep if the export carried bands instead).
 A naive control, one unsalted HMAC per name field, is attacked the same way for comparison.
 """
 
@@ -234,9 +235,14 @@ def rank_attack(tokens: pl.Series, truth: pl.Series, reference: list[str] | None
 def _attacks(tokens: pl.Series, truth: pl.Series, age: pl.Series,
              public: list[str] | None) -> dict:
     pairs = pair_counts(tokens, truth, age)
+    # what exporting 5-year age bands instead of the age would leave to the same attacker
+    banded = pairs.with_columns(g=pl.when(pl.col("g") >= 0).then(pl.col("g") // 5)
+                                .otherwise(pl.col("g"))).group_by("g", "t", "v").agg(
+        pl.col("n").sum())
     return {
         "oracle_global": attack_share(pairs),
         "oracle_par_age": attack_share(pairs, by_stratum=True),
+        "oracle_par_tranche_5ans": attack_share(banded, by_stratum=True),
         "public_global": attack_share(pairs, public) if public else None,
     }
 
