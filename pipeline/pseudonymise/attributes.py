@@ -55,11 +55,16 @@ def read_territory(path: Path) -> pl.DataFrame:
 
 
 def add_attributes(df: pl.DataFrame, agency: str, territory: pl.DataFrame | None) -> pl.DataFrame:
-    """Add role, date_reference, age and (CAF) quartier to an ingested extract."""
+    """Add role, date_reference, age and (CAF) quartier to an ingested extract.
+
+    An NIR the ingest found invalid leaves as `absent` (docs/CONTRACTS.md): the central side
+    learns nothing about the bad value, only that no NIR token is available.
+    """
     out = df.with_columns(
         role=pl.col("role" if agency == "caf" else "qualite"),
         date_reference=pl.col("date_extraction"),
         sexe=pl.col("sexe").cast(pl.Int8),
+        nir_statut=pl.col("nir_statut").replace("invalide", "absent"),
     ).with_columns(age=age_expr())
     if agency == "caf":
         if territory is None:

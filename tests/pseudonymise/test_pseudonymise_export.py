@@ -234,3 +234,15 @@ def test_handles_depend_on_position_not_identity() -> None:
     hc = build(a, "caf", KEY, seed=10)[1].sort("line")["handle"]
     assert ha.equals(hb)
     assert not set(ha) & set(hc)
+
+
+def test_invalid_nir_leaves_as_absent(tmp_path: Path) -> None:
+    from pipeline.pseudonymise.attributes import add_attributes
+
+    frame = ingested("caf", 50, seed=3).with_columns(
+        nir_statut=pl.when(pl.col("line") % 2 == 0).then(pl.lit("invalide"))
+        .otherwise(pl.col("nir_statut")))
+    assert (frame["nir_statut"] == "invalide").any()
+    out = add_attributes(frame, "caf", None)
+    assert set(out["nir_statut"].unique()) <= {"certifie", "provisoire", "absent"}
+    assert out.height == frame.height
