@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from pipeline.common.progress import info
+
 
 def register(app: typer.Typer) -> None:
     """Add `pseudonymise` and `leakage-scan` to the top-level app."""
@@ -31,6 +33,8 @@ def register(app: typer.Typer) -> None:
         engine: Annotated[str | None, typer.Option(
             help="moteur HMAC (polars_hash, duckdb, cryptography) ; défaut : le plus rapide")
         ] = None,
+        as_json: Annotated[bool, typer.Option(
+            "--json", help="résumé complet en JSON sur la sortie standard")] = False,
     ) -> None:
         """Pseudonymise the ingested extract: tokens, random handles, export, signed manifest."""
         from pipeline.pseudonymise.core import pseudonymise
@@ -38,15 +42,20 @@ def register(app: typer.Typer) -> None:
         result = pseudonymise(agency, workdir, keys, convention, export or workdir / "export",
                               territory=territory, opposition=opposition, seed=seed,
                               engine=engine)
-        typer.echo(json.dumps({
-            "export": str(result.export_file),
-            "manifest": str(result.manifest_file) if result.manifest_file else None,
-            "handles": str(result.handles_file),
-            "leakage": str(result.leakage_file),
-            "rows": result.rows,
-            "key_fingerprint": result.key_fingerprint,
-            "counts": result.counts,
-        }, indent=2, ensure_ascii=False, sort_keys=True))
+        if as_json:
+            typer.echo(json.dumps({
+                "export": str(result.export_file),
+                "manifest": str(result.manifest_file) if result.manifest_file else None,
+                "handles": str(result.handles_file),
+                "leakage": str(result.leakage_file),
+                "rows": result.rows,
+                "key_fingerprint": result.key_fingerprint,
+                "counts": result.counts,
+            }, indent=2, ensure_ascii=False, sort_keys=True))
+            return
+        info(f"À transmettre : {result.export_file} ({result.rows} lignes, empreinte de clé "
+             f"{result.key_fingerprint}) et {result.manifest_file}")
+        info(f"Reste ici : {result.handles_file} (table de ré-identification, 0600)")
 
     @app.command("leakage-scan")
     def leakage_scan_cmd(

@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from pipeline.common.progress import info
+
 
 def register(app: typer.Typer) -> None:
     """Add `reidentify` and the `feedback` group to the top-level app."""
@@ -44,7 +46,7 @@ def register(app: typer.Typer) -> None:
         """Resolve this agency's handles into per-quartier lists (XLSX + CSV) for the CCAS."""
         from pipeline.reidentify.api import reidentify
 
-        info = {"run_date": run_date} if run_date else None
+        run_info = {"run_date": run_date} if run_date else None
         res = reidentify(
             agency,
             targets,
@@ -54,14 +56,12 @@ def register(app: typer.Typer) -> None:
             opposition=opposition,
             contacts=contacts,
             hold_months=hold_months,
-            run_info=info,
+            run_info=run_info,
         )
-        typer.echo(
-            json.dumps(
-                {k: res.stats[k] for k in ("listees", "retenues", "par_quartier")},
-                ensure_ascii=False,
-            )
-        )
+        listed, held = res.stats["listees"], res.stats["retenues"]
+        info(f"Listes écrites dans {out} : {listed.get('cible', 0)} foyers à contacter, "
+             f"{listed.get('a_verifier', 0)} à vérifier, dans {len(res.stats['par_quartier'])} "
+             f"quartiers ; retenus : {sum(held.values())} ({held})")
 
     feedback = typer.Typer(
         help="Retours du CCAS : modèle à remplir, taux de succès.", no_args_is_help=True
