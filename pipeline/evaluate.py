@@ -128,7 +128,7 @@ def leakage_figures(out: Path) -> dict:
             figures[agency] = json.loads(path.read_text())
     report = out / "central" / "report.json"
     if report.exists():
-        figures["central"] = json.loads(report.read_text()).get("privacy", {})
+        figures["central"] = json.loads(report.read_text())["facts"].get("leakage", [])
     return figures
 
 
@@ -169,6 +169,13 @@ def show(result: dict) -> None:
             f"{s['f1']:.4f}",
         )
     console.print(table)
+    for item in result["leakage"].get("central", []):
+        share = item.get("frequency_leakage")
+        console.print(
+            f"Confidentialité {item['agency'].upper()} : contrôle des fuites "
+            f"{'sans anomalie' if item.get('scan_ok') else 'EN ÉCHEC'} ; noms retrouvés par "
+            f"alignement des rangs (pire jeton, fichier entier) : "
+            + (f"{share:.2%}" if share is not None else "non mesuré"))
     times = Table(title="Temps par étape (s)")
     times.add_column("étape")
     times.add_column("s", justify="right")

@@ -110,21 +110,31 @@ def parameter_facts(stats: dict[str, Any]) -> dict[str, Any]:
 def leakage_facts(
     agency: str, central_scan: dict[str, Any], agency_report: dict[str, Any]
 ) -> dict[str, Any]:
-    """Central re-scan of the received file + the agency's frequency-leakage figures."""
+    """Central re-scan of the received file + the agency's frequency-leakage figures.
+
+    The headline is the issue's metric (worst share of names recovered by rank alignment over
+    the whole file); the details also show the stronger per-birth-year attacker, so an auditor
+    sees the residual risk and not only the figure that passes.
+    """
     freq = agency_report.get("frequence", {})
-    attacks = freq.get("attaque", {}) if isinstance(freq, dict) else {}
-    public = {
-        tok: v.get("public_global")
-        for tok, v in attacks.items()
-        if isinstance(v, dict) and v.get("public_global") is not None
-    }
+    attacks = freq.get("attaque_rang", {}) if isinstance(freq, dict) else {}
+    details: dict[str, float] = {}
+    for token, figures in sorted(attacks.items()):
+        for attack, label in (
+            ("oracle_global", "fichier entier"),
+            ("public_global", "liste publique"),
+            ("oracle_par_age", "par année de naissance"),
+            ("oracle_par_tranche_5ans", "par tranche de 5 ans"),
+        ):
+            if isinstance(figures, dict) and figures.get(attack) is not None:
+                details[f"{token} · {label}"] = figures[attack]
     return {
         "agency": agency,
         "scan_ok": bool(central_scan.get("ok")),
         "findings": len(central_scan.get("findings", [])),
-        "frequency_leakage": max(public.values()) if public else None,
+        "frequency_leakage": freq.get("pire_part_retrouvee_global"),
         "frequency_threshold": FREQUENCY_LEAKAGE_THRESHOLD,
-        "details": public,
+        "details": details,
     }
 
 
