@@ -9,6 +9,8 @@ from typing import Any
 
 import polars as pl
 
+from pipeline.detect.inputs import CAF_COLUMNS
+
 R = dt.date(2025, 9, 30)
 _counter = itertools.count(1)
 
@@ -138,20 +140,7 @@ class Builder:
         folder.mkdir(parents=True, exist_ok=True)
         caf = pl.DataFrame(
             self.caf,
-            schema={
-                "handle": pl.String,
-                "foyer": pl.String,
-                "opposition": pl.Boolean,
-                "role": pl.String,
-                "age": pl.Int16,
-                "quartier": pl.String,
-                "code_commune": pl.String,
-                "situation_familiale": pl.String,
-                "residence_alternee": pl.Boolean,
-                "ressources_12m": pl.Float64,
-                "prestations": pl.List(pl.String),
-                "date_reference": pl.Date,
-            },
+            schema=CAF_COLUMNS,
         ).with_columns(
             pl.lit("certifie").alias("nir_statut"),
             pl.lit(1, dtype=pl.Int8).alias("sexe"),

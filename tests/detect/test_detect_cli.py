@@ -2,41 +2,18 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import polars as pl
 from detect_builders import Builder
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    """Run the real entry point in-process (a subprocess would cost seconds of imports)."""
-    import contextlib
-    import io
-
-    from pipeline.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    argv = sys.argv
-    sys.argv = ["nonrecours", *args]
-    code = 0
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            main()
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    finally:
-        sys.argv = argv
-    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
-
-
-def test_detect_cli_writes_outputs_then_refuses_bad_links(tmp_path: Path) -> None:
+def test_detect_cli_writes_outputs_then_refuses_bad_links(run_cli, tmp_path: Path) -> None:
     b = Builder()
     b.foyer([("DEM", 30), ("ENF", 4)], ressources=9000)
     caf, cpam, links = b.write(tmp_path)
     out = tmp_path / "out"
-    ok = _cli(
+    ok = run_cli(
         "detect",
         "--caf",
         str(caf),
@@ -57,7 +34,7 @@ def test_detect_cli_writes_outputs_then_refuses_bad_links(tmp_path: Path) -> Non
         "detect_stats.json",
     }
     pl.read_parquet(links).drop("cpam_handle").write_parquet(links)
-    bad = _cli(
+    bad = run_cli(
         "detect",
         "--caf",
         str(caf),

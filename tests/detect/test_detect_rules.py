@@ -12,6 +12,7 @@ from detect_builders import Builder
 
 from pipeline.common.errors import InputError, RefusalError
 from pipeline.detect import detect
+from pipeline.reidentify.api import TARGET_COLUMNS
 
 R = dt.date(2025, 9, 30)
 D = dt.timedelta
@@ -245,18 +246,8 @@ def test_reverse_rule_cpam_side(run: dict) -> None:
 
 def test_targets_contract_and_lists(run: dict) -> None:
     t = run["targets"]
-    assert t.columns[:10] == [
-        "agence",
-        "foyer",
-        "handle",
-        "quartier",
-        "liste",
-        "regles",
-        "motifs",
-        "actions",
-        "priorite",
-        "date_reference",
-    ]
+    # The columns re-identification relies on, in the contract's order.
+    assert t.columns[: len(TARGET_COLUMNS)] == list(TARGET_COLUMNS)
     assert t["date_reference"].unique().to_list() == [R]
     lists = dict(zip(t["foyer"].to_list(), t["liste"].to_list(), strict=True))
     assert lists[run["foyers"]["not_found_under_ceiling"]["foyer"]] == "a_verifier"

@@ -2,36 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import polars as pl
 from reid_builders import write_agency
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    """Run the real entry point in-process (a subprocess would cost seconds of imports)."""
-    import contextlib
-    import io
-
-    from pipeline.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    argv = sys.argv
-    sys.argv = ["nonrecours", *args]
-    code = 0
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            main()
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    finally:
-        sys.argv = argv
-    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
-
-
-def test_reidentify_feedback_cli_and_refusal(tmp_path: Path) -> None:
+def test_reidentify_feedback_cli_and_refusal(run_cli, tmp_path: Path) -> None:
     paths = write_agency(tmp_path)
     out = tmp_path / "listes"
     args = [
@@ -49,12 +26,12 @@ def test_reidentify_feedback_cli_and_refusal(tmp_path: Path) -> None:
         "--run-date",
         "2026-11-22",
     ]
-    ok = _cli(*args)
+    ok = run_cli(*args)
     assert ok.returncode == 0, ok.stderr
     assert (out / "cible_Q1.xlsx").exists()
-    tpl = _cli("feedback", "template", "--listes", str(out), "--out", str(tmp_path / "m.csv"))
+    tpl = run_cli("feedback", "template", "--listes", str(out), "--out", str(tmp_path / "m.csv"))
     assert tpl.returncode == 0, tpl.stderr
-    back = _cli(
+    back = run_cli(
         "feedback",
         "load",
         "--listes",
@@ -70,7 +47,7 @@ def test_reidentify_feedback_cli_and_refusal(tmp_path: Path) -> None:
     t = pl.read_parquet(paths["targets"])
     forged = t.head(1).with_columns(pl.lit("e" * 32).alias("handle"))
     pl.concat([t, forged]).write_parquet(paths["targets"])
-    refused = _cli(*args[:-6], "--out", str(tmp_path / "other"))
+    refused = run_cli(*args[:-6], "--out", str(tmp_path / "other"))
     assert refused.returncode == 3, refused.stderr
     assert "non émis" in refused.stderr and "e" * 32 not in refused.stderr
     assert not (tmp_path / "other").exists()
