@@ -174,7 +174,7 @@ def show(result: dict) -> None:
         console.print(
             f"Confidentialité {item['agency'].upper()} : contrôle des fuites "
             f"{'sans anomalie' if item.get('scan_ok') else 'EN ÉCHEC'} ; noms retrouvés par "
-            f"alignement des rangs (pire jeton, fichier entier) : "
+            f"alignement des rangs (pire jeton, attaque la plus forte que l'export permet) : "
             + (f"{share:.2%}" if share is not None else "non mesuré"))
     times = Table(title="Temps par étape (s)")
     times.add_column("étape")

@@ -112,9 +112,9 @@ def leakage_facts(
 ) -> dict[str, Any]:
     """Central re-scan of the received file + the agency's frequency-leakage figures.
 
-    The headline is the issue's metric (worst share of names recovered by rank alignment over
-    the whole file); the details also show the stronger per-birth-year attacker, so an auditor
-    sees the residual risk and not only the figure that passes.
+    The headline is the strongest rank-alignment attack the export allows (within the strata
+    it reveals); the details add the public-list attack and what exporting an exact age or a
+    5-year band would have leaked, so an auditor sees why the export carries neither.
     """
     freq = agency_report.get("frequence", {})
     attacks = freq.get("attaque_rang", {}) if isinstance(freq, dict) else {}
@@ -132,7 +132,7 @@ def leakage_facts(
         "agency": agency,
         "scan_ok": bool(central_scan.get("ok")),
         "findings": len(central_scan.get("findings", [])),
-        "frequency_leakage": freq.get("pire_part_retrouvee_global"),
+        "frequency_leakage": freq.get("pire_part_retrouvee"),
         "frequency_threshold": FREQUENCY_LEAKAGE_THRESHOLD,
         "details": details,
     }

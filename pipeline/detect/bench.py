@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from pipeline.pseudonymise.attributes import export_age_fields
+
 R = dt.date(2025, 9, 30)
 
 
@@ -52,6 +54,7 @@ def build(households: int, seed: int, folder: Path) -> tuple[Path, Path, Path]:
         pl.Series("prestations", [list(prest[k]) for k in p_idx], dtype=pl.List(pl.String)),
         pl.lit(R).alias("date_reference"),
     )
+    caf = export_age_fields(caf, group="foyer", seniority=-pl.col("age"), tiebreak="handle")
     linked = rng.random(n) < 0.85
     css_state = rng.integers(0, 4, households)[fid]
     start = np.datetime64(R) - rng.integers(0, 700, n).astype("timedelta64[D]")
@@ -65,7 +68,6 @@ def build(households: int, seed: int, folder: Path) -> tuple[Path, Path, Path]:
             .then(pl.lit("ENFANT"))
             .otherwise(pl.lit("ASSURE"))
             .alias("role"),
-            "age",
             "code_commune",
             "date_reference",
         )

@@ -27,7 +27,12 @@ from pipeline.common.progress import info, step, warn
 from pipeline.common.tables import write_parquet
 from pipeline.pseudonymise.attributes import ATTRIBUTES, STRUCTURE, add_attributes, read_territory
 from pipeline.pseudonymise.handles import assign_handles
-from pipeline.pseudonymise.leakage import LeakageFound, frequency_leakage_frame, scan_frame
+from pipeline.pseudonymise.leakage import (
+    LeakageFound,
+    frequency_leakage_frame,
+    scan_frame,
+    true_age,
+)
 from pipeline.pseudonymise.opposition import OppositionList, flag_opposition, read_opposition
 from pipeline.pseudonymise.prepare import AGENCIES, prepare_components
 from pipeline.pseudonymise.tokens import compute_tokens, load_catalogue
@@ -246,5 +251,5 @@ def _truth(ingested: pl.DataFrame, export: pl.DataFrame, handles: pl.DataFrame,
     """handle -> true names, for the rank-alignment attack measured at the agency only."""
     nom = "nom_naissance" if agency == "caf" else "nom"
     return handles.select("handle", "line").join(
-        ingested.select("line", pl.col(nom).alias("nom"), "prenom1"), on="line", how="left"
-    ).drop("line")
+        ingested.select("line", pl.col(nom).alias("nom"), "prenom1", true_age()), on="line",
+        how="left").drop("line")

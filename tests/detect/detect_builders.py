@@ -9,7 +9,8 @@ from typing import Any
 
 import polars as pl
 
-from pipeline.detect.inputs import CAF_COLUMNS
+from pipeline.detect.inputs import CAF_COLUMNS, CPAM_COLUMNS
+from pipeline.pseudonymise.attributes import export_age_fields
 
 R = dt.date(2025, 9, 30)
 _counter = itertools.count(1)
@@ -138,9 +139,11 @@ class Builder:
 
     def write(self, folder: Path) -> tuple[Path, Path, Path]:
         folder.mkdir(parents=True, exist_ok=True)
-        caf = pl.DataFrame(
-            self.caf,
-            schema=CAF_COLUMNS,
+        # Builders speak in ages; the export carries what the agency derives from birth dates.
+        caf_schema = {k: v for k, v in CAF_COLUMNS.items() if k not in ("mineur", "rang_foyer")}
+        caf = export_age_fields(
+            pl.DataFrame(self.caf, schema={**caf_schema, "age": pl.Int16}),
+            group="foyer", seniority=-pl.col("age"), tiebreak="handle",
         ).with_columns(
             pl.lit("certifie").alias("nir_statut"),
             pl.lit(1, dtype=pl.Int8).alias("sexe"),
@@ -148,19 +151,8 @@ class Builder:
         )
         cpam = pl.DataFrame(
             self.cpam,
-            schema={
-                "handle": pl.String,
-                "foyer": pl.String,
-                "opposition": pl.Boolean,
-                "role": pl.String,
-                "age": pl.Int16,
-                "code_commune": pl.String,
-                "css": pl.String,
-                "css_debut": pl.Date,
-                "css_fin": pl.Date,
-                "date_reference": pl.Date,
-            },
-        ).with_columns(pl.lit(True).alias("medecin_traitant"))
+            schema={**CPAM_COLUMNS, "age": pl.Int16},
+        ).drop("age").with_columns(pl.lit(True).alias("medecin_traitant"))
         links = pl.DataFrame(
             self.links,
             schema={

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import polars as pl
 
+from pipeline.pseudonymise.attributes import export_age_fields
+
 RULES = [
     "monoparent_sous_plafond_sans_css",
     "rsa_sans_css",
@@ -77,7 +79,11 @@ def build_truth_fixture(dataset: Path, out: Path) -> dict:
         "date_reference",
         pl.col("line").alias("_line"),
         pl.col("matricule").alias("_matricule"),
+        "_dob",
     )
+    # what the agency exports instead of the age: minor flag and R.861-3 rank (from birth dates)
+    caf_export = export_age_fields(caf_export, group="foyer", seniority=pl.col("_dob"),
+                                   tiebreak="_line").drop("_dob")
     cpam = _csv(dataset / "raw" / "cpam_extract.csv", "cp1252").with_row_index("line", offset=2)
     opp_cpam = _csv(dataset / "agencies" / "cpam" / "opposition.csv")["nir"].str.slice(0, 13)
     d = "%d/%m/%Y"
@@ -90,7 +96,6 @@ def build_truth_fixture(dataset: Path, out: Path) -> dict:
         .fill_null(False)
         .alias("opposition"),
         pl.col("qualite").alias("role"),
-        _age(pl.col("date_naissance").str.to_date(d, strict=False), ref).alias("age"),
         "code_commune",
         "css",
         pl.col("css_debut").str.to_date(d, strict=False),

@@ -43,10 +43,10 @@ def _run(tmp_path: Path, agency: str = "caf", *, materials: Materials | None = N
 
 
 def test_export_has_only_allowed_columns(tmp_path: Path) -> None:
-    allowed = ["handle", "foyer", "opposition", "age", "tok_nir", "tok_dob", "nom_naissance"]
+    allowed = ["handle", "foyer", "opposition", "mineur", "tok_nir", "tok_dob", "nom_naissance"]
     res = _run(tmp_path, materials=_materials(allowed=allowed))
     export = pl.read_parquet(res.export_file)
-    assert export.columns == ["handle", "foyer", "opposition", "age", "tok_nir", "tok_dob"]
+    assert export.columns == ["handle", "foyer", "opposition", "mineur", "tok_nir", "tok_dob"]
 
 
 def test_default_export_matches_contract(tmp_path: Path) -> None:
@@ -57,7 +57,7 @@ def test_default_export_matches_contract(tmp_path: Path) -> None:
     forbidden = {"nir", "nom", "prenom1", "prenoms", "date_naissance", "adresse", "line",
                  "nir_ouvrant_droit", "telephone", "code_postal"}
     assert not forbidden & set(export.columns)
-    assert export.schema["age"] == pl.Int16 and export.schema["sexe"] == pl.Int8
+    assert "age" not in export.columns and export.schema["sexe"] == pl.Int8
     assert export["handle"].n_unique() == export.height
 
 
@@ -120,13 +120,13 @@ def test_opposition_rows_carry_tokens_only(tmp_path: Path) -> None:
     assert counts["opposition"]["lignes_sans_correspondance"] == 1
     opposed = export.filter(pl.col("opposition"))
     assert opposed.height == 3
-    attrs = ["role", "sexe", "age", "nir_statut", "quartier", "code_commune",
+    attrs = ["role", "sexe", "mineur", "rang_foyer", "nir_statut", "quartier", "code_commune",
              "situation_familiale", "residence_alternee", "ressources_12m", "prestations",
              "date_reference"]
     assert opposed.select(attrs).null_count().row(0) == (3,) * len(attrs)
     assert opposed["tok_nom_dob"].null_count() == 0 and opposed["foyer"].null_count() == 0
     kept = export.filter(~pl.col("opposition"))
-    assert kept.height == 1 and kept["age"][0] == 40
+    assert kept.height == 1 and kept["mineur"][0] is False and kept["rang_foyer"][0] >= 1
 
 
 def test_opposition_file_errors_name_line_and_column(tmp_path: Path) -> None:
@@ -145,7 +145,7 @@ def test_opposition_file_errors_name_line_and_column(tmp_path: Path) -> None:
         read_opposition(missing, "caf")
 
 
-def test_age_and_quartier() -> None:
+def test_minor_flag_and_quartier() -> None:
     rows = [
         caf_person(line=2, date_naissance=dt.date(2000, 3, 31), code_iris="611690101"),
         caf_person(line=3, date_naissance=dt.date(2000, 4, 1), code_iris="999990000"),
@@ -155,7 +155,7 @@ def test_age_and_quartier() -> None:
     territory = pl.DataFrame({"code_iris": ["611690101"], "quartier": ["QN06101M"]})
     export, handles, counts = build(caf_frame(rows), "caf", KEY, seed=1, territory=territory)
     by_line = handles.select("handle", "line").join(export, on="handle").sort("line")
-    assert by_line["age"].to_list() == [26, 25, 18, None]
+    assert by_line["mineur"].to_list() == [False, False, False, None]  # 26, 25, 18, unknown
     assert by_line["quartier"].to_list()[:3] == ["QN06101M", HORS_TERRITOIRE, HORS_TERRITOIRE]
     assert counts["hors_territoire"] == 2
 
@@ -246,3 +246,25 @@ def test_invalid_nir_leaves_as_absent(tmp_path: Path) -> None:
     out = add_attributes(frame, "caf", None)
     assert set(out["nir_statut"].unique()) <= {"certifie", "provisoire", "absent"}
     assert out.height == frame.height
+
+
+def test_export_carries_rank_and_minor_flag_never_an_age(tmp_path: Path) -> None:
+    """Exact ages would let a central attacker align birth-year-salted names per year; the
+    export carries what detection needs instead: the R.861-3 rank and a minor flag."""
+    rows = [
+        caf_person(line=2, role="ENF", date_naissance=dt.date(2015, 5, 1)),
+        caf_person(line=3, role="DEM", date_naissance=dt.date(1985, 1, 1)),
+        caf_person(line=4, role="ENF", date_naissance=dt.date(2012, 5, 1),
+                   residence_alternee=True),
+        caf_person(line=5, role="ENF", date_naissance=dt.date(2012, 5, 1)),
+        caf_person(line=6, role="CJT", date_naissance=dt.date(1990, 1, 1)),
+        caf_person(line=7, matricule="7654321", role="DEM", date_naissance=dt.date(1970, 1, 1)),
+    ]
+    export, handles, _ = build(caf_frame(rows), "caf", KEY, seed=1)
+    assert "age" not in export.columns
+    by_line = handles.select("handle", "line").join(export, on="handle").sort("line")
+    # DEM, CJT, then children oldest first; same birth day: the full-time child ranks first.
+    assert by_line["rang_foyer"].to_list() == [5, 1, 4, 3, 2, 1]
+    assert by_line["mineur"].to_list() == [True, False, True, True, False, False]
+    cpam = pl.read_parquet(_run(tmp_path, "cpam").export_file)
+    assert "age" not in cpam.columns and "rang_foyer" not in cpam.columns

@@ -128,7 +128,7 @@ def test_frequency_leakage_salted_below_target_naive_above(caf_case) -> None:
         df.select("line", pl.col("nom_naissance").alias("nom"), "prenom1"), on="line"
     ).drop("line")
     res = frequency_leakage_frame(export, truth)
-    assert res["objectif_global_sous_1pct"] is True
+    assert res["objectif_sous_1pct"] is True
     for tok in ("tok_nom_a", "tok_prenom_a", "tok_nom_phon_a", "tok_prenom_phon_a"):
         assert res["attaque_rang"][tok]["oracle_global"] < 0.01, tok
     naive = res["controle_naif"]["hmac_non_sale_prenom1"]["oracle_global"]

@@ -32,7 +32,8 @@ def caf_export(n: int = N) -> pl.DataFrame:
         "opposition": [False] * (n - 1) + [True],
         "role": (["DEM", "ENF", "ENF"] * n)[:n],
         "sexe": pl.Series([*([1, 2] * n)[: n - 1], None], dtype=pl.Int8),
-        "age": pl.Series([*([34, 5, 2] * n)[: n - 1], None], dtype=pl.Int16),
+        "mineur": pl.Series([*([False, True, True] * n)[: n - 1], None], dtype=pl.Boolean),
+        "rang_foyer": pl.Series([*([1, 2, 3] * n)[: n - 1], None], dtype=pl.Int16),
         "nir_statut": (["certifie", "absent", "absent"] * n)[:n],
         "quartier": (["QN06101M", "HQ61169A"] * n)[:n],
         "code_commune": ["61169"] * n,
@@ -73,7 +74,7 @@ def test_every_suite_loads_with_unique_ids_and_known_severity() -> None:
 
 def test_selectors_expand_on_actual_columns() -> None:
     kinds = {"handle": "string", "foyer": "string", "tok_a": "string", "tok_b": "string",
-             "role": "string", "age": "other", "prestations__nb": "other"}
+             "role": "string", "rang_foyer": "other", "prestations__nb": "other"}
     specs = expand(load_suite("caf_export"), kinds, {})
     token_cols = sorted(s.column for s in specs if s.suite_id == "jetons_format")
     assert token_cols == ["tok_a", "tok_b"]
@@ -133,8 +134,8 @@ def _bad_export_frame() -> pl.DataFrame:
         pl.lit("DUPONT").alias("nom"),
         pl.when(pl.int_range(pl.len()) == 4).then(pl.lit("XYZ")).otherwise("role").alias("role"),
         pl.when(pl.int_range(pl.len()) == 5).then(pl.lit(None)).otherwise("foyer").alias("foyer"),
-        pl.when(pl.int_range(pl.len()) == 6).then(pl.lit(130, pl.Int16)).otherwise("age")
-        .alias("age"),
+        pl.when(pl.int_range(pl.len()) == 6).then(pl.lit(0, pl.Int16)).otherwise("rang_foyer")
+        .alias("rang_foyer"),
     )
 
 
@@ -152,7 +153,7 @@ def test_bad_export_fails_on_each_planted_fault(bad_export: ValidationOutcome) -
     assert "NIR, une date ou un téléphone (colonne « code_commune »)" in msgs
     assert "rôle parmi DEM, CJT, ENF, APC (colonne « role ») : 1 valeur(s)" in msgs
     assert "identifiant aléatoire renseigné (colonne « foyer ») : 1 valeur(s)" in msgs
-    assert "âge entre 0 et 125 ans (colonne « age ») : 1 valeur(s)" in msgs
+    assert "rang dans le foyer entre 1 et 30 (colonne « rang_foyer ») : 1 valeur(s)" in msgs
 
 
 def test_polars_pushdown_gives_the_same_results(bad_export: ValidationOutcome,

@@ -12,8 +12,8 @@ WITH agg AS (
         count(*) FILTER (WHERE role = 'ENF')::INTEGER               AS nb_enf,
         count(*) FILTER (WHERE role = 'APC')::INTEGER               AS nb_apc,
         count(*) FILTER (WHERE role = 'ENF' AND residence_alternee)::INTEGER AS nb_enf_alternance,
-        -- "DEM 41, CJT 39, ENF 12, ENF 8 alt." in rank order (ages only, no identifier)
-        string_agg(coalesce(role, '?') || ' ' || coalesce(age::VARCHAR, '?')
+        -- "DEM, CJT, ENF mineur, ENF mineur alt." in rank order (no identifier, no age)
+        string_agg(coalesce(role, '?') || CASE WHEN mineur THEN ' mineur' ELSE '' END
                    || CASE WHEN alterne_mineur THEN ' alt.' ELSE '' END, ', ' ORDER BY rang) AS composition,
         -- the contact person: the allocataire, else the first-ranked member
         arg_min(handle, rang)                                 AS handle,

@@ -8,7 +8,8 @@ SELECT
     c.handle,
     c.foyer,
     c.role,
-    c.age,
+    c.mineur,
+    c.rang_foyer,
     coalesce(c.opposition, false)                          AS opposition_caf,
     coalesce(c.residence_alternee, false)                  AS residence_alternee,
     c.quartier,
@@ -36,12 +37,13 @@ SELECT
         PARTITION BY m.foyer
         ORDER BY
             CASE m.role WHEN 'DEM' THEN 0 WHEN 'CJT' THEN 1 ELSE 2 END,
-            m.age DESC NULLS LAST,
-            m.residence_alternee,          -- same age: the full-time child takes the earlier rank
+            -- the agency ranked dependants oldest first from their exact birth dates (same day:
+            -- the full-time child first); no age reaches the central side
+            m.rang_foyer NULLS LAST,
             m.handle
     )::INTEGER AS rang,
     -- a minor child in alternating residence counts for half of its rank's increment
-    (m.role = 'ENF' AND m.residence_alternee AND coalesce(m.age, 0) < 18) AS alterne_mineur
+    (m.role = 'ENF' AND m.residence_alternee AND coalesce(m.mineur, true)) AS alterne_mineur
 FROM caf_members AS m;
 
 -- The household's zone decides which cells apply (overseas departements: uplifted cells).
