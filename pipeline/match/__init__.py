@@ -1,5 +1,14 @@
-"""Central linkage: deterministic passes then Fellegi–Sunter, in DuckDB (docs/CONTRACTS.md)."""
+"""Central linkage: deterministic passes then Fellegi–Sunter, in DuckDB (docs/CONTRACTS.md).
 
-from pipeline.match.engine import LinkResult, link
+Public API imported on first use, so mounting the CLI does not load DuckDB.
+"""
+
+from typing import TYPE_CHECKING
+
+from pipeline.common.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from pipeline.match.engine import LinkResult, link
 
 __all__ = ["LinkResult", "link"]
+__getattr__ = lazy_exports(__name__, dict.fromkeys(__all__, "pipeline.match.engine"))
