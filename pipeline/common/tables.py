@@ -11,7 +11,24 @@ from pathlib import Path
 
 import polars as pl
 
+from pipeline.common.errors import InputError
 from pipeline.common.files import atomic_path
+
+
+def read_parquet(path: str | Path, what: str, *, required: Sequence[str] = ()) -> pl.DataFrame:
+    """Read a stage's Parquet input; a missing, unreadable or incomplete file is an InputError
+    naming the file (and the missing column), never a polars traceback."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, f"{what} introuvable")
+    try:
+        df = pl.read_parquet(path)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise InputError(path, f"{what} illisible ({type(exc).__name__})") from exc
+    for column in required:
+        if column not in df.columns:
+            raise InputError(path, f"colonne obligatoire absente ({what})", column=column)
+    return df
 
 
 def write_parquet(

@@ -13,6 +13,7 @@ from pathlib import Path
 import polars as pl
 
 from pipeline.common.errors import InputError
+from pipeline.common.tables import read_parquet
 
 CAF_COLUMNS = {
     "handle": pl.String,
@@ -53,15 +54,8 @@ class CentralInputs:
 
 
 def _read(path: Path, columns: dict[str, pl.DataType], label: str) -> pl.DataFrame:
-    if not Path(path).exists():
-        raise InputError(path, f"{label} introuvable")
-    try:
-        df = pl.read_parquet(path)
-    except Exception as exc:  # polars raises several error types for a corrupt file
-        raise InputError(path, f"{label} illisible ({type(exc).__name__})") from exc
+    df = read_parquet(path, label, required=list(columns))
     for name, dtype in columns.items():
-        if name not in df.columns:
-            raise InputError(path, f"colonne obligatoire absente du {label}", column=name)
         try:
             df = df.with_columns(pl.col(name).cast(dtype, strict=True))
         except Exception as exc:

@@ -24,7 +24,7 @@ import polars as pl
 from pipeline.common.errors import InputError, PipelineError
 from pipeline.common.files import check_private, private_dir, write_text
 from pipeline.common.progress import info, step, warn
-from pipeline.common.tables import write_parquet
+from pipeline.common.tables import read_parquet, write_parquet
 from pipeline.pseudonymise.attributes import ATTRIBUTES, STRUCTURE, add_attributes, read_territory
 from pipeline.pseudonymise.handles import assign_handles
 from pipeline.pseudonymise.leakage import (
@@ -89,10 +89,7 @@ def _read_ingested(workdir: Path) -> pl.DataFrame:
     if not path.exists():
         raise InputError(path, "fichier introuvable (lancez d'abord « ingest »)")
     check_private(path)
-    try:
-        return pl.read_parquet(path)
-    except pl.exceptions.PolarsError as exc:
-        raise InputError(path, f"parquet illisible ({type(exc).__name__})") from exc
+    return read_parquet(path, "extrait normalisé")
 
 
 def _household_key(agency: str) -> pl.Expr:

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import polars as pl
 
-from pipeline.common.errors import InputError, PipelineError
+from pipeline.common.errors import PipelineError
+from pipeline.common.tables import read_parquet
 from pipeline.pseudonymise.attributes import ALLOWED_DATE_COLUMNS, age_expr
 from pipeline.pseudonymise.hmac_engine import get_engine
 from pipeline.pseudonymise.phonetic import encode_unique
@@ -123,18 +124,11 @@ def scan_frame(export: pl.DataFrame, ingested: pl.DataFrame | None = None,
     return {"ok": not findings, "rows": export.height, "findings": findings}
 
 
-def _read(path: Path, what: str) -> pl.DataFrame:
-    try:
-        return pl.read_parquet(path)
-    except (OSError, pl.exceptions.PolarsError) as exc:
-        raise InputError(path, f"{what} illisible ({type(exc).__name__})") from exc
-
-
 def scan_export(export_file: Path, ingested_file: Path | None = None,
                 agency: str | None = None) -> dict:
     """File version of `scan_frame` (callable centrally without the ingested file)."""
-    export = _read(Path(export_file), "export")
-    ingested = _read(Path(ingested_file), "extrait normalisé") if ingested_file else None
+    export = read_parquet(Path(export_file), "export")
+    ingested = read_parquet(Path(ingested_file), "extrait normalisé") if ingested_file else None
     return scan_frame(export, ingested, agency)
 
 
@@ -303,11 +297,11 @@ def frequency_leakage(export_file: Path, reference_names: dict[str, list[str]] |
                       *, handles_file: Path | None = None,
                       ingested_file: Path | None = None) -> dict:
     """File version: with the agency's handles and ingested files, also run the attack."""
-    export = _read(Path(export_file), "export")
+    export = read_parquet(Path(export_file), "export")
     truth = None
     if handles_file and ingested_file:
-        handles = _read(Path(handles_file), "table des handles")
-        ingested = _read(Path(ingested_file), "extrait normalisé")
+        handles = read_parquet(Path(handles_file), "table des handles")
+        ingested = read_parquet(Path(ingested_file), "extrait normalisé")
         nom = "nom_naissance" if "nom_naissance" in ingested.columns else "nom"
         truth = handles.select("handle", "line").join(
             ingested.select("line", pl.col(nom).alias("nom"), "prenom1", true_age()),

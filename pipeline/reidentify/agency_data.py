@@ -14,6 +14,7 @@ import polars as pl
 
 from pipeline.common.errors import InputError, PipelineError
 from pipeline.common.files import check_private
+from pipeline.common.tables import read_parquet
 
 AGENCIES = ("caf", "cpam")
 HANDLE_COLUMNS = ("handle", "foyer", "line")
@@ -23,13 +24,7 @@ def read_handles(workdir: Path, agency: str) -> pl.DataFrame:
     """workdir/handles.parquet, refused when group/others can read it."""
     path = Path(workdir) / "handles.parquet"
     check_private(path)
-    try:
-        df = pl.read_parquet(path)
-    except Exception as exc:
-        raise InputError(path, f"table des handles illisible ({type(exc).__name__})") from exc
-    for col in HANDLE_COLUMNS:
-        if col not in df.columns:
-            raise InputError(path, "colonne obligatoire absente", column=col)
+    df = read_parquet(path, "table des handles", required=HANDLE_COLUMNS)
     if "opposition" not in df.columns:
         df = df.with_columns(pl.lit(False).alias("opposition"))
     return df.with_columns(pl.col("opposition").fill_null(False))

@@ -19,7 +19,7 @@ import polars as pl
 from pipeline.common.errors import InputError, PipelineError, RefusalError
 from pipeline.common.files import private_dir, write_bytes, write_text
 from pipeline.common.progress import step, warn
-from pipeline.common.tables import write_parquet
+from pipeline.common.tables import read_parquet, write_parquet
 from pipeline.reidentify import agency_data
 from pipeline.reidentify.lists import ListHeader, css_table_text, csv_bytes, to_display, xlsx_bytes
 
@@ -48,15 +48,7 @@ class ReidentifyResult:
 
 
 def _read_targets(path: Path) -> pl.DataFrame:
-    if not Path(path).exists():
-        raise InputError(path, "liste de cibles introuvable")
-    try:
-        df = pl.read_parquet(path)
-    except Exception as exc:
-        raise InputError(path, f"liste de cibles illisible ({type(exc).__name__})") from exc
-    for col in TARGET_COLUMNS:
-        if col not in df.columns:
-            raise InputError(path, "colonne obligatoire absente", column=col)
+    df = read_parquet(path, "liste de cibles", required=TARGET_COLUMNS)
     if "avertissement" not in df.columns:
         df = df.with_columns(pl.lit(None, dtype=pl.String).alias("avertissement"))
     return df

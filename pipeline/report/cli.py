@@ -23,10 +23,9 @@ def _read_table(path: Path, stage: str):
     if not path.is_file():
         raise InputError(path, "fichier introuvable")
     if path.suffix.lower() == ".parquet":
-        try:
-            return pl.read_parquet(path)
-        except (OSError, pl.exceptions.PolarsError) as exc:
-            raise InputError(path, f"fichier Parquet illisible ({type(exc).__name__})") from exc
+        from pipeline.common.tables import read_parquet
+
+        return read_parquet(path, "fichier Parquet")
     encoding = RAW_ENCODINGS.get(canonical_stage(stage), "utf-8-sig")
     try:
         text = path.read_bytes().decode(encoding)
