@@ -272,6 +272,7 @@ def run_link(data: Path, out: Path, memory_limit: str, temp_dir: Path | None) ->
     if proc.returncode != 0:
         raise SystemExit(f"link a échoué :\n{proc.stderr[-2000:]}")
     stats = json.loads((out / "link_stats.json").read_text())
+    stats |= json.loads((out / "link_timings.json").read_text())
     return {"wall_s": round(wall, 2), "peak_rss_gb": round(peak_kb / 1024**2, 3),
             "peak_rss_is_max_of_children": before > 0,
             "stage_timings_s": stats["timings_s"],

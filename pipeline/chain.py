@@ -8,12 +8,14 @@ its own folder; the central step reads only what the agencies transmitted (`tran
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from rich.table import Table
@@ -153,7 +155,16 @@ def transfer(out: Path) -> None:
         shutil.copytree(src, dst)
 
 
-def run(chain: list[Stage], out: Path) -> dict[str, float]:
+def pinned_clock(today: str | None) -> dict[str, str]:
+    """With a pinned run date, manifests are dated at its midnight UTC (SOURCE_DATE_EPOCH), so a
+    rerun with the same inputs, key, seed and date is byte-identical; otherwise the real time."""
+    if not today:
+        return {}
+    midnight = datetime.combine(date.fromisoformat(today), datetime.min.time(), tzinfo=UTC)
+    return {"SOURCE_DATE_EPOCH": str(int(midnight.timestamp()))}
+
+
+def run(chain: list[Stage], out: Path, *, env: dict[str, str] | None = None) -> dict[str, float]:
     """Run each stage in its own process; stop at the first failure with its exit code."""
     timings: dict[str, float] = {}
     for stage in chain:
@@ -162,7 +173,11 @@ def run(chain: list[Stage], out: Path) -> dict[str, float]:
         if stage.side == "transfer":
             transfer(out)
         else:
-            proc = subprocess.run([sys.executable, "-m", "pipeline", *stage.argv], check=False)
+            proc = subprocess.run(
+                [sys.executable, "-m", "pipeline", *stage.argv],
+                check=False,
+                env={**os.environ, **(env or {})},
+            )
             if proc.returncode != 0:
                 raise PipelineError(
                     f"l'étape « {stage.name} » a échoué (code {proc.returncode}) ; "

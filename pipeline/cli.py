@@ -78,14 +78,14 @@ def run_chain(
     dry_run: Annotated[bool, typer.Option(help="Only print the commands, one per stage.")] = False,
 ) -> None:
     """Run every stage of the chain, each in its own process, and say where the outputs are."""
-    from pipeline.chain import run, show_outputs, stages
+    from pipeline.chain import pinned_clock, run, show_outputs, stages
 
     chain = stages(dataset, out, convention, seed=seed, today=today)
     if dry_run:
         for stage in chain:
             typer.echo(f"# [{stage.side}] {stage.name}\n{stage.shell()}")
         return
-    timings = run(chain, out)
+    timings = run(chain, out, env=pinned_clock(today))
     show_outputs(out, timings)
 
 
