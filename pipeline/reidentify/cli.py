@@ -10,6 +10,12 @@ import typer
 
 from pipeline.common.progress import info
 
+HELD_LABELS = {
+    "opposition_table_handles": "opposition (table des handles)",
+    "opposition_liste": "opposition (liste de l'organisme)",
+    "contact_recent": "contactés récemment",
+}
+
 
 def register(app: typer.Typer) -> None:
     """Add `reidentify` and the `feedback` group to the top-level app."""
@@ -59,9 +65,10 @@ def register(app: typer.Typer) -> None:
             run_info=run_info,
         )
         listed, held = res.stats["listees"], res.stats["retenues"]
+        reasons = ", ".join(f"{HELD_LABELS.get(k, k)} : {v}" for k, v in held.items() if v)
         info(f"Listes écrites dans {out} : {listed.get('cible', 0)} foyers à contacter, "
              f"{listed.get('a_verifier', 0)} à vérifier, dans {len(res.stats['par_quartier'])} "
-             f"quartiers ; retenus : {sum(held.values())} ({held})")
+             f"quartiers ; retenus : {sum(held.values())}" + (f" ({reasons})" if reasons else ""))
 
     feedback = typer.Typer(
         help="Retours du CCAS : modèle à remplir, taux de succès.", no_args_is_help=True
