@@ -28,15 +28,19 @@ CAF_RULES = (
 REVERSE_RULE = "css_gratuite_sans_minima"
 
 
-def prf(predicted: set, truth: set) -> dict:
-    """Precision, recall and F1 of a predicted set against a true set (1.0 when both empty)."""
-    tp = len(predicted & truth)
-    precision = tp / len(predicted) if predicted else 1.0
-    recall = tp / len(truth) if truth else 1.0
+def prf(predicted: pl.DataFrame, truth: pl.DataFrame) -> dict:
+    """Precision, recall and F1 of predicted keys against true keys (1.0 when both empty).
+
+    Both frames hold the same key columns; duplicates are ignored; matching is a join.
+    """
+    predicted, truth = predicted.unique(), truth.unique()
+    tp = predicted.join(truth, on=truth.columns, how="semi", nulls_equal=False).height
+    precision = tp / predicted.height if predicted.height else 1.0
+    recall = tp / truth.height if truth.height else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {
-        "predicted": len(predicted),
-        "truth": len(truth),
+        "predicted": predicted.height,
+        "truth": truth.height,
         "true_positives": tp,
         "precision": round(precision, 5),
         "recall": round(recall, 5),
@@ -48,43 +52,45 @@ def read_truth(path: Path) -> pl.DataFrame:
     return pl.read_csv(path, separator=";", infer_schema_length=10000)
 
 
+def handle_lines(out: Path, agency: str) -> pl.DataFrame:
+    """The agency's handle -> raw line map (the evaluator may look at both sides)."""
+    return pl.read_parquet(out / agency / "handles.parquet").select(
+        pl.col("handle").alias(f"{agency}_handle"),
+        pl.col("line").cast(pl.Int64).alias(f"{agency}_line"),
+    )
+
+
 def linkage_scores(out: Path, truth_dir: Path) -> dict:
     """Person-level precision/recall of links.parquet against truth/persons.csv."""
-    persons = read_truth(truth_dir / "persons.csv").drop_nulls(["caf_line", "cpam_line"])
-    true_pairs = set(
-        zip(persons["caf_line"].cast(pl.Int64), persons["cpam_line"].cast(pl.Int64), strict=True)
+    pair = ["caf_line", "cpam_line"]
+    true_pairs = (
+        read_truth(truth_dir / "persons.csv").drop_nulls(pair).select(pl.col(pair).cast(pl.Int64))
     )
-    caf = pl.read_parquet(out / "caf" / "handles.parquet").select(
-        pl.col("handle").alias("caf_handle"), pl.col("line").cast(pl.Int64).alias("caf_line")
-    )
-    cpam = pl.read_parquet(out / "cpam" / "handles.parquet").select(
-        pl.col("handle").alias("cpam_handle"), pl.col("line").cast(pl.Int64).alias("cpam_line")
-    )
+    caf, cpam = handle_lines(out, "caf"), handle_lines(out, "cpam")
     links = (
         pl.read_parquet(out / "central" / "links.parquet")
         .join(caf, on="caf_handle", how="left")
         .join(cpam, on="cpam_handle", how="left")
     )
-    predicted = set(zip(links["caf_line"], links["cpam_line"], strict=True))
     # Pairs whose two rows both reached the export (a rejected raw row cannot be linked).
-    caf_lines, cpam_lines = set(caf["caf_line"]), set(cpam["cpam_line"])
-    linkable = {(a, b) for a, b in true_pairs if a in caf_lines and b in cpam_lines}
-    scores = prf(predicted, linkable)
-    scores["recall_all_true_pairs"] = round(len(predicted & true_pairs) / len(true_pairs), 5)
-    scores["by_pass"] = {}
-    for (name,), group in links.group_by("pass"):
-        pairs = set(zip(group["caf_line"], group["cpam_line"], strict=True))
-        scores["by_pass"][name] = {
-            "links": len(pairs),
-            "precision": prf(pairs, linkable)["precision"],
-        }
+    linkable = true_pairs.join(caf, on="caf_line", how="semi").join(
+        cpam, on="cpam_line", how="semi"
+    )
+    scores = prf(links.select(pair), linkable)
+    scores["recall_all_true_pairs"] = prf(links.select(pair), true_pairs)["recall"]
+    scores["by_pass"] = {
+        name: {"links": group.height, "precision": prf(group.select(pair), linkable)["precision"]}
+        for (name,), group in links.group_by("pass", maintain_order=True)
+    }
     return scores
 
 
 def rule_scores(out: Path, truth_dir: Path) -> dict:
     """Per-rule precision/recall of the central targets against truth/households.csv."""
     targets = pl.read_parquet(out / "central" / "targets.parquet")
-    households = read_truth(truth_dir / "households.csv")
+    households = read_truth(truth_dir / "households.csv").with_columns(
+        pl.col("matricule").cast(pl.Utf8)
+    )
     if "opposition" in households.columns:
         households = households.filter(pl.col("opposition") == 0)
     caf_foyers = (
@@ -93,30 +99,35 @@ def rule_scores(out: Path, truth_dir: Path) -> dict:
         .unique()
     )
     caf_targets = targets.filter(pl.col("agence") == "caf").join(caf_foyers, on="foyer", how="left")
+    cible = pl.col("liste") == "cible"
     scores: dict[str, dict] = {}
     for rule in CAF_RULES:
-        if rule not in households.columns:
-            continue
-        predicted = set(
-            caf_targets.filter((pl.col("liste") == "cible") & pl.col("regles").list.contains(rule))[
-                "matricule"
-            ]
-        )
-        truth = set(households.filter(pl.col(rule) == 1)["matricule"].cast(pl.Utf8))
-        scores[rule] = prf(predicted, truth)
+        if rule in households.columns:
+            scores[rule] = prf(
+                caf_targets.filter(cible & pl.col("regles").list.contains(rule)).select(
+                    "matricule"
+                ),
+                households.filter(pl.col(rule) == 1).select("matricule"),
+            )
     if "a_verifier" in households.columns:
-        predicted = set(caf_targets.filter(pl.col("liste") == "a_verifier")["matricule"])
-        truth = set(households.filter(pl.col("a_verifier") == 1)["matricule"].cast(pl.Utf8))
-        scores["a_verifier"] = prf(predicted, truth)
+        scores["a_verifier"] = prf(
+            caf_targets.filter(pl.col("liste") == "a_verifier").select("matricule"),
+            households.filter(pl.col("a_verifier") == 1).select("matricule"),
+        )
     reverse_path = truth_dir / "cpam_reverse.csv"
     if reverse_path.exists():
         reverse = read_truth(reverse_path)
-        cpam_lines = pl.read_parquet(out / "cpam" / "handles.parquet").select("handle", "line")
-        predicted_rows = targets.filter(
-            (pl.col("agence") == "cpam") & pl.col("regles").list.contains(REVERSE_RULE)
-        ).join(cpam_lines, on="handle", how="left")
-        truth = set(reverse.filter(pl.col(REVERSE_RULE) == 1)["cpam_line"].cast(pl.Int64))
-        scores[REVERSE_RULE] = prf(set(predicted_rows["line"].cast(pl.Int64)), truth)
+        predicted = (
+            targets.filter(
+                (pl.col("agence") == "cpam") & pl.col("regles").list.contains(REVERSE_RULE)
+            )
+            .rename({"handle": "cpam_handle"})
+            .join(handle_lines(out, "cpam"), on="cpam_handle", how="left")
+        )
+        scores[REVERSE_RULE] = prf(
+            predicted.select("cpam_line"),
+            reverse.filter(pl.col(REVERSE_RULE) == 1).select(pl.col("cpam_line").cast(pl.Int64)),
+        )
     return scores
 
 
@@ -175,7 +186,8 @@ def show(result: dict) -> None:
             f"Confidentialité {item['agency'].upper()} : contrôle des fuites "
             f"{'sans anomalie' if item.get('scan_ok') else 'EN ÉCHEC'} ; noms retrouvés par "
             f"alignement des rangs (pire jeton, attaque la plus forte que l'export permet) : "
-            + (f"{share:.2%}" if share is not None else "non mesuré"))
+            + (f"{share:.2%}" if share is not None else "non mesuré")
+        )
     times = Table(title="Temps par étape (s)")
     times.add_column("étape")
     times.add_column("s", justify="right")

@@ -60,7 +60,7 @@ def run_central(
 ) -> CentralResult:
     from pipeline.detect import detect
     from pipeline.match import link
-    from pipeline.pseudonymise.leakage import scan_export
+    from pipeline.pseudonymise.leakage import scan_frame
     from pipeline.report import raise_on_critical, render_report, validate
     from pipeline.trust import audit
     from pipeline.trust.convention import load_convention
@@ -104,9 +104,9 @@ def run_central(
         validations = []
         leak = {}
         frames = {agency: pl.read_parquet(path) for agency, path in exports.items()}
-        for agency, path in exports.items():
+        for agency in exports:
             with step(f"Recherche d'identifiants en clair dans le fichier {agency.upper()}"):
-                leak[agency] = scan_export(path)
+                leak[agency] = scan_frame(frames[agency], agency=agency)
                 if not leak[agency].get("ok", False):
                     raise RefusalError(
                         f"le fichier pseudonymisé {agency.upper()} contient des valeurs qui "
@@ -155,9 +155,10 @@ def run_central(
                 rules=rule_ids,
                 strict=strict,
             )
+        targets = pl.read_parquet(staging / "targets.parquet")
         outcome = validate(
             "targets",
-            pl.read_parquet(staging / "targets.parquet"),
+            targets,
             staging,
             context={"aggregates": str(staging / "aggregates.csv")},
         )
@@ -198,8 +199,7 @@ def run_central(
     )
     for w in warnings:
         warn(w)
-    targets = pl.read_parquet(out_dir / "targets.parquet").height
-    info(f"Résultats centraux : {out_dir} ({targets} foyers à contacter)")
+    info(f"Résultats centraux : {out_dir} ({targets.height} foyers à contacter)")
     write_text(
         out_dir / "run.json",
         json.dumps(
@@ -214,7 +214,8 @@ def run_central(
         )
         + "\n",
     )
-    return CentralResult(out_dir=out_dir, run_id=run_id, targets=targets, warnings=warnings)
+    return CentralResult(out_dir=out_dir, run_id=run_id, targets=targets.height,
+                         warnings=warnings)
 
 
 def gate_rows(gate: object, agency: str) -> int | None:

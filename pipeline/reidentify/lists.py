@@ -18,6 +18,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
+from pipeline.common.french import euros
 from pipeline.reidentify.xlsx import workbook_bytes
 
 CONTACT_HEADERS = {
@@ -57,22 +58,18 @@ class ListHeader:
     warning: str | None
 
 
-def fr_eur(x: float) -> str:
-    return f"{x:,.0f}".replace(",", "\u202f") + "\u00a0€"
-
-
 def css_table_text(desc: dict[str, Any]) -> str:
     """One line describing the CSS table used (period, free / contribution ceilings)."""
     metro = desc["plafonds_metropole"]
     g, p = metro["gratuite"], metro["participation"]
-    cells = " / ".join(fr_eur(g[k]) for k in ("1", "2", "3", "4"))
-    cells_p = " / ".join(fr_eur(p[k]) for k in ("1", "2", "3", "4"))
+    cells = " / ".join(euros(g[k]) for k in ("1", "2", "3", "4"))
+    cells_p = " / ".join(euros(p[k]) for k in ("1", "2", "3", "4"))
     status = "confirmé" if desc["confirme"] else "NON CONFIRMÉ"
     period = desc.get("periode_fr", desc["periode"])
     return (
         f"barème CSS {period} ({status}) — plafonds annuels 1 à 4 personnes, "
-        f"CSS gratuite : {cells} (+{fr_eur(g['extra'])} par personne en plus) ; "
-        f"avec participation : {cells_p} (+{fr_eur(p['extra'])}) ; outre-mer : +11,3 %"
+        f"CSS gratuite : {cells} (+{euros(g['extra'])} par personne en plus) ; "
+        f"avec participation : {cells_p} (+{euros(p['extra'])}) ; outre-mer : +11,3 %"
     )
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
+from pipeline.common.french import integer
+
 INK = "#1f2933"
 MUTED = "#616e7c"
 GRID = "#d9e2ec"
@@ -19,8 +21,7 @@ AMBER_BG = "#fdf3d7"
 
 
 def _num(x: float) -> str:
-    s = f"{x:,.0f}" if abs(x) >= 100 or float(x).is_integer() else f"{x:.2f}"
-    return s.replace(",", "\u202f").replace(".", ",")
+    return integer(x) if abs(x) >= 100 or float(x).is_integer() else f"{x:.2f}".replace(".", ",")
 
 
 def funnel_svg(steps: Sequence[tuple[str, int]], denominator: int | None) -> str:

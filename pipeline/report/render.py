@@ -25,6 +25,7 @@ import polars as pl
 
 from pipeline.common.errors import PipelineError
 from pipeline.common.files import write_text
+from pipeline.common.french import integer
 from pipeline.report import charts
 from pipeline.report.facts import SECTION_IDS
 
@@ -88,7 +89,7 @@ def _round(x: Any) -> Any:
 
 def fmt_int(n: Any) -> str:
     try:
-        return f"{int(n):,}".replace(",", "\u202f")
+        return integer(int(n))
     except (TypeError, ValueError):
         return NA
 

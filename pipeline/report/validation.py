@@ -23,6 +23,7 @@ import polars as pl
 
 from pipeline.common.errors import PipelineError
 from pipeline.common.files import write_text
+from pipeline.common.french import integer
 from pipeline.report.crosschecks import run_cross_check
 from pipeline.report.pushdown import DEFAULT_PUSHDOWN_ROWS, is_schema_check, pushdown
 from pipeline.report.suite_spec import CheckSpec, ColumnKind, expand, load_suite
@@ -215,10 +216,6 @@ def _run_ge(stage: str, frame: pl.DataFrame, specs: list[CheckSpec]) -> dict[str
     return out
 
 
-def _fmt_int(n: int) -> str:
-    return f"{n:,}".replace(",", "\u202f")
-
-
 def _fmt_pct(x: float) -> str:
     return f"{x:.2f}".replace(".", ",") + " %"
 
@@ -246,17 +243,17 @@ def _describe(stage: str, spec: CheckSpec, res: dict[str, Any]) -> str:
                      "expect_column_unique_value_count_to_be_between"):
         lo, hi = spec.kwargs.get("min_value"), spec.kwargs.get("max_value")
         if lo is not None and hi is not None:
-            bounds = f"attendu entre {_fmt_int(lo)} et {_fmt_int(hi)}"
+            bounds = f"attendu entre {integer(lo)} et {integer(hi)}"
         else:
-            bounds = (f"attendu au moins {_fmt_int(lo)}" if lo is not None
-                      else f"attendu au plus {_fmt_int(hi)}")
+            bounds = (f"attendu au moins {integer(lo)}" if lo is not None
+                      else f"attendu au plus {integer(hi)}")
         what = "lignes" if spec.type.startswith("expect_table") else "valeurs distinctes"
         obs = r.get("observed_value")
-        return f"{where} : {_fmt_int(int(obs)) if obs is not None else '?'} {what}, {bounds}"
+        return f"{where} : {integer(int(obs)) if obs is not None else '?'} {what}, {bounds}"
     if "unexpected_count" in r:
         n, total = int(r["unexpected_count"]), int(r.get("element_count") or 0)
         pct = float(r.get("unexpected_percent") or 0.0)
-        return (f"{where} : {_fmt_int(n)} valeur(s) non conforme(s) sur {_fmt_int(total)} "
+        return (f"{where} : {integer(n)} valeur(s) non conforme(s) sur {integer(total)} "
                 f"({_fmt_pct(pct)})")
     return f"{where} : non conforme"
 
