@@ -33,6 +33,19 @@ ATTRIBUTES = {
     "cpam": ["role", "sexe", "nir_statut", "code_commune", "css", "css_debut", "css_fin",
              "medecin_traitant", "date_reference"],
 }
+# Optional attributes: exported only when the ingested extract carries them (and the convention
+# allows them); detection uses them when present (docs/CONTRACTS.md "Pseudonymised export").
+OPTIONAL_ATTRIBUTES = {
+    "caf": ["aah_taux_plein", "aide_logement_mensuelle", "statut_occupation"],
+    "cpam": [],
+}
+
+
+def export_attributes(agency: str, columns: list[str]) -> list[str]:
+    """The attribute columns an export of `agency` carries, given the frame's columns."""
+    return ATTRIBUTES[agency] + [c for c in OPTIONAL_ATTRIBUTES[agency] if c in columns]
+
+
 # Date-typed columns an export may legitimately carry (anything else dated is a leak).
 ALLOWED_DATE_COLUMNS = frozenset({"date_reference", "css_debut", "css_fin"})
 
