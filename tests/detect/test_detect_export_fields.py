@@ -47,3 +47,24 @@ def test_optional_columns_leave_only_when_the_extract_has_them() -> None:
     allowed = [c for c in export.columns if c != "aide_logement_mensuelle"]
     export, _, _ = build(extended, "caf", KEY, seed=1, allowed_fields=allowed)
     assert "aide_logement_mensuelle" not in export.columns
+
+
+def test_optional_columns_from_the_raw_extract_to_the_export(tmp_path: Path) -> None:
+    """Raw CAF extract with the optional columns -> ingest -> export (rules: test_detect_rules)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ingest"))
+    from ingest_fixtures import CAF_HEADER, caf_rows, write_caf
+
+    from pipeline.ingest import ingest
+
+    extra = ["O;150,50;LOCATAIRE", "N;;PROPRIETAIRE", ";;", "1;;HEBERGE_GRATUIT", "NON;0;AUTRE"]
+    rows = [f"{r};{e}" for r, e in zip(caf_rows(), extra, strict=True)]
+    header = CAF_HEADER + ";aah_taux_plein;aide_logement_mensuelle;statut_occupation"
+    result = ingest("caf", write_caf(tmp_path / "caf.csv", rows, header=header), tmp_path / "out")
+    ingested = pl.read_parquet(result.ingested).sort("line")
+    assert ingested["aah_taux_plein"].to_list() == [True, False, None, True, False]
+    assert ingested["aide_logement_mensuelle"].to_list() == [150.5, None, None, None, 0.0]
+    assert ingested["statut_occupation"].to_list() == [
+        "LOCATAIRE", "PROPRIETAIRE", None, "HEBERGE_GRATUIT", "AUTRE"]
+    export, handles, _ = build(ingested, "caf", KEY, seed=1)
+    got = _by_line(export, handles)
+    assert got["aide_logement_mensuelle"].to_list() == [150.5, None, None, None, 0.0]
