@@ -74,6 +74,15 @@ def load_parameters(path: Path | None = None) -> dict[str, Any]:
     return data
 
 
+def dependant_age_limit(data: dict[str, Any] | None = None) -> int:
+    """Dependants count in the CSS household only below this age (art. R.861-2 CSS)."""
+    data = data or load_parameters()
+    try:
+        return int(data["household"]["dependant_age_limit"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(default_parameters_path(), "household.dependant_age_limit absent") from exc
+
+
 def _as_date(value: Any) -> dt.date | None:
     if value is None or isinstance(value, dt.date):
         return value

@@ -155,7 +155,11 @@ def _stats(
                       AS foyers_non_trouves_cpam,
                   count(*) FILTER (WHERE NOT opposition AND ressources_css IS NULL)
                       AS foyers_ressources_inconnues,
-                  count(*) FILTER (WHERE NOT opposition AND css_active) AS foyers_css_active
+                  count(*) FILTER (WHERE NOT opposition AND css_active) AS foyers_css_active,
+                  count(*) FILTER (WHERE NOT opposition AND css_a_verifier)
+                      AS foyers_statut_css_illisible,
+                  count(*) FILTER (WHERE NOT opposition AND nb_hors_foyer_css > 0)
+                      AS foyers_avec_personnes_hors_foyer_css
            FROM foyers"""
         )
         .pl()

@@ -30,6 +30,16 @@ CAF_COLUMNS = {
     "prestations": pl.List(pl.String),
     "date_reference": pl.Date,
 }
+# Optional CAF columns: absent from an export -> null (the rules then fall back, and say so).
+# a_charge_css: member of the CSS household (art. R.861-2 CSS), computed at the agency.
+# aah_taux_plein / aide_logement_mensuelle / statut_occupation: carried only when the CAF extract
+# has them (docs/CONTRACTS.md "Pseudonymised export").
+CAF_OPTIONAL = {
+    "a_charge_css": pl.Boolean,
+    "aah_taux_plein": pl.Boolean,
+    "aide_logement_mensuelle": pl.Float64,
+    "statut_occupation": pl.String,
+}
 CPAM_COLUMNS = {
     "handle": pl.String,
     "foyer": pl.String,
@@ -53,8 +63,18 @@ class CentralInputs:
     warnings: tuple[str, ...]
 
 
-def _read(path: Path, columns: dict[str, pl.DataType], label: str) -> pl.DataFrame:
+def _read(
+    path: Path,
+    columns: dict[str, pl.DataType],
+    label: str,
+    optional: dict[str, pl.DataType] | None = None,
+) -> pl.DataFrame:
     df = read_parquet(path, label, required=list(columns))
+    optional = optional or {}
+    df = df.with_columns(
+        [pl.lit(None, dtype=t).alias(c) for c, t in optional.items() if c not in df.columns]
+    )
+    columns = {**columns, **optional}
     for name, dtype in columns.items():
         try:
             df = df.with_columns(pl.col(name).cast(dtype, strict=True))
@@ -101,7 +121,7 @@ def _reference_date(df: pl.DataFrame, path: Path) -> dt.date:
 
 def read_inputs(caf_path: Path, cpam_path: Path, links_path: Path) -> CentralInputs:
     """Load and cross-check the three central inputs."""
-    caf = _read(caf_path, CAF_COLUMNS, "fichier CAF pseudonymisé")
+    caf = _read(caf_path, CAF_COLUMNS, "fichier CAF pseudonymisé", CAF_OPTIONAL)
     cpam = _read(cpam_path, CPAM_COLUMNS, "fichier CPAM pseudonymisé")
     links = _read(links_path, LINK_COLUMNS, "fichier de liens")
     caf = _check_keys(caf, caf_path, "fichier CAF")
@@ -119,6 +139,12 @@ def read_inputs(caf_path: Path, cpam_path: Path, links_path: Path) -> CentralInp
             )
     r = _reference_date(caf, caf_path)
     warnings = []
+    if "a_charge_css" not in pl.read_parquet_schema(caf_path):
+        warnings.append(
+            "colonne a_charge_css absente du fichier CAF : toutes les personnes du dossier sont "
+            "comptées dans le foyer CSS, y compris les personnes à charge de 25 ans ou plus "
+            "(art. R.861-2 CSS) ; plafonds possiblement surestimés"
+        )
     r_cpam = _reference_date(cpam, cpam_path)
     if r_cpam != r:
         warnings.append(

@@ -73,6 +73,9 @@ class Rule:
     motif: str
     action: str
     parametres: dict[str, int] = field(default_factory=dict)
+    # French sentences naming the simplifications that can affect the rule (AGREEMENTS contract 3:
+    # list legends and reports read them from here)
+    limites: tuple[str, ...] = ()
 
     def applies_on(self, reference_date: dt.date) -> bool:
         return self.du <= reference_date and (self.au is None or reference_date <= self.au)
@@ -182,6 +185,11 @@ def load_rules(path: Path | None = None) -> list[Rule]:
         params = e.get("parametres") or {}
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in params.values()):
             raise InputError(path, f"règle {rid} : les paramètres doivent être des entiers")
+        limites = e.get("limites") or []
+        if not isinstance(limites, list) or not all(
+            isinstance(x, str) and x.strip() for x in limites
+        ):
+            raise InputError(path, f"règle {rid} : « limites » doit être une liste de phrases")
         rules.append(
             Rule(
                 id=rid,
@@ -198,6 +206,7 @@ def load_rules(path: Path | None = None) -> list[Rule]:
                 motif=str(e["motif"]),
                 action=str(e["action"]),
                 parametres=dict(params),
+                limites=tuple(" ".join(x.split()) for x in limites),
             )
         )
     return rules

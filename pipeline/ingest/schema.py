@@ -38,6 +38,10 @@ CAF_ONLY: dict[str, pl.DataType] = {
     "residence_alternee": pl.Boolean(),
     "ressources_12m": pl.Float64(),
     "prestations": pl.List(pl.String()),
+    # optional in the raw extract (null when absent); detection uses them when present
+    "aah_taux_plein": pl.Boolean(),
+    "aide_logement_mensuelle": pl.Float64(),
+    "statut_occupation": pl.String(),
 }
 
 CPAM_ONLY: dict[str, pl.DataType] = {
@@ -66,6 +70,8 @@ EXPECTED_TYPES: dict[str, dict[str, str]] = {
         "telephone": "phone", "adresse": "text", "code_postal": "code", "code_commune": "code",
         "code_iris": "code", "situation_familiale": "enum", "residence_alternee": "bool",
         "ressources_12m": "decimal", "prestations": "list", "date_extraction": "date",
+        "aah_taux_plein": "bool", "aide_logement_mensuelle": "decimal",
+        "statut_occupation": "enum",
     },
     "cpam": {
         "nir": "nir", "nir_ouvrant_droit": "nir", "rang_gemellaire": "int", "qualite": "enum",
@@ -83,4 +89,5 @@ CANONICAL_VALUES: dict[str, frozenset[str]] = {
     "situation_familiale": frozenset({"ISOLE", "COUPLE"}),
     "sexe": frozenset({"1", "2"}),
     "prestations": frozenset({"RSA", "RSAM", "PPA", "ASF", "AAH", "AL", "AF", "CF", "PAJE"}),
+    "statut_occupation": frozenset({"LOCATAIRE", "PROPRIETAIRE", "HEBERGE_GRATUIT", "AUTRE"}),
 }

@@ -6,7 +6,9 @@ a minor and the person's rank in the household in the order of art. R.861-3 CSS 
 spouse, then dependants from the oldest to the youngest), both computed here from the exact
 dates. An exact age would let a central attacker align the birth-year-salted name tokens within
 each birth year against public first-name statistics by year (measured: 6 to 10 % of first names
-recovered); without it the tokens can only be aligned over the whole file (under 1 %). The quartier
+recovered); without it the tokens can only be aligned over the whole file (under 1 %). Likewise
+`a_charge_css` says whether a person belongs to the CSS household of art. R.861-2 CSS (the
+allocataire, the spouse, and dependants under 25), computed here from the exact age. The quartier
 comes from the territory table (IRIS -> quartier); an IRIS missing from it becomes
 HORS_TERRITOIRE and is counted.
 """
@@ -18,18 +20,32 @@ from pathlib import Path
 import polars as pl
 
 from pipeline.common.errors import InputError
+from pipeline.detect.css_params import dependant_age_limit
 
 HORS_TERRITOIRE = "HORS_TERRITOIRE"
 
 # Export columns per agency, in the order of docs/CONTRACTS.md ("Pseudonymised export").
 STRUCTURE = ["handle", "foyer", "opposition"]
 ATTRIBUTES = {
-    "caf": ["role", "sexe", "mineur", "rang_foyer", "nir_statut", "quartier", "code_commune",
-            "situation_familiale", "residence_alternee", "ressources_12m", "prestations",
-            "date_reference"],
+    "caf": ["role", "sexe", "mineur", "rang_foyer", "a_charge_css", "nir_statut", "quartier",
+            "code_commune", "situation_familiale", "residence_alternee", "ressources_12m",
+            "prestations", "date_reference"],
     "cpam": ["role", "sexe", "nir_statut", "code_commune", "css", "css_debut", "css_fin",
              "medecin_traitant", "date_reference"],
 }
+# Optional attributes: exported only when the ingested extract carries them (and the convention
+# allows them); detection uses them when present (docs/CONTRACTS.md "Pseudonymised export").
+OPTIONAL_ATTRIBUTES = {
+    "caf": ["aah_taux_plein", "aide_logement_mensuelle", "statut_occupation"],
+    "cpam": [],
+}
+
+
+def export_attributes(agency: str, columns: list[str]) -> list[str]:
+    """The attribute columns an export of `agency` carries, given the frame's columns."""
+    return ATTRIBUTES[agency] + [c for c in OPTIONAL_ATTRIBUTES[agency] if c in columns]
+
+
 # Date-typed columns an export may legitimately carry (anything else dated is a leak).
 ALLOWED_DATE_COLUMNS = frozenset({"date_reference", "css_debut", "css_fin"})
 
@@ -44,6 +60,17 @@ def age_expr(birth: str = "date_naissance", ref: str = "date_reference") -> pl.E
 
 
 ROLE_ORDER = {"DEM": 0, "CJT": 1}  # then dependants (ENF, APC)
+
+
+def css_member_expr(age: str = "age") -> pl.Expr:
+    """In the CSS household (art. R.861-2 CSS): allocataire and spouse always, a dependant (ENF,
+    APC) only under the age limit of css.yaml; an unknown age counts (never drops a member)."""
+    limit = dependant_age_limit()
+    return (
+        pl.col("role").is_in(["DEM", "CJT"]).fill_null(False)
+        | pl.col(age).is_null()
+        | (pl.col(age) < limit)
+    )
 
 
 def household_rank(group: str = "matricule", seniority: pl.Expr | None = None,
@@ -74,6 +101,7 @@ def export_age_fields(frame: pl.DataFrame, group: str, seniority: pl.Expr, tiebr
     return frame.with_columns(
         mineur=pl.col(age) < 18,
         rang_foyer=household_rank(group, seniority, tiebreak),
+        a_charge_css=css_member_expr(age),
     ).drop(age)
 
 
@@ -108,7 +136,7 @@ def add_attributes(df: pl.DataFrame, agency: str, territory: pl.DataFrame | None
     ).with_columns(age=age_expr())
     out = out.with_columns(mineur=pl.col("age") < 18)
     if agency == "caf":
-        out = out.with_columns(rang_foyer=household_rank())
+        out = out.with_columns(rang_foyer=household_rank(), a_charge_css=css_member_expr())
         if territory is None:
             out = out.with_columns(quartier=pl.lit(None, dtype=pl.String))
         else:

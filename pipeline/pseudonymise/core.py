@@ -25,7 +25,12 @@ from pipeline.common.errors import InputError, PipelineError
 from pipeline.common.files import check_private, private_dir, write_text
 from pipeline.common.progress import info, step, warn
 from pipeline.common.tables import read_parquet, write_parquet
-from pipeline.pseudonymise.attributes import ATTRIBUTES, STRUCTURE, add_attributes, read_territory
+from pipeline.pseudonymise.attributes import (
+    STRUCTURE,
+    add_attributes,
+    export_attributes,
+    read_territory,
+)
 from pipeline.pseudonymise.handles import assign_handles
 from pipeline.pseudonymise.leakage import (
     LeakageFound,
@@ -128,7 +133,8 @@ def build(
     frame = assign_handles(frame, _household_key(agency), agency, secret=secret, seed=seed)
 
     catalogue = load_catalogue()
-    produced = STRUCTURE + ATTRIBUTES[agency] + catalogue.names(agency)
+    attributes = export_attributes(agency, frame.columns)
+    produced = STRUCTURE + attributes + catalogue.names(agency)
     wanted = produced if allowed_fields is None else [c for c in produced if c in allowed_fields]
     missing = [c for c in STRUCTURE if c not in wanted]
     if missing:
@@ -137,7 +143,7 @@ def build(
     unknown = sorted(set(allowed_fields or []) - set(produced))
     if unknown:
         warn("colonnes autorisées par la convention mais non produites : " + ", ".join(unknown))
-    attrs = [c for c in wanted if c in ATTRIBUTES[agency]]
+    attrs = [c for c in wanted if c in attributes]
     export = frame.select(wanted).with_columns(
         [pl.when(pl.col("opposition")).then(None).otherwise(pl.col(c)).alias(c) for c in attrs]
     ).sort("handle")

@@ -29,6 +29,7 @@ class CssTable:
     overseas_uplift: float
     aah_since: date
     period_from: date
+    dependant_age_limit: int = 25  # art. R.861-2 CSS: dependants count only under this age
 
     def increments(self, kind: str, overseas: bool) -> np.ndarray:
         """Increment of rank k (index k, 1..5 where 5 = every rank beyond 4); index 0 unused."""
@@ -70,6 +71,7 @@ def load_table(reference_date: date, path: Path = CSS_YAML) -> CssTable:
                 overseas_uplift=float(doc["overseas"]["uplift"]),
                 aah_since=_as_date(doc["automatic_attribution"]["aah_isole_presumption_since"]),
                 period_from=start,
+                dependant_age_limit=int(doc["household"]["dependant_age_limit"]),
             )
     raise PipelineError(
         f"Aucun barème CSS confirmé pour la date de référence {reference_date.isoformat()} "

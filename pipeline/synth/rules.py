@@ -1,7 +1,12 @@
-"""Ground-truth rule semantics (docs/CONTRACTS.md "Rules"), computed on the clean population.
+"""The generator's two uses of the CSS texts.
 
-Written independently of pipeline/detect on purpose: the two implementations check each other.
-Only the official figures are shared (params.CssTable, read from the same YAML file).
+1. Sampling devices (`ceilings`, `css_resources`): vectorised, used while *drawing* the
+   population (incomes as a ratio to a ceiling, the CSS status as a function of resources). They
+   shape the raw extracts and are kept unchanged so that the same seed gives the same raw files.
+2. The ground truth (`household_truth`): a second, deliberately simple reading of the texts in
+   plain Python, one household at a time, written from docs/LEGAL.md and not from pipeline/detect
+   (it imports nothing from it and shares no SQL), so that `make evaluate` can disagree with the
+   engine. Only the official figures are shared (params.CssTable, read from the same YAML file).
 """
 
 from __future__ import annotations
@@ -21,13 +26,14 @@ RULE_IDS = [
     "aah_isole",
 ]
 ROLE_RANK_GROUP = {"DEM": 0, "CJT": 1, "ENF": 2, "APC": 2}
+RENEWAL_WINDOW_DAYS = 60  # an active CSS ending within this many days still needs renewing
+LOOKBACK_DAYS = 365  # a CSS that ended within this many days before R was not renewed
 
 
 def ceilings(persons: pl.DataFrame, households: pl.DataFrame, table: CssTable) -> pl.DataFrame:
-    """Free and contribution ceilings per household (hid), with R.861-3 ranks.
+    """Sampling device: free and contribution ceilings per household (hid), every member counted.
 
-    Rank order: allocataire, spouse, then dependants from oldest to youngest; a minor in
-    alternating residence counts for half of the increment of its rank.
+    Used to draw incomes around the ceilings; NOT the truth (which applies art. R.861-2).
     `persons` needs hid, role, by, bm, bd, age, alt; `households` needs hid, code_commune.
     """
     ranked = (
@@ -59,7 +65,7 @@ def ceilings(persons: pl.DataFrame, households: pl.DataFrame, table: CssTable) -
 
 
 def css_resources(households: pl.DataFrame, table: CssTable) -> pl.Expr:
-    """ressources_12m + 12 x housing forfait (by size, 3+ capped) when AL is received."""
+    """Sampling device: ressources_12m + 12 x housing forfait by dossier size when AL is paid."""
     f1, f2, f3 = table.forfait_monthly
     forfait = (
         pl.when(pl.col("n") == 1).then(pl.lit(f1))
@@ -69,36 +75,116 @@ def css_resources(households: pl.DataFrame, table: CssTable) -> pl.Expr:
     return pl.col("ressources_12m") + pl.when(pl.col("p_AL")).then(forfait * 12).otherwise(0.0)
 
 
-def household_truth(hh: pl.DataFrame, ref: date, table: CssTable) -> pl.DataFrame:
+# ---------------------------------------------------------------- the truth, from the texts
+
+
+def _cells(table: CssTable, kind: str, overseas: bool) -> list[float]:
+    """Official cells 1..4 and `extra`; overseas: +11.3 % rounded to the euro (half up)."""
+    cells = list(getattr(table, kind))
+    if overseas:
+        cells = [float(int(c * (1 + table.overseas_uplift) + 0.5)) for c in cells]
+    return cells
+
+
+def ceiling(members: list[dict], table: CssTable, kind: str, overseas: bool) -> float:
+    """Art. R.861-3: what each member of the CSS household adds, in rank order.
+
+    Rank 1 = the table's one-person cell; ranks 2-4 = the step between two cells; beyond 4 =
+    `extra`. A minor in alternating residence adds half of the step of its rank.
+    """
+    cells = _cells(table, kind, overseas)
+    total = 0.0
+    for rank, m in enumerate(members, start=1):
+        if rank == 1:
+            step = cells[0]
+        elif rank <= 4:
+            step = cells[rank - 1] - cells[rank - 2]
+        else:
+            step = cells[4]
+        if m["alt"] and m["age"] < 18:
+            step = step / 2
+        total += step
+    return total
+
+
+def css_household(members: list[dict], age_limit: int) -> list[dict]:
+    """Art. R.861-2: applicant, spouse, then dependants under `age_limit`, oldest first (the
+    full-time child before an alternating one born the same day)."""
+    adults = [m for m in members if m["role"] in ("DEM", "CJT")]
+    adults.sort(key=lambda m: 0 if m["role"] == "DEM" else 1)
+    deps = [m for m in members if m["role"] not in ("DEM", "CJT") and m["age"] < age_limit]
+    deps.sort(key=lambda m: (m["by"], m["bm"], m["bd"], bool(m["alt"]), m["pos"]))
+    return adults + deps
+
+
+def housing_forfait(size: int, table: CssTable) -> float:
+    """Housing aid counts as the yearly forfait of the household's size (1, 2, 3 and more)."""
+    f1, f2, f3 = table.forfait_monthly
+    return 12 * (f1 if size == 1 else f2 if size == 2 else f3)
+
+
+def one_household(h: dict, members: list[dict], ref: date, table: CssTable) -> dict[str, int]:
+    """Every rule's outcome for one CAF household, read from the texts (docs/LEGAL.md)."""
+    foyer = css_household(members, table.dependant_age_limit)
+    n = len(foyer)
+    overseas = str(h["code_commune"] or "")[:3] in table.overseas_departements
+    free = ceiling(foyer, table, "gratuite", overseas)
+    contrib = ceiling(foyer, table, "participation", overseas)
+    resources = h["ressources_12m"] + (housing_forfait(n, table) if h["p_AL"] else 0.0)
+
+    has_css = h["css"] in ("GRATUITE", "PARTICIPATION")
+    start, end = h["css_debut"], h["css_fin"]
+    active = has_css and start is not None and end is not None and start <= ref <= end
+    ended_recently = (has_css and end is not None and end < ref
+                      and end >= ref - timedelta(days=LOOKBACK_DAYS))
+    ending_soon = active and end <= ref + timedelta(days=RENEWAL_WINDOW_DAYS)
+
+    below_free = resources < free  # « inférieures au plafond » (L.861-1 1°)
+    within_contrib = resources <= contrib  # « comprises entre » the two ceilings (L.861-1 2°)
+    rsa = h["p_RSA"] or h["p_RSAM"]
+    found = h["a_cpam"]
+    children = sum(1 for m in foyer if m["role"] == "ENF")
+    # AAH presumption (since 1 July 2025): AAH (the generator draws no reduced rate), living
+    # alone without anyone in the dossier, no work (no prime d'activité), no CSS
+    aah_alone = (ref >= table.aah_since and h["p_AAH"] and len(members) == 1
+                 and not h["p_PPA"])
+    out = {
+        "monoparent_sous_plafond_sans_css": found and h["situation_familiale"] == "ISOLE"
+        and children >= 1 and below_free and not active,
+        "rsa_sans_css": found and rsa and not active,
+        "css_non_renouvelee": found and within_contrib
+        and ((not active and ended_recently) or ending_soon),
+        "sous_plafond_sans_css": found and within_contrib and not active,
+        "aah_isole": found and aah_alone and not active,
+        "a_verifier": (not found) and (within_contrib or rsa),
+    }
+    return {k: int(bool(v)) for k, v in out.items()} | {
+        "ressources_css": resources, "n_css": n, "plafond_gratuite": free,
+        "plafond_participation": contrib,
+    }
+
+
+def household_truth(
+    hh: pl.DataFrame, persons: pl.DataFrame, ref: date, table: CssTable
+) -> pl.DataFrame:
     """Rule flags per CAF household (0/1), from the clean household and its clean CPAM status.
 
-    `hh` needs: n, nkids, situation_familiale, ressources_12m, p_* prestation flags, a_cpam,
-    plafond_gratuite, plafond_participation, css, css_debut, css_fin.
+    `hh` needs hid, code_commune, situation_familiale, ressources_12m, p_* flags, a_cpam, css,
+    css_debut, css_fin; `persons` needs hid, role, age, alt, by, bm, bd, pos.
     """
-    r = pl.lit(ref)
-    active = (pl.col("css") != "NON") & (pl.col("css_debut") <= r) & (r <= pl.col("css_fin"))
-    active = active.fill_null(False)
-    res = css_resources(hh, table)
-    under_free = res <= pl.col("plafond_gratuite")
-    under_part = res <= pl.col("plafond_participation")
-    rsa = pl.col("p_RSA") | pl.col("p_RSAM")
-    ended = (
-        (pl.col("css") != "NON")
-        & (pl.col("css_fin") < r)
-        & (pl.col("css_fin") >= pl.lit(ref - timedelta(days=365)))
-    ).fill_null(False)
-    ending = (active & (pl.col("css_fin") <= pl.lit(ref + timedelta(days=60)))).fill_null(False)
-    found = pl.col("a_cpam")
-    isole_enf = (pl.col("situation_familiale") == "ISOLE") & (pl.col("nkids") >= 1)
-    flags = {
-        "monoparent_sous_plafond_sans_css": found & isole_enf & under_free & ~active,
-        "rsa_sans_css": found & rsa & ~active,
-        "css_non_renouvelee": found & ((~active & ended) | ending) & under_part,
-        "sous_plafond_sans_css": found & ~active & under_part,
-        "aah_isole": found & pl.col("p_AAH") & (pl.col("n") == 1) & ~active
-        & pl.lit(ref >= table.aah_since),
-        "a_verifier": ~found & (under_part | rsa),
-    }
-    return hh.with_columns(
-        [e.cast(pl.Int8).alias(k) for k, e in flags.items()] + [res.alias("ressources_css")]
+    by_hid: dict[int, list[dict]] = {}
+    for m in persons.select("hid", "role", "age", "alt", "by", "bm", "bd", "pos").iter_rows(
+        named=True
+    ):
+        by_hid.setdefault(m["hid"], []).append(m)
+    needed = ["hid", "code_commune", "situation_familiale", "ressources_12m", "a_cpam", "css",
+              "css_debut", "css_fin", "p_RSA", "p_RSAM", "p_PPA", "p_AAH", "p_AL"]
+    rows = [one_household(h, by_hid.get(h["hid"], []), ref, table)
+            for h in hh.select(needed).iter_rows(named=True)]
+    flags = pl.DataFrame(
+        rows,
+        schema={**{k: pl.Int8 for k in [*RULE_IDS, "a_verifier"]},
+                "ressources_css": pl.Float64, "n_css": pl.Int16, "plafond_gratuite": pl.Float64,
+                "plafond_participation": pl.Float64},
     )
+    return pl.concat([hh.drop(flags.columns, strict=False), flags], how="horizontal")

@@ -59,7 +59,7 @@ def build(rng: np.random.Generator, hh: pl.DataFrame, pp: pl.DataFrame, caf_df: 
     recent = contacts.filter(pl.col("date_contact") >= optout.recent(ref)).select(
         "matricule", contacte_6m=pl.lit(1, dtype=pl.Int8))
     households = (
-        rules.household_truth(caf_hh, ref, table)
+        rules.household_truth(caf_hh, pp, ref, table)
         .join(quartiers, on="code_iris", how="left")
         .join(opp_hh, on="hid", how="left")
         .join(recent, on="matricule", how="left")

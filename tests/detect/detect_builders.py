@@ -9,7 +9,7 @@ from typing import Any
 
 import polars as pl
 
-from pipeline.detect.inputs import CAF_COLUMNS, CPAM_COLUMNS
+from pipeline.detect.inputs import CAF_COLUMNS, CAF_OPTIONAL, CPAM_COLUMNS
 from pipeline.pseudonymise.attributes import export_age_fields
 
 R = dt.date(2025, 9, 30)
@@ -45,11 +45,16 @@ class Builder:
         linked: str = "adults",
         opposed_member: int | None = None,
         opposed_cpam: bool = False,
+        aah_taux_plein: bool | None = None,
+        aide_logement_mensuelle: float | None = None,
+        statut_occupation: str | None = None,
     ) -> dict[str, Any]:
         """Add one CAF dossier; members are (role, age[, alternating]). Returns its handles.
 
         linked: 'adults' (DEM/CJT linked to CPAM rows), 'children' (only ENF linked), 'none'.
-        The CSS status is put on the DEM's CPAM row (or the first linked member's).
+        The CSS status is put on the DEM's CPAM row (or the first linked member's). The optional
+        CAF columns (aah_taux_plein, aide_logement_mensuelle, statut_occupation) are written only
+        when some foyer of the builder sets them.
         """
         foyer = h("f")
         cpam_foyer = h("g")
@@ -75,6 +80,9 @@ class Builder:
                     "ressources_12m": None if opposed else ressources,
                     "prestations": None if opposed else list(prestations),
                     "date_reference": None if opposed else self.r,
+                    "aah_taux_plein": None if opposed else aah_taux_plein,
+                    "aide_logement_mensuelle": None if opposed else aide_logement_mensuelle,
+                    "statut_occupation": None if opposed else statut_occupation,
                 }
             )
             is_adult = role in ("DEM", "CJT")
@@ -141,9 +149,11 @@ class Builder:
         folder.mkdir(parents=True, exist_ok=True)
         # Builders speak in ages; the export carries what the agency derives from birth dates.
         caf_schema = {k: v for k, v in CAF_COLUMNS.items() if k not in ("mineur", "rang_foyer")}
+        optional = {k: v for k, v in CAF_OPTIONAL.items() if k != "a_charge_css"}
+        frame = pl.DataFrame(self.caf, schema={**caf_schema, **optional, "age": pl.Int16})
+        unused = [c for c in optional if frame[c].is_null().all()]
         caf = export_age_fields(
-            pl.DataFrame(self.caf, schema={**caf_schema, "age": pl.Int16}),
-            group="foyer", seniority=-pl.col("age"), tiebreak="handle",
+            frame.drop(unused), group="foyer", seniority=-pl.col("age"), tiebreak="handle",
         ).with_columns(
             pl.lit("certifie").alias("nir_statut"),
             pl.lit(1, dtype=pl.Int8).alias("sexe"),

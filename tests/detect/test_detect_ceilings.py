@@ -44,8 +44,28 @@ def test_official_cells_one_to_four_persons(tmp_path: Path, n: int) -> None:
 
 
 def test_six_persons_is_cell4_plus_two_extras(tmp_path: Path) -> None:
-    members = [("DEM", 40), ("CJT", 38), ("ENF", 15), ("ENF", 12), ("ENF", 9), ("APC", 70)]
+    members = [("DEM", 40), ("CJT", 38), ("ENF", 15), ("ENF", 12), ("ENF", 9), ("APC", 20)]
     assert ceilings(tmp_path, [{"members": members}]) == [(21711 + 2 * 4135, 29311 + 2 * 5583)]
+
+
+def test_dependants_of_25_or_more_are_not_in_the_css_household(tmp_path: Path) -> None:
+    """Art. R.861-2 CSS: dependants count only under 25 (a child of 24 counts, of 25 not)."""
+    got = ceilings(
+        tmp_path,
+        [
+            {"members": [("DEM", 50), ("ENF", 24)]},
+            {"members": [("DEM", 50), ("ENF", 25)]},
+            {"members": [("DEM", 60), ("ENF", 17), ("ENF", 14), ("ENF", 12), ("APC", 63)]},
+            {"members": [("DEM", 50), ("APC", 30), ("ENF", 10)]},
+        ],
+    )
+    assert got == [OFFICIAL_2025[2], OFFICIAL_2025[1], OFFICIAL_2025[4], OFFICIAL_2025[2]]
+
+
+def test_mayotte_has_the_overseas_cells(tmp_path: Path) -> None:
+    got = ceilings(tmp_path, [{"members": [("DEM", 40)], "commune": "97611"}],
+                   reference=dt.date(2024, 9, 30))
+    assert got == [(11315, 15275)]
 
 
 def test_children_count_the_same_as_a_spouse_ranks(tmp_path: Path) -> None:

@@ -27,10 +27,13 @@ SOUS = "sous_plafond_sans_css"
 AAH = "aah_isole"
 REV = "css_gratuite_sans_minima"
 AV = "a_verifier"
+CSSV = "statut_css_a_verifier"
 
 # (label, members, options, expected CAF-side rule set)
 CASES: list[tuple[str, list, dict, set[str]]] = [
-    ("mono_at_free_ceiling", LONE, {"ressources": 15508}, {MONO, SOUS}),
+    # « inférieures au plafond » (art. L.861-1 1° CSS): the ceiling itself is not below it
+    ("mono_one_euro_below", LONE, {"ressources": 15507}, {MONO, SOUS}),
+    ("mono_at_free_ceiling", LONE, {"ressources": 15508}, {SOUS}),
     ("mono_one_cent_above", LONE, {"ressources": 15508.01}, {SOUS}),
     (
         "mono_al_forfait_pushes_above",
@@ -41,7 +44,7 @@ CASES: list[tuple[str, list, dict, set[str]]] = [
     (
         "mono_al_forfait_stays_under",
         LONE,
-        {"ressources": 15508 - AL2, "prestations": ("AL",)},
+        {"ressources": 15508 - AL2 - 1, "prestations": ("AL",)},
         {MONO, SOUS},
     ),
     (
@@ -51,6 +54,10 @@ CASES: list[tuple[str, list, dict, set[str]]] = [
         {SOUS},
     ),
     ("isole_with_apc_only_not_mono", [("DEM", 50), ("APC", 80)], {"ressources": 9000}, {SOUS}),
+    # art. R.861-2 CSS: the child of 25 is not in the CSS household -> no lone-parent rule, and
+    # the one-person ceilings apply (13 957 € with contribution: 14 000 € is above)
+    ("child_of_25_not_dependant", [("DEM", 50), ("ENF", 25)], {"ressources": 14000}, set()),
+    ("child_of_24_dependant", [("DEM", 50), ("ENF", 24)], {"ressources": 14000}, {MONO, SOUS}),
     ("mono_with_active_css", LONE, {"ressources": 9000, **ACTIVE}, set()),
     (
         "contribution_ceiling_exact",
@@ -142,6 +149,56 @@ CASES: list[tuple[str, list, dict, set[str]]] = [
         set(),
     ),
     ("aah_alone", [("DEM", 45)], {"ressources": 12000, "prestations": ("AAH",)}, {AAH, SOUS}),
+    (
+        "aah_full_rate_above_ceiling",
+        [("DEM", 45)],
+        {"ressources": 15000, "prestations": ("AAH",), "aah_taux_plein": True},
+        {AAH},
+    ),
+    (
+        "aah_partial_rate",
+        [("DEM", 45)],
+        {"ressources": 15000, "prestations": ("AAH",), "aah_taux_plein": False},
+        set(),
+    ),
+    ("aah_with_ppa_works", [("DEM", 45)], {"ressources": 15000, "prestations": ("AAH", "PPA")},
+     set()),
+    (
+        "aah_with_adult_in_dossier_not_alone",
+        [("DEM", 45), ("APC", 70)],
+        {"ressources": 15000, "prestations": ("AAH",)},
+        set(),
+    ),
+    # an unreadable CSS code (INCONNU) never reads as "no CSS"
+    (
+        "css_unreadable_with_running_dates",
+        [("DEM", 40)],
+        {"ressources": 9000, "prestations": ("RSA",), "css": "INCONNU",
+         "css_debut": dt.date(2025, 1, 1), "css_fin": dt.date(2025, 12, 31)},
+        {CSSV},
+    ),
+    (
+        "css_unreadable_ended_long_ago_above",
+        [("DEM", 40)],
+        {"ressources": 30000, "css": "INCONNU", "css_debut": dt.date(2020, 1, 1),
+         "css_fin": dt.date(2020, 12, 31)},
+        set(),
+    ),
+    # real housing aid lower than the forfait, and the forfait for an owner without aid
+    (
+        "real_housing_aid_below_forfait",
+        LONE,
+        {"ressources": 15508 - 600 - 1, "prestations": ("AL",), "aide_logement_mensuelle": 50.0},
+        {MONO, SOUS},
+    ),
+    (
+        "owner_without_aid_gets_forfait",
+        LONE,
+        {"ressources": 15508 - AL2 + 1, "statut_occupation": "PROPRIETAIRE"},
+        {SOUS},
+    ),
+    ("tenant_without_aid_no_forfait", LONE, {"ressources": 15507, "statut_occupation": "LOCATAIRE"},
+     {MONO, SOUS}),
     (
         "aah_with_dependant",
         [("DEM", 45), ("ENF", 10)],
@@ -251,19 +308,26 @@ def test_targets_contract_and_lists(run: dict) -> None:
     assert t["date_reference"].unique().to_list() == [R]
     lists = dict(zip(t["foyer"].to_list(), t["liste"].to_list(), strict=True))
     assert lists[run["foyers"]["not_found_under_ceiling"]["foyer"]] == "a_verifier"
-    assert lists[run["foyers"]["mono_at_free_ceiling"]["foyer"]] == "cible"
+    assert lists[run["foyers"]["mono_one_euro_below"]["foyer"]] == "cible"
+    assert lists[run["foyers"]["css_unreadable_with_running_dates"]["foyer"]] == "a_verifier"
     # the contact handle of a CAF household is its DEM (first member)
-    row = _row(run, "mono_at_free_ceiling")
-    assert row["handle"] == run["foyers"]["mono_at_free_ceiling"]["handles"][0]
+    row = _row(run, "mono_one_euro_below")
+    assert row["handle"] == run["foyers"]["mono_one_euro_below"]["handles"][0]
     assert row["priorite"] == 1 and row["regles"][0] == MONO
     assert len(row["motifs"]) == len(row["actions"]) == len(row["regles"])
 
 
 def test_reason_has_french_figures(run: dict) -> None:
-    row = _row(run, "mono_at_free_ceiling")
+    row = _row(run, "mono_one_euro_below")
     motif = row["motifs"][0]
-    assert "ressources 15\u202f508\u00a0€ sur 12 mois" in motif
+    assert "ressources 15\u202f507\u00a0€ sur 12 mois" in motif
     assert "plafond CSS gratuite pour 2 personnes : 15\u202f508\u00a0€" in motif
+    unreadable = _row(run, "css_unreadable_with_running_dates")["motifs"][0]
+    assert unreadable.startswith("statut CSS à vérifier") and "31/12/2025" in unreadable
+    aah = _row(run, "aah_alone")["motifs"][0]
+    assert "CSS avec participation" in aah and "taux de l'AAH non transmis" in aah
+    assert "AAH à taux plein selon la CAF" in _row(run, "aah_full_rate_above_ceiling")["motifs"][0]
+    assert "avec participation" in _row(run, "aah_alone")["actions"][0]
     cents = _row(run, "mono_one_cent_above")
     assert "15\u202f508,01\u00a0€" in cents["motifs"][0]
     ended = _row(run, "ended_yesterday")
@@ -278,7 +342,7 @@ def test_no_identifier_columns_in_targets(run: dict) -> None:
 def test_stats_and_aggregates(run: dict) -> None:
     stats = json.loads((run["out"] / "detect_stats.json").read_text(encoding="utf-8"))
     counts = {r["id"]: r["foyers"] for r in stats["regles_appliquees"]}
-    caf_rules = (MONO, RSA, RENEW, SOUS, AAH, AV)
+    caf_rules = (MONO, RSA, RENEW, SOUS, AAH, CSSV, AV)
     expected = {rule: sum(rule in c[3] for c in CASES) for rule in caf_rules}
     # 2 built for it + the linked CAF households with an active free CSS and no RSA/PPA:
     # mono_with_active_css, aah_alone_with_css, ends_today_active, ends_in_60/61_days

@@ -14,6 +14,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+CONTRACT_CODES = {"INCONNU"}
 NAME_MIN_LEN = 4  # shorter given names ("LEA") collide with ordinary words in French text
 
 
@@ -50,6 +51,9 @@ def raw_identifiers(dataset: Path) -> dict[str, set[str]]:
             names |= {w for w in re.split(r"[\s,'-]+", value) if len(w) >= NAME_MIN_LEN}
             if len(value) >= NAME_MIN_LEN:
                 names.add(value)
+    # Contract code values are not identifiers, even when an extract uses the same word as a
+    # placeholder first name ("INCONNU" is also the CSS status ingest could not read).
+    names -= CONTRACT_CODES
     phones = {v for v in caf["telephone"].drop_nulls().to_list() if len(v) >= 8}
     addresses = set(caf["adresse"].drop_nulls()) | set(cpam["adresse"].drop_nulls())
     return {"nir": nirs, "date": dates, "name": names, "phone": phones, "address": addresses}

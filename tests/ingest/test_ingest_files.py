@@ -234,7 +234,8 @@ def test_optional_column_may_be_missing(tmp_path):
     result = ingest("caf", write_caf(tmp_path / "caf.csv", rows, header=header), out)
     assert result.rows_accepted == 5
     assert pl.read_parquet(result.ingested)["telephone"].null_count() == 5
-    assert _stats(out)["colonnes_optionnelles_absentes"] == ["telephone"]
+    assert _stats(out)["colonnes_optionnelles_absentes"] == [
+        "telephone", "aah_taux_plein", "aide_logement_mensuelle", "statut_occupation"]
 
 
 def test_wrong_separator_is_a_file_error(tmp_path):

@@ -34,6 +34,7 @@ def caf_export(n: int = N) -> pl.DataFrame:
         "sexe": pl.Series([*([1, 2] * n)[: n - 1], None], dtype=pl.Int8),
         "mineur": pl.Series([*([False, True, True] * n)[: n - 1], None], dtype=pl.Boolean),
         "rang_foyer": pl.Series([*([1, 2, 3] * n)[: n - 1], None], dtype=pl.Int16),
+        "a_charge_css": pl.Series([*([True, True, True] * n)[: n - 1], None], dtype=pl.Boolean),
         "nir_statut": (["certifie", "absent", "absent"] * n)[:n],
         "quartier": (["QN06101M", "HQ61169A"] * n)[:n],
         "code_commune": ["61169"] * n,

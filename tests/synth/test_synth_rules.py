@@ -1,4 +1,8 @@
-"""Truth rule flags on small hand-checked households (2025-04-01 table, R = 2026-03-02)."""
+"""Truth rule flags on small hand-checked households (2025-04-01 table, R = 2026-03-02).
+
+The truth is the generator's own reading of the texts (pipeline/synth/rules.py), independent of
+pipeline/detect: these cases pin it to the texts (docs/LEGAL.md).
+"""
 
 from __future__ import annotations
 
@@ -30,11 +34,10 @@ def household(members: list[tuple[str, int, bool]], *, ressources: float, presta
             "pos": list(range(len(members))),
         }
     )
-    hh = pl.DataFrame({"hid": [0], "code_commune": [commune]})
-    ceil = rules.ceilings(persons, hh, table)
     flags = {f"p_{p}": [p in prestations] for p in ("RSA", "RSAM", "PPA", "AAH", "AL")}
     row = pl.DataFrame({
         "hid": [0],
+        "code_commune": [commune],
         "n": [len(members)],
         "nkids": [sum(m[0] == "ENF" for m in members)],
         "situation_familiale": ["COUPLE" if any(m[0] == "CJT" for m in members) else "ISOLE"],
@@ -44,8 +47,8 @@ def household(members: list[tuple[str, int, bool]], *, ressources: float, presta
         "css_debut": pl.Series([debut], dtype=pl.Date),
         "css_fin": pl.Series([fin], dtype=pl.Date),
         **flags,
-    }).join(ceil, on="hid")
-    return rules.household_truth(row, ref, table).row(0, named=True)
+    })
+    return rules.household_truth(row, persons, ref, table).row(0, named=True)
 
 
 LONE_MOTHER_2 = [("DEM", 34, False), ("ENF", 9, False), ("ENF", 6, False)]
@@ -57,6 +60,46 @@ def test_lone_mother_two_children_under_free_ceiling():
     assert t["monoparent_sous_plafond_sans_css"] == 1
     assert t["sous_plafond_sans_css"] == 1
     assert t["rsa_sans_css"] == 0 and t["aah_isole"] == 0 and t["a_verifier"] == 0
+
+
+def test_free_ceiling_is_strict_and_contribution_ceiling_inclusive():
+    # « inférieures à un plafond » (L.861-1 1°): at 18 609 exactly, not free CSS any more
+    assert household(LONE_MOTHER_2, ressources=18608)["monoparent_sous_plafond_sans_css"] == 1
+    at = household(LONE_MOTHER_2, ressources=18609)
+    assert at["monoparent_sous_plafond_sans_css"] == 0 and at["sous_plafond_sans_css"] == 1
+    # « comprises entre » the ceiling and 1.35 x it (L.861-1 2°): 25 123 still in, 25 124 out
+    assert household(LONE_MOTHER_2, ressources=25123)["sous_plafond_sans_css"] == 1
+    assert household(LONE_MOTHER_2, ressources=25124)["sous_plafond_sans_css"] == 0
+
+
+def test_dependants_count_only_under_25():
+    # R.861-2: a dependant of 24 is in the household, one of 25 is not
+    t24 = household([("DEM", 50, False), ("ENF", 24, False)], ressources=14000)
+    t25 = household([("DEM", 50, False), ("ENF", 25, False)], ressources=14000)
+    assert (t24["n_css"], t24["plafond_gratuite"]) == (2, 15508)
+    assert (t25["n_css"], t25["plafond_gratuite"]) == (1, 10339)
+    assert t24["monoparent_sous_plafond_sans_css"] == 1 and t25["sous_plafond_sans_css"] == 0
+    # the issue's case: lone parent, three children and a dependent adult of 63 -> 4, not 5
+    big = household([("DEM", 45, False), ("ENF", 17, False), ("ENF", 14, False),
+                     ("ENF", 12, False), ("APC", 63, False)], ressources=30538 - 12 * 192.02,
+                    prestations=("AL",))
+    assert big["n_css"] == 4 and big["plafond_participation"] == 29311
+    assert big["sous_plafond_sans_css"] == 0
+
+
+def test_aah_presumption_needs_no_work_and_living_alone():
+    assert household([("DEM", 50, False)], ressources=20000, prestations=("AAH",))["aah_isole"] == 1
+    works = household([("DEM", 50, False)], ressources=9000, prestations=("AAH", "PPA"))
+    assert works["aah_isole"] == 0 and works["sous_plafond_sans_css"] == 1
+    with_parent = household([("DEM", 30, False), ("APC", 70, False)], ressources=9000,
+                            prestations=("AAH",))
+    assert with_parent["n_css"] == 1 and with_parent["aah_isole"] == 0
+
+
+def test_mayotte_is_overseas():
+    t = household([("DEM", 30, False)], ressources=0, commune="97611",
+                  ref=date(2024, 6, 1), table=params.load_table(date(2024, 6, 1)))
+    assert (t["plafond_gratuite"], t["plafond_participation"]) == (11315, 15275)
 
 
 def test_housing_forfait_counts():
