@@ -67,9 +67,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Scan an export for identifiers and measure token frequency leakage (JSON on stdout)."""
         from pipeline.common.errors import PipelineError
-        from pipeline.pseudonymise.leakage import frequency_leakage, scan_export
+        from pipeline.pseudonymise.leak_scan import scan_export
+        from pipeline.pseudonymise.leakage import frequency_leakage
 
-        scan = scan_export(export_file, ingested)
+        agency = export_file.name.split(".")[0]  # <agency>.pseudo.parquet: its coded domains
+        scan = scan_export(export_file, ingested, agency if agency in ("caf", "cpam") else None)
         freq = frequency_leakage(export_file, handles_file=handles, ingested_file=ingested)
         typer.echo(json.dumps({"scan": scan, "frequence": freq}, indent=2, ensure_ascii=False,
                               sort_keys=True))

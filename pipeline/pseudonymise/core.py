@@ -27,12 +27,8 @@ from pipeline.common.progress import info, step, warn
 from pipeline.common.tables import read_parquet, write_parquet
 from pipeline.pseudonymise.attributes import ATTRIBUTES, STRUCTURE, add_attributes, read_territory
 from pipeline.pseudonymise.handles import assign_handles
-from pipeline.pseudonymise.leakage import (
-    LeakageFound,
-    frequency_leakage_frame,
-    scan_frame,
-    true_age,
-)
+from pipeline.pseudonymise.leak_scan import LeakageFound, scan_frame
+from pipeline.pseudonymise.leakage import frequency_leakage_frame, true_age
 from pipeline.pseudonymise.opposition import OppositionList, flag_opposition, read_opposition
 from pipeline.pseudonymise.prepare import AGENCIES, prepare_components
 from pipeline.pseudonymise.tokens import compute_tokens, load_catalogue
