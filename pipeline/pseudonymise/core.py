@@ -71,10 +71,11 @@ class Materials:
 
 def load_materials(keys_dir: Path, convention: Path, agency: str) -> Materials:
     """Read the convention and the linkage key through pipeline.trust."""
-    from pipeline.trust.convention import load_convention
+    from pipeline.trust.convention import check_central_readiness, load_convention
     from pipeline.trust.keys import load_linkage_key
 
     conv = load_convention(convention)
+    check_central_readiness(conv)
     key = load_linkage_key(keys_dir, conv.id, convention=conv)
     return Materials(key.secret, key.fingerprint, conv.id, conv.allowed_fields(agency),
                      conv.contact_fields(agency), bool(conv.demo))

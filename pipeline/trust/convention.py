@@ -259,6 +259,49 @@ def verify_convention(conv: Convention, today: dt.date) -> None:
             f"{conv.valid_until:%d/%m/%Y} (nous sommes le {today:%d/%m/%Y}) ; renouvelez-la")
     if not conv.data_providers:
         raise RefusalError(f"{conv.path} : aucune partie fournisseuse de données")
+    check_central_readiness(conv)
+
+
+# Agencies whose exports the central step crosses (pipeline/central/run.py reads both).
+CENTRAL_AGENCIES = ("caf", "cpam")
+
+
+def central_required_columns(agency: str) -> list[str]:
+    """Columns the central step needs from `agency`: the export contract's required columns
+    (pipeline/report/suites/<agency>_export.yaml, expectation `required_columns`)."""
+    from pipeline.report.suite_spec import load_suite
+
+    return [c for e in load_suite(f"{agency}_export").expectations
+            for c in e.get("required_columns") or []]
+
+
+def central_readiness_errors(conv: Convention) -> list[str]:
+    """Why this convention cannot produce what the central step needs (empty: it can)."""
+    errors = []
+    for agency in CENTRAL_AGENCIES:
+        if agency not in conv.content["fields"]:
+            errors.append(f"la convention n'autorise aucun champ pour « {agency} » : "
+                          "l'appariement central est impossible")
+            continue
+        allowed = conv.allowed_fields(agency)
+        if not any(f.startswith("tok_") for f in allowed):
+            errors.append(f"la convention n'autorise aucun jeton pour « {agency} » : "
+                          "l'appariement central est impossible")
+            continue
+        missing = [c for c in central_required_columns(agency) if c not in allowed]
+        if missing:
+            errors.append(f"colonnes nécessaires à l'étape centrale non autorisées pour "
+                          f"« {agency} » : {', '.join(missing)}")
+    if not conv.allowed_rules:
+        errors.append("la convention n'autorise aucune règle de détection")
+    return errors
+
+
+def check_central_readiness(conv: Convention) -> None:
+    """Refuse (French) a convention under which the central step could not run at all."""
+    errors = central_readiness_errors(conv)
+    if errors:
+        raise RefusalError(f"{conv.path} : " + " ; ".join(errors))
 
 
 def load_verified_convention(path: Path | str, today: dt.date) -> Convention:
