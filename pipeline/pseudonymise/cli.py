@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from pipeline.common.progress import info
+from pipeline.territory.config import ConfigOpt
 
 
 def register(app: typer.Typer) -> None:
@@ -35,6 +36,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
         as_json: Annotated[bool, typer.Option(
             "--json", help="résumé complet en JSON sur la sortie standard")] = False,
+        config: ConfigOpt = None,
     ) -> None:
         """Pseudonymise the ingested extract: tokens, random handles, export, signed manifest."""
         from pipeline.pseudonymise.core import pseudonymise
