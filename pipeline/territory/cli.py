@@ -72,8 +72,9 @@ def init_cmd(
         "Étapes suivantes (détail : docs/KEY-CEREMONY.md) :",
         *(f"  {a} : nonrecours keys unwrap {res.wrapped[a]} --keys-dir <clés de {a}>"
           for a in pending),
-        *(f"  {p} signe : nonrecours convention sign {conv} --party {p} "
-          f"--keys-dir {res.keys[p]}" for p in res.keys),
+        *(f"  {p} signe : nonrecours convention sign {conv} --party {p} --keys-dir "
+          + (str(k) if (k / "private" / f"{p}.ed25519.key.json").exists() else f"<clés de {p}>")
+          for p, k in res.keys.items()),
         f"  vérifier : nonrecours convention verify {conv}",
         f"  puis : nonrecours ingest --agency caf --config {cfg} (et cpam), "
         f"pseudonymise --agency caf --config {cfg}, match --config {cfg}, "
