@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -237,6 +238,11 @@ def load_convention(path: Path | str) -> Convention:
 
 def verify_convention(conv: Convention, today: dt.date) -> None:
     """Refuse (RefusalError, French) unless every party signed this content and it is in force."""
+    demo_keyed = demo_key_parties(conv)
+    if demo_keyed and not conv.demo:
+        raise RefusalError(
+            f"{conv.path} : clé de signature de DÉMONSTRATION pour {', '.join(demo_keyed)} ; une "
+            "convention réelle (demo: false) ne peut pas reposer sur des clés publiées")
     for pid, status in conv.signature_status().items():
         if status == "absente":
             raise RefusalError(
@@ -260,6 +266,15 @@ def verify_convention(conv: Convention, today: dt.date) -> None:
     if not conv.data_providers:
         raise RefusalError(f"{conv.path} : aucune partie fournisseuse de données")
     check_central_readiness(conv)
+
+
+def demo_key_parties(conv: Convention) -> list[str]:
+    """Parties whose declared signing key is the published demo key of that party."""
+    from pipeline.trust.demo import DEMO_SEED
+    from pipeline.trust.keys import seeded_signing_key
+
+    return [pid for pid, party in sorted(conv.parties.items())
+            if party.ed25519 == public_key_b64(seeded_signing_key(DEMO_SEED, pid).public_key())]
 
 
 # Agencies whose exports the central step crosses (pipeline/central/run.py reads both).
@@ -350,12 +365,17 @@ def create_convention(spec: dict[str, Any], party_keys: dict[str, Path], out: Pa
 
 def sign_convention(path: Path, party: str, keys_dir: Path) -> str:
     """Add `party`'s signature over the current content; refuses a key that is not the party's."""
-    from pipeline.trust.keys import load_private_ed25519
+    from pipeline.trust.keys import load_private_ed25519, private_key_path
 
     conv = load_convention(path)
     if party not in conv.parties:
         raise RefusalError(f"{path} : « {party} » n'est pas partie à la convention")
     private = load_private_ed25519(Path(keys_dir), party)
+    demo_key = json.loads(private_key_path(Path(keys_dir), party, "ed25519").read_text(
+        "utf-8")).get("demo") is True
+    if demo_key and not conv.demo:
+        raise RefusalError(f"{path} : clé de DÉMONSTRATION de {keys_dir} refusée pour signer une "
+                           "convention réelle (demo: false)")
     if public_key_b64(private.public_key()) != conv.parties[party].ed25519:
         raise RefusalError(f"{path} : la clé de {keys_dir} n'est pas celle déclarée pour "
                            f"« {party} » dans la convention")

@@ -169,3 +169,23 @@ def test_complete_convention_is_ready(tmp_path):
     assert central_readiness_errors(load_convention(w.convention)) == []
     assert {"tok_nir", "tok_nom_dob", "handle"} <= set(central_required_columns("caf"))
     assert "css" in central_required_columns("cpam")
+
+
+def test_real_convention_on_demo_signing_keys_refused(tmp_path):
+    """Demo keys are published: a non-demo convention may neither declare nor be signed by one."""
+    from pipeline.trust.convention import create_convention
+    from pipeline.trust.demo import DEMO_SEED, demo_spec
+    from pipeline.trust.keys import generate_agency_keys
+
+    keys = {}
+    for party in ("caf", "cpam", "operateur", "ccas"):
+        keys[party] = tmp_path / party
+        generate_agency_keys(party, keys[party], seed=DEMO_SEED)
+    conv_path = create_convention({**demo_spec(), "id": "vraie", "demo": False}, keys,
+                                  tmp_path / "vraie.yaml")
+    with pytest.raises(RefusalError, match=r"clé de DÉMONSTRATION .* refusée pour signer"):
+        sign_convention(conv_path, "caf", keys["caf"])
+    with pytest.raises(RefusalError, match="signature de DÉMONSTRATION pour caf, ccas, cpam"):
+        verify_convention(load_convention(conv_path), TODAY)
+    # the demo convention itself stays valid with the same keys
+    verify_convention(load_convention(DEMO), TODAY)
