@@ -55,7 +55,11 @@ class LeakageFound(PipelineError):
         self.scan = scan
         what = ", ".join(f"{f['colonne']} ({f['controle']} : {f['nombre']})"
                          for f in scan["findings"])
-        super().__init__(f"export refusé : données identifiantes détectées dans {what}")
+        hint = ""
+        if any(f["controle"] == "hors_domaine" for f in scan["findings"]):
+            hint = (" ; hors_domaine : valeur absente du domaine que le contrat d'export déclare "
+                    "pour cette colonne")
+        super().__init__(f"export refusé : données identifiantes détectées dans {what}{hint}")
 
 
 @dataclass(frozen=True)

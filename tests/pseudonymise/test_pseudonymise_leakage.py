@@ -129,7 +129,8 @@ def test_pseudonymise_writes_nothing_when_scan_fails(tmp_path: Path) -> None:
         pseudonymise("caf", work, work / "keys", tmp_path / "c.yaml", work / "export",
                      territory=territory, seed=1,
                      materials=Materials(KEY, "x", "test", None, None, True), sign=False)
-    assert "quartier" in str(err.value)
+    assert "quartier (hors_domaine" in str(err.value)
+    assert "domaine que le contrat d'export déclare" in str(err.value)
     assert df["nom_naissance"][0] not in str(err.value)
     assert not (work / "export").exists()
     assert not (work / "handles.parquet").exists()
