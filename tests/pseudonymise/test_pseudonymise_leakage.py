@@ -232,6 +232,8 @@ def test_people_named_like_codes_never_block_the_export(tmp_path: Path, agency: 
             series = export[col].explode() if export[col].dtype == pl.List else export[col]
             codes |= set(series.drop_nulls())
     assert names & codes, "fixture lost its code-like names"
+    # the central re-scan (pipeline/central/run.py: no extract, the agency's domains) agrees
+    assert scan_frame(export, agency=agency)["ok"]
     # control: the same extract with a name planted in a free column is still refused
     planted = export.with_columns(commentaire=pl.lit(sorted(names & codes)[0]))
     scan = scan_frame(planted, ingested_df, agency)
