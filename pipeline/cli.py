@@ -33,6 +33,7 @@ def _mount() -> None:
     from pipeline.reidentify import cli as reidentify_cli
     from pipeline.report import cli as report_cli
     from pipeline.synth import cli as synth_cli
+    from pipeline.territory import cli as territory_cli
     from pipeline.trust import cli as trust_cli
 
     for module in (
@@ -45,6 +46,7 @@ def _mount() -> None:
         reidentify_cli,
         report_cli,
         central_cli,
+        territory_cli,
     ):
         module.register(app)
 

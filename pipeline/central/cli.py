@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from pipeline.territory.config import ConfigOpt
+
 
 def register(app: typer.Typer) -> None:
     @app.command("match")
@@ -38,6 +40,7 @@ def register(app: typer.Typer) -> None:
                 help="Refuser le run si aucun barème CSS confirmé ne couvre la date de référence."
             ),
         ] = False,
+        config: ConfigOpt = None,
     ) -> None:
         """Run the central step: refuse unless the convention and manifests verify, then link,
         detect and write targets, aggregates and the validation report."""

@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from pipeline.territory.config import ConfigOpt
+
 
 class Agency(StrEnum):
     caf = "caf"
@@ -25,6 +27,7 @@ def register(app: typer.Typer) -> None:
             "--out", help="Dossier de sortie, côté agence (défaut : out/<agence>).")] = None,
         layout: Annotated[Path | None, typer.Option(
             "--layout", help="Disposition YAML propre au territoire (défaut : BRIEF §4).")] = None,
+        config: ConfigOpt = None,
     ) -> None:
         """Lire, valider et normaliser un extrait brut : ingested.parquet + rejections.csv."""
         from pipeline.ingest.api import ingest

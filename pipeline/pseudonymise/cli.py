@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from pipeline.common.progress import info
+from pipeline.territory.config import ConfigOpt
 
 
 def register(app: typer.Typer) -> None:
@@ -35,6 +36,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
         as_json: Annotated[bool, typer.Option(
             "--json", help="résumé complet en JSON sur la sortie standard")] = False,
+        config: ConfigOpt = None,
     ) -> None:
         """Pseudonymise the ingested extract: tokens, random handles, export, signed manifest."""
         from pipeline.pseudonymise.core import pseudonymise
@@ -67,9 +69,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Scan an export for identifiers and measure token frequency leakage (JSON on stdout)."""
         from pipeline.common.errors import PipelineError
-        from pipeline.pseudonymise.leakage import frequency_leakage, scan_export
+        from pipeline.pseudonymise.leak_scan import scan_export
+        from pipeline.pseudonymise.leakage import frequency_leakage
 
-        scan = scan_export(export_file, ingested)
+        agency = export_file.name.split(".")[0]  # <agency>.pseudo.parquet: its coded domains
+        scan = scan_export(export_file, ingested, agency if agency in ("caf", "cpam") else None)
         freq = frequency_leakage(export_file, handles_file=handles, ingested_file=ingested)
         typer.echo(json.dumps({"scan": scan, "frequence": freq}, indent=2, ensure_ascii=False,
                               sort_keys=True))

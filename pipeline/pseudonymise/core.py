@@ -32,12 +32,8 @@ from pipeline.pseudonymise.attributes import (
     read_territory,
 )
 from pipeline.pseudonymise.handles import assign_handles
-from pipeline.pseudonymise.leakage import (
-    LeakageFound,
-    frequency_leakage_frame,
-    scan_frame,
-    true_age,
-)
+from pipeline.pseudonymise.leak_scan import LeakageFound, scan_frame
+from pipeline.pseudonymise.leakage import frequency_leakage_frame, true_age
 from pipeline.pseudonymise.opposition import OppositionList, flag_opposition, read_opposition
 from pipeline.pseudonymise.prepare import AGENCIES, prepare_components
 from pipeline.pseudonymise.tokens import compute_tokens, load_catalogue
@@ -80,10 +76,11 @@ class Materials:
 
 def load_materials(keys_dir: Path, convention: Path, agency: str) -> Materials:
     """Read the convention and the linkage key through pipeline.trust."""
-    from pipeline.trust.convention import load_convention
+    from pipeline.trust.convention import check_central_readiness, load_convention
     from pipeline.trust.keys import load_linkage_key
 
     conv = load_convention(convention)
+    check_central_readiness(conv)
     key = load_linkage_key(keys_dir, conv.id, convention=conv)
     return Materials(key.secret, key.fingerprint, conv.id, conv.allowed_fields(agency),
                      conv.contact_fields(agency), bool(conv.demo))

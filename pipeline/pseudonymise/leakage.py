@@ -1,10 +1,7 @@
-"""Leakage checks on a pseudonymised export: identifier scan and frequency (rank) attack.
+"""Leakage checks on a pseudonymised export: frequency (rank) attack.
 
-`scan_export` is a gate: the pseudonymise step refuses to write an export in which any string
-cell looks like a NIR, a date or a phone number, any integer looks like a NIR, a dated column
-other than the allowed ones exists, a token or handle is not exactly 32 lower-case hex
-characters, or (agency side) an exact name or address of the extract appears. Findings are
-counts per column and check, never values.
+The identifier scan (`scan_frame`, `scan_export`, `LeakageFound`) lives in
+pipeline/pseudonymise/leak_scan.py; it is re-exported here for older imports.
 
 `frequency_leakage` measures what an attacker holding the export and public name-frequency
 tables could recover: rank each name-token column by frequency, align it with a reference ranking
@@ -24,113 +21,15 @@ from pathlib import Path
 
 import polars as pl
 
-from pipeline.common.errors import PipelineError
 from pipeline.common.tables import read_parquet
-from pipeline.pseudonymise.attributes import ALLOWED_DATE_COLUMNS, age_expr
+from pipeline.pseudonymise.attributes import age_expr
 from pipeline.pseudonymise.hmac_engine import get_engine
+from pipeline.pseudonymise.leak_scan import (  # noqa: F401  (re-exported until removed)
+    LeakageFound,
+    scan_export,
+    scan_frame,
+)
 from pipeline.pseudonymise.phonetic import encode_unique
-
-HEX32 = r"^[0-9a-f]{32}$"
-TOKEN_HEX = 32
-PATTERNS = {
-    # NIR: sex digit, year, month (01-12, 20-99 for unknown/overseas), department (2A/2B), 13/15
-    "nir": r"(^|[^0-9A-Za-z])[1-478]\s?\d{2}\s?(0[1-9]|1[0-2]|[2-9]\d)\s?(\d{2}|2[AB])\s?\d{3}"
-    r"\s?\d{3}(\s?\d{2})?([^0-9A-Za-z]|$)",
-    "date": r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}/\d{1,2}/\d{2,4}",
-    "telephone": r"(\+33\s?|0)[1-9]([\s.-]?\d{2}){4}",
-}
-NAME_COLUMNS = {
-    "caf": ["nom_naissance", "nom_usage", "prenom1", "prenoms", "adresse", "telephone"],
-    "cpam": ["nom", "prenom1", "prenoms", "adresse"],
-}
-MIN_NAME_LEN = 2
-
-
-class LeakageFound(PipelineError):
-    """The export carries something identifying: nothing is written."""
-
-    def __init__(self, scan: dict) -> None:
-        self.scan = scan
-        what = ", ".join(f"{f['colonne']} ({f['controle']} : {f['nombre']})"
-                         for f in scan["findings"])
-        super().__init__(f"export refusé : données identifiantes détectées dans {what}")
-
-
-def _is_handle_or_token(col: str) -> bool:
-    return col in ("handle", "foyer") or col.startswith("tok_")
-
-
-def _bad_hex(col: str) -> pl.Expr:
-    """Count of cells that are not exactly 32 lower-case hex characters."""
-    c = pl.col(col)
-    return ((c.str.len_bytes() != TOKEN_HEX) | c.str.contains("[^0-9a-f]")).sum().alias(col)
-
-
-def _distinct_cells(series: pl.Series) -> pl.DataFrame:
-    """Distinct non-null string cells of a column (lists exploded) with their counts: the
-    checks run on distinct values only, the counts keep the findings exact."""
-    if series.dtype == pl.List(pl.String):
-        series = series.explode()
-    return series.drop_nulls().alias("v").value_counts(name="n")
-
-
-def _leaked_values(ingested: pl.DataFrame, agency: str | None, values: pl.Series) -> pl.Series:
-    """Those of `values` that are an exact name, address or phone number of the extract."""
-    cols = NAME_COLUMNS.get(agency or "") or sorted(set(NAME_COLUMNS["caf"])
-                                                    | set(NAME_COLUMNS["cpam"]))
-    probe = values.str.strip_chars().unique().implode()
-    hits = []
-    for col in cols:
-        if col in ingested.columns:
-            cells = ingested[col].cast(pl.String).str.strip_chars()
-            hits.append(cells.filter(cells.is_in(probe)).unique())
-    if not hits:
-        return pl.Series("v", [], dtype=pl.String)
-    found = pl.concat(hits).unique()
-    return found.filter(found.str.len_chars() >= MIN_NAME_LEN)
-
-
-def scan_frame(export: pl.DataFrame, ingested: pl.DataFrame | None = None,
-               agency: str | None = None) -> dict:
-    """Scan an export frame; returns {ok, rows, findings: [{colonne, controle, nombre}]}."""
-    findings: list[dict] = []
-
-    def found(col: str, check: str, n: int) -> None:
-        if n:
-            findings.append({"colonne": col, "controle": check, "nombre": int(n)})
-
-    hex_cols = [c for c, t in export.schema.items() if _is_handle_or_token(c) and t == pl.String]
-    if hex_cols:
-        for col, n in export.select([_bad_hex(c) for c in hex_cols]).row(0, named=True).items():
-            found(col, "format_jeton", int(n))
-    for col, dtype in export.schema.items():
-        if _is_handle_or_token(col):
-            if dtype != pl.String:
-                found(col, "format_jeton", export.height)
-            continue
-        if dtype in (pl.Date, pl.Datetime) and col not in ALLOWED_DATE_COLUMNS:
-            found(col, "colonne_date", int(export[col].is_not_null().sum()))
-        elif dtype.is_integer():
-            v = export[col].drop_nulls().cast(pl.Int64, strict=False)
-            found(col, "nir", int(((v >= 10**12) & (v < 10**15)).sum()))
-        elif dtype in (pl.String, pl.List(pl.String)):
-            cells = _distinct_cells(export[col])
-            for check, pattern in PATTERNS.items():
-                found(col, check, int(cells.filter(pl.col("v").str.contains(pattern))["n"].sum()))
-            if ingested is not None and cells.height:
-                leaked = _leaked_values(ingested, agency, cells["v"]).implode()
-                found(col, "nom_ou_adresse",
-                      int(cells.filter(pl.col("v").str.strip_chars().is_in(leaked))["n"].sum()))
-    return {"ok": not findings, "rows": export.height, "findings": findings}
-
-
-def scan_export(export_file: Path, ingested_file: Path | None = None,
-                agency: str | None = None) -> dict:
-    """File version of `scan_frame` (callable centrally without the ingested file)."""
-    export = read_parquet(Path(export_file), "export")
-    ingested = read_parquet(Path(ingested_file), "extrait normalisé") if ingested_file else None
-    return scan_frame(export, ingested, agency)
-
 
 # --- frequency / rank-alignment attack -----------------------------------------------------
 

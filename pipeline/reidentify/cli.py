@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from pipeline.common.progress import info
+from pipeline.territory.config import ConfigOpt
 
 HELD_LABELS = {
     "opposition_table_handles": "opposition (table des handles)",
@@ -48,6 +49,7 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option("--run-date", help="Date d'édition AAAA-MM-JJ (défaut : ce jour)."),
         ] = None,
+        config: ConfigOpt = None,
     ) -> None:
         """Resolve this agency's handles into per-quartier lists (XLSX + CSV) for the CCAS."""
         from pipeline.reidentify.api import reidentify

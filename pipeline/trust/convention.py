@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -237,6 +238,11 @@ def load_convention(path: Path | str) -> Convention:
 
 def verify_convention(conv: Convention, today: dt.date) -> None:
     """Refuse (RefusalError, French) unless every party signed this content and it is in force."""
+    demo_keyed = demo_key_parties(conv)
+    if demo_keyed and not conv.demo:
+        raise RefusalError(
+            f"{conv.path} : clé de signature de DÉMONSTRATION pour {', '.join(demo_keyed)} ; une "
+            "convention réelle (demo: false) ne peut pas reposer sur des clés publiées")
     for pid, status in conv.signature_status().items():
         if status == "absente":
             raise RefusalError(
@@ -259,6 +265,58 @@ def verify_convention(conv: Convention, today: dt.date) -> None:
             f"{conv.valid_until:%d/%m/%Y} (nous sommes le {today:%d/%m/%Y}) ; renouvelez-la")
     if not conv.data_providers:
         raise RefusalError(f"{conv.path} : aucune partie fournisseuse de données")
+    check_central_readiness(conv)
+
+
+def demo_key_parties(conv: Convention) -> list[str]:
+    """Parties whose declared signing key is the published demo key of that party."""
+    from pipeline.trust.demo import DEMO_SEED
+    from pipeline.trust.keys import seeded_signing_key
+
+    return [pid for pid, party in sorted(conv.parties.items())
+            if party.ed25519 == public_key_b64(seeded_signing_key(DEMO_SEED, pid).public_key())]
+
+
+# Agencies whose exports the central step crosses (pipeline/central/run.py reads both).
+CENTRAL_AGENCIES = ("caf", "cpam")
+
+
+def central_required_columns(agency: str) -> list[str]:
+    """Columns the central step needs from `agency`: the export contract's required columns
+    (pipeline/report/suites/<agency>_export.yaml, expectation `required_columns`)."""
+    from pipeline.report.suite_spec import load_suite
+
+    return [c for e in load_suite(f"{agency}_export").expectations
+            for c in e.get("required_columns") or []]
+
+
+def central_readiness_errors(conv: Convention) -> list[str]:
+    """Why this convention cannot produce what the central step needs (empty: it can)."""
+    errors = []
+    for agency in CENTRAL_AGENCIES:
+        if agency not in conv.content["fields"]:
+            errors.append(f"la convention n'autorise aucun champ pour « {agency} » : "
+                          "l'appariement central est impossible")
+            continue
+        allowed = conv.allowed_fields(agency)
+        if not any(f.startswith("tok_") for f in allowed):
+            errors.append(f"la convention n'autorise aucun jeton pour « {agency} » : "
+                          "l'appariement central est impossible")
+            continue
+        missing = [c for c in central_required_columns(agency) if c not in allowed]
+        if missing:
+            errors.append(f"colonnes nécessaires à l'étape centrale non autorisées pour "
+                          f"« {agency} » : {', '.join(missing)}")
+    if not conv.allowed_rules:
+        errors.append("la convention n'autorise aucune règle de détection")
+    return errors
+
+
+def check_central_readiness(conv: Convention) -> None:
+    """Refuse (French) a convention under which the central step could not run at all."""
+    errors = central_readiness_errors(conv)
+    if errors:
+        raise RefusalError(f"{conv.path} : " + " ; ".join(errors))
 
 
 def load_verified_convention(path: Path | str, today: dt.date) -> Convention:
@@ -307,12 +365,17 @@ def create_convention(spec: dict[str, Any], party_keys: dict[str, Path], out: Pa
 
 def sign_convention(path: Path, party: str, keys_dir: Path) -> str:
     """Add `party`'s signature over the current content; refuses a key that is not the party's."""
-    from pipeline.trust.keys import load_private_ed25519
+    from pipeline.trust.keys import load_private_ed25519, private_key_path
 
     conv = load_convention(path)
     if party not in conv.parties:
         raise RefusalError(f"{path} : « {party} » n'est pas partie à la convention")
     private = load_private_ed25519(Path(keys_dir), party)
+    demo_key = json.loads(private_key_path(Path(keys_dir), party, "ed25519").read_text(
+        "utf-8")).get("demo") is True
+    if demo_key and not conv.demo:
+        raise RefusalError(f"{path} : clé de DÉMONSTRATION de {keys_dir} refusée pour signer une "
+                           "convention réelle (demo: false)")
     if public_key_b64(private.public_key()) != conv.parties[party].ed25519:
         raise RefusalError(f"{path} : la clé de {keys_dir} n'est pas celle déclarée pour "
                            f"« {party} » dans la convention")

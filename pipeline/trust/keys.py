@@ -153,8 +153,7 @@ def generate_agency_keys(
         sign_key = ed25519.Ed25519PrivateKey.generate()
         kex_key = x25519.X25519PrivateKey.generate()
     else:
-        sign_key = ed25519.Ed25519PrivateKey.from_private_bytes(
-            _hkdf(seed, f"nonrecours/demo/{agency}/ed25519".encode()))
+        sign_key = seeded_signing_key(seed, agency)
         kex_key = x25519.X25519PrivateKey.from_private_bytes(
             _hkdf(seed, f"nonrecours/demo/{agency}/x25519".encode()))
     for algorithm, key in (("ed25519", sign_key), ("x25519", kex_key)):
@@ -167,6 +166,12 @@ def generate_agency_keys(
         write_private(private_key_path(keys_dir, agency, algorithm),
                       (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
         write_text(public_key_path(keys_dir, agency, algorithm), _public_pem(key.public_key()))
+
+
+def seeded_signing_key(seed: bytes, agency: str) -> ed25519.Ed25519PrivateKey:
+    """The Ed25519 key `generate_agency_keys(seed=...)` derives (published demo material)."""
+    return ed25519.Ed25519PrivateKey.from_private_bytes(
+        _hkdf(seed, f"nonrecours/demo/{agency}/ed25519".encode()))
 
 
 def _load_private_doc(keys_dir: Path, agency: str | None, algorithm: str) -> dict[str, Any]:

@@ -119,3 +119,73 @@ def test_duplicate_key_refused_even_if_signature_would_hold(tmp_path):
                                          "retention_days: 3650\nretention_days: 365"), "utf-8")
     with pytest.raises(RefusalError, match=r"ligne \d+ : convention illisible.*en double"):
         load_convention(w.convention)
+
+
+def _spec_fields(drop_tokens: str | None = None, drop: tuple[str, ...] = ()) -> dict:
+    from pipeline.trust.demo import demo_spec
+
+    fields = demo_spec()["fields"]
+    return {a: [f for f in names if f not in drop
+                and not (a == drop_tokens and f.startswith("tok_"))]
+            for a, names in fields.items()}
+
+
+def test_convention_without_tokens_refused_by_verify_and_pseudonymise(tmp_path):
+    """The documented template once listed no token: pseudonymise dropped every token and the
+    central step failed. Both `convention verify` and `pseudonymise` now refuse it up front."""
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+    from pipeline.pseudonymise.core import load_materials
+
+    w = make_world(tmp_path, spec_changes={"fields": _spec_fields(drop_tokens="cpam")})
+    conv = load_convention(w.convention)
+    assert conv.signature_status() == {p: "valide" for p in ("caf", "ccas", "cpam", "operateur")}
+    message = "n'autorise aucun jeton pour « cpam » : l'appariement central est impossible"
+    with pytest.raises(RefusalError, match=message):
+        verify_convention(conv, TODAY)
+    with pytest.raises(RefusalError, match=message):
+        load_materials(w.keys["cpam"], w.convention, "cpam")
+    res = CliRunner().invoke(app, ["convention", "verify", str(w.convention),
+                                   "--today", TODAY.isoformat()])
+    assert res.exit_code != 0
+    assert message in res.output + str(res.exception)
+
+
+def test_convention_missing_a_central_column_refused(tmp_path):
+    w = make_world(tmp_path, spec_changes={"fields": _spec_fields(drop=("tok_nom_dob",)),
+                                           "rules": []})
+    with pytest.raises(RefusalError) as err:
+        verify_convention(load_convention(w.convention), TODAY)
+    text = str(err.value)
+    assert "pour « caf » : tok_nom_dob" in text and "pour « cpam » : tok_nom_dob" in text
+    assert "aucune règle de détection" in text
+
+
+def test_complete_convention_is_ready(tmp_path):
+    from pipeline.trust.convention import central_readiness_errors, central_required_columns
+
+    w = make_world(tmp_path)
+    assert central_readiness_errors(load_convention(w.convention)) == []
+    assert {"tok_nir", "tok_nom_dob", "handle"} <= set(central_required_columns("caf"))
+    assert "css" in central_required_columns("cpam")
+
+
+def test_real_convention_on_demo_signing_keys_refused(tmp_path):
+    """Demo keys are published: a non-demo convention may neither declare nor be signed by one."""
+    from pipeline.trust.convention import create_convention
+    from pipeline.trust.demo import DEMO_SEED, demo_spec
+    from pipeline.trust.keys import generate_agency_keys
+
+    keys = {}
+    for party in ("caf", "cpam", "operateur", "ccas"):
+        keys[party] = tmp_path / party
+        generate_agency_keys(party, keys[party], seed=DEMO_SEED)
+    conv_path = create_convention({**demo_spec(), "id": "vraie", "demo": False}, keys,
+                                  tmp_path / "vraie.yaml")
+    with pytest.raises(RefusalError, match=r"clé de DÉMONSTRATION .* refusée pour signer"):
+        sign_convention(conv_path, "caf", keys["caf"])
+    with pytest.raises(RefusalError, match="signature de DÉMONSTRATION pour caf, ccas, cpam"):
+        verify_convention(load_convention(conv_path), TODAY)
+    # the demo convention itself stays valid with the same keys
+    verify_convention(load_convention(DEMO), TODAY)

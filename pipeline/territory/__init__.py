@@ -1,0 +1,1 @@
+"""`territoire init` and the territory configuration file (`--config territoire.toml`)."""
