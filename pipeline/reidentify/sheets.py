@@ -37,6 +37,7 @@ EURO_FORMAT = '#,##0.00 "€"'
 DATE_FORMAT = "DD/MM/YYYY"
 WRAP = Alignment(wrap_text=True, vertical="top")
 NO_WRAP_ALIGN = Alignment(vertical="top")
+SMALL_FONT = Font(size=6)  # the 32-character reference fits its column without widening the page
 WIDTHS = {
     "Priorité": 7,
     "Droit principal": 16,
@@ -61,7 +62,7 @@ WIDTHS = {
     OUTCOME: 12,
     CONTACT_DATE: 10,
     "Commentaire": 14,
-    "Référence": 9,
+    "Référence": 19,
     "Avertissement": 24,
     "Rue": 22,
     "N°": 5,
@@ -118,12 +119,13 @@ def _table(ws: Worksheet, frame: pl.DataFrame, first: int) -> int:
     ):
         for j, value in enumerate(row, start=1):
             cell = ws.cell(row=i, column=j, value=value)
-            cell.alignment = NO_WRAP_ALIGN if frame.columns[j - 1] in NO_WRAP else WRAP
-            cell.font = BODY_FONT
+            small = frame.columns[j - 1] in NO_WRAP
+            cell.alignment = NO_WRAP_ALIGN if small else WRAP
+            cell.font = SMALL_FONT if small else BODY_FONT
             if formats[j]:
                 cell.number_format = formats[j]
         ws.row_dimensions[i].height = height
-    ws.row_dimensions[first].height = LINE_HEIGHT * 2.4
+    ws.row_dimensions[first].height = LINE_HEIGHT * 3.6
     last = first + frame.height
     ws.freeze_panes = ws.cell(row=first + 1, column=1)
     ws.auto_filter.ref = f"A{first}:{get_column_letter(frame.width)}{last}"
