@@ -64,8 +64,8 @@ WIDTHS = {
     "Commentaire": 14,
     "Référence": 19,
     "Avertissement": 24,
-    "Rue": 22,
-    "N°": 5,
+    "Rue": 28,
+    "N°": 7,
     "Passage (date, résultat)": 30,
 }
 LINE_HEIGHT = 11.5  # points per wrapped line of the 9 pt body font
@@ -98,7 +98,8 @@ def _print_layout(ws: Worksheet, title_row: int) -> None:
     ws.oddFooter.center.text = "Page &P / &N"
     ws.oddFooter.center.size = 9
     ws.page_margins.left = ws.page_margins.right = 0.4
-    ws.page_margins.top = ws.page_margins.bottom = 0.6
+    ws.page_margins.top = ws.page_margins.bottom = 0.75
+    ws.page_margins.header = ws.page_margins.footer = 0.3
 
 
 def _table(ws: Worksheet, frame: pl.DataFrame, first: int) -> int:
@@ -213,15 +214,14 @@ def _header_block(ws: Worksheet, header: ListHeader) -> int:
 def tour_frame(display: pl.DataFrame) -> pl.DataFrame:
     """Households by quartier, street name, then house number (door-to-door order)."""
     address = pl.col(ADDRESS).fill_null("").str.strip_chars().str.to_uppercase()
+    house = address.str.extract(r"^(\d+(?:\s*(?:BIS|TER|QUATER|[A-D]\b))?)", 1)
     number = address.str.extract(r"^(\d+)", 1).cast(pl.Int64, strict=False)
-    street = address.str.replace(r"^\d+\s*(BIS|TER|QUATER|[A-Z]\b)?[\s,]*", "").str.strip_chars()
+    street = address.str.slice(house.str.len_chars().fill_null(0)).str.strip_chars(" ,")
     cols = [c for c in TOUR_COLUMNS if c in display.columns or c in ("Rue", "N°")]
+    by_name = "Nom" if "Nom" in display.columns else QUARTIER
     return (
-        display.with_columns(street.alias("Rue"), number.alias("N°"))
-        .sort(
-            [QUARTIER, "Rue", "N°", ADDRESS, "Nom" if "Nom" in display.columns else QUARTIER],
-            nulls_last=True,
-        )
+        display.with_columns(street.alias("Rue"), house.alias("N°"), number.alias("_n"))
+        .sort([QUARTIER, "Rue", "_n", "N°", by_name], nulls_last=True)
         .select(QUARTIER, *cols, pl.lit(None, dtype=pl.String).alias("Passage (date, résultat)"))
     )
 

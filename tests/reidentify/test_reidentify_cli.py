@@ -80,9 +80,7 @@ def test_forged_handle_refused_with_exit_3(run_cli, tmp_path: Path) -> None:
     forged = t.head(1).with_columns(pl.lit("e" * 32).alias("handle"))
     pl.concat([t, forged]).write_parquet(paths["targets"])
     other = tmp_path / "other"
-    refused = run_cli(
-        *_args(paths, other), "--convention", str(CONVENTION), "--sans-historique"
-    )
+    refused = run_cli(*_args(paths, other), "--convention", str(CONVENTION), "--sans-historique")
     assert refused.returncode == 3, refused.stderr
     assert "non émis" in refused.stderr and "e" * 32 not in refused.stderr
     assert not other.exists()

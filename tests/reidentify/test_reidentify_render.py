@@ -57,8 +57,7 @@ def _pages(pdf: Path) -> list[tuple[float, float]]:
         ["pdfinfo", "-f", "1", "-l", "999", str(pdf)], capture_output=True, text=True, check=True
     ).stdout
     return [
-        (float(w), float(h))
-        for w, h in re.findall(r"Page\s+\d+ size:\s+([\d.]+) x ([\d.]+)", info)
+        (float(w), float(h)) for w, h in re.findall(r"Page\s+\d+ size:\s+([\d.]+) x ([\d.]+)", info)
     ]
 
 

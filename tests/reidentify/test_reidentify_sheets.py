@@ -143,10 +143,10 @@ def test_tour_sheet_sorted_by_street_then_number(listes: Path) -> None:
         dict(zip(names, [c.value for c in r], strict=True)) for r in ws.iter_rows(min_row=h + 1)
     ]
     assert [(r["Rue"], r["N°"]) for r in rows] == [
-        ("ALLEE DES PINS", 7),
-        ("AVENUE FOCH", 3),
-        ("RUE DES LILAS", 2),
-        ("RUE DES LILAS", 10),
+        ("ALLEE DES PINS", "7 BIS"),
+        ("AVENUE FOCH", "3"),
+        ("RUE DES LILAS", "2"),
+        ("RUE DES LILAS", "10"),
     ]
     assert ws.freeze_panes == f"A{h + 1}" and ws.print_title_rows == f"${h}:${h}"
 
@@ -165,3 +165,24 @@ def test_legend_explains_roles_priorities_rules_outcomes_and_notice(listes: Path
     assert "CSS gratuite sans RSA" not in text  # a CPAM rule is not in the CAF legend
     for outcome in fieldwork().outcomes:
         assert outcome.libelle in text
+
+
+def test_tour_parses_house_numbers_without_eating_the_street() -> None:
+    from pipeline.reidentify.sheets import tour_frame
+
+    addresses = [
+        "10 R DE LA PAIX",
+        "2 B RUE X",
+        "7 BIS ALLEE Y",
+        "RUE SANS NUMERO",
+        "9 R DE LA PAIX",
+    ]
+    d = pl.DataFrame({"Adresse": addresses, "Quartier": ["q"] * 5, "Nom": list("abcde")})
+    got = tour_frame(d).select("Rue", "N°").rows()
+    assert got == [
+        ("ALLEE Y", "7 BIS"),
+        ("R DE LA PAIX", "9"),
+        ("R DE LA PAIX", "10"),
+        ("RUE SANS NUMERO", None),
+        ("RUE X", "2 B"),
+    ]
