@@ -72,6 +72,7 @@ LINE_HEIGHT = 11.5  # points per wrapped line of the 9 pt body font
 CHARS_PER_UNIT = 1.3  # 9 pt characters per column-width unit (widths count 11 pt characters)
 NO_WRAP = {"Référence"}
 BODY_FONT = Font(size=9)
+LEGEND_WIDTHS = (30, 110)  # legend columns; also the characters per line of its 10 pt text
 TOUR_COLUMNS = (
     "Rue",
     "N°",
@@ -228,8 +229,8 @@ def tour_frame(display: pl.DataFrame) -> pl.DataFrame:
 
 def _legend(ws: Worksheet, roles: Sequence[str], rules: Sequence[dict[str, str]]) -> None:
     fw = fieldwork()
-    ws.column_dimensions["A"].width = 28
-    ws.column_dimensions["B"].width = 110
+    ws.column_dimensions["A"].width = LEGEND_WIDTHS[0]
+    ws.column_dimensions["B"].width = LEGEND_WIDTHS[1]
     rows: list[tuple[str, str, bool]] = [
         ("Mention à dire au premier contact", "", True),
         ("", fw.legal_notice, False),
@@ -251,13 +252,16 @@ def _legend(ws: Worksheet, roles: Sequence[str], rules: Sequence[dict[str, str]]
         for limit in rule.get("limites", []):
             rows.append(("", f"Limite : {limit}", False))
     for i, (a, b, bold) in enumerate(rows, start=1):
-        ca, cb = (
-            ws.cell(row=i, column=1, value=a or None),
-            ws.cell(row=i, column=2, value=b or None),
-        )
-        ca.alignment = cb.alignment = WRAP
-        if bold:
+        ca = ws.cell(row=i, column=1, value=a or None)
+        cb = ws.cell(row=i, column=2, value=b or None)
+        if bold:  # a heading: one line, overflowing into the empty column B
             ca.font = Font(bold=True, size=12)
+            ws.row_dimensions[i].height = 20
+            continue
+        ca.alignment = cb.alignment = WRAP
+        ca.font = cb.font = Font(size=10)
+        lines = max(-(-len(a) // LEGEND_WIDTHS[0]), -(-len(b) // LEGEND_WIDTHS[1]), 1)
+        ws.row_dimensions[i].height = lines * 13.5 + 2
     _print_layout(ws, 1)
     ws.print_title_rows = None
 
