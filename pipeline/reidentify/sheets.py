@@ -41,10 +41,10 @@ SMALL_FONT = Font(size=6)  # the 32-character reference fits its column without 
 WIDTHS = {
     "Priorité": 7,
     "Droit principal": 16,
-    "Motif": 34,
-    "Action proposée": 16,
-    "Autres droits repérés": 15,
-    "Nom": 12,
+    "Motif": 32,
+    "Action proposée": 15,
+    "Autres droits repérés": 22,
+    "Nom": 11,
     "Prénom": 10,
     "Rôle": 6,
     "Qualité": 8,
@@ -69,7 +69,7 @@ WIDTHS = {
     "Passage (date, résultat)": 30,
 }
 LINE_HEIGHT = 11.5  # points per wrapped line of the 9 pt body font
-CHARS_PER_UNIT = 1.3  # 9 pt characters per column-width unit (widths count 11 pt characters)
+CHARS_PER_UNIT = 1.2  # 9 pt characters per column-width unit (widths count 11 pt characters)
 NO_WRAP = {"Référence"}
 BODY_FONT = Font(size=9)
 LEGEND_WIDTHS = (30, 110)  # legend columns; also the characters per line of its 10 pt text
@@ -127,7 +127,7 @@ def _table(ws: Worksheet, frame: pl.DataFrame, first: int) -> int:
             if formats[j]:
                 cell.number_format = formats[j]
         ws.row_dimensions[i].height = height
-    ws.row_dimensions[first].height = LINE_HEIGHT * 3.6
+    ws.row_dimensions[first].height = LINE_HEIGHT * 4.6
     last = first + frame.height
     ws.freeze_panes = ws.cell(row=first + 1, column=1)
     ws.auto_filter.ref = f"A{first}:{get_column_letter(frame.width)}{last}"
