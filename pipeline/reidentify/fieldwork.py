@@ -116,6 +116,7 @@ def territory_names(path: Path | None) -> tuple[dict[str, str], dict[str, str]]:
     for col in ("quartier", "nom_quartier", "code_commune", "nom_commune"):
         if col not in table.columns:
             raise InputError(path, "colonne obligatoire absente", line=1, column=col)
-    quartiers = dict(table.select("quartier", "nom_quartier").unique().iter_rows())
-    communes = dict(table.select("code_commune", "nom_commune").unique().iter_rows())
+    # sorted so that a code given two names always resolves to the same one (the last)
+    quartiers = dict(table.select("quartier", "nom_quartier").unique().sort("*").iter_rows())
+    communes = dict(table.select("code_commune", "nom_commune").unique().sort("*").iter_rows())
     return {**extra, **quartiers}, communes

@@ -186,3 +186,32 @@ def test_tour_parses_house_numbers_without_eating_the_street() -> None:
         ("RUE SANS NUMERO", None),
         ("RUE X", "2 B"),
     ]
+
+
+def test_legend_shows_rule_limits_from_the_catalogue(tmp_path: Path, monkeypatch) -> None:
+    """Rules may carry `limites` (detect's catalogue): the legend lists them under the rule."""
+    import dataclasses
+
+    from pipeline.detect import rules as catalogue
+
+    real = catalogue.load_rules
+
+    @dataclasses.dataclass(frozen=True)
+    class Limited:
+        rule: catalogue.Rule
+        limites: tuple[str, ...]
+
+        def __getattr__(self, name: str):
+            return getattr(self.rule, name)
+
+    limit = "le forfait logement est estimé, l'aide au logement réelle n'est pas connue"
+    monkeypatch.setattr(
+        catalogue, "load_rules", lambda path=None: [Limited(r, (limit,)) for r in real(path)]
+    )
+    paths = write_agency(tmp_path, opposed_handle=None)
+    reidentify("caf", paths["targets"], paths["work"], tmp_path / "o", run_info=RUN)
+    ws = openpyxl.load_workbook(tmp_path / "o" / "cible_Q1.xlsx")["Légende"]
+    cells = [v for row in ws.iter_rows(values_only=True) for v in row if v]
+    caf_rules = [r for r in real() if r.agence == "caf"]
+    assert len(caf_rules) >= 5
+    assert cells.count(f"Limite : {limit}") == len(caf_rules)  # once under each CAF rule
