@@ -207,7 +207,7 @@ def reidentify(
     fields = available if contact_fields is None else [c for c in contact_fields if c in available]
     contact = handles.select("handle", "line", *fields)
     ingested = agency_data.read_ingested(Path(workdir))
-    facts = household_facts(handles, ingested, reference)
+    facts = household_facts(handles, ingested, reference or run_date)
     typed = [c for c in FACT_COLUMNS if c in ingested.columns]
     typed += [c for c in TARGET_EXTRAS if c in kept.columns]
     listed = kept.join(contact, on="handle", how="left").join(facts, on="line", how="left")

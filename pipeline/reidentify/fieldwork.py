@@ -68,7 +68,7 @@ def age_bracket(age: pl.Expr) -> pl.Expr:
 
 
 def household_facts(
-    handles: pl.DataFrame, ingested: pl.DataFrame, reference: dt.date | None
+    handles: pl.DataFrame, ingested: pl.DataFrame, reference: dt.date
 ) -> pl.DataFrame:
     """Per foyer: nb_adultes, nb_enfants; per person (line): tranche_age, ressources_12m, css_fin.
 
@@ -81,7 +81,7 @@ def household_facts(
         (~is_child).sum().cast(pl.Int64).alias("nb_adultes"),
         is_child.sum().cast(pl.Int64).alias("nb_enfants"),
     )
-    ref = reference or dt.date.today()
+    ref = reference
     if "date_naissance" in people.columns:
         born = pl.col("date_naissance")
         age = (
