@@ -136,8 +136,8 @@ def stages(
         if opposition:
             argv += ["--opposition", *opposition]
         contacts = optional(dataset / "agencies" / agency / "contacts.csv")
-        if contacts:
-            argv += ["--contacts", *contacts]
+        argv += ["--contacts", *contacts] if contacts else ["--sans-historique"]
+        argv += ["--territory", str(territory)]
         if today:
             argv += ["--run-date", today]
         chain.append(Stage(f"{agency}: ré-identification et listes", agency, argv))

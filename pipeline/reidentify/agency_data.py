@@ -59,6 +59,19 @@ def _ingested_nirs(workdir: Path) -> pl.DataFrame:
     return pl.read_parquet(path, columns=["line", "nir"])
 
 
+FACT_SOURCES = ("role", "qualite", "date_naissance", "ressources_12m", "css_fin")
+
+
+def read_ingested(workdir: Path) -> pl.DataFrame:
+    """The agency's ingested table, reduced to the columns the lists' household facts use."""
+    path = Path(workdir) / "ingested.parquet"
+    if not path.exists():
+        raise InputError(path, "extrait ingéré introuvable : nécessaire pour décrire les foyers")
+    check_private(path)
+    present = pl.read_parquet_schema(path)
+    return pl.read_parquet(path, columns=["line", *[c for c in FACT_SOURCES if c in present]])
+
+
 def opposed_lines(path: Path, agency: str, workdir: Path, handles: pl.DataFrame) -> pl.Series:
     """Source lines of the people on the agency's opposition list (format of pseudonymise)."""
     from pipeline.pseudonymise.opposition import read_opposition

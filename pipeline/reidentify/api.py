@@ -21,7 +21,9 @@ from pipeline.common.files import private_dir, write_bytes, write_text
 from pipeline.common.progress import step, warn
 from pipeline.common.tables import read_parquet, write_parquet
 from pipeline.reidentify import agency_data
-from pipeline.reidentify.lists import ListHeader, css_table_text, csv_bytes, to_display, xlsx_bytes
+from pipeline.reidentify.fieldwork import household_facts, territory_names
+from pipeline.reidentify.lists import ListHeader, css_table_text, csv_bytes, to_display
+from pipeline.reidentify.sheets import xlsx_bytes
 
 TARGET_COLUMNS = (
     "agence",
@@ -36,6 +38,10 @@ TARGET_COLUMNS = (
     "date_reference",
 )
 LIST_PATTERN = re.compile(r"^(cible_.+|a_verifier)\.(xlsx|csv)$")
+# Typed columns a list shows when its inputs carry them (agency's ingested table, or targets).
+FACT_COLUMNS = ("ressources_12m", "css_fin")
+TARGET_EXTRAS = ("plafond_gratuite",)
+_PLACEHOLDER = re.compile(r"\{[^{}]*\}")
 
 
 @dataclass(frozen=True)
@@ -91,10 +97,23 @@ def _css_description(reference: dt.date | None) -> tuple[str, str | None]:
     return css_table_text(css_params.describe(sel)), sel.warning
 
 
-def _rule_titles() -> dict[str, str]:
+def _rule_legend(agency: str) -> tuple[dict[str, str], list[dict]]:
+    """Rule titles (all rules) and this agency's rules for the legend (with `limites` if any)."""
     from pipeline.detect.rules import load_rules
 
-    return {r.id: r.titre for r in load_rules()}
+    rules = load_rules()
+    legend = [
+        {
+            "titre": r.titre,
+            "motif": " ".join(_PLACEHOLDER.sub("…", r.motif).split()),
+            "action": r.action,
+            "source": r.source,
+            "limites": [str(x) for x in (getattr(r, "limites", None) or ())],
+        }
+        for r in sorted(rules, key=lambda r: (r.priorite, r.id))
+        if r.agence == agency
+    ]
+    return {r.id: r.titre for r in rules}, legend
 
 
 def reidentify(
@@ -107,6 +126,7 @@ def reidentify(
     opposition: Path | None = None,
     contacts: Path | None = None,
     hold_months: int = 6,
+    territory: Path | None = None,
     run_info: dict | None = None,
 ) -> ReidentifyResult:
     """Resolve this agency's targets into per-quartier XLSX + CSV lists and an a_verifier list.
@@ -118,6 +138,7 @@ def reidentify(
         raise PipelineError(f"organisme inconnu : « {agency} » (caf ou cpam)")
     if hold_months < 0:
         raise InputError("--hold-months", "durée de mise en attente négative")
+    names = territory_names(territory)
     run_info = dict(run_info or {})
     run_date = run_info.get("run_date") or dt.date.today()
     if isinstance(run_date, str):
@@ -184,8 +205,12 @@ def reidentify(
 
     available = [c for c in handles.columns if c not in ("handle", "foyer", "line", "opposition")]
     fields = available if contact_fields is None else [c for c in contact_fields if c in available]
-    contact = handles.select("handle", *fields)
-    listed = kept.join(contact, on="handle", how="left")
+    contact = handles.select("handle", "line", *fields)
+    ingested = agency_data.read_ingested(Path(workdir))
+    facts = household_facts(handles, ingested, reference or run_date)
+    typed = [c for c in FACT_COLUMNS if c in ingested.columns]
+    typed += [c for c in TARGET_EXTRAS if c in kept.columns]
+    listed = kept.join(contact, on="handle", how="left").join(facts, on="line", how="left")
     sort_cols = ["priorite", *[c for c in ("nom", "prenom") if c in fields], "foyer"]
     listed = listed.sort(sort_cols, nulls_last=True)
 
@@ -195,7 +220,9 @@ def reidentify(
     if warning:
         warn(warning)
         listed = listed.with_columns(pl.lit(warning).alias("avertissement"))
-    titles = _rule_titles()
+    titles, legend = _rule_legend(agency)
+    role_col = next((c for c in ("role", "qualite") if c in handles.columns), None)
+    roles = sorted(handles[role_col].drop_nulls().unique().to_list()) if role_col else []
     outputs: dict[str, bytes] = {}
     per_quartier: dict[str, int] = {}
     agency_label = agency.upper()
@@ -219,9 +246,14 @@ def reidentify(
             )
             header = ListHeader(title, run_date, convention_id, reference, table_text, warning)
             outputs[f"{name}.xlsx"] = xlsx_bytes(
-                to_display(df, fields, titles, joiner="\n"), header
+                to_display(df, fields, titles, names, typed=typed, joiner="\n"),
+                header,
+                roles=roles,
+                rules=legend,
             )
-            outputs[f"{name}.csv"] = csv_bytes(to_display(df, fields, titles, joiner=" | "))
+            outputs[f"{name}.csv"] = csv_bytes(
+                to_display(df, fields, titles, names, typed=typed, joiner=" | ")
+            )
             if liste == "cible":
                 per_quartier[quartier] = df.height
 

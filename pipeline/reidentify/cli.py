@@ -1,4 +1,9 @@
-"""Commands of this stage, mounted by pipeline/cli.py: `reidentify`, `feedback template|load`."""
+"""Commands of this stage, mounted by pipeline/cli.py: `reidentify`, `feedback load`.
+
+`reidentify` refuses to run without the signed convention (it decides which contact fields may
+appear) and without the contact history unless `--sans-historique` says there is none: running
+without it would silently stop holding back recently contacted households.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from pipeline.common.errors import PipelineError
 from pipeline.common.progress import info
 from pipeline.territory.config import ConfigOpt
 
@@ -42,6 +48,19 @@ def register(app: typer.Typer) -> None:
         contacts: Annotated[
             Path | None, typer.Option("--contacts", help="Historique de contacts (CSV ;).")
         ] = None,
+        sans_historique: Annotated[
+            bool,
+            typer.Option(
+                "--sans-historique",
+                help="Aucun historique de contacts : ne retient pas les foyers déjà contactés.",
+            ),
+        ] = False,
+        territory: Annotated[
+            Path | None,
+            typer.Option(
+                "--territory", help="Table IRIS -> quartier (iris_quartiers.csv) : noms affichés."
+            ),
+        ] = None,
         hold_months: Annotated[
             int, typer.Option("--hold-months", help="Ne pas recontacter avant (mois).")
         ] = 6,
@@ -52,6 +71,19 @@ def register(app: typer.Typer) -> None:
         config: ConfigOpt = None,
     ) -> None:
         """Resolve this agency's handles into per-quartier lists (XLSX + CSV) for the CCAS."""
+        if convention is None:
+            raise PipelineError(
+                "reidentify : --convention obligatoire (la convention signée fixe les champs de "
+                "contact autorisés) ; rien n'a été écrit"
+            )
+        if contacts is None and not sans_historique:
+            raise PipelineError(
+                "reidentify : --contacts <historique.csv> obligatoire pour ne pas recontacter "
+                "les foyers déjà contactés, ou --sans-historique s'il n'en existe pas ; "
+                "rien n'a été écrit"
+            )
+        if contacts is not None and sans_historique:
+            raise PipelineError("reidentify : --contacts et --sans-historique s'excluent")
         from pipeline.reidentify.api import reidentify
 
         run_info = {"run_date": run_date} if run_date else None
@@ -64,36 +96,32 @@ def register(app: typer.Typer) -> None:
             opposition=opposition,
             contacts=contacts,
             hold_months=hold_months,
+            territory=territory,
             run_info=run_info,
         )
         listed, held = res.stats["listees"], res.stats["retenues"]
         reasons = ", ".join(f"{HELD_LABELS.get(k, k)} : {v}" for k, v in held.items() if v)
-        info(f"Listes écrites dans {out} : {listed.get('cible', 0)} foyers à contacter, "
-             f"{listed.get('a_verifier', 0)} à vérifier, dans {len(res.stats['par_quartier'])} "
-             f"quartiers ; retenus : {sum(held.values())}" + (f" ({reasons})" if reasons else ""))
+        info(
+            f"Listes écrites dans {out} : {listed.get('cible', 0)} foyers à contacter, "
+            f"{listed.get('a_verifier', 0)} à vérifier, dans {len(res.stats['par_quartier'])} "
+            f"quartiers ; retenus : {sum(held.values())}" + (f" ({reasons})" if reasons else "")
+        )
 
     feedback = typer.Typer(
-        help="Retours du CCAS : modèle à remplir, taux de succès.", no_args_is_help=True
+        help="Retours du CCAS : résultats saisis dans les listes, taux de succès.",
+        no_args_is_help=True,
     )
     app.add_typer(feedback, name="feedback")
 
-    @feedback.command("template")
-    def template_cmd(
-        listes: Annotated[Path, typer.Option("--listes", help="Dossier des listes.")] = Path(
-            "out/caf/listes"
-        ),
-        out: Annotated[Path, typer.Option("--out", help="Fichier .xlsx ou .csv à écrire.")] = Path(
-            "out/caf/listes/retours_modele.xlsx"
-        ),
-    ) -> None:
-        """Write the outcome template for the CCAS (one row per listed household)."""
-        from pipeline.reidentify.feedback import write_template
-
-        typer.echo(str(write_template(listes, out)))
-
     @feedback.command("load")
     def load_cmd(
-        feedback_file: Annotated[Path, typer.Option("--feedback", help="Modèle rempli.")],
+        feedback_files: Annotated[
+            list[Path],
+            typer.Option(
+                "--feedback",
+                help="Liste(s) remplie(s) (.xlsx ou .csv) ou dossier des listes ; répétable.",
+            ),
+        ],
         listes: Annotated[Path, typer.Option("--listes", help="Dossier des listes.")] = Path(
             "out/caf/listes"
         ),
@@ -101,7 +129,7 @@ def register(app: typer.Typer) -> None:
             "out/caf/retours"
         ),
     ) -> None:
-        """Read the filled template back: hit rates per rule and quartier (+ suppressed copy)."""
+        """Read the filled lists back: hit rates per rule and quartier (+ suppressed copy)."""
         from pipeline.reidentify.feedback import load_feedback
 
-        typer.echo(json.dumps(load_feedback(listes, feedback_file, out), ensure_ascii=False))
+        typer.echo(json.dumps(load_feedback(listes, feedback_files, out), ensure_ascii=False))

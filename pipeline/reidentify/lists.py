@@ -1,8 +1,9 @@
-"""Shape the CCAS lists: French headers, readable cells, XLSX header block, CSV twin.
+"""Shape the CCAS lists: one typed row per household, French headers, CSV twin.
 
-One job: turn the re-identified frame into the bytes of one XLSX and one CSV. The header block
-says where the list comes from (run date, convention, reference date, CSS table used) and
-repeats the loud warning when the CSS table of the reference date was not confirmed.
+One job: turn the re-identified frame into the display frame both files share (the XLSX
+layout lives in sheets.py). A household's rights are ranked: the main right (highest priority)
+with its reason and action, then the titles of the other rights met, so overlapping reasons are
+not repeated. Counts, amounts and dates stay typed (numbers, dates), never text in a sentence.
 """
 
 from __future__ import annotations
@@ -14,36 +15,25 @@ from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
 
 from pipeline.common.french import euros
-from pipeline.reidentify.xlsx import workbook_bytes
+from pipeline.reidentify.fieldwork import fieldwork
 
-CONTACT_HEADERS = {
-    "nom": "Nom",
-    "prenom": "Prénom",
-    "telephone": "Téléphone",
-    "adresse": "Adresse",
-    "code_postal": "Code postal",
-    "code_commune": "Commune (INSEE)",
-    "matricule": "N° allocataire",
-    "qualite": "Qualité",
-    "role": "Rôle",
+# Headers the feedback step reads back from a filled list (one declaration, two readers).
+REFERENCE = "Référence"
+OUTCOME = "Résultat du contact"
+CONTACT_DATE = "Date du contact"
+COMMENT = "Commentaire"
+QUARTIER = "Quartier"
+ADDRESS = "Adresse"
+COMMUNE = "Commune"
+NAME_HEADERS = {"nom": "Nom", "prenom": "Prénom", "role": "Rôle", "qualite": "Qualité"}
+TYPED_HEADERS = {
+    "ressources_12m": "Ressources CAF 12 mois (hors forfait logement)",
+    "plafond_gratuite": "Plafond CSS gratuite",
+    "css_fin": "Fin de CSS",
 }
-WIDTHS = {
-    "Motifs": 70,
-    "Actions proposées": 45,
-    "Situation repérée": 40,
-    "Adresse": 32,
-    "Référence": 34,
-    "Avertissement": 50,
-}
-LEGAL_NOTICE = (
-    "Au premier contact, informer la personne de l'origine de ces informations (échange "
-    "CAF-CPAM, art. L.114-8 II CRPA) et de son droit de s'opposer à tout moment à ce traitement."
-)
+WARNING = "Avertissement"
 
 
 @dataclass(frozen=True)
@@ -73,82 +63,84 @@ def css_table_text(desc: dict[str, Any]) -> str:
     )
 
 
+def _named(code: str, names: dict[str, str]) -> pl.Expr:
+    return pl.col(code).replace_strict(names, default=pl.col(code), return_dtype=pl.String)
+
+
 def to_display(
-    df: pl.DataFrame, contact_fields: Sequence[str], rule_titles: dict[str, str], *, joiner: str
+    df: pl.DataFrame,
+    contact_fields: Sequence[str],
+    rule_titles: dict[str, str],
+    names: tuple[dict[str, str], dict[str, str]],
+    *,
+    typed: Sequence[str],
+    joiner: str,
 ) -> pl.DataFrame:
-    """French-headed columns in reading order; lists joined with `joiner`."""
+    """The list's columns in reading order (typed), from the listed frame.
+
+    `df` holds the target columns, the contact fields, and the household facts of
+    fieldwork.household_facts; `typed` names the amount/date columns this agency shows.
+    """
+    fw = fieldwork()
+    quartiers, communes = names
+    has = set(contact_fields)
+
+    def field(name: str) -> pl.Expr:
+        return pl.col(name) if name in has else pl.lit(None, dtype=pl.String)
+
+    phone = field("telephone").cast(pl.String).str.strip_chars()
     cols: list[pl.Expr] = [
-        pl.col("priorite").alias("Priorité"),
-        pl.col("quartier").alias("Quartier"),
-    ]
-    cols += [pl.col(c).cast(pl.String).alias(CONTACT_HEADERS.get(c, c)) for c in contact_fields]
-    cols += [
+        pl.col("priorite").cast(pl.Int64).alias("Priorité"),
         pl.col("regles")
+        .list.first()
+        .replace_strict(rule_titles, default=pl.col("regles").list.first())
+        .alias("Droit principal"),
+        pl.col("motifs").list.first().alias("Motif"),
+        pl.col("actions").list.first().alias("Action proposée"),
+        pl.col("regles")
+        .list.slice(1)
         .list.eval(pl.element().replace(rule_titles))
         .list.join(joiner)
-        .alias("Situation repérée"),
-        pl.col("motifs").list.join(joiner).alias("Motifs"),
-        pl.col("actions")
-        .list.unique(maintain_order=True)
-        .list.join(joiner)
-        .alias("Actions proposées"),
-        pl.col("foyer").alias("Référence"),
+        .alias("Autres droits repérés"),
+    ]
+    cols += [pl.col(c).cast(pl.String).alias(h) for c, h in NAME_HEADERS.items() if c in has]
+    cols += [
+        pl.col("nb_adultes").alias("Nb adultes"),
+        pl.col("nb_enfants").alias("Nb enfants"),
+        pl.col("tranche_age").alias("Tranche d'âge"),
+        phone.alias("Téléphone"),
+        pl.when(phone.is_null() | (phone == ""))
+        .then(pl.lit(fw.no_phone_hint))
+        .otherwise(pl.lit(fw.phone_hint))
+        .alias("Comment joindre"),
+        field("adresse").alias(ADDRESS),
+    ]
+    if "code_postal" in has:
+        cols.append(pl.col("code_postal").cast(pl.String).alias("Code postal"))
+    cols.append(
+        (
+            _named("code_commune", communes) if "code_commune" in has else pl.lit(None, pl.String)
+        ).alias(COMMUNE)
+    )
+    cols.append(_named("quartier", quartiers).alias(QUARTIER))
+    if "matricule" in has:
+        cols.append(pl.col("matricule").cast(pl.String).alias("N° allocataire"))
+    cols += [pl.col(c).alias(TYPED_HEADERS[c]) for c in typed]
+    cols += [
+        pl.lit(None, dtype=pl.String).alias(OUTCOME),
+        pl.lit(None, dtype=pl.Date).alias(CONTACT_DATE),
+        pl.lit(None, dtype=pl.String).alias(COMMENT),
+        pl.col("foyer").alias(REFERENCE),
     ]
     out = df.select(cols)
     if df["avertissement"].drop_nulls().len():
-        out = out.with_columns(df["avertissement"].alias("Avertissement"))
+        out = out.with_columns(df["avertissement"].alias(WARNING))
     return out
 
 
 def csv_bytes(display: pl.DataFrame) -> bytes:
+    """`;`-separated, UTF-8 with BOM, French decimals and dates (what Excel FR opens as is)."""
     buf = io.BytesIO()
     buf.write(b"\xef\xbb\xbf")
-    display.write_csv(buf, separator=";")
+    display.write_csv(buf, separator=";", decimal_comma=True, date_format="%d/%m/%Y")
     return buf.getvalue()
-
-
-def xlsx_bytes(display: pl.DataFrame, header: ListHeader) -> bytes:
-    """A one-sheet workbook: header block, then the table with a bold frozen header row."""
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "Liste"
-    bold = Font(bold=True)
-    block = [
-        (header.title, Font(bold=True, size=14)),
-        (f"Édité le {header.run_date:%d/%m/%Y} — convention « {header.convention_id} »", None),
-        (
-            "Données au "
-            + (f"{header.reference_date:%d/%m/%Y}" if header.reference_date else "?")
-            + " — "
-            + header.css_table,
-            None,
-        ),
-        (LEGAL_NOTICE, Font(italic=True)),
-    ]
-    if header.warning:
-        block.insert(1, ("ATTENTION : " + header.warning, Font(bold=True, color="C00000", size=12)))
-    for text, font in block:
-        ws.append([text])
-        if font:
-            ws.cell(row=ws.max_row, column=1).font = font
-    ws.append([])
-    first = ws.max_row + 1
-    ws.append(display.columns)
-    for cell in ws[first]:
-        cell.font = bold
-        cell.fill = PatternFill("solid", fgColor="DDEBF7")
-        cell.alignment = Alignment(wrap_text=True, vertical="top")
-    for row in display.iter_rows():
-        ws.append(list(row))
-        for cell in ws[ws.max_row]:
-            cell.alignment = Alignment(wrap_text=True, vertical="top")
-    for idx, name in enumerate(display.columns, start=1):
-        values = display[name].cast(pl.String).fill_null("")
-        longest = max([len(name), *[min(len(v), 60) for v in values.to_list()]])
-        ws.column_dimensions[get_column_letter(idx)].width = min(WIDTHS.get(name, longest + 2), 80)
-    ws.freeze_panes = ws.cell(row=first + 1, column=1)
-    if display.height:
-        ws.auto_filter.ref = f"A{first}:{get_column_letter(display.width)}{first + display.height}"
-    ws.page_setup.orientation = "landscape"
-    stamp = dt.datetime.combine(header.run_date, dt.time(0, 0))
-    return workbook_bytes(wb, stamp)

@@ -42,7 +42,7 @@ COMMAND_OPTIONS: dict[str, dict[str, str]] = {
                      "export": "export", "territory": "table_iris", "opposition": "opposition"},
     "reidentify": {"targets": "cibles", "workdir": "dossier", "out": "listes",
                    "convention": "convention", "opposition": "opposition",
-                   "contacts": "contacts"},
+                   "contacts": "contacts", "territory": "table_iris"},
     "match": {"convention": "convention", "caf": "recu_caf", "cpam": "recu_cpam",
               "out": "sortie", "audit_log": "journal"},
 }

@@ -69,6 +69,23 @@ HOUSEHOLDS = {
     ),
 }
 MATRICULES = {f: f"10000{i:02d}" for i, f in enumerate(HOUSEHOLDS, start=1)}
+RESOURCES = {f: 1000.0 * i + 0.5 for i, f in enumerate(HOUSEHOLDS, start=1)}
+# house numbers per foyer: the tour sheet must sort by street, then number (2 before 10)
+ADDRESSES = {
+    "fa": "10 RUE DES LILAS",
+    "fb": "2 RUE DES LILAS",
+    "fc": "5 AVENUE FOCH",
+    "fd": "1 RUE DES LILAS",
+    "fe": "3 AVENUE FOCH",
+    "ff": "7 BIS ALLEE DES PINS",
+    "fg": "4 RUE DES LILAS",
+}
+NO_PHONE = {"ff"}
+TERRITORY = (
+    "code_iris;code_commune;nom_commune;quartier;nom_quartier;qpv\n"
+    "611690101;61169;Flers;Q1;Saint-Michel;1\n"
+    "611690102;61169;Flers;Q2;Les Provinces;1\n"
+)
 
 
 def _pad(x: str) -> str:
@@ -78,7 +95,8 @@ def _pad(x: str) -> str:
 def write_agency(
     tmp: Path, *, opposed_handle: str | None = "hd2", warning: str | None = None
 ) -> dict[str, Path]:
-    """workdir (handles + ingested, 0600), targets.parquet, opposition.csv, contacts.csv."""
+    """workdir (handles + ingested, 0600), targets.parquet, opposition.csv, contacts.csv,
+    iris_quartiers.csv (territory names)."""
     work = tmp / "caf"
     work.mkdir(parents=True, exist_ok=True)
     rows, targets, ingested = [], [], []
@@ -93,14 +111,23 @@ def write_agency(
                     "role": role,
                     "nom": nom,
                     "prenom": prenom,
-                    "telephone": "0600000000",
-                    "adresse": "1 RUE DU TEST",
+                    "telephone": None if foyer in NO_PHONE else "0600000000",
+                    "adresse": ADDRESSES[foyer],
                     "code_postal": "61100",
                     "code_commune": "61169",
                     "opposition": handle == opposed_handle,
                 }
             )
-            ingested.append({"line": line, "nir": nir})
+            ingested.append(
+                {
+                    "line": line,
+                    "nir": nir,
+                    "role": role,
+                    # DEM/CJT born in 1990 (35 at R), children in 2015 (10 at R)
+                    "date_naissance": dt.date(2015 if role == "ENF" else 1990, 6, 1),
+                    "ressources_12m": RESOURCES[foyer],
+                }
+            )
         targets.append(
             {
                 "agence": "caf",
@@ -135,7 +162,16 @@ def write_agency(
     pl.DataFrame(rows).write_parquet(handles)
     os.chmod(handles, 0o600)
     ing = work / "ingested.parquet"
-    pl.DataFrame(ingested, schema={"line": pl.Int64, "nir": pl.String}).write_parquet(ing)
+    pl.DataFrame(
+        ingested,
+        schema={
+            "line": pl.Int64,
+            "nir": pl.String,
+            "role": pl.String,
+            "date_naissance": pl.Date,
+            "ressources_12m": pl.Float64,
+        },
+    ).write_parquet(ing)
     os.chmod(ing, 0o600)
     tpath = tmp / "targets.parquet"
     pl.DataFrame(targets, schema_overrides={"priorite": pl.Int32}).write_parquet(tpath)
@@ -148,4 +184,12 @@ def write_agency(
         f"{MATRICULES['ff']};2025-01-30\n",  # 8 months before R: listed again
         encoding="utf-8",
     )
-    return {"work": work, "targets": tpath, "opposition": opp, "contacts": contacts}
+    territory = tmp / "iris_quartiers.csv"
+    territory.write_text(TERRITORY, encoding="utf-8")
+    return {
+        "work": work,
+        "targets": tpath,
+        "opposition": opp,
+        "contacts": contacts,
+        "territory": territory,
+    }

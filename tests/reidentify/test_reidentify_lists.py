@@ -58,7 +58,7 @@ def test_lists_per_quartier_with_holds(tmp_path: Path) -> None:
     # fe contacted 2 months ago is held back; fb priority 1 first, then ff (ABADIE) before...
     assert q1["Nom"].to_list() == ["ABADIE", "BERNARD", "MARTIN"]
     assert q1["Priorité"].to_list() == ["1", "1", "2"]
-    assert "Téléphone" in q1.columns and "Motifs" in q1.columns
+    assert "Téléphone" in q1.columns and "Motif" in q1.columns
     assert "Avertissement" not in q1.columns
     av = _csv(out / "a_verifier.csv")
     assert av["Nom"].to_list() == ["ROUX"]
@@ -134,7 +134,7 @@ def test_xlsx_header_block_and_warning(tmp_path: Path) -> None:
     paths = write_agency(tmp_path, warning="AUCUN BARÈME CSS CONFIRMÉ pour la date de référence")
     out = tmp_path / "listes"
     _run(paths, out)
-    ws = openpyxl.load_workbook(out / "cible_Q1.xlsx").active
+    ws = openpyxl.load_workbook(out / "cible_Q1.xlsx")["Liste"]
     header = [ws.cell(row=i, column=1).value or "" for i in range(1, 8)]
     assert "quartier Q1" in header[0]
     assert header[1].startswith("ATTENTION : AUCUN BARÈME")
@@ -239,4 +239,8 @@ def test_cpam_side_opposition_and_contacts_by_nir(tmp_path: Path) -> None:
     }
     listed = _csv(tmp_path / "out" / "cible_NON_LOCALISE.csv")
     assert listed["Nom"].to_list() == ["LEROY"] and "Qualité" in listed.columns
+    # the CPAM extract has no phone: the column is there, empty, with how to reach them instead
+    assert listed["Téléphone"].to_list() == [None]
+    assert listed["Comment joindre"].to_list() == ["visite à domicile / courrier à l'adresse"]
+    assert listed["Quartier"].to_list() == ["non localisé"]
     assert not (tmp_path / "out" / "a_verifier.csv").exists()
