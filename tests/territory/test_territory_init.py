@@ -86,7 +86,10 @@ def test_whole_non_demo_path_from_scratch(tmp_path: Path, synth: Path) -> None:
         shutil.copytree(cfg.path("export", agency), cfg.path(f"recu_{agency}"))
     nr("match", "--config", cfg_file)
     for agency in ("caf", "cpam"):
-        nr("reidentify", "--agency", agency, "--config", cfg_file)
+        # an agency without a contact history says so explicitly (reidentify refuses otherwise)
+        history = synth / "agencies" / agency / "contacts.csv"
+        nr("reidentify", "--agency", agency, "--config", cfg_file,
+           *([] if history.exists() else ["--sans-historique"]))
 
     # the people named like codes went through ingest and pseudonymise
     handles = pl.read_parquet(cfg.path("dossier", "caf") / "handles.parquet")
