@@ -5,7 +5,9 @@ so they never leave this module: `validation/<stage>.json` keeps counts, percent
 names only, and every message is built here, in French, from the suite's label. The output is
 deterministic (no GE run ids or timestamps) so that reruns are byte-identical.
 
-GE is imported lazily (its import costs seconds) with analytics and progress bars off.
+Two engines evaluate the same specs: `polars` (native.py, the default: GE's import alone costs
+5–20 s, more than the whole central step's budget) and `great_expectations` (the reference, imported
+lazily with analytics and progress bars off). tests/report asserts both give identical records.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pipeline.common.errors import PipelineError
 from pipeline.common.files import write_text
 from pipeline.common.french import integer
 from pipeline.report.crosschecks import run_cross_check
+from pipeline.report.native import run_polars
 from pipeline.report.pushdown import DEFAULT_PUSHDOWN_ROWS, is_schema_check, pushdown
 from pipeline.report.suite_spec import CheckSpec, ColumnKind, expand, load_suite
 
@@ -32,6 +35,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 RESULTS_SCHEMA_VERSION = 1
+ENGINES = ("polars", "great_expectations")
+DEFAULT_ENGINE = "polars"
 _TABLE_LEVEL = {
     "expect_table_row_count_to_be_between",
     "expect_table_columns_to_match_set",
@@ -298,6 +303,7 @@ def validate(
     out_dir: Path,
     *,
     context: dict | None = None,
+    engine: str = DEFAULT_ENGINE,
 ) -> ValidationOutcome:
     """Validate `df` against the suite of `stage`; write `out_dir/validation/<stage>.json`.
 
@@ -307,8 +313,10 @@ def validate(
     `caf_handles` / `cpam_handles` (iterables of known handles), `aggregates` (the
     aggregates.csv frame, for targets), `pushdown_rows` (row count from which row predicates
     are evaluated in polars, see pushdown.py). Checks whose context is absent are reported as
-    "non évaluée", never silently passed.
+    "non évaluée", never silently passed. `engine` is one of ENGINES (see the module docstring).
     """
+    if engine not in ENGINES:
+        raise PipelineError(f"moteur de validation inconnu : « {engine} » ({', '.join(ENGINES)})")
     stage = canonical_stage(stage)
     context = _normalise_context(context)
     suite = load_suite(stage)
@@ -316,7 +324,10 @@ def validate(
     specs = expand(suite, kinds, context)
     frame = _add_membership(frame, specs, context)
     threshold = int(context.get("pushdown_rows", DEFAULT_PUSHDOWN_ROWS))
-    if frame.height >= threshold:
+    if engine == "polars":
+        pushed = set()
+        ge_results = run_polars(stage, frame, specs)
+    elif frame.height >= threshold:
         narrow, ge_specs, pushed = pushdown(frame, specs)
         ge_results = _run_ge(stage, frame.clear(), [s for s in ge_specs if is_schema_check(s)])
         ge_results |= _run_ge(stage, narrow, [s for s in ge_specs if not is_schema_check(s)])
@@ -326,7 +337,7 @@ def validate(
 
     checks = [
         _check_record(stage, s, ge_results.get(s.key),
-                      "polars+great_expectations" if s.key in pushed else "great_expectations")
+                      "polars+great_expectations" if s.key in pushed else engine)
         for s in specs
     ]
     for cross in suite.cross_checks:
@@ -344,6 +355,7 @@ def validate(
         "stage": stage,
         "description": suite.description,
         "suite_version": suite.version,
+        "engine": engine,
         "great_expectations": _gx_version(),
         "rows": frame.height,
         "pushdown_rows": threshold,
