@@ -165,8 +165,9 @@ class ReportFacts(TypedDict, total=False):
 
 
 SECTION_IDS = (
-    "alertes", "convention", "manifestes", "qualite", "appariement", "detection",
-    "confidentialite", "audit", "parametres", "versions",
+    "alertes", "convention", "manifestes", "ingestion", "qualite", "attentes", "appariement",
+    "modele", "liens", "revue", "detection", "regles", "rapprochement", "confidentialite",
+    "audit", "parametres", "versions",
 )
 
 

@@ -263,6 +263,57 @@ def _describe(stage: str, spec: CheckSpec, res: dict[str, Any]) -> str:
     return f"{where} : non conforme"
 
 
+def _bounds(k: dict[str, Any], unit: str) -> str:
+    lo, hi = k.get("min_value"), k.get("max_value")
+    if lo is not None and hi is not None:
+        return f"entre {integer(lo) if isinstance(lo, int) else lo} et " \
+               f"{integer(hi) if isinstance(hi, int) else hi}{unit}"
+    if lo is not None:
+        return f"au moins {integer(lo) if isinstance(lo, int) else lo}{unit}"
+    return f"au plus {integer(hi) if isinstance(hi, int) else hi}{unit}" if hi is not None else ""
+
+
+def _expected(spec: CheckSpec) -> str:
+    """What the check expects, in French, from the suite and the run context (never data)."""
+    k, t = spec.kwargs, spec.type
+    if spec.context_set:
+        text = f"valeur présente dans le jeu de référence « {spec.context_set} »"
+    elif t == "expect_column_values_to_be_in_set":
+        text = "valeurs parmi " + ", ".join(map(str, k.get("value_set", [])))
+    elif t == "expect_column_values_to_match_regex":
+        text = f"format {k.get('regex')}"
+    elif t == "expect_column_values_to_not_match_regex_list":
+        text = f"aucune valeur reconnue par {len(k.get('regex_list', []))} motif(s) interdits"
+    elif t == "expect_column_values_to_be_between":
+        text = "valeurs " + _bounds(k, "")
+    elif t == "expect_column_values_to_be_unique":
+        text = "valeurs uniques"
+    elif t == "expect_column_values_to_not_be_null":
+        text = "valeur renseignée"
+    elif t == "expect_column_values_to_be_null":
+        text = "valeur vide"
+    elif t == "expect_table_row_count_to_be_between":
+        text = _bounds(k, " lignes")
+    elif t == "expect_column_unique_value_count_to_be_between":
+        text = _bounds(k, " valeur(s) distincte(s)")
+    elif t == "expect_table_columns_to_match_set":
+        cols = k.get("column_set", [])
+        text = (f"au plus ces {len(cols)} colonnes autorisées" if k.get("exact_match", True)
+                else "colonnes présentes : " + ", ".join(cols))
+    elif t == "expect_compound_columns_to_be_unique":
+        text = "combinaison unique de " + ", ".join(k.get("column_list", []))
+    elif t == "expect_column_pair_values_a_to_be_greater_than_b":
+        op = "≥" if k.get("or_equal") else ">"
+        text = f"{k.get('column_A')} {op} {k.get('column_B')}"
+    else:
+        text = t
+    if k.get("mostly") is not None and float(k["mostly"]) < 1:
+        text += f" (au moins {_fmt_pct(float(k['mostly']) * 100)} des valeurs)"
+    if spec.where is not None:
+        text += f", lorsque {spec.where[0]} = {spec.where[1]}"
+    return text
+
+
 def _check_record(
     stage: str, spec: CheckSpec, res: dict[str, Any] | None, engine: str
 ) -> dict[str, Any]:
@@ -273,6 +324,7 @@ def _check_record(
         "column": spec.report_column or spec.column,
         "severity": spec.severity,
         "label": spec.label,
+        "expected": _expected(spec),
     }
     if spec.skipped or res is None:
         rec.update(evaluated=False, success=None, message=f"non évaluée ({spec.skipped})")
