@@ -103,7 +103,7 @@ def published_rule_totals(aggregates_csv: Path) -> dict[str, str]:
     if not aggregates_csv.exists():
         return {}
     table = pl.read_csv(aggregates_csv, separator=";", infer_schema=False, encoding="utf8-lossy")
-    table = table.filter(pl.col("tableau") == "non_recours")
+    table = table.filter(pl.col("regle") != "Total")  # rule ids are unique across tables
     return dict(zip(table["regle"].to_list(), table["Total"].to_list(), strict=True))
 
 

@@ -191,7 +191,7 @@ def waterfall_svg(
     """One link's match weight as a waterfall: the prior, then each comparison's weight added
     in turn (green raises, red lowers), then the final weight against the thresholds."""
     rows = [("a priori", prior), *steps]
-    width, row_h, left, right, top_pad = 640, 22, 230, 20, 8
+    width, row_h, left, right, top_pad = 720, 22, 330, 20, 8
     height = row_h * (len(rows) + 1) + top_pad + 24
     ends, cum = [0.0, prior], prior
     for _, w in rows[1:]:
@@ -219,7 +219,7 @@ def waterfall_svg(
         colour = BLUE if i == 0 else (GREEN if w >= 0 else RED)
         parts.append(
             f'<text x="{left - 8}" y="{y + 15}" text-anchor="end" fill="{INK}" font-size="11">'
-            f'{escape(label)}</text>'
+            f'{escape(label if len(label) <= 52 else label[:51] + "…")}</text>'
             f'<rect x="{xpos(a):.1f}" y="{y + 4}" width="{max(xpos(b) - xpos(a), 1):.1f}" '
             f'height="{row_h - 8}" fill="{colour}"><title>{escape(label)} : '
             f'{_signed(w)}</title></rect>'

@@ -44,6 +44,7 @@ STAGE_LABELS = {
 PASS_LABELS = {
     "nir": "NIR", "enfant": "Enfant (NIR parent + naissance + sexe)",
     "nom_dob": "Nom + prénom + naissance", "probabiliste": "Fellegi–Sunter",
+    "revue": "bande de revue manuelle",
 }
 SHORT_PASS_LABELS = {"nir": "NIR", "enfant": "Enfant", "nom_dob": "Nom + naissance",
                      "probabiliste": "Fellegi–Sunter"}
