@@ -644,6 +644,14 @@ def _alerts(view: dict, facts: dict) -> list[dict]:
             if r["over"]:
                 add("avertissement", f"Export {r['agency']} : fuite par fréquence {r['share']} "
                                      f"au-dessus du seuil {r['threshold']}.")
+    model = view["modele"]
+    if model.get("available") and not model["converged_ok"]:
+        add("avertissement", f"Modèle d'appariement : l'estimation EM n'a pas convergé "
+                             f"({model['iterations']} itérations).")
+    rec = view["rapprochement"]
+    if rec.get("available") and not rec["consistent"]:
+        add("critique", f"Les totaux ne se rapprochent pas : console {rec['console']}, "
+                        f"table des cibles {rec['rows']}.")
     aud = view["audit"]
     if aud.get("available") and not aud["ok"]:
         where = f" à la ligne {aud['broken_line']}" if aud.get("broken_line") else ""

@@ -125,3 +125,23 @@ def test_view_names_quartiers_titles_rules_and_explains_failures(tmp_path: Path)
     text = html.read_text("utf-8")
     assert 'id="paire-77c1e0a9b2d3"' in text and "<script" not in text
     assert "valeur non reconnue (attendu : DEM, CJT, ENF, APC)" in text
+
+
+def test_report_of_a_failed_validation_quotes_no_data_value(tmp_path: Path) -> None:
+    """The detailed checks of a frame with a planted NIR, name and bad values reach the HTML as
+    counts, ratios, column names and the suite's own domains only."""
+    from test_report_validation import PLANTED_NIR, _bad_export_frame
+
+    from pipeline.central.facts import validation_facts
+    from pipeline.report.validation import validate
+
+    outcome = validate("caf_export", _bad_export_frame(), tmp_path / "run")
+    facts = complete_facts()
+    facts["validations"] = [validation_facts(outcome, tmp_path / "run")]
+    html, js = render_report(tmp_path / "run", facts)
+    text = html.read_text("utf-8") + js.read_text("utf-8")
+    section = text[text.index('id="attentes"'):text.index('id="appariement"')]
+    assert section.count('class="fail"') == len(outcome.critical_failures + outcome.warnings)
+    assert "colonnes non autorisées : nom" in section  # a column name, not a value
+    for raw in (PLANTED_NIR, "DUPONT", "XYZ", "A" * 32):
+        assert raw not in text
