@@ -259,6 +259,7 @@ def _linkage(facts: dict) -> dict:
 
 
 CHECK_STATUS = {True: "conforme", False: "échec", None: "non évaluée"}
+SEVERITY_LABELS = {"critical": "critique", "warning": "avertissement"}
 
 
 def _observed(c: Mapping) -> str:
@@ -299,7 +300,8 @@ def _expectations(facts: dict) -> dict:
         stage = str(v.get("stage", NA))
         rows = [{
             "label": c.get("label", ""), "column": c.get("column") or "",
-            "expected": c.get("expected", ""), "severity": c.get("severity", ""),
+            "expected": c.get("expected", ""),
+            "severity": SEVERITY_LABELS.get(c.get("severity"), c.get("severity", "")),
             "status": CHECK_STATUS.get(c.get("success")), "observed": _observed(c),
             "reason": "" if c.get("success") is not False else str(c.get("message", "")),
         } for c in v.get("checks") or []]

@@ -46,6 +46,9 @@ _TABLE_LEVEL = {
 }
 
 
+_NULL_CHECKS = {"expect_column_values_to_not_be_null", "expect_column_values_to_be_null"}
+
+
 # Other spellings of the stage names, so that callers can use either.
 STAGE_ALIASES = {
     "pseudo_caf": "caf_export", "pseudo_cpam": "cpam_export",
@@ -256,10 +259,13 @@ def _describe(stage: str, spec: CheckSpec, res: dict[str, Any]) -> str:
         obs = r.get("observed_value")
         return f"{where} : {integer(int(obs)) if obs is not None else '?'} {what}, {bounds}"
     if "unexpected_count" in r:
+        # GE's percentage is over the non-missing values: so is the count it is quoted with.
         n, total = int(r["unexpected_count"]), int(r.get("element_count") or 0)
+        missing = int(r.get("missing_count") or 0) if spec.type not in _NULL_CHECKS else 0
         pct = float(r.get("unexpected_percent") or 0.0)
-        return (f"{where} : {integer(n)} valeur(s) non conforme(s) sur {integer(total)} "
-                f"({_fmt_pct(pct)})")
+        return (f"{where} : {integer(n)} valeur(s) non conforme(s) sur "
+                f"{integer(total - missing)} ({_fmt_pct(pct)})"
+                + (f", {integer(missing)} vide(s) non comptée(s)" if missing else ""))
     return f"{where} : non conforme"
 
 

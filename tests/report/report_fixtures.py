@@ -166,7 +166,7 @@ CHECKS = [
      "success": False, "element_count": 4876, "missing_count": 2000, "unexpected_count": 3,
      "unexpected_percent": 0.1043,
      "message": "cpam_export · fin de CSS postérieure au début : 3 valeur(s) non conforme(s) "
-                "sur 4 876 (0,06 %)"},
+                "sur 2 876 (0,10 %), 2 000 vide(s) non comptée(s)"},
     {"key": "non_vide", "type": "expect_table_row_count_to_be_between", "column": None,
      "severity": "critical", "label": "au moins une personne exportée",
      "expected": "entre 4 876 et 4 876 lignes", "evaluated": True, "success": True,
