@@ -15,6 +15,7 @@ from typing import Any
 import polars as pl
 
 from pipeline import __version__
+from pipeline.report import drilldown
 from pipeline.report.facts import collect_versions
 from pipeline.report.render import aggregate_cells
 
@@ -25,7 +26,7 @@ def read_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
 
-def linkage_facts(stats: dict[str, Any]) -> dict[str, Any]:
+def linkage_facts(stats: dict[str, Any], run_dir: Path | None = None) -> dict[str, Any]:
     funnel = stats.get("funnel", {})
     by_pass = funnel.get("links_by_pass", {})
     order = [p.get("pass") for p in funnel.get("passes", [])] + ["probabiliste"]
@@ -59,7 +60,38 @@ def linkage_facts(stats: dict[str, Any]) -> dict[str, Any]:
         "prior": model.get("prior", {}).get("lambda"),
         "conflicts": stats.get("conflicts"),
         "blocking": stats.get("blocking"),
+        **drilldown.model_facts(stats),
+        **(drilldown.waterfalls(run_dir / "link_explanations.parquet",
+                                run_dir / "clerical_review.parquet", model) if run_dir else {}),
     }
+
+
+def validation_facts(outcome: Any, run_dir: Path) -> dict[str, Any]:
+    """The outcome's summary plus every check record of its results file (counts only)."""
+    facts = run_relative(outcome.as_facts(), run_dir)
+    doc = read_json(Path(outcome.results_path))
+    facts["checks"] = doc.get("checks", [])
+    facts["engine"] = doc.get("engine")
+    return facts
+
+
+def manifest_extras(gate: Any) -> dict[str, dict[str, Any]]:
+    """agency -> the signed `extra` of its manifest (ingestion counts, quartier names)."""
+    manifests = gate.to_dict().get("manifests", {}) if hasattr(gate, "to_dict") else {}
+    return {a: (m or {}).get("extra") or {} for a, m in manifests.items()}
+
+
+def rule_catalogue(rule_ids: list[str]) -> list[dict[str, Any]]:
+    """Titles, lists and limits of the rules run, through the detect catalogue loader."""
+    from pipeline.detect.rules import load_rules
+
+    wanted = set(rule_ids)
+    return [
+        {"id": r.id, "titre": r.titre, "source": r.source, "liste": r.liste,
+         "agence": r.agence, "priorite": r.priorite,
+         "limites": [str(x) for x in (getattr(r, "limites", None) or [])]}
+        for r in load_rules() if not wanted or r.id in wanted
+    ]
 
 
 def published_rule_totals(aggregates_csv: Path) -> dict[str, str]:
@@ -71,7 +103,7 @@ def published_rule_totals(aggregates_csv: Path) -> dict[str, str]:
     if not aggregates_csv.exists():
         return {}
     table = pl.read_csv(aggregates_csv, separator=";", infer_schema=False, encoding="utf8-lossy")
-    table = table.filter(pl.col("tableau") == "non_recours")
+    table = table.filter(pl.col("regle") != "Total")  # rule ids are unique across tables
     return dict(zip(table["regle"].to_list(), table["Total"].to_list(), strict=True))
 
 
@@ -160,6 +192,7 @@ def collect_facts(
     warnings: list[str],
 ) -> dict[str, Any]:
     detect_stats = read_json(staging / "detect_stats.json")
+    extras = manifest_extras(gate)
     return {
         "run": {
             "run_id": run_id,
@@ -171,8 +204,12 @@ def collect_facts(
             "tool_version": __version__,
         },
         "gate": gate.to_dict(),
-        "validations": [run_relative(v.as_facts(), staging) for v in validations],
-        "linkage": linkage_facts(read_json(staging / "link_stats.json")),
+        "validations": [validation_facts(v, staging) for v in validations],
+        "linkage": linkage_facts(read_json(staging / "link_stats.json"), staging),
+        "ingestion": {a: e["ingestion"] for a, e in sorted(extras.items()) if "ingestion" in e},
+        "quartiers": extras.get("caf", {}).get("quartiers", {}),
+        "rules": rule_catalogue(list(getattr(gate, "rules", []) or [])),
+        "reconciliation": drilldown.reconciliation(staging / "targets.parquet", detect_stats),
         "detection": detection_facts(detect_stats, staging / "aggregates.csv"),
         "leakage": [leakage_facts(a, leak[a], agency_leakage.get(a, {})) for a in sorted(leak)],
         "audit": audit_status,

@@ -229,13 +229,15 @@ def pseudonymise(
     manifest_file = None
     if sign:
         try:
+            from pipeline.pseudonymise.export_facts import export_facts
             from pipeline.trust.manifest import write_manifest
 
             manifest_file = write_manifest(
                 export_file, agency=agency, convention_id=mat.convention_id,
                 key_fingerprint=mat.fingerprint, keys_dir=Path(keys_dir),
                 schema_version=SCHEMA_VERSION,
-                extra={"rows_opposition": counts["opposition"]["personnes_opposees"]})
+                extra={"rows_opposition": counts["opposition"]["personnes_opposees"],
+                       **export_facts(workdir, Path(territory) if territory else None)})
         except BaseException:
             export_file.unlink(missing_ok=True)
             raise

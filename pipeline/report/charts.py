@@ -170,3 +170,80 @@ def bar_share_svg(passed: int, failed_warning: int, failed_critical: int, skippe
         x += w
     parts.append("</svg>")
     return "".join(parts)
+
+
+GREEN = "#3f8f5a"
+RED = "#b83232"
+
+
+def _signed(x: float) -> str:
+    return f"{x:+.2f}".replace(".", ",").replace("-", "−")
+
+
+def waterfall_svg(
+    prior: float,
+    steps: Sequence[tuple[str, float]],
+    total: float,
+    *,
+    link: float | None = None,
+    review: float | None = None,
+) -> str:
+    """One link's match weight as a waterfall: the prior, then each comparison's weight added
+    in turn (green raises, red lowers), then the final weight against the thresholds."""
+    rows = [("a priori", prior), *steps]
+    width, row_h, left, right, top_pad = 720, 22, 330, 20, 8
+    height = row_h * (len(rows) + 1) + top_pad + 24
+    ends, cum = [0.0, prior], prior
+    for _, w in rows[1:]:
+        cum += w
+        ends.append(cum)
+    ends += [total] + [v for v in (link, review) if v is not None]
+    lo, hi = min(ends), max(ends)  # ends starts with 0: the axis always shows zero
+    span = (hi - lo) or 1.0
+    plot_w = width - left - right
+
+    def xpos(v: float) -> float:
+        return left + (v - lo) / span * plot_w
+
+    parts = [
+        f'<svg class="chart waterfall" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="Décomposition du poids d\'appariement" xmlns="http://www.w3.org/2000/svg">'
+    ]
+    x0 = xpos(0.0)
+    parts.append(f'<line x1="{x0:.1f}" x2="{x0:.1f}" y1="{top_pad}" '
+                 f'y2="{height - 24}" stroke="{GRID}"/>')
+    start = 0.0
+    for i, (label, w) in enumerate(rows):
+        y = top_pad + i * row_h
+        a, b = sorted((start, start + w))
+        colour = BLUE if i == 0 else (GREEN if w >= 0 else RED)
+        parts.append(
+            f'<text x="{left - 8}" y="{y + 15}" text-anchor="end" fill="{INK}" font-size="11">'
+            f'{escape(label if len(label) <= 52 else label[:51] + "…")}</text>'
+            f'<rect x="{xpos(a):.1f}" y="{y + 4}" width="{max(xpos(b) - xpos(a), 1):.1f}" '
+            f'height="{row_h - 8}" fill="{colour}"><title>{escape(label)} : '
+            f'{_signed(w)}</title></rect>'
+        )
+        start += w
+    y = top_pad + len(rows) * row_h
+    parts.append(
+        f'<text x="{left - 8}" y="{y + 15}" text-anchor="end" fill="{INK}" font-size="11" '
+        f'font-weight="bold">poids final</text>'
+        f'<rect x="{min(xpos(0), xpos(total)):.1f}" y="{y + 4}" '
+        f'width="{max(abs(xpos(total) - xpos(0)), 1):.1f}" height="{row_h - 8}" fill="{INK}">'
+        f'<title>poids final : {_signed(total)}</title></rect>'
+    )
+    for v, name in ((review, "seuil revue"), (link, "seuil lien")):
+        if v is not None:
+            x = xpos(v)
+            parts.append(
+                f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top_pad}" y2="{height - 24}" '
+                f'stroke="{AMBER}" stroke-dasharray="4 3"><title>{name} : {_num(v)}</title></line>'
+            )
+    for v in _nice_ticks(lo, hi, target=6):
+        parts.append(
+            f'<text x="{xpos(v):.1f}" y="{height - 8}" text-anchor="middle" fill="{MUTED}" '
+            f'font-size="10">{_num(v)}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)

@@ -89,9 +89,11 @@ def register(app: typer.Typer) -> None:
         = None,
         fail: Annotated[bool, typer.Option(help="Code de sortie non nul si un contrôle "
                                            "critique échoue")] = True,
+        engine: Annotated[str, typer.Option(help="Moteur : polars (défaut, rapide) ou "
+                                            "great_expectations (référence)")] = "polars",
     ) -> None:
-        """Valide une table avec la suite Great Expectations de son étape (résultats sans aucune
-        valeur des données)."""
+        """Valide une table avec la suite d'attentes de son étape (résultats sans aucune valeur
+        des données)."""
         from pipeline.report.validation import raise_on_critical, validate
 
         ctx = _load_json(context) if context else {}
@@ -105,7 +107,7 @@ def register(app: typer.Typer) -> None:
             if not aggregates.is_file():
                 raise InputError(aggregates, "fichier introuvable")
             ctx["aggregates"] = aggregates
-        outcome = validate(stage, _read_table(table, stage), out, context=ctx)
+        outcome = validate(stage, _read_table(table, stage), out, context=ctx, engine=engine)
         typer.echo(
             f"{outcome.stage} : {'conforme' if outcome.success else 'ÉCHEC'} — "
             f"{outcome.passed}/{outcome.evaluated} contrôles conformes, "

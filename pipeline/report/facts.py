@@ -95,6 +95,12 @@ class LinkFacts(TypedDict, total=False):
     links_total: int
     m_u: list[MUFacts]
     prior: float                        # lambda (prior match probability)
+    # Drill-down (pipeline/report/drilldown.py): model_facts() and waterfalls() keys.
+    blocking_rules: list[dict[str, Any]]  # rule, on, pairs, new_pairs
+    em: dict[str, Any]                  # iterations, converged, in_block_match_share, ...
+    sample: list[dict[str, Any]]        # waterfalls: ref, pass, prior, match_weight, steps
+    clerical: list[dict[str, Any]]      # every pair of the review band, same shape
+    by_pass: dict[str, HistogramFacts]  # match-weight histogram per pass
 
 
 class DetectCell(TypedDict, total=False):
@@ -162,11 +168,17 @@ class ReportFacts(TypedDict, total=False):
     parameters: ParametersFacts
     versions: dict[str, str]    # package -> version (see `collect_versions`)
     warnings: list[str]         # loud warnings from the stages, shown at the top
+    # validations[i]["checks"]: the per-check records of validation/<stage>.json
+    ingestion: dict[str, dict[str, Any]]  # agency -> manifest extra "ingestion" (counts by motif)
+    quartiers: dict[str, str]   # quartier code -> public name (CAF manifest extra)
+    rules: list[dict[str, Any]]  # id, titre, source, liste, agence, priorite, limites
+    reconciliation: dict[str, Any]  # drilldown.reconciliation(): totals that must agree
 
 
 SECTION_IDS = (
-    "alertes", "convention", "manifestes", "qualite", "appariement", "detection",
-    "confidentialite", "audit", "parametres", "versions",
+    "alertes", "convention", "manifestes", "ingestion", "qualite", "attentes", "appariement",
+    "modele", "liens", "revue", "detection", "regles", "rapprochement", "confidentialite",
+    "audit", "parametres", "versions",
 )
 
 

@@ -31,7 +31,7 @@ PUSHABLE = {
 }
 
 
-def _predicate(spec: CheckSpec) -> pl.Expr:
+def predicate(spec: CheckSpec) -> pl.Expr:
     col = pl.col(spec.column)
     k = spec.kwargs
     t = spec.type
@@ -71,7 +71,7 @@ def pushdown(
         if (s.type in PUSHABLE and not s.skipped and s.where is None and s.column is not None
                 and s.column in frame.columns):
             flag = f"{s.column}__{s.suite_id}"
-            flags.append(_predicate(s).alias(flag))
+            flags.append(predicate(s).alias(flag))
             out.append(replace(
                 s, type="expect_column_values_to_be_in_set", column=flag,
                 report_column=s.report_column or s.column,

@@ -44,6 +44,7 @@ STAGE_LABELS = {
 PASS_LABELS = {
     "nir": "NIR", "enfant": "Enfant (NIR parent + naissance + sexe)",
     "nom_dob": "Nom + prénom + naissance", "probabiliste": "Fellegi–Sunter",
+    "revue": "bande de revue manuelle",
 }
 SHORT_PASS_LABELS = {"nir": "NIR", "enfant": "Enfant", "nom_dob": "Nom + naissance",
                      "probabiliste": "Fellegi–Sunter"}
@@ -257,6 +258,203 @@ def _linkage(facts: dict) -> dict:
     }
 
 
+CHECK_STATUS = {True: "conforme", False: "échec", None: "non évaluée"}
+SEVERITY_LABELS = {"critical": "critique", "warning": "avertissement"}
+
+
+def _observed(c: Mapping) -> str:
+    """What the check saw, as counts, ratios or column names (never a data value)."""
+    if not c.get("evaluated"):
+        return str(c.get("message", "non évaluée"))
+    if str(c.get("type", "")).startswith("cross_check"):
+        return (f"{fmt_int(c.get('published'))} cellule(s) publiée(s), "
+                f"{fmt_int(c.get('mismatched'))} différente(s), "
+                f"{fmt_int(c.get('primary_inconsistent'))} masquée(s) incohérente(s)")
+    parts = []
+    if c.get("unexpected_columns"):
+        parts.append("colonnes non autorisées : " + ", ".join(c["unexpected_columns"]))
+    if c.get("missing_columns"):
+        parts.append("colonnes manquantes : " + ", ".join(c["missing_columns"]))
+    if "unexpected_count" in c:
+        n, total = c.get("unexpected_count"), c.get("element_count")
+        missing = c.get("missing_count") or 0
+        pct = c.get("unexpected_percent")
+        parts.append(f"{fmt_int(n)} non conforme(s) sur {fmt_int((total or 0) - missing)}"
+                     + (f" ({fmt_num(pct, 2)} %)" if pct is not None else ""))
+        if missing:
+            parts.append(f"{fmt_int(missing)} vide(s), non comptée(s)")
+    if "observed_value" in c:
+        unit = {"expect_table_row_count_to_be_between": " ligne(s)",
+                "expect_column_unique_value_count_to_be_between": " valeur(s) distincte(s)"}
+        parts.append(f"{fmt_int(c['observed_value'])}{unit.get(c.get('type'), '')}")
+    return " ; ".join(parts) or ("jeu de colonnes conforme" if c.get("success") else
+                                 "non conforme")
+
+
+def _expectations(facts: dict) -> dict:
+    vals = facts.get("validations")
+    if not vals or not any(v.get("checks") for v in vals):
+        return {"available": False, "reason": "résultats détaillés des contrôles non fournis"}
+    suites = []
+    for v in vals:
+        stage = str(v.get("stage", NA))
+        rows = [{
+            "label": c.get("label", ""), "column": c.get("column") or "",
+            "expected": c.get("expected", ""),
+            "severity": SEVERITY_LABELS.get(c.get("severity"), c.get("severity", "")),
+            "status": CHECK_STATUS.get(c.get("success")), "observed": _observed(c),
+            "reason": "" if c.get("success") is not False else str(c.get("message", "")),
+        } for c in v.get("checks") or []]
+        failed = sum(1 for r in rows if r["status"] == "échec")
+        suites.append({"stage": stage, "label": STAGE_LABELS.get(stage, stage),
+                       "anchor": f"attentes-{stage}", "rows": rows, "failed": failed,
+                       "engine": v.get("engine") or NA, "open": failed > 0})
+    return {"available": True, "suites": suites}
+
+
+def _ingestion(facts: dict) -> dict:
+    src = facts.get("ingestion")
+    if not isinstance(src, Mapping) or not src:
+        return {"available": False, "reason": "les manifestes reçus ne portent pas les "
+                                              "comptes d'ingestion"}
+    agencies = []
+    for agency in sorted(src):
+        a = src[agency] or {}
+        reasons = sorted(a.get("motifs") or [], key=lambda m: (str(m.get("action")),
+                                                                 -int(m.get("nombre") or 0)))
+        quarantine = a.get("quarantaine") or {}
+        agencies.append({
+            "agency": agency.upper(), "read": fmt_int(a.get("lues")),
+            "accepted": fmt_int(a.get("acceptees")), "rejected": fmt_int(a.get("rejetees")),
+            "warnings": fmt_int(a.get("avertissements")),
+            "reasons": [{"action": m.get("action") or "", "column": m.get("colonne") or "",
+                         "reason": m.get("motif") or "", "count": fmt_int(m.get("nombre"))}
+                        for m in reasons + list(a.get("quarantaine_motifs") or [])],
+            "quarantine": [{"name": k, "count": fmt_int(v)} for k, v in sorted(quarantine.items())],
+        })
+    return {"available": True, "agencies": agencies}
+
+
+def _pair_view(p: Mapping, link: Any, review: Any) -> dict:
+    steps = []
+    for st in p.get("steps") or []:
+        steps.append((f"{st['comparison']} : {st['level']}", float(st.get("weight") or 0)))
+        if st.get("tf_weight"):
+            steps.append((f"{st['comparison']} : fréquence", float(st["tf_weight"])))
+    total = float(p.get("match_weight") or 0)
+    return {
+        "ref": str(p.get("ref", "")), "pass": PASS_LABELS.get(str(p.get("pass")),
+                                                             str(p.get("pass", ""))),
+        "weight": fmt_num(total), "prior": fmt_num(p.get("prior")),
+        "probability": fmt_pct(1 / (1 + 2 ** -total), 2),
+        "steps": [{"label": lab, "weight": fmt_num(w)} for lab, w in steps],
+        "waterfall_svg": charts.waterfall_svg(float(p.get("prior") or 0), steps, total, link=link,
+                                    review=review),
+    }
+
+
+def _model(facts: dict) -> dict:
+    lk = facts.get("linkage")
+    if not isinstance(lk, Mapping) or (not lk.get("blocking_rules") and not lk.get("em")):
+        return {"available": False, "reason": "paramètres du modèle absents"}
+    em = lk.get("em") or {}
+    conv = em.get("converged")
+    return {
+        "available": True,
+        "blocking": [{"rule": r.get("rule", ""), "on": r.get("on", ""),
+                      "pairs": fmt_int(r.get("pairs")), "new_pairs": fmt_int(r.get("new_pairs"))}
+                     for r in lk.get("blocking_rules") or []],
+        "candidates": fmt_int(lk.get("blocking_candidates")),
+        "iterations": fmt_int(em.get("iterations")),
+        "converged": "oui" if conv else ("non" if conv is False else NA),
+        "converged_ok": bool(conv),
+        "in_block_share": fmt_pct(em.get("in_block_match_share"), 2),
+        "expected_matches": fmt_num(em.get("in_block_expected_matches"), 1),
+        "u_sample": fmt_int(em.get("u_sample_pairs")),
+        "patterns": fmt_int(em.get("patterns")),
+        "prior": fmt_num(lk.get("prior"), 6), "prior_weight": fmt_num(lk.get("prior_weight")),
+        "det_links": fmt_int(lk.get("deterministic_links")),
+        "recall_assumed": fmt_pct(lk.get("deterministic_recall_assumed"), 0),
+        "left_caf": fmt_int((lk.get("records_left") or {}).get("caf")),
+        "left_cpam": fmt_int((lk.get("records_left") or {}).get("cpam")),
+        "passes": [{"label": p.get("label") or p.get("pass"), "candidates":
+                    fmt_int(p.get("candidates")), "linked": fmt_int(p.get("linked")),
+                    "tie_break": fmt_int(p.get("tie_break")),
+                    "ambiguous": fmt_int(p.get("ambiguous"))} for p in lk.get("passes") or []],
+        "tf": ", ".join(lk.get("tf_adjusted") or []) or "aucune",
+    }
+
+
+def _links(facts: dict) -> dict:
+    lk = facts.get("linkage")
+    if not isinstance(lk, Mapping) or lk.get("sample") is None:
+        return {"available": False, "reason": "explications des liens absentes"}
+    link, review = lk.get("threshold_link"), lk.get("threshold_review")
+    hists = []
+    for p, h in sorted((lk.get("by_pass") or {}).items()):
+        hists.append({"pass": PASS_LABELS.get(p, p), "total": fmt_int(sum(h["counts"])),
+                      "hist_svg": charts.histogram_svg(h["bins"], h["counts"], review=review,
+                                                  link=link)})
+    return {"available": True, "threshold_link": fmt_num(link),
+            "pairs": [_pair_view(p, link, review) for p in lk["sample"]], "histograms": hists}
+
+
+def _review(facts: dict) -> dict:
+    lk = facts.get("linkage")
+    if not isinstance(lk, Mapping) or lk.get("clerical") is None:
+        return {"available": False, "reason": "paires de la bande de revue absentes"}
+    link, review = lk.get("threshold_link"), lk.get("threshold_review")
+    return {"available": True, "n": fmt_int(len(lk["clerical"])),
+            "threshold_review": fmt_num(review), "threshold_link": fmt_num(link),
+            "pairs": [_pair_view(p, link, review) for p in lk["clerical"]]}
+
+
+def _rules(facts: dict) -> dict:
+    rules = facts.get("rules")
+    if not rules:
+        return {"available": False, "reason": "catalogue des règles non fourni"}
+    by_rule = _get(facts, "detection", "by_rule", default={}) or {}
+    return {"available": True, "rows": [{
+        "id": r.get("id", ""), "title": r.get("titre", r.get("id", "")),
+        "list": "liste cible" if r.get("liste") == "cible" else "à vérifier",
+        "agency": str(r.get("agence", "")).upper(), "priority": r.get("priorite", NA),
+        "source": r.get("source", ""), "limits": list(r.get("limites") or []),
+        "households": _published(by_rule.get(r.get("id"))),
+    } for r in rules]}
+
+
+def _published(v: Any) -> str:
+    if v is None:
+        return NA
+    text = str(v)
+    return fmt_count(text) if text.isdigit() else text
+
+
+def _reconciliation(facts: dict) -> dict:
+    rc = facts.get("reconciliation")
+    if not isinstance(rc, Mapping) or not rc.get("by_agency_list"):
+        return {"available": False, "reason": "table des cibles non fournie"}
+    lists = {"cible": "liste cible", "a_verifier": "liste « à vérifier »"}
+    by = rc["by_agency_list"]
+
+    def total(li: str) -> int:
+        return sum(int(r["households"]) for r in by if r["list"] == li)
+
+    rule_rows = rc.get("rule_rows") or {}
+    return {
+        "available": True,
+        "console": fmt_count(rc.get("console_total", rc.get("rows"))),
+        "rows": fmt_count(rc.get("rows")), "households": fmt_count(rc.get("households")),
+        "cible": fmt_count(total("cible")), "a_verifier": fmt_count(total("a_verifier")),
+        "by_agency": [{"agency": r["agency"].upper(), "list": lists.get(r["list"], r["list"]),
+                       "households": fmt_count(r["households"]),
+                       "file": f"{r['agency']}/listes"} for r in by],
+        "rule_rows": fmt_count(rule_rows.get("cible")),
+        "multi_rule": fmt_count((rc.get("multi_rule") or {}).get("cible")),
+        "consistent": rc.get("console_total") in (None, rc.get("rows")),
+    }
+
+
 def aggregate_cells(path: str | Path) -> list[dict]:
     """aggregates.csv (wide: tableau;regle;<quartiers>;Total) as one cell per row."""
     text = Path(path).read_bytes().decode("utf-8-sig")
@@ -265,10 +463,22 @@ def aggregate_cells(path: str | Path) -> list[dict]:
     return long.to_dicts()
 
 
+SPECIAL_QUARTIERS = {"HORS_TERRITOIRE": "hors territoire", "NON_LOCALISE": "non localisé",
+                     "Total": "Total"}
+
+
+def quartier_name(code: str, names: Mapping) -> str:
+    """The territory table's name for a quartier code (the code itself when unknown)."""
+    return str(names.get(code) or SPECIAL_QUARTIERS.get(code) or code)
+
+
 def _detection(facts: dict) -> dict:
     det = facts.get("detection")
     if not isinstance(det, Mapping) or not det:
         return {"available": False, "reason": "résultats de détection absents"}
+    names = facts.get("quartiers") if isinstance(facts.get("quartiers"), Mapping) else {}
+    titles = {str(r.get("id")): str(r.get("titre") or r.get("id")) for r in
+              facts.get("rules") or [] if isinstance(r, Mapping)}
     cells = det.get("cells")
     if cells is None and det.get("aggregates_csv"):
         cells = aggregate_cells(det["aggregates_csv"])
@@ -296,7 +506,7 @@ def _detection(facts: dict) -> dict:
             }
         # One row per quartier, one column per rule: territories have many more quartiers
         # than rules, and the page stays printable.
-        rows = [{"quartier": q, "total": q == "Total",
+        rows = [{"quartier": q, "name": quartier_name(q, names), "total": q == "Total",
                  "cells": [lookup.get((r, q), {"label": "0", "suppressed": False})
                            for r in regles]} for q in quartiers]
         tables.append({
@@ -304,6 +514,8 @@ def _detection(facts: dict) -> dict:
             "title": "Non-recours présumé (liste cible)" if tableau == "non_recours"
             else "À vérifier (non retrouvés à la CPAM)" if tableau == "a_verifier" else tableau,
             "regles": regles, "rows": rows,
+            "titles": [titles.get(r, r) for r in regles],
+            "linked": [r in titles for r in regles],
         })
     return {
         "available": True,
@@ -434,6 +646,14 @@ def _alerts(view: dict, facts: dict) -> list[dict]:
             if r["over"]:
                 add("avertissement", f"Export {r['agency']} : fuite par fréquence {r['share']} "
                                      f"au-dessus du seuil {r['threshold']}.")
+    model = view["modele"]
+    if model.get("available") and not model["converged_ok"]:
+        add("avertissement", f"Modèle d'appariement : l'estimation EM n'a pas convergé "
+                             f"({model['iterations']} itérations).")
+    rec = view["rapprochement"]
+    if rec.get("available") and not rec["consistent"]:
+        add("critique", f"Les totaux ne se rapprochent pas : console {rec['console']}, "
+                        f"table des cibles {rec['rows']}.")
     aud = view["audit"]
     if aud.get("available") and not aud["ok"]:
         where = f" à la ligne {aud['broken_line']}" if aud.get("broken_line") else ""
@@ -459,9 +679,16 @@ def build_view(facts: dict) -> dict:
         },
         "convention": _section(_convention, facts),
         "manifestes": _section(_manifests, facts),
+        "ingestion": _section(_ingestion, facts),
         "qualite": _section(_quality, facts),
+        "attentes": _section(_expectations, facts),
         "appariement": _section(_linkage, facts),
+        "modele": _section(_model, facts),
+        "liens": _section(_links, facts),
+        "revue": _section(_review, facts),
         "detection": _section(_detection, facts),
+        "regles": _section(_rules, facts),
+        "rapprochement": _section(_reconciliation, facts),
         "confidentialite": _section(_privacy, facts),
         "audit": _section(_audit, facts),
         "parametres": _section(_parameters, facts),

@@ -5,7 +5,9 @@ so they never leave this module: `validation/<stage>.json` keeps counts, percent
 names only, and every message is built here, in French, from the suite's label. The output is
 deterministic (no GE run ids or timestamps) so that reruns are byte-identical.
 
-GE is imported lazily (its import costs seconds) with analytics and progress bars off.
+Two engines evaluate the same specs: `polars` (native.py, the default: GE's import alone costs
+5–20 s, more than the whole central step's budget) and `great_expectations` (the reference, imported
+lazily with analytics and progress bars off). tests/report asserts both give identical records.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pipeline.common.errors import PipelineError
 from pipeline.common.files import write_text
 from pipeline.common.french import integer
 from pipeline.report.crosschecks import run_cross_check
+from pipeline.report.native import run_polars
 from pipeline.report.pushdown import DEFAULT_PUSHDOWN_ROWS, is_schema_check, pushdown
 from pipeline.report.suite_spec import CheckSpec, ColumnKind, expand, load_suite
 
@@ -32,6 +35,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 RESULTS_SCHEMA_VERSION = 1
+ENGINES = ("polars", "great_expectations")
+DEFAULT_ENGINE = "polars"
 _TABLE_LEVEL = {
     "expect_table_row_count_to_be_between",
     "expect_table_columns_to_match_set",
@@ -39,6 +44,9 @@ _TABLE_LEVEL = {
     "expect_compound_columns_to_be_unique",
     "expect_column_pair_values_a_to_be_greater_than_b",
 }
+
+
+_NULL_CHECKS = {"expect_column_values_to_not_be_null", "expect_column_values_to_be_null"}
 
 
 # Other spellings of the stage names, so that callers can use either.
@@ -251,11 +259,65 @@ def _describe(stage: str, spec: CheckSpec, res: dict[str, Any]) -> str:
         obs = r.get("observed_value")
         return f"{where} : {integer(int(obs)) if obs is not None else '?'} {what}, {bounds}"
     if "unexpected_count" in r:
+        # GE's percentage is over the non-missing values: so is the count it is quoted with.
         n, total = int(r["unexpected_count"]), int(r.get("element_count") or 0)
+        missing = int(r.get("missing_count") or 0) if spec.type not in _NULL_CHECKS else 0
         pct = float(r.get("unexpected_percent") or 0.0)
-        return (f"{where} : {integer(n)} valeur(s) non conforme(s) sur {integer(total)} "
-                f"({_fmt_pct(pct)})")
+        return (f"{where} : {integer(n)} valeur(s) non conforme(s) sur "
+                f"{integer(total - missing)} ({_fmt_pct(pct)})"
+                + (f", {integer(missing)} vide(s) non comptée(s)" if missing else ""))
     return f"{where} : non conforme"
+
+
+def _bounds(k: dict[str, Any], unit: str) -> str:
+    lo, hi = k.get("min_value"), k.get("max_value")
+    if lo is not None and hi is not None:
+        return f"entre {integer(lo) if isinstance(lo, int) else lo} et " \
+               f"{integer(hi) if isinstance(hi, int) else hi}{unit}"
+    if lo is not None:
+        return f"au moins {integer(lo) if isinstance(lo, int) else lo}{unit}"
+    return f"au plus {integer(hi) if isinstance(hi, int) else hi}{unit}" if hi is not None else ""
+
+
+def _expected(spec: CheckSpec) -> str:
+    """What the check expects, in French, from the suite and the run context (never data)."""
+    k, t = spec.kwargs, spec.type
+    if spec.context_set:
+        text = f"valeur présente dans le jeu de référence « {spec.context_set} »"
+    elif t == "expect_column_values_to_be_in_set":
+        text = "valeurs parmi " + ", ".join(map(str, k.get("value_set", [])))
+    elif t == "expect_column_values_to_match_regex":
+        text = f"format {k.get('regex')}"
+    elif t == "expect_column_values_to_not_match_regex_list":
+        text = f"aucune valeur reconnue par {len(k.get('regex_list', []))} motif(s) interdits"
+    elif t == "expect_column_values_to_be_between":
+        text = "valeurs " + _bounds(k, "")
+    elif t == "expect_column_values_to_be_unique":
+        text = "valeurs uniques"
+    elif t == "expect_column_values_to_not_be_null":
+        text = "valeur renseignée"
+    elif t == "expect_column_values_to_be_null":
+        text = "valeur vide"
+    elif t == "expect_table_row_count_to_be_between":
+        text = _bounds(k, " lignes")
+    elif t == "expect_column_unique_value_count_to_be_between":
+        text = _bounds(k, " valeur(s) distincte(s)")
+    elif t == "expect_table_columns_to_match_set":
+        cols = k.get("column_set", [])
+        text = (f"au plus ces {len(cols)} colonnes autorisées" if k.get("exact_match", True)
+                else "colonnes présentes : " + ", ".join(cols))
+    elif t == "expect_compound_columns_to_be_unique":
+        text = "combinaison unique de " + ", ".join(k.get("column_list", []))
+    elif t == "expect_column_pair_values_a_to_be_greater_than_b":
+        op = "≥" if k.get("or_equal") else ">"
+        text = f"{k.get('column_A')} {op} {k.get('column_B')}"
+    else:
+        text = t
+    if k.get("mostly") is not None and float(k["mostly"]) < 1:
+        text += f" (au moins {_fmt_pct(float(k['mostly']) * 100)} des valeurs)"
+    if spec.where is not None:
+        text += f", lorsque {spec.where[0]} = {spec.where[1]}"
+    return text
 
 
 def _check_record(
@@ -268,6 +330,7 @@ def _check_record(
         "column": spec.report_column or spec.column,
         "severity": spec.severity,
         "label": spec.label,
+        "expected": _expected(spec),
     }
     if spec.skipped or res is None:
         rec.update(evaluated=False, success=None, message=f"non évaluée ({spec.skipped})")
@@ -298,6 +361,7 @@ def validate(
     out_dir: Path,
     *,
     context: dict | None = None,
+    engine: str = DEFAULT_ENGINE,
 ) -> ValidationOutcome:
     """Validate `df` against the suite of `stage`; write `out_dir/validation/<stage>.json`.
 
@@ -307,8 +371,10 @@ def validate(
     `caf_handles` / `cpam_handles` (iterables of known handles), `aggregates` (the
     aggregates.csv frame, for targets), `pushdown_rows` (row count from which row predicates
     are evaluated in polars, see pushdown.py). Checks whose context is absent are reported as
-    "non évaluée", never silently passed.
+    "non évaluée", never silently passed. `engine` is one of ENGINES (see the module docstring).
     """
+    if engine not in ENGINES:
+        raise PipelineError(f"moteur de validation inconnu : « {engine} » ({', '.join(ENGINES)})")
     stage = canonical_stage(stage)
     context = _normalise_context(context)
     suite = load_suite(stage)
@@ -316,7 +382,10 @@ def validate(
     specs = expand(suite, kinds, context)
     frame = _add_membership(frame, specs, context)
     threshold = int(context.get("pushdown_rows", DEFAULT_PUSHDOWN_ROWS))
-    if frame.height >= threshold:
+    if engine == "polars":
+        pushed = set()
+        ge_results = run_polars(stage, frame, specs)
+    elif frame.height >= threshold:
         narrow, ge_specs, pushed = pushdown(frame, specs)
         ge_results = _run_ge(stage, frame.clear(), [s for s in ge_specs if is_schema_check(s)])
         ge_results |= _run_ge(stage, narrow, [s for s in ge_specs if not is_schema_check(s)])
@@ -326,7 +395,7 @@ def validate(
 
     checks = [
         _check_record(stage, s, ge_results.get(s.key),
-                      "polars+great_expectations" if s.key in pushed else "great_expectations")
+                      "polars+great_expectations" if s.key in pushed else engine)
         for s in specs
     ]
     for cross in suite.cross_checks:
@@ -344,6 +413,7 @@ def validate(
         "stage": stage,
         "description": suite.description,
         "suite_version": suite.version,
+        "engine": engine,
         "great_expectations": _gx_version(),
         "rows": frame.height,
         "pushdown_rows": threshold,

@@ -54,6 +54,13 @@ def raw_identifiers(dataset: Path) -> dict[str, set[str]]:
     # Contract code values are not identifiers, even when an extract uses the same word as a
     # placeholder first name ("INCONNU" is also the CSS status ingest could not read).
     names -= CONTRACT_CODES
+    # Public place names of the territory table (the report names quartiers: "Saint-Michel",
+    # "Saint-Georges-des-Groseillers") are not identifiers, even when a first name is a part.
+    territory = pl.read_csv(dataset / "territory" / "iris_quartiers.csv", separator=";",
+                            infer_schema=False)
+    places = [v for c in ("nom_quartier", "nom_commune") if c in territory.columns
+              for v in territory[c].drop_nulls().to_list()]
+    names -= {w for v in places for w in re.split(r"[\s,'-]+", v)}
     phones = {v for v in caf["telephone"].drop_nulls().to_list() if len(v) >= 8}
     addresses = set(caf["adresse"].drop_nulls()) | set(cpam["adresse"].drop_nulls())
     return {"nir": nirs, "date": dates, "name": names, "phone": phones, "address": addresses}

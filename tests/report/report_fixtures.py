@@ -147,5 +147,103 @@ FACTS: dict[str, Any] = {
 }
 
 
+def _pair(ref: str, pass_: str, levels: list[tuple[str, str, float]]) -> dict[str, Any]:
+    prior = -12.35
+    steps = [{"comparison": c, "level": lv, "weight": w, "tf_weight": None}
+             for c, lv, w in levels]
+    return {"ref": ref, "pass": pass_, "prior": prior, "steps": steps,
+            "match_weight": prior + sum(w for _, _, w in levels)}
+
+
+CHECKS = [
+    {"key": "colonnes_autorisees", "type": "expect_table_columns_to_match_set",
+     "column": None, "severity": "critical", "label": "seules les colonnes autorisées",
+     "expected": "au plus ces 28 colonnes autorisées", "evaluated": True, "success": True,
+     "message": "conforme"},
+    {"key": "css_dates_coherentes", "type": "expect_column_pair_values_a_to_be_greater_than_b",
+     "column": None, "severity": "warning", "label": "fin de CSS postérieure au début",
+     "expected": "css_fin ≥ css_debut (au moins 99,00 % des valeurs)", "evaluated": True,
+     "success": False, "element_count": 4876, "missing_count": 2000, "unexpected_count": 3,
+     "unexpected_percent": 0.1043,
+     "message": "cpam_export · fin de CSS postérieure au début : 3 valeur(s) non conforme(s) "
+                "sur 2 876 (0,10 %), 2 000 vide(s) non comptée(s)"},
+    {"key": "non_vide", "type": "expect_table_row_count_to_be_between", "column": None,
+     "severity": "critical", "label": "au moins une personne exportée",
+     "expected": "entre 4 876 et 4 876 lignes", "evaluated": True, "success": True,
+     "observed_value": 4876, "message": "conforme"},
+]
+
+DRILLDOWN: dict[str, Any] = {
+    "validations_checks": {"cpam_export": CHECKS},
+    "ingestion": {
+        "caf": {"lues": 5132, "acceptees": 5123, "rejetees": 9, "avertissements": 48,
+                "motifs": [{"action": "ligne rejetée", "colonne": "role",
+                            "motif": "valeur non reconnue (attendu : DEM, CJT, ENF, APC)",
+                            "nombre": 2},
+                           {"action": "valeur ignorée", "colonne": "nir",
+                            "motif": "clé de contrôle du NIR incorrecte", "nombre": 20}]},
+        "cpam": {"lues": 4880, "acceptees": 4876, "rejetees": 4, "avertissements": 3,
+                 "motifs": [{"action": "ligne rejetée", "colonne": None,
+                             "motif": "nombre de champs différent de l'en-tête", "nombre": 4}]},
+    },
+    "quartiers": {"QN06101M": "Saint-Michel", "HQ61169A": "Centre-ville"},
+    "rules": [
+        {"id": "monoparent_sous_plafond_sans_css", "titre": "Famille monoparentale sous le "
+         "plafond de la CSS gratuite, sans CSS", "source": "art. L.861-1 CSS", "liste": "cible",
+         "agence": "caf", "priorite": 1,
+         "limites": ["ressources CAF sur 12 mois, pas celles retenues par la CPAM"]},
+        {"id": "rsa_sans_css", "titre": "Allocataire du RSA sans CSS", "source": "art. L.861-2",
+         "liste": "cible", "agence": "caf", "priorite": 1, "limites": []},
+        {"id": "css_non_renouvelee", "titre": "CSS échue non renouvelée", "source": "R.861-16",
+         "liste": "cible", "agence": "cpam", "priorite": 2, "limites": []},
+    ],
+    "reconciliation": {
+        "rows": 80, "households": 80, "console_total": 80,
+        "by_agency_list": [{"agency": "caf", "list": "a_verifier", "households": 23},
+                           {"agency": "caf", "list": "cible", "households": 37},
+                           {"agency": "cpam", "list": "cible", "households": 20}],
+        "rule_rows": {"cible": 67, "a_verifier": 23}, "multi_rule": {"cible": 10},
+    },
+    "linkage": {
+        "blocking_rules": [{"rule": "dob", "on": "l.tok_dob = r.tok_dob", "pairs": 39,
+                            "new_pairs": 39},
+                           {"rule": "nom_phon_annee", "on": "l.tok_nom_phon_a = r.tok_nom_phon_a",
+                            "pairs": 82, "new_pairs": 41}],
+        "blocking_candidates": 80,
+        "em": {"iterations": 14, "converged": True, "in_block_match_share": 0.11,
+               "in_block_expected_matches": 46.0, "u_sample_pairs": 1000000, "patterns": 42},
+        "prior_weight": -12.35, "deterministic_links": 4501,
+        "deterministic_recall_assumed": 0.9,
+        "passes": [{"pass": "nir", "label": "NIR identique", "candidates": 3702,
+                    "linked": 3702, "tie_break": 0, "ambiguous": 0}],
+        "sample": [
+            _pair("a6647f56fb33", "probabiliste", [("Nom", "nom identique", 11.86),
+                                                  ("Prénom", "phonétique", 4.1),
+                                                  ("Date de naissance", "identique", 12.2),
+                                                  ("Sexe", "même sexe", 1.0)]),
+            _pair("0b3c11d2e4f5", "nir", [("Nom", "différent", -5.54),
+                                          ("Date de naissance", "identique", 12.2)]),
+        ],
+        "clerical": [
+            _pair("77c1e0a9b2d3", "revue", [("Nom", "différent", -5.54),
+                                            ("Prénom", "identique", 9.1),
+                                            ("Date de naissance", "deux sur trois", 0.14),
+                                            ("Commune", "même commune", 0.94)]),
+        ],
+        "by_pass": {"nir": {"bins": [20, 21, 22, 23], "counts": [100, 2000, 1602]},
+                    "probabiliste": {"bins": [3, 4, 5, 6], "counts": [10, 40, 47]}},
+    },
+}
+
+
 def complete_facts() -> dict[str, Any]:
-    return copy.deepcopy(FACTS)
+    """FACTS plus the drill-down sections (per-check records, waterfalls, reconciliation)."""
+    facts = copy.deepcopy(FACTS)
+    extra = copy.deepcopy(DRILLDOWN)
+    checks = extra.pop("validations_checks")
+    for v in facts["validations"]:
+        v["checks"] = checks.get(v["stage"], [])
+        v["engine"] = "polars"
+    facts["linkage"].update(extra.pop("linkage"))
+    facts.update(extra)
+    return facts

@@ -1,4 +1,4 @@
-"""Open the rendered report in headless Chromium and prove it attempts no network request.
+"""Open the rendered report in headless Chromium: no network request, every section and drawing.
 
 Driven through the Chrome DevTools Protocol (cdp_client.py, standard library only): every
 `Network.requestWillBeSent` of the page is recorded from navigation to well after the load
@@ -66,11 +66,36 @@ def test_report_opens_offline_with_no_request(tmp_path: Path) -> None:
         ids = json.dumps(list(SECTION_IDS))
         probe = (f"JSON.stringify({{ids: {ids}.filter(i => !document.getElementById(i)), "
                  "lang: document.documentElement.lang, title: document.title, "
-                 "h: document.documentElement.scrollHeight})")
+                 "h: document.documentElement.scrollHeight, "
+                 # every in-page link leads somewhere
+                 "dangling: [...document.querySelectorAll('a[href^=\"#\"]')]"
+                 "  .map(a => a.getAttribute('href').slice(1))"
+                 "  .filter(i => !document.getElementById(i)), "
+                 # the waterfalls are drawn: one per sampled link and clerical pair, with a
+                 # bar per step and a visible size once their <details> is opened
+                 "waterfalls: [...document.querySelectorAll('svg.waterfall')].map(w => "
+                 "  {w.closest('details').open = true; const r = w.getBoundingClientRect(); "
+                 "   return {bars: w.querySelectorAll('rect').length, w: r.width, h: r.height,"
+                 "           section: w.closest('section').id};}), "
+                 "checks: document.querySelectorAll('#attentes tr.fail').length, "
+                 "rules: [...document.querySelectorAll('#regles tr[id^=\"regle-\"]')].length, "
+                 "quartier: document.getElementById('detection').innerText.includes('Saint-Michel')"
+                 "})")
         res = page.call("Runtime.evaluate", {"expression": probe, "returnByValue": True})
         dom = json.loads(res["result"]["value"])
         assert dom["ids"] == [], f"sections absentes du DOM : {dom['ids']}"
+        assert dom["dangling"] == [], f"liens internes sans cible : {dom['dangling']}"
         assert dom["lang"] == "fr" and "Rapport de validation" in dom["title"]
+        facts = complete_facts()
+        sections = [w["section"] for w in dom["waterfalls"]]
+        assert sections.count("liens") == len(facts["linkage"]["sample"])
+        assert sections.count("revue") == len(facts["linkage"]["clerical"])
+        for w in dom["waterfalls"]:  # prior + steps + final bar, drawn at a readable size
+            assert w["bars"] >= 3 and w["w"] > 300 and w["h"] > 60, w
+        assert dom["checks"] == 1 and dom["rules"] == len(facts["rules"]) and dom["quartier"]
+        dom["h"] = page.call("Runtime.evaluate", {
+            "expression": "document.documentElement.scrollHeight",
+            "returnByValue": True})["result"]["value"]  # taller with every <details> open
 
         shot = page.call("Page.captureScreenshot", {
             "format": "png", "captureBeyondViewport": True,
@@ -79,4 +104,6 @@ def test_report_opens_offline_with_no_request(tmp_path: Path) -> None:
     png = base64.b64decode(shot["data"])
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
     (run_dir / "report.png").write_bytes(png)
+    if os.environ.get("REPORT_SCREENSHOT"):  # keep a copy to look at (e.g. in CI artefacts)
+        Path(os.environ["REPORT_SCREENSHOT"]).write_bytes(png)
     print(f"navigateur : {time.perf_counter() - t0:.1f} s, capture {run_dir / 'report.png'}")

@@ -1,7 +1,7 @@
 """validate() / raise_on_critical(): suites catch what they claim, and never echo a raw value.
 
-GE costs seconds per process, so each scenario validates one small frame once (module fixtures)
-and several assertions read the same outcome.
+Scenarios run on the default (polars) engine; test_report_engines.py checks that Great
+Expectations gives the same records, and the pushdown test below runs GE itself.
 """
 
 from __future__ import annotations
@@ -160,8 +160,11 @@ def test_bad_export_fails_on_each_planted_fault(bad_export: ValidationOutcome) -
 def test_polars_pushdown_gives_the_same_results(bad_export: ValidationOutcome,
                                                 tmp_path: Path) -> None:
     """Large tables evaluate row predicates in polars: same counts, same verdicts as GE alone."""
-    pushed = validate("caf_export", _bad_export_frame(), tmp_path, context={"pushdown_rows": 1})
-    ge_doc = json.loads(bad_export.results_path.read_text("utf-8"))
+    ge = "great_expectations"
+    pushed = validate("caf_export", _bad_export_frame(), tmp_path / "pushed",
+                      context={"pushdown_rows": 1}, engine=ge)
+    alone = validate("caf_export", _bad_export_frame(), tmp_path / "alone", engine=ge)
+    ge_doc = json.loads(alone.results_path.read_text("utf-8"))
     pl_doc = json.loads(pushed.results_path.read_text("utf-8"))
     engines = {c["engine"] for c in pl_doc["checks"] if c["evaluated"]}
     assert engines == {"great_expectations", "polars+great_expectations"}
@@ -170,8 +173,8 @@ def test_polars_pushdown_gives_the_same_results(bad_export: ValidationOutcome,
         return [{k: v for k, v in c.items() if k != "engine"} for c in doc["checks"]]
 
     assert strip(pl_doc) == strip(ge_doc)
-    assert pushed.critical_failures == bad_export.critical_failures
-    assert pushed.warnings == bad_export.warnings
+    assert pushed.critical_failures == alone.critical_failures == bad_export.critical_failures
+    assert pushed.warnings == alone.warnings == bad_export.warnings
 
 
 def test_failures_never_echo_a_raw_value(bad_export: ValidationOutcome) -> None:
