@@ -29,9 +29,9 @@ from pipeline.pseudonymise.attributes import ATTRIBUTES, STRUCTURE, add_attribut
 from pipeline.pseudonymise.handles import assign_handles
 from pipeline.pseudonymise.leakage import (
     LeakageFound,
+    agency_truth,
     frequency_leakage_frame,
     scan_frame,
-    true_age,
 )
 from pipeline.pseudonymise.opposition import OppositionList, flag_opposition, read_opposition
 from pipeline.pseudonymise.prepare import AGENCIES, prepare_components
@@ -211,7 +211,7 @@ def pseudonymise(
         if not scan["ok"]:
             raise LeakageFound(scan)
         lap("controle_fuites")
-        freq = frequency_leakage_frame(export, truth=_truth(ingested, export, handles, agency))
+        freq = frequency_leakage_frame(export, truth=agency_truth(ingested, handles, agency))
 
     lap("attaque_frequences")
     private_dir(workdir)
@@ -242,11 +242,3 @@ def pseudonymise(
     return PseudonymiseResult(agency, export_file, manifest_file, handles_file, leakage_file,
                               export.height, export.columns, counts, mat.fingerprint, timings)
 
-
-def _truth(ingested: pl.DataFrame, export: pl.DataFrame, handles: pl.DataFrame,
-           agency: str) -> pl.DataFrame:
-    """handle -> true names, for the rank-alignment attack measured at the agency only."""
-    nom = "nom_naissance" if agency == "caf" else "nom"
-    return handles.select("handle", "line").join(
-        ingested.select("line", pl.col(nom).alias("nom"), "prenom1", true_age()), on="line",
-        how="left").drop("line")
