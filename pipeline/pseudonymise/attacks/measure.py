@@ -28,6 +28,7 @@ from pipeline.pseudonymise.attacks.public_names import first_name_table
 SAMPLE_ROWS = 200_000
 PARTS = {"annee": "c_annee", "mois": "c_mois", "jour": "c_jour"}
 VISIBLE = ("mineur", "role", "rang_foyer", "sexe")
+MIN_STRATUM = 20  # rows a year class needs to serve as a stratum of the rank attack
 
 
 def sample_households(frame: pl.DataFrame, rows: int = SAMPLE_ROWS) -> pl.DataFrame:
@@ -105,7 +106,10 @@ def class_attack(frame: pl.DataFrame) -> tuple[dict, pl.DataFrame]:
 
 
 def _stratum(df: pl.DataFrame, by_sex: bool) -> pl.Series:
-    g = pl.col("c_annee") * 3
+    """Year class (x sex) of each row; classes under MIN_STRATUM rows are pooled in one stratum
+    (-1): a stratum of one row would hand the oracle its answer."""
+    big = pl.col("c_annee").count().over("c_annee") >= MIN_STRATUM
+    g = pl.when(big).then(pl.col("c_annee")).otherwise(-1) * 3
     if by_sex and "sexe" in df.columns:
         g = g + pl.col("sexe").cast(pl.Int64).fill_null(0)
     return df.select(g.alias("g"))["g"]
@@ -119,8 +123,8 @@ def public_first_names(df: pl.DataFrame, token: str, truth: str) -> float | None
     if token not in df.columns or "sexe" not in df.columns:
         return None
     table = first_name_table()
-    strata = df.select(g=pl.col("c_annee") * 3 + pl.col("sexe").cast(pl.Int64).fill_null(0),
-                       annee=pl.col("annee_g"), sexe=pl.col("sexe").cast(pl.Int8))
+    strata = df.select(g=_stratum(df, True), annee=pl.col("annee_g"),
+                       sexe=pl.col("sexe").cast(pl.Int8))
     pairs = pair_counts(df[token], df[truth], strata["g"])
     overall = (table.group_by("sexe", "prenom1").agg(n=pl.col("rang").len())
                .sort(["sexe", "n", "prenom1"], descending=[False, True, False])
