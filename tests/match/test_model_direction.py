@@ -70,6 +70,14 @@ def test_em_on_realistic_patterns_puts_m_above_u_on_agreement() -> None:
     assert res.lam == pytest.approx(lam, abs=0.01)
 
 
+def test_thresholds_point_the_right_way() -> None:
+    """A link needs positive log-odds (probability above one half); the clerical band lies
+    below the link threshold, never above."""
+    cfg = load_config()
+    assert cfg.link_weight > 0 and probability(cfg.link_weight) > 0.5
+    assert cfg.review_weight < cfg.link_weight
+
+
 # ---------------------------------------------------------------- one real run
 
 
