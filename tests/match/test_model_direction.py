@@ -10,7 +10,6 @@ shows (2,000 households at 3x noise: a flipped prior adds over a hundred false l
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import duckdb
 import numpy as np

@@ -25,7 +25,7 @@ from pipeline.pseudonymise.attacks.clusters import (
 )
 from pipeline.pseudonymise.attacks.public_names import first_name_table
 
-SAMPLE_ROWS = 200_000
+SAMPLE_ROWS = 100_000
 PARTS = {"annee": "c_annee", "mois": "c_mois", "jour": "c_jour"}
 VISIBLE = ("mineur", "role", "rang_foyer", "sexe")
 MIN_STRATUM = 20  # rows a year class needs to serve as a stratum of the rank attack

@@ -34,10 +34,12 @@ def first_name_table() -> pl.DataFrame:
     sexe = np.tile(np.repeat(np.array([1, 2]), PER_CELL), len(years))
     abroad = rng.random(cells * PER_CELL) < ABROAD_SHARE
     raw = names.given_names(rng, sexe, birth_year, abroad)
-    first, _ = given_names(pl.col("p"))
-    df = pl.DataFrame({"annee": birth_year.astype(np.int32), "sexe": sexe.astype(np.int8),
-                       "p": raw}).with_columns(prenom1=first).drop_nulls("prenom1")
-    return (df.group_by("annee", "sexe", "prenom1").len("n")
+    counts = pl.DataFrame({"annee": birth_year.astype(np.int32), "sexe": sexe.astype(np.int8),
+                           "p": raw}).group_by("annee", "sexe", "p").len("n")
+    first, _ = given_names(pl.col("p"))  # normalised once per distinct raw value
+    spelled = counts.select(pl.col("p").unique()).with_columns(prenom1=first)
+    df = counts.join(spelled, on="p").drop_nulls("prenom1")
+    return (df.group_by("annee", "sexe", "prenom1").agg(pl.col("n").sum())
             .sort(["annee", "sexe", "n", "prenom1"], descending=[False, False, True, False])
             .with_columns(rang=pl.int_range(pl.len(), dtype=pl.Int64).over("annee", "sexe"))
             .drop("n"))
