@@ -15,6 +15,12 @@ file and within each stratum the export itself reveals (minor / adult): that is 
 attacker. Two counterfactuals show why the export carries no age: the same attacker if the exact
 age (birth-year name statistics) or a 5-year band were exported. A naive control, one unsalted
 HMAC per name field, is attacked the same way for comparison.
+
+With the birth-date parts in the truth, `classes_jetons` adds the central operator's strongest
+attacks (pipeline/pseudonymise/attacks): the year / month / day classes equal token values
+rebuild, named from the minor flag, the household rank and the calendar, scored against the
+no-token prior; and the rank attack within the year classes (oracle, and a public-style
+first-name table by year). The headline `pire_part_retrouvee` is the worst of all.
 """
 
 from __future__ import annotations

@@ -2,12 +2,13 @@
 
 Years. With a reference date R in the export, the year R-18 is the only one holding both minors
 and adults (born before / after the reference day): that class is named at once. Inside a
-household the dependants are ranked from the oldest to the youngest (`rang_foyer`), so two
-siblings in two year classes vote for which class is older. Classes are ordered by their net
-votes (Copeland), and named outward from the anchor, one year per step, as long as each step is
-backed by a direct majority of votes and the minor flag agrees (younger side all minors, older
-side all adults); the first break stops the walk. A year with no row at all would shift the names
-beyond it: the score counts such wrong names, never hides them.
+household the children (role ENF) are ranked from the oldest to the youngest (`rang_foyer`), so
+two siblings in two year classes vote for which class is older. From the anchor, the walk names
+the next class one year on (then the previous one, one year back) when the votes leave a single
+candidate: among the classes voted beyond the current one, the one that no other of them is
+voted before; the minor flag must agree (younger side all minors, older side all adults). The
+first ambiguity stops the walk. A year with no row at all would shift the names beyond it: the
+score counts such wrong names, never hides them.
 
 Months and days. Cross the month classes with the day classes: the day class seen with only 7
 month classes is the 31st, the months seen with it are the 31-day months; the month seen with
