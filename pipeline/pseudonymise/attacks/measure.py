@@ -3,9 +3,9 @@
 `class_attack` rebuilds the year / month / day classes of one export (or of both stacked), names
 them from what the export shows (pipeline/pseudonymise/attacks/labels.py) and scores, per birth
 date part, the share of rows whose value the attacker gets right, against the prior: the modal
-value of the row's visible stratum (minor flag, role, household rank, sex), computed on the truth,
-which is the best guess anyone makes without a token. `strata_name_attack` then runs the
-rank-alignment attack within the year classes.
+value of the row's visible stratum (minor flag, role, sex), the best guess anyone makes without a
+token (computed on the file's own truth, so on small files a slight overestimate).
+`strata_name_attack` then runs the rank-alignment attack within the year classes.
 
 Cost: the clustering is a handful of grouped passes per round; above SAMPLE_ROWS rows the measure
 runs on whole households drawn by their (keyed, random-looking) identifier, and says so.
@@ -27,7 +27,9 @@ from pipeline.pseudonymise.attacks.public_names import first_name_table
 
 SAMPLE_ROWS = 100_000
 PARTS = {"annee": "c_annee", "mois": "c_mois", "jour": "c_jour"}
-VISIBLE = ("mineur", "role", "rang_foyer", "sexe")
+# strata of the no-token guess: large enough that their mode is what public statistics would
+# give, not an echo of a handful of rows (the household rank would split them into tiny cells)
+VISIBLE = ("mineur", "role", "sexe")
 MIN_STRATUM = 20  # rows a year class needs to serve as a stratum of the rank attack
 
 
