@@ -69,6 +69,8 @@ def test_v1_classes_rebuild_month_day_and_year(sample) -> None:
     assert res["mois"]["part_dans_la_classe_de_sa_valeur"] > 0.99
     assert res["annee"]["part_dans_la_classe_de_sa_valeur"] > 0.98
     assert res["annee"]["classes_multiples"] >= 60
+    # the year-salted name tokens alone still gather most rows into single-year classes
+    assert res["annee_par_noms_seuls"]["part_lignes_en_classes_multiples"] > 0.5
     # one partial-date column alone is already a partition into few large classes
     part = res["partition_par_colonne"]
     assert part["tok_dob_md"]["part_lignes_en_classes_multiples"] > 0.95
@@ -117,5 +119,6 @@ def test_control_random_tokens_give_nothing_beyond_the_prior(sample) -> None:
         assert classes[part]["classes_multiples"] == 0, part
         assert classes[part]["part_retrouvee"] == 0.0, part
         assert classes[part]["attaque_ou_a_priori"] == classes[part]["a_priori"], part
+    assert classes["annee_par_noms_seuls"]["classes_multiples"] == 0
     for figures in classes["attaque_rang_par_classe"].values():
         assert max(v for v in figures.values() if v is not None) < 0.01

@@ -39,6 +39,16 @@ def family(part: str, columns: list[str], catalogue: TokenCatalogue | None = Non
             and all(wanted & set(side["components"]) for side in tok["agencies"].values())]
 
 
+def name_family(columns: list[str], catalogue: TokenCatalogue | None = None) -> list[str]:
+    """The year family without any date component: what the year-salted name tokens alone
+    rebuild (a scheme that drops the partial-date tokens still leaks this)."""
+    cat = catalogue or load_catalogue()
+    dates = DETERMINES["mois"] | DETERMINES["jour"]
+    year = set(family("annee", columns, cat))
+    return [tok["name"] for tok in cat.tokens if tok["name"] in year
+            and not any(dates & set(side["components"]) for side in tok["agencies"].values())]
+
+
 def components(frame: pl.DataFrame, columns: list[str]) -> pl.Series:
     """Component label (the smallest row index of the component) of every row of `frame`.
 

@@ -20,6 +20,7 @@ from pipeline.pseudonymise.attacks.clusters import (
     column_partitions,
     components,
     family,
+    name_family,
     partition_stats,
     purity,
 )
@@ -102,6 +103,11 @@ def class_attack(frame: pl.DataFrame) -> tuple[dict, pl.DataFrame]:
                      "part_dans_la_classe_de_sa_valeur": purity(df[col], df[truth[part]]),
                      "classes_nommees": {"annee": years, "mois": months, "jour": days}[part].height,
                      **_prior_and_score(df, [truth[part]], [f"{part}_g"])}
+    names_only = name_family(df.columns)
+    by_names = components(df, names_only)
+    out["annee_par_noms_seuls"] = {
+        "colonnes": names_only, **partition_stats(by_names),
+        "part_dans_la_classe_de_sa_valeur": purity(by_names, df[truth["annee"]])}
     out["date_complete"] = _prior_and_score(df, list(truth.values()),
                                             ["annee_g", "mois_g", "jour_g"])
     return out, df
