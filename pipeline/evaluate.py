@@ -27,6 +27,7 @@ CAF_RULES = (
     "aah_isole",
 )
 REVERSE_RULE = "css_gratuite_sans_minima"
+PARTITION_SHOWN = 0.5  # token columns whose equal values group at least this share of rows
 
 
 def prf(predicted: pl.DataFrame, truth: pl.DataFrame) -> dict:
@@ -184,6 +185,14 @@ def show_class_attacks(leakage: dict) -> None:
             f"{_pct(c, 'date_complete')}"
             + (f" ; noms retrouvés dans les classes d'année : {fmt_pct(names)}"
                if names is not None else ""))
+        partitions = sorted(((v["part_lignes_en_classes_multiples"], k) for k, v in
+                             (c.get("partition_par_colonne") or {}).items()
+                             if v["part_lignes_en_classes_multiples"] >= PARTITION_SHOWN),
+                            reverse=True)
+        if partitions:
+            console.print(f"  colonnes dont les valeurs égales regroupent plus de "
+                          f"{fmt_pct(PARTITION_SHOWN, 0)} des lignes : "
+                          + ", ".join(f"{k} ({fmt_pct(v)})" for v, k in partitions))
 
 
 def evaluate(households: int, seed: int, noise: float, out: Path, convention: Path) -> dict:

@@ -179,6 +179,8 @@ def cross_export_attack(exports: dict[str, pl.DataFrame], truths: dict[str, pl.D
     frames = [e.join(truths[a], on="handle", how="left").with_columns(agence=pl.lit(a))
               for a, e in sorted(exports.items())]
     figures, classed = class_attack(pl.concat(frames, how="diagonal_relaxed"))
+    # a linkage token is meant to pair the two files: its per-column partition is read per export
+    figures.pop("partition_par_colonne")
     truth = {"annee": "naiss_annee", "mois": "naiss_mois", "jour": "naiss_jour"}
     figures["par_organisme"] = {
         a: {part: _prior_and_score(classed.filter(pl.col("agence") == a), [t], [f"{part}_g"])
