@@ -8,6 +8,7 @@ prior. If an attack breaks (no classes, no names), these tests fail.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -15,18 +16,20 @@ import polars as pl
 import pytest
 from helpers_pseudonymise import KEY
 
+from pipeline.central.facts import leakage_facts
 from pipeline.ingest.api import ingest
 from pipeline.pseudonymise.attacks import class_attack, cross_export_attack
 from pipeline.pseudonymise.attacks.clusters import components, family
-from pipeline.pseudonymise.core import build
+from pipeline.pseudonymise.core import Materials, build, pseudonymise
 from pipeline.pseudonymise.leakage import agency_truth, frequency_leakage_frame
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_data" / "raw"
 
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory) -> dict[str, tuple[pl.DataFrame, pl.DataFrame]]:
-    """agency -> (export, truth): the committed sample extracts, ingested and tokenised (v1)."""
+def sample(tmp_path_factory) -> dict:
+    """agency -> (export, truth): the committed sample extracts, ingested and tokenised (v1);
+    <agency>_work -> the folder holding its ingested.parquet."""
     out = {}
     for agency in ("caf", "cpam"):
         work = tmp_path_factory.mktemp(agency)
@@ -34,6 +37,7 @@ def sample(tmp_path_factory) -> dict[str, tuple[pl.DataFrame, pl.DataFrame]]:
         ingested = pl.read_parquet(work / "ingested.parquet")
         export, handles, _ = build(ingested, agency, KEY, seed=3)
         out[agency] = (export, agency_truth(ingested, handles, agency))
+        out[f"{agency}_work"] = work
     return out
 
 
@@ -94,8 +98,8 @@ def test_cpam_alone_cannot_name_years_but_both_exports_can(sample) -> None:
     alone, _ = class_attack(export.join(truth, on="handle"))
     assert alone["annee"]["classes_multiples"] >= 60  # classes, but no minor flag to name them
     assert alone["annee"]["part_retrouvee"] == 0.0
-    both = cross_export_attack({a: e for a, (e, _) in sample.items()},
-                               {a: t for a, (_, t) in sample.items()})
+    both = cross_export_attack({a: sample[a][0] for a in ("caf", "cpam")},
+                               {a: sample[a][1] for a in ("caf", "cpam")})
     assert both["par_organisme"]["cpam"]["annee"]["part_retrouvee"] > 0.3
     assert both["par_organisme"]["cpam"]["annee"]["part_fausse"] < 0.005
 
@@ -122,3 +126,17 @@ def test_control_random_tokens_give_nothing_beyond_the_prior(sample) -> None:
     assert classes["annee_par_noms_seuls"]["classes_multiples"] == 0
     for figures in classes["attaque_rang_par_classe"].values():
         assert max(v for v in figures.values() if v is not None) < 0.01
+
+
+def test_leakage_file_and_report_facts_carry_the_class_attack(sample, tmp_path) -> None:
+    work = sample["caf_work"]
+    res = pseudonymise("caf", work, work / "keys", tmp_path / "c.yaml", tmp_path / "export",
+                       seed=1, materials=Materials(KEY, "x", "test", None, None, True),
+                       sign=False)
+    leak = json.loads(res.leakage_file.read_text("utf-8"))
+    classes = leak["frequence"]["classes_jetons"]
+    assert classes["annee"]["part_retrouvee"] > 0.35
+    facts = leakage_facts("caf", {"ok": True, "findings": []}, leak)
+    assert facts["details"]["classes de jetons · année de naissance retrouvée"] == \
+        classes["annee"]["part_retrouvee"]
+    assert facts["frequency_leakage"] == leak["frequence"]["pire_part_retrouvee"] > 0.1
