@@ -15,7 +15,8 @@ month classes is the 31st, the months seen with it are the 31-day months; the mo
 the fewest day classes is February. The date with day and month swapped (tok_dob_swap) is null
 when the day equals the month: in each day class of days 1-12, the one month class where it is
 always null carries the same number. The anchor year's minor flag splits the months before and
-after the reference month. Each class is named when these constraints leave a single value.
+after the reference month, and the reference year's class holds only months up to it. Each
+class is named when these constraints, with one month per class, leave a single value.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ DEPENDANTS = ("ENF",)  # children: APC (other dependants, often a grandparent) a
 MONTH_DAYS = {1: 31, 2: 29, 3: 31, 4: 30, 5: 31, 6: 30, 7: 31, 8: 31, 9: 30, 10: 31, 11: 30,
               12: 31}
 MIN_CLASS_ROWS = 3  # smaller classes are fragments of a year (a row with no date token)
+CELL_SEEN = 0.2  # share of its expected rows a (month, day) cell needs to count as seen
 
 
 def reference_date(export: pl.DataFrame) -> dt.date | None:
@@ -109,9 +111,42 @@ def _next_class(cur: int, left: set[int], direct: dict[tuple[int, int], int],
     return nearest[0] if len(nearest) == 1 else None
 
 
+def _one_each(candidates: dict[int, set[int]]) -> dict[int, int]:
+    """Each class takes a different month: propagate the classes left with one month (that
+    month leaves the others) and the months left to one class, until nothing moves."""
+    cand = {k: set(v) for k, v in candidates.items()}
+    if len(cand) != 12:
+        return {}
+    changed = True
+    while changed:
+        changed = False
+        for k, v in cand.items():
+            if len(v) == 1:
+                for j in cand:
+                    if j != k and v & cand[j]:
+                        cand[j] -= v
+                        changed = True
+        for month in range(1, 13):
+            holders = [k for k, v in cand.items() if month in v]
+            if len(holders) == 1 and len(cand[holders[0]]) > 1:
+                cand[holders[0]] = {month}
+                changed = True
+    return {k: next(iter(v)) for k, v in cand.items() if len(v) == 1}
+
+
 def _cooccur(frame: pl.DataFrame) -> pl.DataFrame:
-    return frame.filter(pl.col("c_mois").is_not_null() & pl.col("c_jour").is_not_null()).group_by(
-        "c_mois", "c_jour").agg(n=pl.len(), swap=pl.col("tok_dob_swap").is_not_null().sum())
+    """(month class, day class, rows, rows with a swapped-date token) for the cells really
+    seen. Only rows with a whole-date token count: an impossible date (31 February), kept as
+    parts by the ingest, has partial-date tokens but none for the whole date. A cell far below
+    what its row and column totals predict does not count either."""
+    dated = frame.filter(pl.col("c_mois").is_not_null() & pl.col("c_jour").is_not_null())
+    if "tok_dob" in frame.columns:
+        dated = dated.filter(pl.col("tok_dob").is_not_null())
+    cells = dated.group_by("c_mois", "c_jour").agg(
+        n=pl.len(), swap=pl.col("tok_dob_swap").is_not_null().sum())
+    expected = (pl.col("n").sum().over("c_mois") * pl.col("n").sum().over("c_jour")
+                / pl.col("n").sum())
+    return cells.filter(pl.col("n") >= CELL_SEEN * expected)
 
 
 def label_months_days(frame: pl.DataFrame, years: pl.DataFrame
@@ -152,7 +187,13 @@ def label_months_days(frame: pl.DataFrame, years: pl.DataFrame
                 # all adults: born by the reference month; all minors: from it on; both: in it
                 candidates[m] &= (set(range(1, ref.month + 1)) if mi == 0 else
                                   set(range(ref.month, 13)) if ad == 0 else {ref.month})
-    months = {m: next(iter(v)) for m, v in candidates.items() if len(v) == 1}
+        # nobody in the file is born after the reference date: the reference year's class
+        # holds only the months up to the reference month
+        current = years.filter(pl.col("annee") == ref.year)["c_annee"]
+        for m in frame.filter(pl.col("c_annee").is_in(current.implode()))["c_mois"].unique():
+            if m in candidates:
+                candidates[m] &= set(range(1, ref.month + 1))
+    months = _one_each(candidates)
     # days: 31 and 30 from the months they are seen with; 1-12 through the swap diagonal
     days: dict[int, int] = {}
     if day31.len() == 1:
