@@ -17,6 +17,7 @@ from rich.table import Table
 from pipeline.chain import run, stages
 from pipeline.common.files import write_text
 from pipeline.common.progress import console
+from pipeline.report.render import fmt_pct
 
 CAF_RULES = (
     "monoparent_sous_plafond_sans_css",
@@ -26,6 +27,7 @@ CAF_RULES = (
     "aah_isole",
 )
 REVERSE_RULE = "css_gratuite_sans_minima"
+PARTITION_SHOWN = 0.5  # token columns whose equal values group at least this share of rows
 
 
 def prf(predicted: pl.DataFrame, truth: pl.DataFrame) -> dict:
@@ -140,7 +142,57 @@ def leakage_figures(out: Path) -> dict:
     report = out / "central" / "report.json"
     if report.exists():
         figures["central"] = json.loads(report.read_text())["facts"].get("leakage", [])
+    figures["croise"] = cross_export_figures(out)
     return figures
+
+
+def cross_export_figures(out: Path) -> dict | None:
+    """The token-class attack on both exports at once, as the central operator holds them,
+    scored with both agencies' truth (the evaluator alone may look at both)."""
+    from pipeline.pseudonymise.attacks import cross_export_attack
+    from pipeline.pseudonymise.leakage import agency_truth
+
+    exports, truths = {}, {}
+    for agency in ("caf", "cpam"):
+        export = out / "transfer" / agency / f"{agency}.pseudo.parquet"
+        if not export.exists():
+            return None
+        exports[agency] = pl.read_parquet(export)
+        truths[agency] = agency_truth(pl.read_parquet(out / agency / "ingested.parquet"),
+                                      pl.read_parquet(out / agency / "handles.parquet"), agency)
+    return cross_export_attack(exports, truths)
+
+
+def _pct(figures: dict, part: str, key: str = "part_retrouvee") -> str:
+    return fmt_pct((figures.get(part) or {}).get(key))
+
+
+def show_class_attacks(leakage: dict) -> None:
+    """One line per export (and one for both): what the token classes give away."""
+    views = [(a.upper(), (leakage.get(a) or {}).get("frequence", {}).get("classes_jetons"))
+             for a in ("caf", "cpam")]
+    views.append(("CAF + CPAM", leakage.get("croise")))
+    for name, c in views:
+        if not c:
+            continue
+        names = max((v for figures in (c.get("attaque_rang_par_classe") or {}).values()
+                     for v in figures.values() if v is not None), default=None)
+        console.print(
+            f"Classes de jetons {name} : {c['mois']['classes_multiples']} classes de mois, "
+            f"{c['jour']['classes_multiples']} de jours, {c['annee']['classes_multiples']} "
+            f"d'années ; année de naissance retrouvée {_pct(c, 'annee')} (a priori "
+            f"{_pct(c, 'annee', 'a_priori')}), mois {_pct(c, 'mois')}, date complète "
+            f"{_pct(c, 'date_complete')}"
+            + (f" ; noms retrouvés dans les classes d'année : {fmt_pct(names)}"
+               if names is not None else ""))
+        partitions = sorted(((v["part_lignes_en_classes_multiples"], k) for k, v in
+                             (c.get("partition_par_colonne") or {}).items()
+                             if v["part_lignes_en_classes_multiples"] >= PARTITION_SHOWN),
+                            reverse=True)
+        if partitions:
+            console.print(f"  colonnes dont les valeurs égales regroupent plus de "
+                          f"{fmt_pct(PARTITION_SHOWN, 0)} des lignes : "
+                          + ", ".join(f"{k} ({fmt_pct(v)})" for v, k in partitions))
 
 
 def evaluate(households: int, seed: int, noise: float, out: Path, convention: Path) -> dict:
@@ -188,6 +240,7 @@ def show(result: dict) -> None:
             f"alignement des rangs (pire jeton, attaque la plus forte que l'export permet) : "
             + (f"{share:.2%}" if share is not None else "non mesuré")
         )
+    show_class_attacks(result["leakage"])
     times = Table(title="Temps par étape (s)")
     times.add_column("étape")
     times.add_column("s", justify="right")

@@ -160,6 +160,7 @@ def leakage_facts(
         ):
             if isinstance(figures, dict) and figures.get(attack) is not None:
                 details[f"{token} · {label}"] = figures[attack]
+    details |= _class_attack_details(freq.get("classes_jetons") if isinstance(freq, dict) else None)
     return {
         "agency": agency,
         "scan_ok": bool(central_scan.get("ok")),
@@ -168,6 +169,30 @@ def leakage_facts(
         "frequency_threshold": FREQUENCY_LEAKAGE_THRESHOLD,
         "details": details,
     }
+
+
+def _class_attack_details(classes: Any) -> dict[str, float]:
+    """Token-equivalence classes (pipeline/pseudonymise/attacks): birth-date parts named by the
+    operator against the no-token guess, and names recovered within the year classes."""
+    if not isinstance(classes, dict):
+        return {}
+    out: dict[str, float] = {}
+    for part, found, prior in (
+        ("annee", "année de naissance retrouvée", "année de naissance devinée sans jeton"),
+        ("mois", "mois de naissance retrouvé", "mois de naissance deviné sans jeton"),
+        ("date_complete", "date de naissance complète retrouvée",
+         "date de naissance complète devinée sans jeton"),
+    ):
+        fig = classes.get(part) or {}
+        if fig.get("part_retrouvee") is not None:
+            out[f"classes de jetons · {found}"] = fig["part_retrouvee"]
+            out[f"classes de jetons · {prior}"] = fig["a_priori"]
+    for token, figures in sorted((classes.get("attaque_rang_par_classe") or {}).items()):
+        for attack, label in (("oracle_par_classe_annee_sexe", "par classe d'année et sexe"),
+                              ("table_publique_par_annee_sexe", "table publique des prénoms")):
+            if figures.get(attack) is not None:
+                out[f"{token} · {label}"] = figures[attack]
+    return out
 
 
 def run_relative(facts: dict[str, Any], run_dir: Path) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from pipeline.pseudonymise.attributes import (
 )
 from pipeline.pseudonymise.handles import assign_handles
 from pipeline.pseudonymise.leak_scan import LeakageFound, scan_frame
-from pipeline.pseudonymise.leakage import frequency_leakage_frame, true_age
+from pipeline.pseudonymise.leakage import agency_truth, frequency_leakage_frame
 from pipeline.pseudonymise.opposition import OppositionList, flag_opposition, read_opposition
 from pipeline.pseudonymise.prepare import AGENCIES, prepare_components
 from pipeline.pseudonymise.tokens import compute_tokens, load_catalogue
@@ -214,7 +214,7 @@ def pseudonymise(
         if not scan["ok"]:
             raise LeakageFound(scan)
         lap("controle_fuites")
-        freq = frequency_leakage_frame(export, truth=_truth(ingested, export, handles, agency))
+        freq = frequency_leakage_frame(export, truth=agency_truth(ingested, handles, agency))
 
     lap("attaque_frequences")
     private_dir(workdir)
@@ -247,11 +247,3 @@ def pseudonymise(
     return PseudonymiseResult(agency, export_file, manifest_file, handles_file, leakage_file,
                               export.height, export.columns, counts, mat.fingerprint, timings)
 
-
-def _truth(ingested: pl.DataFrame, export: pl.DataFrame, handles: pl.DataFrame,
-           agency: str) -> pl.DataFrame:
-    """handle -> true names, for the rank-alignment attack measured at the agency only."""
-    nom = "nom_naissance" if agency == "caf" else "nom"
-    return handles.select("handle", "line").join(
-        ingested.select("line", pl.col(nom).alias("nom"), "prenom1", true_age()), on="line",
-        how="left").drop("line")

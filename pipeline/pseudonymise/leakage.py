@@ -12,6 +12,12 @@ file and within each stratum the export itself reveals (minor / adult): that is 
 attacker. Two counterfactuals show why the export carries no age: the same attacker if the exact
 age (birth-year name statistics) or a 5-year band were exported. A naive control, one unsalted
 HMAC per name field, is attacked the same way for comparison.
+
+With the birth-date parts in the truth, `classes_jetons` adds the central operator's strongest
+attacks (pipeline/pseudonymise/attacks): the year / month / day classes equal token values
+rebuild, named from the minor flag, the household rank and the calendar, scored against the
+no-token prior; and the rank attack within the year classes (oracle, and a public-style
+first-name table by year). The headline `pire_part_retrouvee` is the worst of all.
 """
 
 from __future__ import annotations
@@ -93,12 +99,13 @@ def _ranks(table: pl.DataFrame, col: str) -> pl.DataFrame:
             .drop("n"))
 
 
-def attack_share(pairs: pl.DataFrame, reference: list[str] | None = None, *,
+def attack_share(pairs: pl.DataFrame, reference: list[str] | pl.DataFrame | None = None, *,
                  by_stratum: bool = False) -> float:
     """Share of records whose true value the rank-alignment attack recovers.
 
     Tokens are ranked by frequency and the k-th commonest token is guessed to be the k-th
-    value of `reference` (an ordered public ranking) or, when None, of the true distribution
+    value of `reference` (an ordered public ranking, or a frame (g, guess, rang) ranking each
+    stratum on its own) or, when None, of the true distribution
     (the oracle: the best any frequency attacker can do). With `by_stratum`, ranks are taken
     within each stratum (e.g. age), as an attacker with per-birth-year name statistics would.
     """
@@ -110,6 +117,9 @@ def attack_share(pairs: pl.DataFrame, reference: list[str] | None = None, *,
     tokens = _ranks(pairs, "t")
     if reference is None:
         guesses = tokens.join(_ranks(pairs, "v").rename({"v": "guess"}), on=["g", "rang"])
+    elif isinstance(reference, pl.DataFrame):  # (g, guess, rang): one ranking per stratum
+        guesses = tokens.join(reference.select(pl.col("g").cast(pl.Int32), "guess", "rang"),
+                              on=["g", "rang"])
     else:
         ref = pl.DataFrame({"guess": pl.Series(reference, dtype=pl.String)}).unique(
             maintain_order=True).with_columns(rang=pl.int_range(pl.len(), dtype=pl.Int64))
@@ -156,10 +166,36 @@ def _hmac_distinct(values: pl.Series, key: bytes) -> pl.Series:
                                              maintain_order="left")["t"]
 
 
+BIRTH_PARTS = ("naiss_annee", "naiss_mois", "naiss_jour")
+
+
+def agency_truth(ingested: pl.DataFrame, handles: pl.DataFrame, agency: str) -> pl.DataFrame:
+    """handle -> true name, first name, age and birth-date parts: what the attacks are scored
+    against, known at the agency only (never written anywhere)."""
+    nom = "nom_naissance" if agency == "caf" else "nom"
+    return handles.select("handle", "line").join(
+        ingested.select("line", pl.col(nom).alias("nom"), "prenom1", true_age(),
+                        *[c for c in BIRTH_PARTS if c in ingested.columns]),
+        on="line", how="left").drop("line")
+
+
+def _class_attacks(export: pl.DataFrame, truth: pl.DataFrame) -> dict:
+    """Token-equivalence classes (year, month, day) named and scored, then the rank attack
+    within the year classes (pipeline/pseudonymise/attacks)."""
+    from pipeline.pseudonymise.attacks.measure import class_attack, strata_name_attack
+
+    figures, classed = class_attack(export.join(truth, on="handle", how="left"))
+    truths = {c: classed[c] for c in ("nom", "prenom1")}
+    truths |= {f"{c}_phon": encode_unique(classed[c]) for c in ("nom", "prenom1")}
+    figures["attaque_rang_par_classe"] = strata_name_attack(classed, ATTACKED, truths)
+    return figures
+
+
 def frequency_leakage_frame(export: pl.DataFrame, truth: pl.DataFrame | None = None,
                             reference_names: dict[str, list[str]] | None = None,
                             *, naive_control: bool = True) -> dict:
-    """Uniqueness per token column and, with `truth` (handle, nom, prenom1, age), the attack."""
+    """Uniqueness per token column and, with `truth` (handle, nom, prenom1, age and the birth
+    parts: see `agency_truth`), the attacks."""
     result: dict = {"unicite": _uniqueness(export)}
     if truth is None:
         return result
@@ -187,8 +223,13 @@ def frequency_leakage_frame(export: pl.DataFrame, truth: pl.DataFrame | None = N
             f"hmac_non_sale_{col}": _attacks(_hmac_distinct(df[col], key), df[col],
                                              df["strate"], df["age"], ref.get(col))
             for col in ("nom", "prenom1")}
-    # The headline is the strongest attack the export allows (within its visible strata).
+    # The headline is the strongest attack the export allows: within its visible strata, and
+    # within the year classes its tokens rebuild.
     worst = max((v["oracle_par_strate_exportee"] for v in attack.values()), default=0.0)
+    if set(BIRTH_PARTS) <= set(truth.columns):
+        result["classes_jetons"] = _class_attacks(export, truth)
+        worst = max([worst, *(v["oracle_par_classe_annee_sexe"] for v in
+                              result["classes_jetons"]["attaque_rang_par_classe"].values())])
     result["pire_part_retrouvee"] = worst
     result["objectif_sous_1pct"] = worst < 0.01
     return result
@@ -197,14 +238,12 @@ def frequency_leakage_frame(export: pl.DataFrame, truth: pl.DataFrame | None = N
 def frequency_leakage(export_file: Path, reference_names: dict[str, list[str]] | None = None,
                       *, handles_file: Path | None = None,
                       ingested_file: Path | None = None) -> dict:
-    """File version: with the agency's handles and ingested files, also run the attack."""
+    """File version: with the agency's handles and ingested files, also run the attacks."""
     export = read_parquet(Path(export_file), "export")
     truth = None
     if handles_file and ingested_file:
         handles = read_parquet(Path(handles_file), "table des handles")
         ingested = read_parquet(Path(ingested_file), "extrait normalisé")
-        nom = "nom_naissance" if "nom_naissance" in ingested.columns else "nom"
-        truth = handles.select("handle", "line").join(
-            ingested.select("line", pl.col(nom).alias("nom"), "prenom1", true_age()),
-            on="line", how="left").drop("line")
+        agency = "caf" if "nom_naissance" in ingested.columns else "cpam"
+        truth = agency_truth(ingested, handles, agency)
     return frequency_leakage_frame(export, truth, reference_names)
