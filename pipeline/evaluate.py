@@ -113,7 +113,8 @@ def rule_scores(out: Path, truth_dir: Path) -> dict:
             )
     if "a_verifier" in households.columns:
         scores["a_verifier"] = prf(
-            caf_targets.filter(pl.col("liste") == "a_verifier").select("matricule"),
+            # the rule, not the whole list: « statut CSS à vérifier » households share the list
+            caf_targets.filter(pl.col("regles").list.contains("a_verifier")).select("matricule"),
             households.filter(pl.col("a_verifier") == 1).select("matricule"),
         )
     reverse_path = truth_dir / "cpam_reverse.csv"
