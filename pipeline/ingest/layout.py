@@ -14,8 +14,9 @@ from pathlib import Path
 import yaml
 
 from pipeline.common.errors import InputError
+from pipeline.ingest.household import HouseholdSpec, load_household
 from pipeline.ingest.normalise.dates import format_regex
-from pipeline.ingest.schema import AGENCIES, CANONICAL_VALUES, EXPECTED_TYPES
+from pipeline.ingest.schema import AGENCIES, CANONICAL_VALUES, EXPECTED_TYPES, UNKNOWN_CODES
 
 LAYOUT_DIR = Path(__file__).with_name("layouts")
 TYPES = ("code", "enum", "nir", "name", "given_names", "date", "phone", "text", "bool",
@@ -36,6 +37,8 @@ class ColumnSpec:
     pattern: str | None = None
     true_values: tuple[str, ...] = ("O",)
     false_values: tuple[str, ...] = ("N",)
+    max_length: int = 500  # characters; a longer field refuses the file
+    unknown_value: str | None = None  # enum: unreadable value kept as this code (with a warning)
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,8 @@ class Layout:
     decimal: str
     list_separator: str
     columns: tuple[ColumnSpec, ...]
+    max_record_lines: int = 10  # physical lines one quoted record may span
+    household: HouseholdSpec | None = None
 
     def column(self, name: str) -> ColumnSpec:
         return next(c for c in self.columns if c.name == name)
@@ -107,7 +112,9 @@ def load_layout(agency: str, path: Path | None = None) -> Layout:
     unknown = sorted(set(raw_columns) - set(expected))
     if unknown:
         raise _bad(path, f"colonne canonique inconnue : {', '.join(unknown)}")
-    columns = [_column(path, name, spec, expected[name]) for name, spec in raw_columns.items()]
+    max_length = _positive(path, data, "max_field_length", 500)
+    columns = [_column(path, name, spec, expected[name], max_length)
+               for name, spec in raw_columns.items()]
     sources = [c.source.strip().lower() for c in columns]
     dupes = sorted({s for s in sources if sources.count(s) > 1})
     if dupes:
@@ -116,10 +123,30 @@ def load_layout(agency: str, path: Path | None = None) -> Layout:
         agency=agency, path=path, encoding=encoding, separator=separator,
         quote=str(quote) if quote else None, date_format=date_format, decimal=decimal,
         list_separator=str(data.get("list_separator", ",")), columns=tuple(columns),
+        max_record_lines=_positive(path, data, "max_record_lines", 10),
+        household=load_household(path, data.get("dossier"), [c.name for c in columns]),
     )
 
 
-def _column(path: Path, name: str, spec: object, expected_type: str) -> ColumnSpec:
+def _unknown_value(path: Path, name: str, spec: dict) -> str | None:
+    """`keep_unreadable: true` keeps an unreadable code as the contract's unknown code."""
+    if not spec.get("keep_unreadable"):
+        return None
+    if name not in UNKNOWN_CODES:
+        raise _bad(path, "keep_unreadable n'est prévu que pour : " + ", ".join(UNKNOWN_CODES),
+                   name)
+    return UNKNOWN_CODES[name]
+
+
+def _positive(path: Path, data: dict, key: str, default: int) -> int:
+    value = data.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise _bad(path, f"« {key} » doit être un entier positif")
+    return value
+
+
+def _column(path: Path, name: str, spec: object, expected_type: str,
+            max_length: int) -> ColumnSpec:
     if not isinstance(spec, dict) or "source" not in spec:
         raise _bad(path, "chaque colonne doit avoir une clé « source »", name)
     ctype = spec.get("type", expected_type)
@@ -151,4 +178,6 @@ def _column(path: Path, name: str, spec: object, expected_type: str) -> ColumnSp
         pattern=pattern,
         true_values=tuple(str(v).upper() for v in spec.get("true_values", ("O",))),
         false_values=tuple(str(v).upper() for v in spec.get("false_values", ("N",))),
+        max_length=_positive(path, spec, "max_length", max_length),
+        unknown_value=_unknown_value(path, name, spec),
     )

@@ -84,3 +84,8 @@ CANONICAL_VALUES: dict[str, frozenset[str]] = {
     "sexe": frozenset({"1", "2"}),
     "prestations": frozenset({"RSA", "RSAM", "PPA", "ASF", "AAH", "AL", "AF", "CF", "PAJE"}),
 }
+
+# Coded columns whose unreadable values are kept as an explicit "unknown" code (with a warning)
+# rather than nulled: a CSS status the agency sent but ingest cannot read must never look like
+# "no CSS" downstream.
+UNKNOWN_CODES: dict[str, str] = {"css": "INCONNU"}
