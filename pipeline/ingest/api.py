@@ -119,7 +119,8 @@ def ingest(agency: str, input: Path, out_dir: Path, layout: Path | None = None) 
         )
     else:
         df = df.with_columns(__held=pl.lit(False))
-    accepted_lines = df.filter(~pl.col("__rejected") & ~pl.col("__held")).select("line")
+    keep = ~pl.col("__rejected") & ~pl.col("__held")
+    accepted_lines = df.filter(keep).select("line")
     value_issues = issues.join(accepted_lines, on="line", how="semi")
     rejections = pl.concat(
         [structural.select(*_ISSUE_SCHEMA), row_issues, rule_rejections,
@@ -129,7 +130,7 @@ def ingest(agency: str, input: Path, out_dir: Path, layout: Path | None = None) 
     warnings = warnings.sort("line", "column", "reason")
 
     schema = output_schema(agency)
-    accepted = df.join(accepted_lines, on="line", how="semi").select(
+    accepted = df.filter(keep).select(
         [pl.col(name).cast(dtype) for name, dtype in schema.items()]
     )
     rows_rejected = int(df["__rejected"].sum()) + int(

@@ -181,7 +181,8 @@ def build(layout: Layout) -> list[Group]:
         elif spec.type == "list":
             out, reason = _list(raw, spec, layout.list_separator)
         elif spec.type == "text":  # a quoted line break becomes a space
-            out = raw.str.replace_all(r"\s*[\r\n]+\s*", " ")
+            out = pl.when(raw.str.contains("\n", literal=True)).then(
+                raw.str.replace_all(r"\s*[\r\n]+\s*", " ")).otherwise(raw)
         elif spec.type == "name":
             cleaned = clean_name(raw)
             reason = pl.when(raw.is_not_null() & cleaned.is_null()).then(pl.lit(R_PLACEHOLDER))

@@ -126,50 +126,57 @@ def _condition(sql: str) -> pl.Expr:
 
 
 def _violations(lf: pl.LazyFrame, rule: Rule) -> tuple[pl.LazyFrame, pl.LazyFrame | None]:
-    """(dossiers violating the rule, rows to reject or None)."""
+    """(dossiers violating the rule, rows to reject or None).
+
+    Counting rules group only the rows that match (few), not the whole frame."""
     live = lf.filter(~pl.col("__removed"))
     if rule.check == "count":
-        hit = _condition(rule.rows or "false")
-        n = hit.sum().over(DOSSIER)
+        base = lf.filter(~pl.col("__removed_by_rule"))
+        hits = base.filter(_condition(rule.rows or "false"))
+        n = hits.group_by(DOSSIER).agg(n=pl.len())
+        if rule.min:  # dossiers with no matching row count too
+            n = base.select(DOSSIER).unique().join(n, on=DOSSIER, how="left")
+            n = n.with_columns(pl.col("n").fill_null(0))
         bad = pl.lit(False)
         if rule.min is not None:
-            bad = bad | (n < rule.min)
+            bad = bad | (pl.col("n") < rule.min)
         if rule.max is not None:
-            bad = bad | (n > rule.max)
-        flagged = lf.filter(~pl.col("__removed_by_rule")).filter(bad)
-        rows = flagged.filter(hit).select("line") if rule.action == REJECT_RULE else None
-        return flagged.select(DOSSIER).unique(), rows
+            bad = bad | (pl.col("n") > rule.max)
+        dossiers = n.filter(bad).select(DOSSIER)
+        rows = (hits.join(dossiers, on=DOSSIER, how="semi").select("line")
+                if rule.action == REJECT_RULE else None)
+        return dossiers, rows
     if rule.check == "duplicate":
         keys = [DOSSIER, *rule.columns]
         complete = live.filter(pl.all_horizontal(pl.col(c).is_not_null() for c in rule.columns))
-        copies = complete.filter(pl.col("line").rank("ordinal").over(keys) > 1)
+        # A 64-bit hash narrows the rows cheaply; the exact comparison runs on the few left.
+        candidates = complete.filter(pl.struct(keys).hash().is_duplicated())
+        copies = candidates.filter(pl.col("line").rank("ordinal").over(keys) > 1)
         return copies.select(DOSSIER).unique(), copies.select("line")
-    if rule.check == "same_value":
-        values = [
-            (pl.col(c).list.sort().list.join(",") if lf.collect_schema()[c] == pl.List(pl.String)
-             else pl.col(c).cast(pl.String)).alias(c)
-            for c in rule.columns
-        ]
-        spread = live.select(DOSSIER, *values).group_by(DOSSIER).agg(
-            pl.col(c).n_unique() for c in rule.columns)
+    if rule.check == "same_value":  # null counts as a value: a blank on one row is a difference
+        spread = live.group_by(DOSSIER).agg(pl.col(c).n_unique() for c in rule.columns)
         return spread.filter(pl.any_horizontal(pl.col(c) > 1 for c in rule.columns)).select(
             DOSSIER), None
     # child_age: a child born before the oldest parent's `min_gap_years`-th birthday.
     born = pl.col("date_naissance")
-    oldest = born.filter(_condition(rule.parent or "false")).min().over(DOSSIER)
-    limit = oldest.dt.offset_by(f"{rule.min_gap_years}y")
-    young = live.filter(_condition(rule.child or "false") & (born < limit).fill_null(False))
-    return young.select(DOSSIER).unique(), None
+    parents = live.filter(_condition(rule.parent or "false")).group_by(DOSSIER).agg(
+        limit=born.min().dt.offset_by(f"{rule.min_gap_years}y"))
+    young = live.filter(_condition(rule.child or "false")).join(parents, on=DOSSIER)
+    return young.filter(born < pl.col("limit")).select(DOSSIER).unique(), None
 
 
 def apply(df: pl.DataFrame, spec: HouseholdSpec, rejected: pl.Expr) -> Outcome:
     """Run the rules on the typed frame (every row, `rejected` marking rows already rejected)."""
-    key = pl.col(spec.key).cast(pl.String)
-    lf = df.lazy().with_columns(
+    # Integer dossier id (window expressions hash it much faster than a string); a row without
+    # a readable key is a dossier of its own.
+    key_id = pl.col(spec.key).cast(pl.String).cast(pl.Categorical).to_physical().cast(pl.Int64)
+    frame = df.with_columns(
         rejected.alias(REJECTED),
-        pl.coalesce(key, pl.format("#{}", pl.col("line"))).alias(DOSSIER),
+        pl.when(pl.col(spec.key).is_not_null()).then(key_id).otherwise(-pl.col("line"))
+        .alias(DOSSIER),
     ).with_columns(
         pl.col(REJECTED).alias("__removed"), pl.lit(False).alias("__removed_by_rule"))
+    lf = frame.lazy()
     rule_rejected: list[pl.DataFrame] = []
     flagged: list[pl.DataFrame] = []
     for rule in spec.rules:
@@ -179,12 +186,12 @@ def apply(df: pl.DataFrame, spec: HouseholdSpec, rejected: pl.Expr) -> Outcome:
             rule_rejected.append(lines.with_columns(reason=pl.lit(rule.motif),
                                                     regle=pl.lit(rule.id)))
             gone = pl.col("line").is_in(lines["line"].implode())
-            lf = lf.with_columns(__removed=pl.col("__removed") | gone,
-                                 __removed_by_rule=pl.col("__removed_by_rule") | gone)
+            frame = frame.with_columns(__removed=pl.col("__removed") | gone,
+                                       __removed_by_rule=pl.col("__removed_by_rule") | gone)
+            lf = frame.lazy()
         else:
             flagged.append(dossiers.collect().with_columns(regle=pl.lit(rule.id),
                                                            motif=pl.lit(rule.motif)))
-    frame = lf.collect()
     first_line = frame.group_by(DOSSIER).agg(dossier=pl.col("line").min())
     live = frame.filter(~pl.col("__removed")).select("line", DOSSIER)
     if flagged:
