@@ -29,7 +29,8 @@ def check(path: Path, layout: Layout, raw: pl.DataFrame, typed: pl.DataFrame) ->
     parsed = typed.filter(rows).select(
         pl.sum_horizontal(pl.col(c.name).is_not_null() for c in dates).sum()
     ).item()
-    if present and not parsed:
+    extraction = typed.filter(rows)["date_extraction"].is_not_null().any()
+    if present and (not parsed or not extraction):
         first = layout.column("date_extraction")
         raise InputError(
             path,

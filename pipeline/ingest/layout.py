@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,6 +60,14 @@ class Layout:
 
     def column(self, name: str) -> ColumnSpec:
         return next(c for c in self.columns if c.name == name)
+
+
+def header_key(name: str) -> str:
+    """Header name as compared with the layout: case, accents, spaces and hyphens ignored
+    ("Prénoms", "PRENOMS", "date naissance" and "date-naissance" all match)."""
+    plain = unicodedata.normalize("NFKD", name.lstrip("\ufeff").strip())
+    plain = "".join(ch for ch in plain if not unicodedata.combining(ch)).lower()
+    return re.sub(r"[\s\-]+", "_", plain)
 
 
 def default_layout_path(agency: str) -> Path:
@@ -115,7 +124,7 @@ def load_layout(agency: str, path: Path | None = None) -> Layout:
     max_length = _positive(path, data, "max_field_length", 500)
     columns = [_column(path, name, spec, expected[name], max_length)
                for name, spec in raw_columns.items()]
-    sources = [c.source.strip().lower() for c in columns]
+    sources = [header_key(c.source) for c in columns]
     dupes = sorted({s for s in sources if sources.count(s) > 1})
     if dupes:
         raise _bad(path, f"colonne source utilisée deux fois : {', '.join(dupes)}")

@@ -18,7 +18,7 @@ from pathlib import Path
 import polars as pl
 
 from pipeline.common.errors import InputError
-from pipeline.ingest.layout import Layout
+from pipeline.ingest.layout import Layout, header_key
 
 REASON_FIELDS = "nombre de champs différent de l'en-tête ({expected} attendus)"
 REASON_EMPTY = "ligne vide"
@@ -296,7 +296,7 @@ def _check_sizes(path: Path, frame: pl.DataFrame, layout: Layout) -> None:
 
 def _header_index(path: Path, header: list[str], layout: Layout) -> dict[str, int]:
     """Canonical name -> field index; a missing required column is a file-level error."""
-    lowered = [h.lower().lstrip("\ufeff") for h in header]
+    lowered = [header_key(h) for h in header]
     seen: set[str] = set()
     for i, h in enumerate(lowered):
         if h in seen:
@@ -305,7 +305,7 @@ def _header_index(path: Path, header: list[str], layout: Layout) -> dict[str, in
         seen.add(h)
     index: dict[str, int] = {}
     for spec in layout.columns:
-        key = spec.source.strip().lower()
+        key = header_key(spec.source)
         if key in lowered:
             index[spec.name] = lowered.index(key)
         elif spec.required:
