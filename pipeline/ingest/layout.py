@@ -1,7 +1,8 @@
 """Raw-extract layouts as data: load a YAML layout and check it against the ingest contract.
 
-The defaults (layouts/caf.yaml, layouts/cpam.yaml) are BRIEF §4; a territory whose exports name
-their columns differently supplies its own file instead of patching code.
+The defaults (layouts/caf.yaml, layouts/cpam.yaml) are the documented default exports; a
+territory whose exports name their columns differently supplies its own file instead of patching
+code.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from pipeline.ingest.normalise.dates import format_regex
 from pipeline.ingest.schema import AGENCIES, CANONICAL_VALUES, EXPECTED_TYPES, UNKNOWN_CODES
 
 LAYOUT_DIR = Path(__file__).with_name("layouts")
+# Defaults when a layout does not declare them (README "File-level refusals").
+MAX_FIELD_LENGTH = 500  # characters per field
+MAX_RECORD_LINES = 10  # physical lines one quoted record may span
 TYPES = ("code", "enum", "nir", "name", "given_names", "date", "phone", "text", "bool",
          "decimal", "int", "list")
 
@@ -38,7 +42,7 @@ class ColumnSpec:
     pattern: str | None = None
     true_values: tuple[str, ...] = ("O",)
     false_values: tuple[str, ...] = ("N",)
-    max_length: int = 500  # characters; a longer field refuses the file
+    max_length: int = MAX_FIELD_LENGTH  # characters; a longer field refuses the file
     unknown_value: str | None = None  # enum: unreadable value kept as this code (with a warning)
 
 
@@ -55,7 +59,7 @@ class Layout:
     decimal: str
     list_separator: str
     columns: tuple[ColumnSpec, ...]
-    max_record_lines: int = 10  # physical lines one quoted record may span
+    max_record_lines: int = MAX_RECORD_LINES
     household: HouseholdSpec | None = None
 
     def column(self, name: str) -> ColumnSpec:
@@ -121,7 +125,7 @@ def load_layout(agency: str, path: Path | None = None) -> Layout:
     unknown = sorted(set(raw_columns) - set(expected))
     if unknown:
         raise _bad(path, f"colonne canonique inconnue : {', '.join(unknown)}")
-    max_length = _positive(path, data, "max_field_length", 500)
+    max_length = _positive(path, data, "max_field_length", MAX_FIELD_LENGTH)
     columns = [_column(path, name, spec, expected[name], max_length)
                for name, spec in raw_columns.items()]
     sources = [header_key(c.source) for c in columns]
@@ -132,7 +136,7 @@ def load_layout(agency: str, path: Path | None = None) -> Layout:
         agency=agency, path=path, encoding=encoding, separator=separator,
         quote=str(quote) if quote else None, date_format=date_format, decimal=decimal,
         list_separator=str(data.get("list_separator", ",")), columns=tuple(columns),
-        max_record_lines=_positive(path, data, "max_record_lines", 10),
+        max_record_lines=_positive(path, data, "max_record_lines", MAX_RECORD_LINES),
         household=load_household(path, data.get("dossier"), [c.name for c in columns]),
     )
 
