@@ -167,8 +167,8 @@ def _violations(lf: pl.LazyFrame, rule: Rule) -> tuple[pl.LazyFrame, pl.LazyFram
 
 def apply(df: pl.DataFrame, spec: HouseholdSpec, rejected: pl.Expr) -> Outcome:
     """Run the rules on the typed frame (every row, `rejected` marking rows already rejected)."""
-    # Integer dossier id (window expressions hash it much faster than a string); a row without
-    # a readable key is a dossier of its own.
+    # Integer dossier id (group-bys and windows hash it much faster than a string); a row
+    # without a readable key is a dossier of its own.
     key_id = pl.col(spec.key).cast(pl.String).cast(pl.Categorical).to_physical().cast(pl.Int64)
     frame = df.with_columns(
         rejected.alias(REJECTED),
@@ -178,7 +178,7 @@ def apply(df: pl.DataFrame, spec: HouseholdSpec, rejected: pl.Expr) -> Outcome:
         pl.col(REJECTED).alias("__removed"), pl.lit(False).alias("__removed_by_rule"))
     lf = frame.lazy()
     rule_rejected: list[pl.DataFrame] = []
-    flagged: list[pl.DataFrame] = []
+    flagged: list[pl.LazyFrame] = []
     for rule in spec.rules:
         dossiers, rows = _violations(lf, rule)
         if rule.action == REJECT_RULE and rows is not None:
@@ -190,12 +190,13 @@ def apply(df: pl.DataFrame, spec: HouseholdSpec, rejected: pl.Expr) -> Outcome:
                                        __removed_by_rule=pl.col("__removed_by_rule") | gone)
             lf = frame.lazy()
         else:
-            flagged.append(dossiers.collect().with_columns(regle=pl.lit(rule.id),
-                                                           motif=pl.lit(rule.motif)))
+            # Collected together below; each plan sees the rows removed by the rules before it.
+            flagged.append(dossiers.with_columns(regle=pl.lit(rule.id), motif=pl.lit(rule.motif)))
     first_line = frame.group_by(DOSSIER).agg(dossier=pl.col("line").min())
     live = frame.filter(~pl.col("__removed")).select("line", DOSSIER)
     if flagged:
-        quarantine = pl.concat(flagged).join(first_line, on=DOSSIER).join(live, on=DOSSIER)
+        quarantine = pl.concat(pl.collect_all(flagged)).join(first_line, on=DOSSIER)
+        quarantine = quarantine.join(live, on=DOSSIER)
         quarantine = quarantine.select(*QUARANTINE_SCHEMA).cast(QUARANTINE_SCHEMA)
     else:
         quarantine = pl.DataFrame(schema=QUARANTINE_SCHEMA)

@@ -50,6 +50,11 @@ def raw_identifiers(dataset: Path) -> dict[str, set[str]]:
             names |= {w for w in re.split(r"[\s,'-]+", value) if len(w) >= NAME_MIN_LEN}
             if len(value) >= NAME_MIN_LEN:
                 names.add(value)
+    # Placeholders the agency writes for an unknown name (« INCONNU »...) identify nobody, and
+    # INCONNU is also the CSS code for a status ingest could not read.
+    from pipeline.ingest.normalise.names import lexicon
+
+    names = {n for n in names if n.upper() not in lexicon().placeholders}
     phones = {v for v in caf["telephone"].drop_nulls().to_list() if len(v) >= 8}
     addresses = set(caf["adresse"].drop_nulls()) | set(cpam["adresse"].drop_nulls())
     return {"nir": nirs, "date": dates, "name": names, "phone": phones, "address": addresses}
