@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -43,6 +44,8 @@ def test_quoted_line_breaks_keep_physical_line_numbers(tmp_path):
     rejected = [r for r in _lines(result.rejections) if r["action"] == "ligne rejetée"]
     assert {r["line"] for r in rejected} == {"6"}
     assert result.rows_read == 6
+    stats = json.loads(result.stats.read_text(encoding="utf-8"))
+    assert stats["lignes_physiques"] == 9  # header + 8 lines (one record spans three)
 
 
 def test_cpam_crlf_quoted_line_break(tmp_path):
