@@ -35,11 +35,15 @@ def synthesise(path: Path, rows: int, seed: int = 7) -> Path:
     """
     role = pl.Series(["DEM", "CJT", "ENF", "ENF"])
     names, first = pl.Series(_NAMES), pl.Series(_FIRST)
+    # Households of four (DEM, CJT, two ENF) that pass the layout's consistency rules:
+    # dossier-level values per dossier, children born 20+ years after the parents.
     df = pl.DataFrame({"i": pl.int_range(0, rows, eager=True)}).with_columns(
         k=(pl.col("i") * 2654435761 + seed) % 1_000_003,
+        d=((pl.col("i") // 4) * 2654435761 + seed) % 1_000_003,
     ).with_columns(
         sexe=1 + pl.col("k") % 2,
-        annee=1940 + pl.col("k") % 80,
+        annee=1940 + pl.col("d") % 50 + pl.when(pl.col("i") % 4 >= 2).then(
+            20 + pl.col("i") % 4).otherwise(0),
         mois=1 + pl.col("k") % 12,
         jour=1 + pl.col("k") % 29,
         role=pl.col("i").mod(4).map_batches(lambda s: role.gather(s), return_dtype=pl.String),
@@ -72,7 +76,7 @@ def synthesise(path: Path, rows: int, seed: int = 7) -> Path:
         code_iris=pl.lit("611690101"),
         situation_familiale=pl.lit("COUPLE"),
         residence_alternee=pl.when(pl.col("i") % 4 >= 2).then(pl.lit("N")).otherwise(pl.lit("")),
-        ressources_12m=pl.concat_str([(pl.col("k") % 30000).cast(pl.String), pl.lit("50")],
+        ressources_12m=pl.concat_str([(pl.col("d") % 30000).cast(pl.String), pl.lit("50")],
                                      separator=","),
         prestations=pl.lit("AF,AL"),
         date_extraction=pl.lit("2025-06-30"),
@@ -97,7 +101,8 @@ def main() -> None:
     print(f"{result.rows_read} lignes ({size:.0f} Mo) : {wall:.2f} s réelles "
           f"({result.rows_read / wall:,.0f} lignes/s), {cpu:.2f} s CPU tous fils confondus, "
           f"charge machine {load:.1f} ; acceptées {result.rows_accepted}, rejetées "
-          f"{result.rows_rejected}, valeurs ignorées {result.values_ignored}, "
+          f"{result.rows_rejected}, en quarantaine {result.rows_quarantined}, valeurs ignorées "
+          f"{result.values_ignored}, "
           f"avertissements {result.warnings_count}")
 
 

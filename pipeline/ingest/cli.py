@@ -26,7 +26,8 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path | None, typer.Option(
             "--out", help="Dossier de sortie, côté agence (défaut : out/<agence>).")] = None,
         layout: Annotated[Path | None, typer.Option(
-            "--layout", help="Disposition YAML propre au territoire (défaut : BRIEF §4).")] = None,
+            "--layout",
+            help="Disposition YAML propre au territoire (défaut : disposition livrée).")] = None,
         config: ConfigOpt = None,
     ) -> None:
         """Lire, valider et normaliser un extrait brut : ingested.parquet + rejections.csv."""
@@ -35,6 +36,6 @@ def register(app: typer.Typer) -> None:
         result = ingest(agency.value, input, out or Path("out") / agency.value, layout)
         typer.echo(
             f"{result.ingested} : {result.rows_accepted} lignes acceptées, "
-            f"{result.rows_rejected} rejetées sur {result.rows_read} "
-            f"(détail : {result.rejections})"
+            f"{result.rows_rejected} rejetées, {result.rows_quarantined} en quarantaine sur "
+            f"{result.rows_read} (détail : {result.rejections}, {result.quarantine})"
         )

@@ -28,6 +28,7 @@ WARN = "avertissement"
 R_MISSING = "valeur obligatoire absente"
 R_PATTERN = "valeur mal formée"
 R_ENUM = "valeur non reconnue (attendu : {values})"
+R_UNKNOWN = "valeur non reconnue (attendu : {values}), gardée comme {code}"
 R_AMOUNT = "montant illisible"
 R_INT = "nombre entier illisible"
 R_PHONE = "numéro de téléphone mal formé"
@@ -82,8 +83,13 @@ def _enum(raw: pl.Expr, spec: ColumnSpec) -> tuple[pl.Expr, pl.Expr]:
     if spec.aliases:
         v = v.replace(spec.aliases)
     ok = v.is_in(list(spec.allowed))
+    bad = v.is_not_null() & ~ok
+    if spec.unknown_value:  # kept as the contract's "unknown" code, with a warning
+        reason = R_UNKNOWN.format(values=", ".join(spec.allowed), code=spec.unknown_value)
+        return pl.when(ok).then(v).when(bad).then(pl.lit(spec.unknown_value)), \
+            pl.when(bad).then(pl.lit(reason))
     reason = R_ENUM.format(values=", ".join(spec.allowed))
-    return pl.when(ok).then(v), pl.when(v.is_not_null() & ~ok).then(pl.lit(reason))
+    return pl.when(ok).then(v), pl.when(bad).then(pl.lit(reason))
 
 
 def _bool(raw: pl.Expr, spec: ColumnSpec) -> tuple[pl.Expr, pl.Expr]:
@@ -174,8 +180,9 @@ def build(layout: Layout) -> list[Group]:
             out, reason = _phone(raw)
         elif spec.type == "list":
             out, reason = _list(raw, spec, layout.list_separator)
-        elif spec.type == "text":
-            out = raw
+        elif spec.type == "text":  # a quoted line break becomes a space
+            out = pl.when(raw.str.contains("\n", literal=True)).then(
+                raw.str.replace_all(r"\s*[\r\n]+\s*", " ")).otherwise(raw)
         elif spec.type == "name":
             cleaned = clean_name(raw)
             reason = pl.when(raw.is_not_null() & cleaned.is_null()).then(pl.lit(R_PLACEHOLDER))
@@ -211,7 +218,7 @@ def build(layout: Layout) -> list[Group]:
                 why = pl.coalesce(why, reason)
             conv.add_issue(spec, REJECT, why)
         elif reason is not None:
-            conv.add_issue(spec, IGNORE, reason)
+            conv.add_issue(spec, WARN if spec.unknown_value else IGNORE, reason)
         groups.append(Group(spec.name, spec.type in _PER_DISTINCT_VALUE, conv))
     return groups
 

@@ -1,23 +1,29 @@
 """Raw-extract layouts as data: load a YAML layout and check it against the ingest contract.
 
-The defaults (layouts/caf.yaml, layouts/cpam.yaml) are BRIEF §4; a territory whose exports name
-their columns differently supplies its own file instead of patching code.
+The defaults (layouts/caf.yaml, layouts/cpam.yaml) are the documented default exports; a
+territory whose exports name their columns differently supplies its own file instead of patching
+code.
 """
 
 from __future__ import annotations
 
 import codecs
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from pipeline.common.errors import InputError
+from pipeline.ingest.household import HouseholdSpec, load_household
 from pipeline.ingest.normalise.dates import format_regex
-from pipeline.ingest.schema import AGENCIES, CANONICAL_VALUES, EXPECTED_TYPES
+from pipeline.ingest.schema import AGENCIES, CANONICAL_VALUES, EXPECTED_TYPES, UNKNOWN_CODES
 
 LAYOUT_DIR = Path(__file__).with_name("layouts")
+# Defaults when a layout does not declare them (README "File-level refusals").
+MAX_FIELD_LENGTH = 500  # characters per field
+MAX_RECORD_LINES = 10  # physical lines one quoted record may span
 TYPES = ("code", "enum", "nir", "name", "given_names", "date", "phone", "text", "bool",
          "decimal", "int", "list")
 
@@ -36,6 +42,8 @@ class ColumnSpec:
     pattern: str | None = None
     true_values: tuple[str, ...] = ("O",)
     false_values: tuple[str, ...] = ("N",)
+    max_length: int = MAX_FIELD_LENGTH  # characters; a longer field refuses the file
+    unknown_value: str | None = None  # enum: unreadable value kept as this code (with a warning)
 
 
 @dataclass(frozen=True)
@@ -51,9 +59,19 @@ class Layout:
     decimal: str
     list_separator: str
     columns: tuple[ColumnSpec, ...]
+    max_record_lines: int = MAX_RECORD_LINES
+    household: HouseholdSpec | None = None
 
     def column(self, name: str) -> ColumnSpec:
         return next(c for c in self.columns if c.name == name)
+
+
+def header_key(name: str) -> str:
+    """Header name as compared with the layout: case, accents, spaces and hyphens ignored
+    ("Prénoms", "PRENOMS", "date naissance" and "date-naissance" all match)."""
+    plain = unicodedata.normalize("NFKD", name.lstrip("\ufeff").strip())
+    plain = "".join(ch for ch in plain if not unicodedata.combining(ch)).lower()
+    return re.sub(r"[\s\-]+", "_", plain)
 
 
 def default_layout_path(agency: str) -> Path:
@@ -107,8 +125,10 @@ def load_layout(agency: str, path: Path | None = None) -> Layout:
     unknown = sorted(set(raw_columns) - set(expected))
     if unknown:
         raise _bad(path, f"colonne canonique inconnue : {', '.join(unknown)}")
-    columns = [_column(path, name, spec, expected[name]) for name, spec in raw_columns.items()]
-    sources = [c.source.strip().lower() for c in columns]
+    max_length = _positive(path, data, "max_field_length", MAX_FIELD_LENGTH)
+    columns = [_column(path, name, spec, expected[name], max_length)
+               for name, spec in raw_columns.items()]
+    sources = [header_key(c.source) for c in columns]
     dupes = sorted({s for s in sources if sources.count(s) > 1})
     if dupes:
         raise _bad(path, f"colonne source utilisée deux fois : {', '.join(dupes)}")
@@ -116,10 +136,30 @@ def load_layout(agency: str, path: Path | None = None) -> Layout:
         agency=agency, path=path, encoding=encoding, separator=separator,
         quote=str(quote) if quote else None, date_format=date_format, decimal=decimal,
         list_separator=str(data.get("list_separator", ",")), columns=tuple(columns),
+        max_record_lines=_positive(path, data, "max_record_lines", MAX_RECORD_LINES),
+        household=load_household(path, data.get("dossier"), [c.name for c in columns]),
     )
 
 
-def _column(path: Path, name: str, spec: object, expected_type: str) -> ColumnSpec:
+def _unknown_value(path: Path, name: str, spec: dict) -> str | None:
+    """`keep_unreadable: true` keeps an unreadable code as the contract's unknown code."""
+    if not spec.get("keep_unreadable"):
+        return None
+    if name not in UNKNOWN_CODES:
+        raise _bad(path, "keep_unreadable n'est prévu que pour : " + ", ".join(UNKNOWN_CODES),
+                   name)
+    return UNKNOWN_CODES[name]
+
+
+def _positive(path: Path, data: dict, key: str, default: int) -> int:
+    value = data.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise _bad(path, f"« {key} » doit être un entier positif")
+    return value
+
+
+def _column(path: Path, name: str, spec: object, expected_type: str,
+            max_length: int) -> ColumnSpec:
     if not isinstance(spec, dict) or "source" not in spec:
         raise _bad(path, "chaque colonne doit avoir une clé « source »", name)
     ctype = spec.get("type", expected_type)
@@ -151,4 +191,6 @@ def _column(path: Path, name: str, spec: object, expected_type: str) -> ColumnSp
         pattern=pattern,
         true_values=tuple(str(v).upper() for v in spec.get("true_values", ("O",))),
         false_values=tuple(str(v).upper() for v in spec.get("false_values", ("N",))),
+        max_length=_positive(path, spec, "max_length", max_length),
+        unknown_value=_unknown_value(path, name, spec),
     )

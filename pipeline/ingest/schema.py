@@ -91,3 +91,8 @@ CANONICAL_VALUES: dict[str, frozenset[str]] = {
     "prestations": frozenset({"RSA", "RSAM", "PPA", "ASF", "AAH", "AL", "AF", "CF", "PAJE"}),
     "statut_occupation": frozenset({"LOCATAIRE", "PROPRIETAIRE", "HEBERGE_GRATUIT", "AUTRE"}),
 }
+
+# Coded columns whose unreadable values are kept as an explicit "unknown" code (with a warning)
+# rather than nulled: a CSS status the agency sent but ingest cannot read must never look like
+# "no CSS" downstream.
+UNKNOWN_CODES: dict[str, str] = {"css": "INCONNU"}

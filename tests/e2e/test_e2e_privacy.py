@@ -14,6 +14,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from pipeline.ingest.normalise.names import lexicon
+
 CONTRACT_CODES = {"INCONNU"}
 NAME_MIN_LEN = 4  # shorter given names ("LEA") collide with ordinary words in French text
 
@@ -61,6 +63,9 @@ def raw_identifiers(dataset: Path) -> dict[str, set[str]]:
     places = [v for c in ("nom_quartier", "nom_commune") if c in territory.columns
               for v in territory[c].drop_nulls().to_list()]
     names -= {w for v in places for w in re.split(r"[\s,'-]+", v)}
+    # Placeholders the agency writes for an unknown name (« INCONNU »...) identify nobody, and
+    # INCONNU is also the CSS code for a status ingest could not read.
+    names = {n for n in names if n.upper() not in lexicon().placeholders}
     phones = {v for v in caf["telephone"].drop_nulls().to_list() if len(v) >= 8}
     addresses = set(caf["adresse"].drop_nulls()) | set(cpam["adresse"].drop_nulls())
     return {"nir": nirs, "date": dates, "name": names, "phone": phones, "address": addresses}

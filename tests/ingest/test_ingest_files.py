@@ -16,6 +16,7 @@ from ingest_fixtures import (
     CAF_HEADER,
     CPAM_HEADER,
     NIR_ANNE,
+    NIR_CORSE,
     NIR_PAUL,
     caf_rows,
     cpam_rows,
@@ -38,16 +39,20 @@ def _stats(out: Path) -> dict:
 
 
 def _assert_books_balance(result, out: Path) -> None:
+    """Each record is in exactly one of: ingested, rejected, quarantined."""
     df = pl.read_parquet(result.ingested)
     rejected = {int(r["line"]) for r in _rejections(result.rejections)
                 if r["action"] == "ligne rejetée"}
+    held = {int(r["line"]) for r in _rejections(result.quarantine)}
     accepted = set(df["line"].to_list())
-    assert not rejected & accepted
-    assert len(accepted) + len(rejected) == result.rows_read
-    assert accepted | rejected == set(range(2, result.rows_read + 2))
+    assert not rejected & accepted and not held & accepted and not held & rejected
+    assert len(accepted) + len(rejected) + len(held) == result.rows_read
+    assert accepted | rejected | held == set(range(2, result.rows_read + 2))
     stats = _stats(out)
-    assert stats["lignes_acceptees"] + stats["lignes_rejetees"] == stats["lignes_lues"]
+    assert stats["lignes_acceptees"] + stats["lignes_rejetees"] + \
+        stats["lignes_en_quarantaine"] == stats["lignes_lues"]
     assert stats["lignes_rejetees"] == len(rejected) == result.rows_rejected
+    assert stats["quarantaine"]["lignes"] == len(held) == result.rows_quarantined
 
 
 def test_caf_clean_file(tmp_path):
@@ -177,17 +182,22 @@ def test_cpam_rows(tmp_path):
         "30/06/2025",
         f"{NIR_PAUL};{NIR_PAUL};1;ASSURE;Martin;Paul;03/02/2026;1;;61100;61169;GRATUITE;;;O;"
         "30/06/2025",
+        f"{NIR_CORSE};{NIR_CORSE};1;ASSURE;Œuvray;Jérôme;09/03/2026;1;rue de la Forêt;61100;"
+        "61169;NON;;;N;30/06/2025",
     ]
     out = tmp_path / "out"
     result = ingest("cpam", write_cpam(tmp_path / "cpam.csv", rows), out)
     rej = {(int(r["line"]), r["column"], r["action"]) for r in _rejections(result.rejections)}
     assert (7, "qualite", "ligne rejetée") in rej
-    assert (8, "date_naissance", "valeur ignorée") in rej  # born after the extraction date
-    warns = {(int(w["line"]), w["reason"]) for w in _rejections(result.warnings)}
-    assert (8, "CSS sans date de début ou de fin") in warns
+    assert (9, "date_naissance", "valeur ignorée") in rej  # born after the extraction date
+    held = _rejections(result.quarantine)
+    # Line 7 (Paul, rejected) leaves his group incomplete: lines 4 and 8 are held back.
+    assert {(int(h["line"]), h["regle"]) for h in held} >= {(4, "membre_rejete"),
+                                                           (8, "membre_rejete")}
     df = pl.read_parquet(result.ingested)
     assert df.filter(pl.col("line") == 6)["rang_gemellaire"].to_list() == [2]
-    assert df.filter(pl.col("line") == 8)["date_naissance"].to_list() == [None]
+    assert df.filter(pl.col("line") == 9)["date_naissance"].to_list() == [None]
+    assert not set(df["line"].to_list()) & {4, 7, 8}
     _assert_books_balance(result, out)
 
 
@@ -278,10 +288,10 @@ def test_trailing_blank_lines_are_not_rows(tmp_path):
     result = ingest("caf", src, out)
     assert (result.rows_read, result.rows_accepted, result.rows_rejected) == (5, 5, 0)
     assert _stats(out)["lignes_vides_finales"] == 2
-    src.write_text(CAF_HEADER + "\n", encoding="utf-8")  # header only: valid, zero rows
-    result = ingest("caf", src, out)
-    assert (result.rows_read, result.rows_accepted) == (0, 0)
-    assert pl.read_parquet(result.ingested).schema == output_schema("caf")
+    src.write_text(CAF_HEADER + "\n\n", encoding="utf-8")  # header only: refused, nothing written
+    with pytest.raises(InputError, match="aucune ligne de données"):
+        ingest("caf", src, tmp_path / "empty")
+    assert not (tmp_path / "empty").exists()
 
 
 def test_missing_file_and_empty_file(tmp_path):
