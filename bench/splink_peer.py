@@ -110,9 +110,12 @@ def one_to_one(pairs: pl.DataFrame) -> pl.DataFrame:
 
 def run(work: Path, seed: int) -> tuple[pl.DataFrame, dict[str, object]]:
     """Splink on the plaintext under `work`; returns its one-to-one links and facts."""
+    import logging
+
     import splink
     from splink import DuckDBAPI, Linker, block_on
 
+    logging.getLogger("splink").setLevel(logging.ERROR)  # training chatter, not results
     a, b = plaintext(work)
     t0 = time.perf_counter()
     db = DuckDBAPI()

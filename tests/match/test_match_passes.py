@@ -141,3 +141,49 @@ def test_an_empty_export_links_nothing_and_says_so(tmp_path):
     assert result.n_links == 0
     assert pl.read_parquet(result.links).height == 0
     assert result.stats["funnel"]["caf_unlinked"] == len(CAF)
+
+
+# ---------------------------------------------------------------- certified NIR vs declared date
+
+NIR_A, NIR_B, NIR_C = "1700561169011", "2850361169022", "1920761169033"
+CAF_DATE = [
+    # certified both sides, same sex, birth year mistyped at the CPAM: trusted
+    dict(id="yan", sexe=1, dob="1970-05-12", nom="KERMAREC", prenom1="YANN", nir=NIR_A,
+         statut="certifie"),
+    # certified both sides, date differs AND sex differs: still a conflict
+    dict(id="ida", sexe=2, dob="1985-03-02", nom="MOREL", prenom1="IDA", nir=NIR_B,
+         statut="certifie"),
+    # provisional NIR at the CAF, date differs: not trusted
+    dict(id="noe", sexe=1, dob="1992-07-20", nom="SIMON", prenom1="NOE", nir=NIR_C,
+         statut="provisoire"),
+]
+CPAM_DATE = [
+    dict(id="YAN", sexe=1, dob="1971-05-12", nom="KERMAREC", prenom1="YANN", nir=NIR_A,
+         statut="certifie"),
+    dict(id="IDA", sexe=1, dob="1985-04-02", nom="GIRARD", prenom1="HUGO", nir=NIR_B,
+         statut="certifie"),
+    dict(id="NOE", sexe=1, dob="1992-08-21", nom="ROUX", prenom1="THEO", nir=NIR_C,
+         statut="certifie"),
+]
+
+
+def _with_status(path, persons, agency):
+    """Add the export's nir_statut column (match_fixtures leaves it out)."""
+    status = {handle_of(p["id"], agency): p["statut"] for p in persons}
+    df = pl.read_parquet(path)
+    df.with_columns(nir_statut=pl.col("handle").replace_strict(status)).write_parquet(path)
+
+
+def test_certified_nir_wins_over_a_mistyped_date_unless_sex_disagrees(tmp_path):
+    caf, cpam = write_exports(tmp_path, CAF_DATE, CPAM_DATE)
+    _with_status(caf, CAF_DATE, "caf")
+    _with_status(cpam, CPAM_DATE, "cpam")
+    res = link(caf, cpam, tmp_path / "out", threads=2)
+    caf_ids = {handle_of(p["id"], "caf"): p["id"] for p in CAF_DATE}
+    cpam_ids = {handle_of(p["id"], "cpam"): p["id"] for p in CPAM_DATE}
+    links = {(caf_ids[a], cpam_ids[b], p) for a, b, p in pl.read_parquet(res.links)
+             .select("caf_handle", "cpam_handle", "pass").iter_rows()}
+    assert ("yan", "YAN", "nir") in links
+    assert not any(a in ("ida", "noe") and p == "nir" for a, _, p in links)
+    stats = json.loads(res.stats_path.read_text())
+    assert stats["conflicts"]["nir"] == 2
