@@ -1,4 +1,4 @@
-"""Deterministic passes (NIR, child token, name + birth date), in order, in DuckDB.
+"""Deterministic passes (NIR, child token, name + birth date, household), in order, in DuckDB.
 
 Each pass sees only records that no earlier pass linked (views `caf_free` / `cpam_free`), links
 pairs that are consistent and unique on both sides, and reports conflicts and ambiguities as
@@ -13,11 +13,23 @@ from pipeline.match.config import Config, Pass
 from pipeline.match.db import sql_template
 
 
+def refresh_foyer_map(con: duckdb.DuckDBPyConnection) -> None:
+    """CAF household -> the CPAM household most of its linked members were linked into.
+
+    Read by passes through the column `foyer_lie` of `caf_free` (null while no member of the
+    household is linked). Ties go to the smallest CPAM household handle (deterministic).
+    """
+    con.execute(sql_template("foyer_map"))
+
+
 def create_free_views(con: duckdb.DuckDBPyConnection) -> None:
     """Records not linked yet: what the next pass (or the probabilistic step) may use."""
+    refresh_foyer_map(con)
     con.execute("""
         CREATE OR REPLACE TEMP VIEW caf_free AS
-        SELECT l.* FROM caf AS l ANTI JOIN links AS k ON l.id = k.lid
+        SELECT l.*, m.foyer_lie
+        FROM caf AS l LEFT JOIN foyer_map AS m ON m.foyer = l.foyer
+        ANTI JOIN links AS k ON l.id = k.lid
     """)
     con.execute("""
         CREATE OR REPLACE TEMP VIEW cpam_free AS
@@ -49,6 +61,7 @@ def pass_sql(p: Pass) -> tuple[str, str]:
 def run_pass(con: duckdb.DuckDBPyConnection, p: Pass) -> dict[str, int]:
     """Run one pass; append its links; return its funnel counts."""
     cand_sql, links_sql = pass_sql(p)
+    refresh_foyer_map(con)
     con.execute(cand_sql)
     con.execute(links_sql)
     stats = con.execute("""

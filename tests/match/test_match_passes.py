@@ -81,7 +81,7 @@ def test_nir_conflict_is_reported_not_linked(run):
 
 def test_twins_are_separated_by_first_name(run):
     _, _, _, result = run
-    _nir, enfant, _ = json.loads(result.stats_path.read_text())["funnel"]["passes"]
+    _nir, enfant, *_ = json.loads(result.stats_path.read_text())["funnel"]["passes"]
     assert enfant["linked_by_tie_break"] == 2
     assert enfant["linked"] == 3
 
@@ -187,3 +187,40 @@ def test_certified_nir_wins_over_a_mistyped_date_unless_sex_disagrees(tmp_path):
     assert not any(a in ("ida", "noe") and p == "nir" for a, _, p in links)
     stats = json.loads(res.stats_path.read_text())
     assert stats["conflicts"]["nir"] == 2
+
+
+# ---------------------------------------------------------------- household pass
+
+DAD = "1750461169044"
+CAF_FOYER = [
+    dict(id="dad", foyer="h1", sexe=1, dob="1975-04-03", nom="LEGRAND", prenom1="MARC", nir=DAD),
+    # birth day mistyped at the CPAM: the child token differs, the household finds her
+    dict(id="zoe", foyer="h1", role="ENF", sexe=2, dob="2012-06-14", nom="LEGRAND",
+         prenom1="ZOE", nir_parent1=DAD),
+    # birth year mistyped at the CPAM and first name typed differently: month + day still agree
+    dict(id="ali", foyer="h1", role="ENF", sexe=1, dob="2014-09-23", nom="LEGRAND",
+         prenom1="ALI", nir_parent1=DAD),
+    # a sister at the CAF, a brother at the CPAM: never linked to each other
+    dict(id="lou", foyer="h1", role="ENF", sexe=2, dob="2016-01-30", nom="LEGRAND",
+         prenom1="LOU", nir_parent1=DAD),
+]
+CPAM_FOYER = [
+    dict(id="DAD", foyer="H1", sexe=1, dob="1975-04-03", nom="LEGRAND", prenom1="MARC", nir=DAD),
+    dict(id="ZOE", foyer="H1", role="ENFANT", sexe=2, dob="2012-06-15", nom="LEGRAND",
+         prenom1="ZOE", nir_ouvrant_droit=DAD),
+    dict(id="ALI", foyer="H1", role="ENFANT", sexe=1, dob="2015-09-23", nom="LEGRAND",
+         prenom1="ALY", nir_ouvrant_droit=DAD),
+    dict(id="MAX", foyer="H1", role="ENFANT", sexe=1, dob="2016-01-30", nom="LEGRAND",
+         prenom1="MAX", nir_ouvrant_droit=DAD),
+]
+
+
+def test_household_pass_links_members_with_one_error_in_a_linked_household(tmp_path):
+    caf, cpam = write_exports(tmp_path, CAF_FOYER, CPAM_FOYER)
+    res = link(caf, cpam, tmp_path / "out", threads=2)
+    caf_ids = {handle_of(p["id"], "caf"): p["id"] for p in CAF_FOYER}
+    cpam_ids = {handle_of(p["id"], "cpam"): p["id"] for p in CPAM_FOYER}
+    links = {(caf_ids[a], cpam_ids[b], p) for a, b, p in pl.read_parquet(res.links)
+             .select("caf_handle", "cpam_handle", "pass").iter_rows()}
+    assert {("dad", "DAD", "nir"), ("zoe", "ZOE", "foyer"), ("ali", "ALI", "foyer")} <= links
+    assert not any(a == "lou" or b == "MAX" for a, b, _ in links)
