@@ -6,7 +6,7 @@ import json
 
 import polars as pl
 import pytest
-from match_fixtures import handle_of, truth_file, write_exports
+from match_fixtures import handle_of, noisy_population, truth_file, write_exports
 
 from pipeline.common.errors import InputError
 from pipeline.match import link
@@ -224,3 +224,24 @@ def test_household_pass_links_members_with_one_error_in_a_linked_household(tmp_p
              .select("caf_handle", "cpam_handle", "pass").iter_rows()}
     assert {("dad", "DAD", "nir"), ("zoe", "ZOE", "foyer"), ("ali", "ALI", "foyer")} <= links
     assert not any(a == "lou" or b == "MAX" for a, b, _ in links)
+
+
+# ---------------------------------------------------------------- NIR in the probabilistic model
+
+
+def test_two_different_nirs_weigh_against_a_probabilistic_link(tmp_path):
+    """Same first name, birth date, sex and commune, another surname and another valid NIR:
+    two people, whom the name and date evidence alone would link."""
+    caf, cpam, pairs = noisy_population(400, 11, nir_share=0.6)
+    twin = dict(sexe=2, dob="1990-06-15", prenom1="CLAIRE", prenom2="ANNE", code_commune="61169")
+    caf.append(dict(twin, id="imp_c", nom="FONTAINE", nir="2900661169901"))
+    cpam.append(dict(twin, id="imp_r", nom="GIRARD", nir="2900661169902"))
+    a, b = write_exports(tmp_path, caf, cpam)
+    res = link(a, b, tmp_path / "out", truth=truth_file(tmp_path, pairs), threads=2)
+    stats = json.loads(res.stats_path.read_text())
+    nir = next(c for c in stats["model"]["comparisons"] if c["comparison"] == "nir")
+    weights = {lv["level"]: lv["weight"] for lv in nir["levels"]}
+    assert weights["exact"] > 5 and weights["else"] < -5
+    links = pl.read_parquet(res.links)
+    assert handle_of("imp_c", "caf") not in links["caf_handle"].to_list()
+    assert stats["quality"]["precision"] == 1.0
