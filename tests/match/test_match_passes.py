@@ -245,3 +245,23 @@ def test_two_different_nirs_weigh_against_a_probabilistic_link(tmp_path):
     links = pl.read_parquet(res.links)
     assert handle_of("imp_c", "caf") not in links["caf_handle"].to_list()
     assert stats["quality"]["precision"] == 1.0
+
+
+def test_household_pass_links_a_blank_birth_date_only_when_unique(tmp_path):
+    caf = [CAF_FOYER[0], dict(CAF_FOYER[1], dob=None),  # zoe: birth date left blank at the CAF
+           dict(CAF_FOYER[3], id="lou")]
+    cpam = [CPAM_FOYER[0], CPAM_FOYER[1],
+            dict(CPAM_FOYER[3], id="EMA", sexe=2, prenom1="EMMA", dob="2017-03-03")]  # ambiguous
+    a, b = write_exports(tmp_path, caf, cpam)
+    res = link(a, b, tmp_path / "out", threads=2)
+    first = pl.read_parquet(res.links).filter(pl.col("pass") == "foyer")
+    assert handle_of("zoe", "caf") not in first["caf_handle"].to_list()  # two girls: not unique
+    stats = json.loads(res.stats_path.read_text())
+    foyer = next(p for p in stats["funnel"]["passes"] if p["pass"] == "foyer")
+    assert foyer["ambiguous_caf"] >= 1
+    a, b = write_exports(tmp_path, caf[:2], cpam[:2])
+    res = link(a, b, tmp_path / "out2", threads=2)
+    links = pl.read_parquet(res.links)
+    zoe = links.filter(pl.col("caf_handle") == handle_of("zoe", "caf"))
+    assert zoe["cpam_handle"].to_list() == [handle_of("ZOE", "cpam")]
+    assert zoe["pass"].to_list() == ["foyer"]

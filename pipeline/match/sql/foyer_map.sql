@@ -1,6 +1,6 @@
 -- CAF household -> CPAM household, from the links made so far: the CPAM household holding the
--- most of the CAF household's linked members (ties: smallest handle). Exposed to the passes as
--- `foyer_lie` on caf_free (pipeline/match/passes.py).
+-- most of the CAF household's linked members (ties: smallest handle). Exposed as `foyer_lie`
+-- on the view caf_free_foyer, which a pass reading foyer_lie uses (pipeline/match/passes.py).
 CREATE OR REPLACE TEMP TABLE foyer_map AS
 SELECT foyer, foyer_lie
 FROM (
