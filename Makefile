@@ -55,7 +55,7 @@ lint: $(STAMP) ## ruff
 bench-pseudonymise: $(STAMP) ## 1,000,000 person records pseudonymised, records/s
 	$(PY) bench/pseudonymise.py
 
-bench-linkage: $(BENCH_STAMP) ## linkage quality vs ground truth, FEBRL4 and Splink
+bench-linkage: $(BENCH_STAMP) ## linkage quality: FEBRL4, FEBRL3, pseudopeople, synthetic (realistic noise) vs Splink 5
 	$(PY) bench/linkage.py
 
 bench-scale: $(STAMP) ## 1M x 1M (and 10M x 10M with SCALE_10M=1) linkage time and memory

@@ -1,4 +1,4 @@
-"""Deterministic passes (NIR, child token, name + birth date), in order, in DuckDB.
+"""Deterministic passes (NIR, child token, name + birth date, household), in order, in DuckDB.
 
 Each pass sees only records that no earlier pass linked (views `caf_free` / `cpam_free`), links
 pairs that are consistent and unique on both sides, and reports conflicts and ambiguities as
@@ -11,6 +11,27 @@ import duckdb
 
 from pipeline.match.config import Config, Pass
 from pipeline.match.db import sql_template
+
+FOYER_COLUMN = "foyer_lie"
+
+
+def refresh_foyer_map(con: duckdb.DuckDBPyConnection) -> None:
+    """CAF household -> the CPAM household most of its linked members were linked into.
+
+    Only a pass whose SQL reads `foyer_lie` pays for it: it then reads the CAF side from the
+    view `caf_free_foyer` (caf_free + foyer_lie, null while no member of the household is
+    linked). Ties go to the smallest CPAM household handle (deterministic).
+    """
+    con.execute(sql_template("foyer_map"))
+    con.execute("""
+        CREATE OR REPLACE TEMP VIEW caf_free_foyer AS
+        SELECT l.*, m.foyer_lie
+        FROM caf_free AS l LEFT JOIN foyer_map AS m ON m.foyer = l.foyer
+    """)
+
+
+def _reads_foyer(p: Pass) -> bool:
+    return any(FOYER_COLUMN in t for t in (*p.joins, p.consistent, p.tie_break or ""))
 
 
 def create_free_views(con: duckdb.DuckDBPyConnection) -> None:
@@ -36,9 +57,10 @@ def init_links(con: duckdb.DuckDBPyConnection) -> None:
 
 def pass_sql(p: Pass) -> tuple[str, str]:
     """The two statements of a pass, as auditors can read them in link_stats.json."""
+    left = "caf_free_foyer" if _reads_foyer(p) else "caf_free"
     unions = "\n    UNION ALL\n".join(
         sql_template("pass_join").format(
-            consistent=p.consistent, tie_break=p.tie_break or "FALSE", join=j
+            consistent=p.consistent, tie_break=p.tie_break or "FALSE", join=j, left=left
         ).rstrip()
         for j in p.joins
     )
@@ -49,6 +71,8 @@ def pass_sql(p: Pass) -> tuple[str, str]:
 def run_pass(con: duckdb.DuckDBPyConnection, p: Pass) -> dict[str, int]:
     """Run one pass; append its links; return its funnel counts."""
     cand_sql, links_sql = pass_sql(p)
+    if _reads_foyer(p):
+        refresh_foyer_map(con)
     con.execute(cand_sql)
     con.execute(links_sql)
     stats = con.execute("""

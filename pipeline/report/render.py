@@ -43,11 +43,11 @@ STAGE_LABELS = {
 }
 PASS_LABELS = {
     "nir": "NIR", "enfant": "Enfant (NIR parent + naissance + sexe)",
-    "nom_dob": "Nom + prénom + naissance", "probabiliste": "Fellegi–Sunter",
-    "revue": "bande de revue manuelle",
+    "nom_dob": "Nom + prénom + naissance", "foyer": "Même foyer qu'une personne liée",
+    "probabiliste": "Fellegi–Sunter", "revue": "bande de revue manuelle",
 }
 SHORT_PASS_LABELS = {"nir": "NIR", "enfant": "Enfant", "nom_dob": "Nom + naissance",
-                     "probabiliste": "Fellegi–Sunter"}
+                     "foyer": "Foyer", "probabiliste": "Fellegi–Sunter"}
 SIGNATURE_LABELS = {"valide": "signature valide", "invalide": "signature INVALIDE",
                     "absente": "signature ABSENTE"}
 

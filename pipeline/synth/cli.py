@@ -27,6 +27,11 @@ def register(app: typer.Typer) -> None:
         ] = "2026-03-02",
         territory: Annotated[str, typer.Option(help="Territoire (YAML du paquet ou chemin).")]
         = "flers",
+        noise_profile: Annotated[str, typer.Option(
+            "--profil-bruit",
+            help="Profil de bruit : standard, ou realiste (dates vides ou erronées, année "
+                 "fausse, nom et prénom inversés, clé NIR erronée, noms d'usage).")]
+        = "standard",
     ) -> None:
         """Génère des extraits CAF et CPAM synthétiques et leur vérité terrain."""
         from pipeline.synth.generate import generate
@@ -37,7 +42,7 @@ def register(app: typer.Typer) -> None:
             raise PipelineError(
                 f"--reference-date : date invalide « {reference_date} » (attendu AAAA-MM-JJ)"
             ) from None
-        counts = generate(households, seed, noise, out, ref, territory)
+        counts = generate(households, seed, noise, out, ref, territory, noise_profile)
         typer.echo(
             f"{counts['caf_rows']} lignes CAF, {counts['cpam_rows']} lignes CPAM, "
             f"{counts['persons']} personnes -> {out}"

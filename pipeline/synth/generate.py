@@ -68,6 +68,7 @@ def generate(
     out: Path = Path("sample_data"),
     reference_date: date = date(2026, 3, 2),
     territory: str = "flers",
+    noise_profile: str = "standard",
 ) -> dict:
     """Write raw/, truth/, territory/ and agencies/ under `out`; return summary counts."""
     if households < 1:
@@ -76,6 +77,7 @@ def generate(
         raise PipelineError("--households : au plus 8 000 000 (matricules à 7 chiffres)")
     if noise < 0:
         raise PipelineError("--noise doit être positif ou nul")
+    noise_mod.profile_rates(noise_profile)  # refuse an unknown profile before writing anything
     out = Path(out)
     ref = reference_date
     terr = territory_mod.load(territory)
@@ -107,7 +109,8 @@ def generate(
             with step(label):
                 rng = [_gen(s) for s in ss.spawn(12)]
                 res = _chunk(rng, size, mats[done:done + size], pid0, caf_first, cpam_first,
-                             registry, hint, noise, terr, quartiers, table, ref)
+                             registry, hint, (noise, noise_profile), terr, quartiers, table,
+                             ref)
                 caf_f.write(res["caf_bytes"])
                 cpam_f.write(res["cpam_bytes"])
             parts.append(res["truth"])
@@ -127,6 +130,8 @@ def generate(
             "seed": seed,
             "households": households,
             "noise": noise,
+            # the default profile adds no key: its meta.json stays byte-identical
+            **({"noise_profile": noise_profile} if noise_profile != "standard" else {}),
             "territory": territory,
             "reference_date": ref.isoformat(),
             "generator_version": GENERATOR_VERSION,
@@ -162,7 +167,7 @@ def _kinds(report: pl.DataFrame) -> dict[str, int]:
 
 def _chunk(rng: list[np.random.Generator], n_caf: int, mats: np.ndarray, pid0: int,
            caf_first: int, cpam_first: int, registry: nir.OrderRegistry, hint: int,
-           noise: float, terr: territory_mod.Territory, quartiers: pl.DataFrame,
+           noise: tuple[float, str], terr: territory_mod.Territory, quartiers: pl.DataFrame,
            table: params.CssTable, ref: date) -> dict:
     """One chunk of households: raw lines (bytes, no header), truth frames and counts."""
     pop = households.build(rng[0], n_caf, ref, terr, registry, hint)
@@ -182,12 +187,13 @@ def _chunk(rng: list[np.random.Generator], n_caf: int, mats: np.ndarray, pid0: i
 
     caf_df = extracts.caf_frame(rng[5], pp, hh).with_row_index("_row")
     cpam_df = extracts.cpam_frame(rng[6], pp, hh).with_row_index("_row")
-    caf_noisy, caf_counts, caf_bad = noise_mod.apply_caf(rng[7], caf_df, noise)
-    cpam_noisy, cpam_counts, cpam_bad = noise_mod.apply_cpam(rng[8], cpam_df, noise)
+    level, profile = noise
+    caf_noisy, caf_counts, caf_bad = noise_mod.apply_caf(rng[7], caf_df, level, profile)
+    cpam_noisy, cpam_counts, cpam_bad = noise_mod.apply_cpam(rng[8], cpam_df, level, profile)
     caf_s, caf_mal = writer.malform(rng[9], writer.caf_strings(caf_noisy, ref),
-                                    writer.CAF_MALFORMED, noise, iso=True)
+                                    writer.CAF_MALFORMED, level, iso=True)
     cpam_s, cpam_mal = writer.malform(rng[10], writer.cpam_strings(cpam_noisy, ref),
-                                      writer.CPAM_MALFORMED, noise, iso=False)
+                                      writer.CPAM_MALFORMED, level, iso=False)
     t = truth.build(rng[11], hh, pp, caf_df, cpam_df, caf_first, cpam_first, quartiers,
                     table, ref)
     malformed = pl.concat([

@@ -6,7 +6,7 @@ import json
 
 import polars as pl
 import pytest
-from match_fixtures import handle_of, truth_file, write_exports
+from match_fixtures import handle_of, noisy_population, truth_file, write_exports
 
 from pipeline.common.errors import InputError
 from pipeline.match import link
@@ -81,7 +81,7 @@ def test_nir_conflict_is_reported_not_linked(run):
 
 def test_twins_are_separated_by_first_name(run):
     _, _, _, result = run
-    _nir, enfant, _ = json.loads(result.stats_path.read_text())["funnel"]["passes"]
+    _nir, enfant, *_ = json.loads(result.stats_path.read_text())["funnel"]["passes"]
     assert enfant["linked_by_tie_break"] == 2
     assert enfant["linked"] == 3
 
@@ -141,3 +141,127 @@ def test_an_empty_export_links_nothing_and_says_so(tmp_path):
     assert result.n_links == 0
     assert pl.read_parquet(result.links).height == 0
     assert result.stats["funnel"]["caf_unlinked"] == len(CAF)
+
+
+# ---------------------------------------------------------------- certified NIR vs declared date
+
+NIR_A, NIR_B, NIR_C = "1700561169011", "2850361169022", "1920761169033"
+CAF_DATE = [
+    # certified both sides, same sex, birth year mistyped at the CPAM: trusted
+    dict(id="yan", sexe=1, dob="1970-05-12", nom="KERMAREC", prenom1="YANN", nir=NIR_A,
+         statut="certifie"),
+    # certified both sides, date differs AND sex differs: still a conflict
+    dict(id="ida", sexe=2, dob="1985-03-02", nom="MOREL", prenom1="IDA", nir=NIR_B,
+         statut="certifie"),
+    # provisional NIR at the CAF, date differs: not trusted
+    dict(id="noe", sexe=1, dob="1992-07-20", nom="SIMON", prenom1="NOE", nir=NIR_C,
+         statut="provisoire"),
+]
+CPAM_DATE = [
+    dict(id="YAN", sexe=1, dob="1971-05-12", nom="KERMAREC", prenom1="YANN", nir=NIR_A,
+         statut="certifie"),
+    dict(id="IDA", sexe=1, dob="1985-04-02", nom="GIRARD", prenom1="HUGO", nir=NIR_B,
+         statut="certifie"),
+    dict(id="NOE", sexe=1, dob="1992-08-21", nom="ROUX", prenom1="THEO", nir=NIR_C,
+         statut="certifie"),
+]
+
+
+def _with_status(path, persons, agency):
+    """Add the export's nir_statut column (match_fixtures leaves it out)."""
+    status = {handle_of(p["id"], agency): p["statut"] for p in persons}
+    df = pl.read_parquet(path)
+    df.with_columns(nir_statut=pl.col("handle").replace_strict(status)).write_parquet(path)
+
+
+def test_certified_nir_wins_over_a_mistyped_date_unless_sex_disagrees(tmp_path):
+    caf, cpam = write_exports(tmp_path, CAF_DATE, CPAM_DATE)
+    _with_status(caf, CAF_DATE, "caf")
+    _with_status(cpam, CPAM_DATE, "cpam")
+    res = link(caf, cpam, tmp_path / "out", threads=2)
+    caf_ids = {handle_of(p["id"], "caf"): p["id"] for p in CAF_DATE}
+    cpam_ids = {handle_of(p["id"], "cpam"): p["id"] for p in CPAM_DATE}
+    links = {(caf_ids[a], cpam_ids[b], p) for a, b, p in pl.read_parquet(res.links)
+             .select("caf_handle", "cpam_handle", "pass").iter_rows()}
+    assert ("yan", "YAN", "nir") in links
+    assert not any(a in ("ida", "noe") and p == "nir" for a, _, p in links)
+    stats = json.loads(res.stats_path.read_text())
+    assert stats["conflicts"]["nir"] == 2
+
+
+# ---------------------------------------------------------------- household pass
+
+DAD = "1750461169044"
+CAF_FOYER = [
+    dict(id="dad", foyer="h1", sexe=1, dob="1975-04-03", nom="LEGRAND", prenom1="MARC", nir=DAD),
+    # birth day mistyped at the CPAM: the child token differs, the household finds her
+    dict(id="zoe", foyer="h1", role="ENF", sexe=2, dob="2012-06-14", nom="LEGRAND",
+         prenom1="ZOE", nir_parent1=DAD),
+    # birth year mistyped at the CPAM and first name typed differently: month + day still agree
+    dict(id="ali", foyer="h1", role="ENF", sexe=1, dob="2014-09-23", nom="LEGRAND",
+         prenom1="ALI", nir_parent1=DAD),
+    # a sister at the CAF, a brother at the CPAM: never linked to each other
+    dict(id="lou", foyer="h1", role="ENF", sexe=2, dob="2016-01-30", nom="LEGRAND",
+         prenom1="LOU", nir_parent1=DAD),
+]
+CPAM_FOYER = [
+    dict(id="DAD", foyer="H1", sexe=1, dob="1975-04-03", nom="LEGRAND", prenom1="MARC", nir=DAD),
+    dict(id="ZOE", foyer="H1", role="ENFANT", sexe=2, dob="2012-06-15", nom="LEGRAND",
+         prenom1="ZOE", nir_ouvrant_droit=DAD),
+    dict(id="ALI", foyer="H1", role="ENFANT", sexe=1, dob="2015-09-23", nom="LEGRAND",
+         prenom1="ALY", nir_ouvrant_droit=DAD),
+    dict(id="MAX", foyer="H1", role="ENFANT", sexe=1, dob="2016-01-30", nom="LEGRAND",
+         prenom1="MAX", nir_ouvrant_droit=DAD),
+]
+
+
+def test_household_pass_links_members_with_one_error_in_a_linked_household(tmp_path):
+    caf, cpam = write_exports(tmp_path, CAF_FOYER, CPAM_FOYER)
+    res = link(caf, cpam, tmp_path / "out", threads=2)
+    caf_ids = {handle_of(p["id"], "caf"): p["id"] for p in CAF_FOYER}
+    cpam_ids = {handle_of(p["id"], "cpam"): p["id"] for p in CPAM_FOYER}
+    links = {(caf_ids[a], cpam_ids[b], p) for a, b, p in pl.read_parquet(res.links)
+             .select("caf_handle", "cpam_handle", "pass").iter_rows()}
+    assert {("dad", "DAD", "nir"), ("zoe", "ZOE", "foyer"), ("ali", "ALI", "foyer")} <= links
+    assert not any(a == "lou" or b == "MAX" for a, b, _ in links)
+
+
+# ---------------------------------------------------------------- NIR in the probabilistic model
+
+
+def test_two_different_nirs_weigh_against_a_probabilistic_link(tmp_path):
+    """Same first name, birth date, sex and commune, another surname and another valid NIR:
+    two people, whom the name and date evidence alone would link."""
+    caf, cpam, pairs = noisy_population(400, 11, nir_share=0.6)
+    twin = dict(sexe=2, dob="1990-06-15", prenom1="CLAIRE", prenom2="ANNE", code_commune="61169")
+    caf.append(dict(twin, id="imp_c", nom="FONTAINE", nir="2900661169901"))
+    cpam.append(dict(twin, id="imp_r", nom="GIRARD", nir="2900661169902"))
+    a, b = write_exports(tmp_path, caf, cpam)
+    res = link(a, b, tmp_path / "out", truth=truth_file(tmp_path, pairs), threads=2)
+    stats = json.loads(res.stats_path.read_text())
+    nir = next(c for c in stats["model"]["comparisons"] if c["comparison"] == "nir")
+    weights = {lv["level"]: lv["weight"] for lv in nir["levels"]}
+    assert weights["exact"] > 5 and weights["else"] < -5
+    links = pl.read_parquet(res.links)
+    assert handle_of("imp_c", "caf") not in links["caf_handle"].to_list()
+    assert stats["quality"]["precision"] == 1.0
+
+
+def test_household_pass_links_a_blank_birth_date_only_when_unique(tmp_path):
+    caf = [CAF_FOYER[0], dict(CAF_FOYER[1], dob=None),  # zoe: birth date left blank at the CAF
+           dict(CAF_FOYER[3], id="lou")]
+    cpam = [CPAM_FOYER[0], CPAM_FOYER[1],
+            dict(CPAM_FOYER[3], id="EMA", sexe=2, prenom1="EMMA", dob="2017-03-03")]  # ambiguous
+    a, b = write_exports(tmp_path, caf, cpam)
+    res = link(a, b, tmp_path / "out", threads=2)
+    first = pl.read_parquet(res.links).filter(pl.col("pass") == "foyer")
+    assert handle_of("zoe", "caf") not in first["caf_handle"].to_list()  # two girls: not unique
+    stats = json.loads(res.stats_path.read_text())
+    foyer = next(p for p in stats["funnel"]["passes"] if p["pass"] == "foyer")
+    assert foyer["ambiguous_caf"] >= 1
+    a, b = write_exports(tmp_path, caf[:2], cpam[:2])
+    res = link(a, b, tmp_path / "out2", threads=2)
+    links = pl.read_parquet(res.links)
+    zoe = links.filter(pl.col("caf_handle") == handle_of("zoe", "caf"))
+    assert zoe["cpam_handle"].to_list() == [handle_of("ZOE", "cpam")]
+    assert zoe["pass"].to_list() == ["foyer"]

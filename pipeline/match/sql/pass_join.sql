@@ -3,5 +3,5 @@
         r.id AS rid,
         coalesce(({consistent}), FALSE) AS consistent,
         coalesce(({tie_break}), FALSE) AS tie
-    FROM caf_free AS l
+    FROM {left} AS l
     JOIN cpam_free AS r ON {join}
