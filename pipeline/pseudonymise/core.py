@@ -37,8 +37,8 @@ from pipeline.pseudonymise.leakage import agency_truth, frequency_leakage_frame
 from pipeline.pseudonymise.opposition import OppositionList, flag_opposition, read_opposition
 from pipeline.pseudonymise.prepare import AGENCIES, prepare_components
 from pipeline.pseudonymise.tokens import compute_tokens, load_catalogue
+from pipeline.shared.contract import EXPORT_SCHEMA_VERSION
 
-SCHEMA_VERSION = "1"
 CONTACT_FIELDS = {
     "caf": ["matricule", "role", "nom", "prenom", "telephone", "adresse", "code_postal",
             "code_commune"],
@@ -235,7 +235,7 @@ def pseudonymise(
             manifest_file = write_manifest(
                 export_file, agency=agency, convention_id=mat.convention_id,
                 key_fingerprint=mat.fingerprint, keys_dir=Path(keys_dir),
-                schema_version=SCHEMA_VERSION,
+                schema_version=EXPORT_SCHEMA_VERSION,
                 extra={"rows_opposition": counts["opposition"]["personnes_opposees"],
                        **export_facts(workdir, Path(territory) if territory else None)})
         except BaseException:

@@ -9,6 +9,8 @@ from typing import Annotated
 
 import typer
 
+from pipeline.shared.contract import EXPORT_SCHEMA_VERSION
+
 from pipeline.common.errors import PipelineError
 
 keys_app = typer.Typer(help="Clés des organismes et cérémonie de la clé de liaison.",
@@ -182,7 +184,8 @@ def manifest_write(
     agency: Annotated[str, typer.Option(help="Organisme signataire.")],
     convention: Annotated[Path, typer.Option(help="Convention (YAML).")],
     keys_dir: Annotated[Path, typer.Option(help="Dossier de clés de l'organisme.")],
-    schema_version: Annotated[str, typer.Option(help="Version du schéma d'export.")] = "1",
+    schema_version: Annotated[str, typer.Option(help="Version du schéma d'export.")] = (
+        EXPORT_SCHEMA_VERSION),
 ) -> None:
     """Write and sign <agency>.manifest.json beside the data file."""
     from pipeline.trust.convention import load_convention

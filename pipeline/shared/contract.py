@@ -1,0 +1,8 @@
+"""The export contract's version: written into every manifest by the agency, checked by the gate.
+
+One declaration, read by both sides: an export of another version is refused centrally with a
+French message, so an agency running an old release cannot feed a central step that reads its
+columns differently.
+"""
+
+EXPORT_SCHEMA_VERSION = "1"
