@@ -9,9 +9,8 @@ from typing import Annotated
 
 import typer
 
-from pipeline.shared.contract import EXPORT_SCHEMA_VERSION
-
 from pipeline.common.errors import PipelineError
+from pipeline.shared.contract import EXPORT_SCHEMA_VERSION
 
 keys_app = typer.Typer(help="Clés des organismes et cérémonie de la clé de liaison.",
                        no_args_is_help=True)
