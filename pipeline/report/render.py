@@ -30,7 +30,7 @@ from pipeline.report import charts
 from pipeline.report.facts import SECTION_IDS
 
 NA = "non disponible"
-SMALL_CELL = 11  # DGFiP / CNIS threshold: counts under it are never published (BRIEF §6)
+SMALL_CELL = 11  # DGFiP / CNIS threshold: counts under it are never published (docs/CONTEXT.md)
 REPORT_SCHEMA_VERSION = 1
 
 STAGE_LABELS = {
