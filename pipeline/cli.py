@@ -12,9 +12,6 @@ from typing import Annotated
 
 import typer
 
-from pipeline.common.errors import PipelineError
-from pipeline.common.progress import console
-
 app = typer.Typer(
     name="nonrecours",
     help="Croisement CAF x CPAM pseudonymisé contre le non-recours (TZNR).",
@@ -108,10 +105,17 @@ def evaluate_cmd(
 _mount()
 
 
-def main() -> None:
-    """Run the app; a PipelineError becomes a message on stderr and its exit code."""
+def main(argv: list[str] | None = None) -> None:
+    """Run the app; every failure (usage, refusal, system, unexpected) becomes one French line
+    on stderr and a non-zero exit code (pipeline/common/cli_errors.py)."""
+    from pipeline.common.cli_errors import exit_code_for
+
+    command = typer.main.get_command(app)
     try:
-        app()
-    except PipelineError as exc:
-        console.print(f"[bold red]ERREUR[/bold red] {exc}")
-        sys.exit(exc.exit_code)
+        rv = command.main(args=sys.argv[1:] if argv is None else argv, prog_name="nonrecours",
+                          standalone_mode=False)
+    except BaseException as exc:
+        if isinstance(exc, SystemExit):
+            raise
+        sys.exit(exit_code_for(exc))
+    sys.exit(rv if isinstance(rv, int) else 0)

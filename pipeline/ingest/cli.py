@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from pipeline.common.outputs import Remplacer
+
 
 class Agency(StrEnum):
     caf = "caf"
@@ -25,11 +27,22 @@ def register(app: typer.Typer) -> None:
             "--out", help="Dossier de sortie, côté agence (défaut : out/<agence>).")] = None,
         layout: Annotated[Path | None, typer.Option(
             "--layout", help="Disposition YAML propre au territoire (défaut : BRIEF §4).")] = None,
+        remplacer: Remplacer = False,
     ) -> None:
         """Lire, valider et normaliser un extrait brut : ingested.parquet + rejections.csv."""
+        from pipeline.common.outputs import exclusive_output
         from pipeline.ingest.api import ingest
+        from pipeline.trust import audit
 
-        result = ingest(agency.value, input, out or Path("out") / agency.value, layout)
+        work = out or Path("out") / agency.value
+        with exclusive_output(work, replace=remplacer, outputs=[work / "ingested.parquet"]):
+            audit.require_intact(audit.agency_log(work))
+            result = ingest(agency.value, input, work, layout)
+            audit.record_agency(
+                work, "ingestion", agency.value, inputs=audit.file_facts(input),
+                outputs=audit.file_facts(result.ingested, result.rejections, result.stats),
+                rows={"lues": result.rows_read, "acceptees": result.rows_accepted,
+                      "rejetees": result.rows_rejected})
         typer.echo(
             f"{result.ingested} : {result.rows_accepted} lignes acceptées, "
             f"{result.rows_rejected} rejetées sur {result.rows_read} "

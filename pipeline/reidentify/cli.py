@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from pipeline.common.outputs import Remplacer
 from pipeline.common.progress import info
 
 HELD_LABELS = {
@@ -48,22 +49,34 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option("--run-date", help="Date d'édition AAAA-MM-JJ (défaut : ce jour)."),
         ] = None,
+        remplacer: Remplacer = False,
     ) -> None:
         """Resolve this agency's handles into per-quartier lists (XLSX + CSV) for the CCAS."""
+        from pipeline.common.files import staged_folder
+        from pipeline.common.outputs import exclusive_output, parse_day
         from pipeline.reidentify.api import reidentify
+        from pipeline.trust import audit
 
-        run_info = {"run_date": run_date} if run_date else None
-        res = reidentify(
-            agency,
-            targets,
-            workdir,
-            out,
-            convention=convention,
-            opposition=opposition,
-            contacts=contacts,
-            hold_months=hold_months,
-            run_info=run_info,
-        )
+        run_info = {"run_date": parse_day(run_date, "--run-date").isoformat()} if run_date \
+            else None
+        with exclusive_output(workdir, replace=remplacer, outputs=[out]):
+            audit.require_intact(audit.agency_log(workdir))
+            with staged_folder(out, private=True) as staging:
+                res = reidentify(
+                    agency,
+                    targets,
+                    workdir,
+                    staging,
+                    convention=convention,
+                    opposition=opposition,
+                    contacts=contacts,
+                    hold_months=hold_months,
+                    run_info=run_info,
+                )
+            audit.record_agency(
+                workdir, "reidentification", agency, inputs=audit.file_facts(targets),
+                outputs=audit.file_facts(*(out / f.name for f in res.files)),
+                listees=res.stats["listees"], retenues=res.stats["retenues"])
         listed, held = res.stats["listees"], res.stats["retenues"]
         reasons = ", ".join(f"{HELD_LABELS.get(k, k)} : {v}" for k, v in held.items() if v)
         info(f"Listes écrites dans {out} : {listed.get('cible', 0)} foyers à contacter, "
@@ -98,8 +111,21 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path, typer.Option("--out", help="Dossier du rapport.")] = Path(
             "out/caf/retours"
         ),
+        remplacer: Remplacer = False,
     ) -> None:
         """Read the filled template back: hit rates per rule and quartier (+ suppressed copy)."""
+        from pipeline.common.files import staged_folder
+        from pipeline.common.outputs import exclusive_output
         from pipeline.reidentify.feedback import load_feedback
+        from pipeline.trust import audit
 
-        typer.echo(json.dumps(load_feedback(listes, feedback_file, out), ensure_ascii=False))
+        workdir = listes.parent  # the agency folder: its audit log records the feedback read
+        with exclusive_output(out, replace=remplacer):
+            audit.require_intact(audit.agency_log(workdir))
+            with staged_folder(out, private=True) as staging:
+                summary = load_feedback(listes, feedback_file, staging)
+            summary["fichiers"] = [str(out / Path(f).name) for f in summary.get("fichiers", [])]
+            audit.record_agency(workdir, "retours", workdir.name,
+                                inputs=audit.file_facts(feedback_file),
+                                outputs=audit.file_facts(*sorted(out.iterdir())))
+        typer.echo(json.dumps(summary, ensure_ascii=False))
