@@ -57,7 +57,8 @@ def usage_message(exc: click_exc.UsageError) -> str:
         kind = "argument" if getattr(exc.param, "param_type_name", "") == "argument" else "option"
         what = f"{kind} obligatoire manquant(e) : {_param_name(exc)}"
     elif isinstance(exc, click_exc.BadParameter):
-        choices = getattr(getattr(exc.param, "type", None), "choices", None)
+        listed = re.search(r"is not one of (.*?)\.?$", exc.message or "")
+        choices = re.findall(r"'([^']*)'", listed.group(1)) if listed else None
         value = re.search(r"'([^']*)'", exc.message or "")
         got = f" « {_clean(value.group(1), 60)} »" if value else ""
         what = f"valeur invalide pour {_param_name(exc)}{got}"

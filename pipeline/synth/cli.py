@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from pipeline.common.errors import PipelineError
+from pipeline.common.outputs import Remplacer
 
 
 def register(app: typer.Typer) -> None:
@@ -27,6 +28,7 @@ def register(app: typer.Typer) -> None:
         ] = "2026-03-02",
         territory: Annotated[str, typer.Option(help="Territoire (YAML du paquet ou chemin).")]
         = "flers",
+        remplacer: Remplacer = False,
     ) -> None:
         """Génère des extraits CAF et CPAM synthétiques et leur vérité terrain."""
         from pipeline.synth.generate import generate
@@ -37,7 +39,10 @@ def register(app: typer.Typer) -> None:
             raise PipelineError(
                 f"--reference-date : date invalide « {reference_date} » (attendu AAAA-MM-JJ)"
             ) from None
-        counts = generate(households, seed, noise, out, ref, territory)
+        from pipeline.common.outputs import exclusive_output
+
+        with exclusive_output(out, replace=remplacer, outputs=[out / "raw", out / "truth"]):
+            counts = generate(households, seed, noise, out, ref, territory)
         typer.echo(
             f"{counts['caf_rows']} lignes CAF, {counts['cpam_rows']} lignes CPAM, "
             f"{counts['persons']} personnes -> {out}"
