@@ -93,16 +93,17 @@ def _run_locked(
     rules: list[str] | None,
     strict: bool,
 ) -> CentralResult:
+    from pipeline.trust import audit
+
+    # A torn or altered log stops everything before any work: nothing computed, nothing published.
+    audit.require_intact(audit_log)
+
     from pipeline.detect import detect
     from pipeline.match import link
     from pipeline.pseudonymise.leakage import scan_frame
     from pipeline.report import raise_on_critical, render_report, validate
-    from pipeline.trust import audit
     from pipeline.trust.convention import load_convention
     from pipeline.trust.gate import verify_central_inputs
-
-    # A torn or altered log stops everything before any work: nothing computed, nothing published.
-    audit.require_intact(audit_log)
     exports = {agency: export_file(inboxes[agency], agency) for agency in AGENCIES}
     inputs = {agency: sha256_file(path) for agency, path in exports.items()}
     params = {

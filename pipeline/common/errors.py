@@ -59,7 +59,7 @@ _OS_REASONS = {
     "EMFILE": "trop de fichiers ouverts",
     "EIO": "erreur d'entrée-sortie du disque",
 }
-_KEEP = "; les sorties précédentes sont intactes"
+_KEEP = " ; les sorties précédentes sont intactes"
 
 
 def os_error_message(exc: OSError) -> str:
@@ -68,6 +68,8 @@ def os_error_message(exc: OSError) -> str:
 
     name = _errno.errorcode.get(exc.errno or 0, "")
     reason = _OS_REASONS.get(name, f"erreur système {name or exc.errno or type(exc).__name__}")
+    if name == "EEXIST" and exc.filename and Path(exc.filename).is_file():
+        reason = "un fichier existe là où un dossier est attendu (ce n'est pas un dossier)"
     where = exc.filename or ""
     if exc.filename2:
         where += f" -> {exc.filename2}"

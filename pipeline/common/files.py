@@ -121,19 +121,25 @@ def _sibling(target: Path, suffix: str) -> Path:
 def recover(folder: str | Path) -> list[Path]:
     """Undo what a killed run left in or next to `folder`; return what was removed or restored.
 
-    - `.<name>.old` without `<name>`: the crash hit between the two renames of a swap, so the
-      previous outputs are put back; with `<name>` present the swap had finished: drop the old.
+    - `.<name>.old` (beside `folder` or inside it) without `<name>`: the crash hit between the
+      two renames of a swap, so the previous outputs are put back; with `<name>` present the
+      swap had finished: drop the old copy.
     - `.<name>.partial` (an unfinished staging folder) and every `.*.tmp` file under `folder`
       (a temporary file whose rename never happened, possibly holding personal data): removed.
     """
     folder = Path(folder)
     touched: list[Path] = []
-    aside = _sibling(folder, ASIDE_SUFFIX)
-    if aside.exists():
-        if folder.exists():
+    asides = [_sibling(folder, ASIDE_SUFFIX)]
+    if folder.is_dir():  # a sub-folder swapped by the same run (e.g. <agency>/export)
+        asides += sorted(folder.rglob(f".*{ASIDE_SUFFIX}"))
+    for aside in asides:
+        if not aside.is_dir():
+            continue
+        original = aside.with_name(aside.name[1:-len(ASIDE_SUFFIX)])
+        if original.exists():
             shutil.rmtree(aside)
         else:
-            aside.rename(folder)
+            aside.rename(original)
         touched.append(aside)
     staging = _sibling(folder, STAGING_SUFFIX)
     if staging.exists():
