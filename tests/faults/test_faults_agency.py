@@ -6,21 +6,12 @@ from __future__ import annotations
 import os
 import signal
 import stat
-import subprocess
-import sys
 import time
 
 import pytest
-from conftest import ROOT, cli, leftovers, tree_digest
+from faults_world import ROOT, cli, french_one_line, hold_lock, leftovers, tree_digest
 
 KILLED = -signal.SIGKILL
-
-
-def french_one_line(proc) -> str:
-    err = proc.stderr.strip()
-    assert "Traceback" not in err and "Error:" not in err, err
-    assert len(err.splitlines()) == 1 and err.startswith("ERREUR : "), err
-    return err
 
 
 def test_kill_at_rename_leaves_only_a_private_temp_that_the_rerun_removes(world):
@@ -119,21 +110,10 @@ def test_a_read_only_folder_is_refused_in_french(world):
     assert tree_digest(work) == before
 
 
-def _hold_lock(folder, seconds: float) -> subprocess.Popen:
-    """Another process holding the folder's lock, as a concurrent run would."""
-    code = ("import sys, time\nfrom pipeline.common.outputs import folder_lock\n"
-            f"with folder_lock({str(folder)!r}):\n    print('pris', flush=True)\n"
-            f"    time.sleep({seconds})\n")
-    holder = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE,
-                              text=True)
-    assert holder.stdout.readline().strip() == "pris"
-    return holder
-
-
 def test_a_second_run_on_a_locked_folder_refuses_clearly(world):
     work = world.out / "caf"
     before = tree_digest(work)
-    holder = _hold_lock(work, 30)
+    holder = hold_lock(work, 30)
     try:
         t0 = time.monotonic()
         proc = cli(*world.caf_ingest(work, "--remplacer"), NONRECOURS_LOCK_WAIT="0.5")
@@ -148,7 +128,7 @@ def test_a_second_run_on_a_locked_folder_refuses_clearly(world):
 
 def test_a_second_run_waits_for_the_first_within_the_timeout(world):
     work = world.out / "caf"
-    holder = _hold_lock(work, 1.5)
+    holder = hold_lock(work, 1.5)
     try:
         proc = cli(*world.caf_ingest(work, "--remplacer"), NONRECOURS_LOCK_WAIT="60")
     finally:

@@ -7,8 +7,7 @@ from __future__ import annotations
 import json
 import signal
 
-from conftest import cli, leftovers, tree_digest
-from test_faults_agency import _hold_lock, french_one_line
+from faults_world import cli, french_one_line, hold_lock, leftovers, tree_digest
 
 from pipeline.trust import audit
 
@@ -63,7 +62,7 @@ def test_a_failure_after_the_audit_entry_publishes_nothing_and_is_logged(world):
 def test_two_central_runs_on_one_folder_cannot_interleave(world):
     central = world.out / "central"
     before = tree_digest(central)
-    holder = _hold_lock(central, 30)
+    holder = hold_lock(central, 30)
     try:
         proc = cli(*world.match(world.out, "--remplacer"), NONRECOURS_LOCK_WAIT="0.5")
     finally:
