@@ -24,6 +24,7 @@ import contextlib
 import errno
 import hashlib
 import os
+import re
 import shutil
 import signal
 import stat
@@ -40,6 +41,8 @@ _FAULT_ERRNO = {"enospc": errno.ENOSPC, "erofs": errno.EROFS, "eacces": errno.EA
 STAGING_SUFFIX = ".partial"
 ASIDE_SUFFIX = ".old"
 TEMP_SUFFIX = ".tmp"
+TEMP_DEPTH = 3  # <folder>/x.tmp, <folder>/export/x.tmp, <folder>/keys/private/x.tmp
+_TEMP_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")  # tempfile.mkstemp(prefix=".<name>.")
 
 
 def fault_point(point: str, target: str | Path | None = None) -> None:
@@ -124,14 +127,15 @@ def recover(folder: str | Path) -> list[Path]:
     - `.<name>.old` (beside `folder` or inside it) without `<name>`: the crash hit between the
       two renames of a swap, so the previous outputs are put back; with `<name>` present the
       swap had finished: drop the old copy.
-    - `.<name>.partial` (an unfinished staging folder) and every `.*.tmp` file under `folder`
-      (a temporary file whose rename never happened, possibly holding personal data): removed.
+    - `.<name>.partial` (an unfinished staging folder) beside or in `folder`, and every
+      temporary file of `atomic_path` under it (a rename that never happened, possibly holding
+      personal data): removed.
     """
     folder = Path(folder)
     touched: list[Path] = []
     asides = [_sibling(folder, ASIDE_SUFFIX)]
     if folder.is_dir():  # a sub-folder swapped by the same run (e.g. <agency>/export)
-        asides += sorted(folder.rglob(f".*{ASIDE_SUFFIX}"))
+        asides += sorted(folder.glob(f".*{ASIDE_SUFFIX}"))
     for aside in asides:
         if not aside.is_dir():
             continue
@@ -146,12 +150,15 @@ def recover(folder: str | Path) -> list[Path]:
         shutil.rmtree(staging)
         touched.append(staging)
     if folder.is_dir():
-        for tmp in sorted(folder.rglob(f".*{TEMP_SUFFIX}")):
-            if tmp.is_file() and not tmp.is_symlink():
-                tmp.unlink()
-                touched.append(tmp)
-        for sub in sorted(folder.rglob(f".*{STAGING_SUFFIX}")):
-            if sub.is_dir():
+        # only names this module creates, and only as deep as the outputs go (a folder given
+        # by mistake, such as a home folder, is not searched through)
+        for depth in range(TEMP_DEPTH):
+            for tmp in sorted(folder.glob("*/" * depth + f".*{TEMP_SUFFIX}")):
+                if _TEMP_NAME.fullmatch(tmp.name) and tmp.is_file() and not tmp.is_symlink():
+                    tmp.unlink()
+                    touched.append(tmp)
+        for sub in sorted(folder.glob(f".*{STAGING_SUFFIX}")):
+            if sub.is_dir() and not sub.is_symlink():
                 shutil.rmtree(sub)
                 touched.append(sub)
     return touched
