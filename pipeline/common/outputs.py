@@ -85,9 +85,13 @@ def exclusive_output(
     """Lock `folder`, repair a killed run's leftovers, refuse existing `outputs` (default: the
     folder itself when not empty) unless `replace`; yield the folder."""
     folder = Path(folder)
+    targets = [Path(p) for p in outputs] if outputs is not None else [folder]
     with folder_lock(folder):
         recover(folder)
-        refuse_existing([Path(p) for p in outputs] if outputs is not None else [folder], replace)
+        for target in targets:
+            if target != folder and not target.is_file():
+                recover(target)  # an output folder kept elsewhere (e.g. --export)
+        refuse_existing(targets, replace)
         yield folder
 
 
