@@ -13,6 +13,7 @@ every exception to `exit_code_for`, which prints one line and returns the code:
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import sys
@@ -49,6 +50,17 @@ def _param_name(exc: click_exc.BadParameter) -> str:
 def _help_hint(exc: click_exc.UsageError) -> str:
     path = exc.ctx.command_path if exc.ctx is not None else "python -m pipeline"
     return f" (aide : {path} --help)"
+
+
+def _wrapped_errno(text: str) -> int | None:
+    """The errno of a system error quoted inside a library's message ("os error 28",
+    "No space left on device"), if any."""
+    if (m := _OS_ERROR_IN_TEXT.search(text)) is not None:
+        return int(m.group(1))
+    for code in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES):
+        if os.strerror(code) in text:
+            return code
+    return None
 
 
 def usage_message(exc: click_exc.UsageError) -> str:
@@ -97,9 +109,9 @@ def exit_code_for(exc: BaseException) -> int:
         code, message = SYSTEM_EXIT, os_error_message(exc)
     elif isinstance(exc, (KeyboardInterrupt, Abort)):
         code, message = 130, "interrompu par l'utilisateur ; les sorties précédentes sont intactes"
-    elif (m := _OS_ERROR_IN_TEXT.search(str(exc))) is not None:
-        # polars / DuckDB wrap the system error in their own exception type
-        code, message = SYSTEM_EXIT, os_error_message(OSError(int(m.group(1)), ""))
+    elif (wrapped := _wrapped_errno(str(exc))) is not None:
+        # polars / DuckDB / pyarrow wrap the system error in their own exception type
+        code, message = SYSTEM_EXIT, os_error_message(OSError(wrapped, ""))
     else:
         code = UNEXPECTED_EXIT
         message = (f"erreur inattendue ({type(exc).__name__}) ; relancez avec {DEBUG_ENV}=1 "

@@ -184,3 +184,5 @@ def test_system_error_wrapped_by_a_library_is_recognised(capsys):
 
     code = exit_code_for(RuntimeError("failed to write: No space left on device (os error 28)"))
     assert code == SYSTEM_EXIT and "disque plein" in capsys.readouterr().err
+    code = exit_code_for(RuntimeError("IO Error: Could not write file: Read-only file system"))
+    assert code == SYSTEM_EXIT and "lecture seule" in capsys.readouterr().err
