@@ -30,13 +30,11 @@ def register(app: typer.Typer) -> None:
         remplacer: Remplacer = False,
     ) -> None:
         """Lire, valider et normaliser un extrait brut : ingested.parquet + rejections.csv."""
-        from pipeline.common.outputs import exclusive_output
         from pipeline.ingest.api import ingest
         from pipeline.trust import audit
 
         work = out or Path("out") / agency.value
-        with exclusive_output(work, replace=remplacer, outputs=[work / "ingested.parquet"]):
-            audit.require_intact(audit.agency_log(work))
+        with audit.agency_run(work, replace=remplacer, outputs=[work / "ingested.parquet"]):
             result = ingest(agency.value, input, work, layout)
             audit.record_agency(
                 work, "ingestion", agency.value, inputs=audit.file_facts(input),

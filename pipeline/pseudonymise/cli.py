@@ -41,13 +41,12 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Pseudonymise the ingested extract: tokens, random handles, export, signed manifest."""
         from pipeline.common.files import staged_folder
-        from pipeline.common.outputs import check_agency_folder, exclusive_output
+        from pipeline.common.outputs import check_agency_folder
         from pipeline.pseudonymise.core import pseudonymise
         from pipeline.trust import audit
 
         export = export or workdir / "export"
-        with exclusive_output(workdir, replace=remplacer, outputs=[export]):
-            audit.require_intact(audit.agency_log(workdir))
+        with audit.agency_run(workdir, replace=remplacer, outputs=[export]):
             check_agency_folder(workdir, agency)
             with staged_folder(export) as staging:
                 result = pseudonymise(agency, workdir, keys, convention, staging,

@@ -53,14 +53,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Resolve this agency's handles into per-quartier lists (XLSX + CSV) for the CCAS."""
         from pipeline.common.files import staged_folder
-        from pipeline.common.outputs import exclusive_output, parse_day
+        from pipeline.common.outputs import parse_day
         from pipeline.reidentify.api import reidentify
         from pipeline.trust import audit
 
         run_info = {"run_date": parse_day(run_date, "--run-date").isoformat()} if run_date \
             else None
-        with exclusive_output(workdir, replace=remplacer, outputs=[out]):
-            audit.require_intact(audit.agency_log(workdir))
+        with audit.agency_run(workdir, replace=remplacer, outputs=[out]):
             with staged_folder(out, private=True) as staging:
                 res = reidentify(
                     agency,
@@ -115,13 +114,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Read the filled template back: hit rates per rule and quartier (+ suppressed copy)."""
         from pipeline.common.files import staged_folder
-        from pipeline.common.outputs import exclusive_output
         from pipeline.reidentify.feedback import load_feedback
         from pipeline.trust import audit
 
         workdir = listes.parent  # the agency folder: its audit log records the feedback read
-        with exclusive_output(out, replace=remplacer):
-            audit.require_intact(audit.agency_log(workdir))
+        with audit.agency_run(workdir, replace=remplacer, outputs=[out]):
             with staged_folder(out, private=True) as staging:
                 summary = load_feedback(listes, feedback_file, staging)
             summary["fichiers"] = [str(out / Path(f).name) for f in summary.get("fichiers", [])]

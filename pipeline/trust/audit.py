@@ -11,10 +11,12 @@ a head hash kept elsewhere (the report prints it): pass it as `expected_head`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fcntl
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -179,6 +181,17 @@ AGENCY_EVENTS = ("ingestion", "export", "reidentification", "retours", "purge")
 
 def agency_log(workdir: Path) -> Path:
     return Path(workdir) / AGENCY_LOG
+
+
+@contextlib.contextmanager
+def agency_run(workdir: Path, *, replace: bool, outputs: list[Path]) -> Iterator[Path]:
+    """Open an agency step: lock its folder, repair a killed run's leftovers, refuse existing
+    `outputs` unless `replace`, and refuse to start on a torn or altered agency log."""
+    from pipeline.common.outputs import exclusive_output
+
+    with exclusive_output(workdir, replace=replace, outputs=outputs) as folder:
+        require_intact(agency_log(folder))
+        yield folder
 
 
 def record_agency(workdir: Path, event: str, agency: str, **fields: Any) -> dict[str, Any]:

@@ -144,3 +144,14 @@ def test_an_existing_output_is_refused_without_remplacer(world):
     err = french_one_line(proc)
     assert "ingested.parquet existe déjà" in err and "--remplacer" in err
     assert tree_digest(work) == before
+
+
+def test_a_torn_agency_log_stops_the_agency_step(world):
+    work = world.out / "caf"
+    with open(work / "audit.jsonl", "ab") as f:
+        f.write(b'{"seq": 9, "event": "expo')
+    before = tree_digest(work)
+    proc = cli(*world.caf_pseudonymise(work, "--remplacer"))
+    assert proc.returncode == 3
+    assert "journal d'audit altéré" in french_one_line(proc)
+    assert tree_digest(work) == before
