@@ -38,13 +38,13 @@ $(BENCH_STAMP): requirements-bench.lock $(STAMP)
 venv: $(STAMP) ## create .venv with the pinned dependencies
 
 match: $(STAMP) ## run the whole chain on sample_data/ into $(OUT)/
-	$(NR) run --dataset $(SAMPLE) --out $(OUT) --convention $(CONVENTION)
+	$(NR) run --dataset $(SAMPLE) --out $(OUT) --convention $(CONVENTION) --remplacer
 
 sample: $(STAMP) ## regenerate sample_data/ raw extracts and ground truth (fixed seed)
-	$(NR) synth --households $(HOUSEHOLDS) --seed $(SEED) --noise $(NOISE) --out $(SAMPLE)
+	$(NR) synth --households $(HOUSEHOLDS) --seed $(SEED) --noise $(NOISE) --out $(SAMPLE) --remplacer
 
 evaluate: $(STAMP) ## fresh dataset (HOUSEHOLDS, SEED, NOISE), whole chain, evaluation.json
-	$(NR) evaluate --households $(HOUSEHOLDS) --seed $(SEED) --noise $(NOISE) --out $(OUT)/evaluate
+	$(NR) evaluate --households $(HOUSEHOLDS) --seed $(SEED) --noise $(NOISE) --out $(OUT)/evaluate --remplacer
 
 test: $(STAMP) ## the test suite (a few minutes at most)
 	$(PY) -m pytest

@@ -1,5 +1,11 @@
 """The whole chain as a list of separate commands, one process each.
 
+Every stage that writes an output gets `--remplacer`: the chain re-derives all of `out/` from the
+dataset, so a rerun (`make match` twice) replaces the previous outputs on purpose; each stage
+still swaps its outputs in atomically under its folder's lock, and the audit logs (never
+replaced, only appended) keep the history. By hand, a command refuses an existing output folder
+unless `--remplacer` is given.
+
 `make match` runs it on `sample_data/`; `make evaluate` on a freshly generated dataset. The
 commands are exactly the ones a territory runs by hand — the CAF and CPAM steps on their own
 premises, the central step under the convention — and `--dry-run` prints them. Each agency has
@@ -21,6 +27,8 @@ from pathlib import Path
 from rich.table import Table
 
 from pipeline.common.errors import PipelineError
+from pipeline.common.files import staged_folder
+from pipeline.common.outputs import folder_lock
 from pipeline.common.progress import console
 
 AGENCIES = ("caf", "cpam")
@@ -76,6 +84,7 @@ def stages(
                     str(dataset / "raw" / f"{agency}_extract.csv"),
                     "--out",
                     str(work),
+                    "--remplacer",
                 ],
             )
         )
@@ -91,6 +100,7 @@ def stages(
             str(convention),
             "--export",
             str(work / "export"),
+            "--remplacer",
         ]
         if agency == "caf":
             argv += ["--territory", str(territory)]
@@ -113,6 +123,7 @@ def stages(
         str(out / "central"),
         "--audit-log",
         str(out / "audit.jsonl"),
+        "--remplacer",
     ]
     if today:
         central += ["--today", today]
@@ -131,6 +142,7 @@ def stages(
             str(work / "listes"),
             "--convention",
             str(convention),
+            "--remplacer",
         ]
         opposition = optional(dataset / "agencies" / agency / "opposition.csv")
         if opposition:
@@ -146,13 +158,13 @@ def stages(
 
 def transfer(out: Path) -> None:
     """Copy each agency's export (pseudonymised file + signed manifest + leakage report) to the
-    central inbox: stands for the secure transfer between premises."""
+    central inbox: stands for the secure transfer between premises. Each inbox is staged and
+    swapped in whole (pipeline/common/files.py), never removed before its copy is complete."""
     for agency in AGENCIES:
         src = out / agency / "export"
         dst = out / "transfer" / agency
-        if dst.exists():
-            shutil.rmtree(dst)
-        shutil.copytree(src, dst)
+        with folder_lock(dst), staged_folder(dst) as staging:
+            shutil.copytree(src, staging, dirs_exist_ok=True)
 
 
 def pinned_clock(today: str | None) -> dict[str, str]:

@@ -12,8 +12,7 @@ from typing import Annotated
 
 import typer
 
-from pipeline.common.errors import PipelineError
-from pipeline.common.progress import console
+from pipeline.common.outputs import Remplacer
 
 app = typer.Typer(
     name="nonrecours",
@@ -78,15 +77,23 @@ def run_chain(
     seed: Annotated[int, typer.Option(help="Handle seed (demo reproducibility).")] = 20261122,
     today: Annotated[str | None, typer.Option(help="Run date AAAA-MM-JJ.")] = None,
     dry_run: Annotated[bool, typer.Option(help="Only print the commands, one per stage.")] = False,
+    remplacer: Remplacer = False,
 ) -> None:
-    """Run every stage of the chain, each in its own process, and say where the outputs are."""
-    from pipeline.chain import pinned_clock, run, show_outputs, stages
+    """Run every stage of the chain, each in its own process, and say where the outputs are.
 
+    An existing output folder is refused unless --remplacer (`make match` passes it); each stage
+    then replaces its own outputs atomically, and the audit logs are only ever appended to."""
+    from pipeline.chain import pinned_clock, run, show_outputs, stages
+    from pipeline.common.outputs import parse_day, refuse_existing
+
+    if today:
+        parse_day(today)
     chain = stages(dataset, out, convention, seed=seed, today=today)
     if dry_run:
         for stage in chain:
             typer.echo(f"# [{stage.side}] {stage.name}\n{stage.shell()}")
         return
+    refuse_existing([out], remplacer)
     timings = run(chain, out, env=pinned_clock(today))
     show_outputs(out, timings)
 
@@ -100,20 +107,30 @@ def evaluate_cmd(
     convention: Annotated[Path, typer.Option(help="Signed convention.")] = Path(
         "conventions/demo-flers.yaml"
     ),
+    remplacer: Remplacer = False,
 ) -> None:
     """Generate a fresh dataset, run the chain, score it against the ground truth."""
+    from pipeline.common.outputs import refuse_existing
     from pipeline.evaluate import evaluate
 
+    refuse_existing([out], remplacer)
     evaluate(households, seed, noise, out, convention)
 
 
 _mount()
 
 
-def main() -> None:
-    """Run the app; a PipelineError becomes a message on stderr and its exit code."""
+def main(argv: list[str] | None = None) -> None:
+    """Run the app; every failure (usage, refusal, system, unexpected) becomes one French line
+    on stderr and a non-zero exit code (pipeline/common/cli_errors.py)."""
+    from pipeline.common.cli_errors import exit_code_for
+
+    command = typer.main.get_command(app)
     try:
-        app()
-    except PipelineError as exc:
-        console.print(f"[bold red]ERREUR[/bold red] {exc}")
-        sys.exit(exc.exit_code)
+        rv = command.main(args=sys.argv[1:] if argv is None else argv, prog_name="nonrecours",
+                          standalone_mode=False)
+    except BaseException as exc:
+        if isinstance(exc, SystemExit):
+            raise
+        sys.exit(exit_code_for(exc))
+    sys.exit(rv if isinstance(rv, int) else 0)

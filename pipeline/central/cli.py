@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from pipeline.common.outputs import Remplacer
 from pipeline.territory.config import ConfigOpt
 
 
@@ -41,17 +41,20 @@ def register(app: typer.Typer) -> None:
             ),
         ] = False,
         config: ConfigOpt = None,
+        remplacer: Remplacer = False,
     ) -> None:
         """Run the central step: refuse unless the convention and manifests verify, then link,
         detect and write targets, aggregates and the validation report."""
         from pipeline.central.run import run_central
+        from pipeline.common.outputs import parse_day
 
         run_central(
             convention,
             {"caf": caf, "cpam": cpam},
             out,
             audit_log,
-            today=date.fromisoformat(today) if today else date.today(),
+            today=parse_day(today),
             rules=[r.strip() for r in rules.split(",")] if rules else None,
             strict=strict,
+            replace=remplacer,
         )

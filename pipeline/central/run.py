@@ -2,16 +2,18 @@
 
 The operator only ever holds the two pseudonymised exports and their signed manifests. Nothing
 runs before the gate (convention, signatures, manifests, key fingerprints, allowed fields and
-rules) has passed; a refusal is recorded in the audit log and nothing else is written. Outputs
-are built in a staging folder and renamed into place only when the whole run succeeded, so a
-failed run never leaves a half-written result next to a good one.
+rules) has passed; a refusal is recorded in the audit log and nothing else is written. The audit
+log is verified before anything else (a torn or altered log: nothing runs, nothing is
+published). Outputs are built in a staging folder; the run's audit entry (digests of the
+results) is appended, the report printing the head after that entry is rendered, and only then
+is the folder swapped into place (pipeline/common/files.py), so a failed or killed run never
+leaves a half-written result and never removes the previous one before the new one is in.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -20,11 +22,15 @@ import polars as pl
 
 from pipeline import __version__
 from pipeline.central.facts import collect_facts, read_json
-from pipeline.common.errors import PipelineError, RefusalError
-from pipeline.common.files import sha256_file, write_text
-from pipeline.common.progress import info, step, warn
+from pipeline.common.errors import PipelineError, RefusalError, os_error_message
+from pipeline.common.files import fault_point, sha256_file, staged_folder, write_text
+from pipeline.common.outputs import exclusive_output
+from pipeline.common.progress import QUIET, console, info, step, warn
 
 AGENCIES = ("caf", "cpam")
+# Wall-clock measurements, not results: left out of the audit entry so that a rerun with the same
+# inputs, parameters and clock (SOURCE_DATE_EPOCH) writes the same entry, hence the same report.
+MEASUREMENTS = "_timings.json"
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,7 @@ class CentralResult:
     run_id: str
     targets: int
     warnings: list[str]
+    audit_head: str = ""
 
 
 def export_file(inbox: Path, agency: str) -> Path:
@@ -57,15 +64,46 @@ def run_central(
     today: date,
     rules: list[str] | None = None,
     strict: bool = False,
+    replace: bool = True,
 ) -> CentralResult:
+    """One central run, alone on `out_dir` (lock), refusing to overwrite it unless `replace`."""
+    out_dir, audit_log = Path(out_dir), Path(audit_log)
+    with exclusive_output(out_dir, replace=replace):
+        return _run_locked(convention, inboxes, out_dir, audit_log, today=today, rules=rules,
+                           strict=strict)
+
+
+def _reason(exc: BaseException) -> str:
+    """What the audit log says about a failure: our own messages (no data value by design),
+    the system error, or only the exception's type."""
+    if isinstance(exc, PipelineError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        return os_error_message(exc)
+    return f"erreur inattendue ({type(exc).__name__})"
+
+
+def _run_locked(
+    convention: Path,
+    inboxes: dict[str, Path],
+    out_dir: Path,
+    audit_log: Path,
+    *,
+    today: date,
+    rules: list[str] | None,
+    strict: bool,
+) -> CentralResult:
+    from pipeline.trust import audit
+
+    # A torn or altered log stops everything before any work: nothing computed, nothing published.
+    audit.require_intact(audit_log)
+
     from pipeline.detect import detect
     from pipeline.match import link
     from pipeline.pseudonymise.leakage import scan_frame
     from pipeline.report import raise_on_critical, render_report, validate
-    from pipeline.trust import audit
     from pipeline.trust.convention import load_convention
     from pipeline.trust.gate import verify_central_inputs
-
     exports = {agency: export_file(inboxes[agency], agency) for agency in AGENCIES}
     inputs = {agency: sha256_file(path) for agency, path in exports.items()}
     params = {
@@ -95,127 +133,139 @@ def run_central(
     entry["convention"] = conv.id
     entry["operator"] = ",".join(conv.operators)
 
-    staging = out_dir.with_name(f".{out_dir.name}.partial")
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir(parents=True)
     warnings: list[str] = []
+    recorded: dict | None = None
     try:
-        validations = []
-        leak = {}
-        frames = {agency: pl.read_parquet(path) for agency, path in exports.items()}
-        for agency in exports:
-            with step(f"Recherche d'identifiants en clair dans le fichier {agency.upper()}"):
-                leak[agency] = scan_frame(frames[agency], agency=agency)
-                if not leak[agency].get("ok", False):
-                    raise RefusalError(
-                        f"le fichier pseudonymisé {agency.upper()} contient des valeurs qui "
-                        f"ressemblent à des identifiants en clair : {leak[agency].get('findings')}"
+        with staged_folder(out_dir) as staging:
+            validations = []
+            leak = {}
+            frames = {agency: pl.read_parquet(path) for agency, path in exports.items()}
+            for agency in exports:
+                with step(f"Recherche d'identifiants en clair dans le fichier {agency.upper()}"):
+                    leak[agency] = scan_frame(frames[agency], agency=agency)
+                    if not leak[agency].get("ok", False):
+                        raise RefusalError(
+                            f"le fichier pseudonymisé {agency.upper()} contient des valeurs qui "
+                            "ressemblent à des identifiants en clair : "
+                            f"{leak[agency].get('findings')}"
+                        )
+                with step(f"Validation du fichier pseudonymisé {agency.upper()}"):
+                    signed_rows = gate_rows(gate, agency)
+                    outcome = validate(
+                        f"pseudo_{agency}",
+                        frames[agency],
+                        staging,
+                        context={
+                            "convention": conv.id,
+                            "agency": agency,
+                            "allowed_columns": conv.allowed_fields(agency),
+                            "expected_rows_min": signed_rows,
+                            "expected_rows_max": signed_rows,
+                        },
                     )
-            with step(f"Validation du fichier pseudonymisé {agency.upper()}"):
-                signed_rows = gate_rows(gate, agency)
-                outcome = validate(
-                    f"pseudo_{agency}",
-                    frames[agency],
-                    staging,
-                    context={
-                        "convention": conv.id,
-                        "agency": agency,
-                        "allowed_columns": conv.allowed_fields(agency),
-                        "expected_rows_min": signed_rows,
-                        "expected_rows_max": signed_rows,
-                    },
-                )
-                raise_on_critical(outcome)
-                validations.append(outcome)
+                    raise_on_critical(outcome)
+                    validations.append(outcome)
 
-        with step("Appariement (passes déterministes puis Fellegi–Sunter)"):
-            link(exports["caf"], exports["cpam"], staging)
-        links = pl.read_parquet(staging / "links.parquet")
-        outcome = validate(
-            "links",
-            links,
-            staging,
-            context={
-                "caf_rows": frames["caf"].height,
-                "cpam_rows": frames["cpam"].height,
-                "caf_handles": frames["caf"]["handle"],
-                "cpam_handles": frames["cpam"]["handle"],
-            },
-        )
-        raise_on_critical(outcome)
-        validations.append(outcome)
-
-        with step("Détection (catalogue de règles)"):
-            detected = detect(
-                exports["caf"],
-                exports["cpam"],
-                staging / "links.parquet",
+            with step("Appariement (passes déterministes puis Fellegi–Sunter)"):
+                link(exports["caf"], exports["cpam"], staging)
+            links = pl.read_parquet(staging / "links.parquet")
+            outcome = validate(
+                "links",
+                links,
                 staging,
-                rules=rule_ids,
-                strict=strict,
+                context={
+                    "caf_rows": frames["caf"].height,
+                    "cpam_rows": frames["cpam"].height,
+                    "caf_handles": frames["caf"]["handle"],
+                    "cpam_handles": frames["cpam"]["handle"],
+                },
             )
-        targets = pl.read_parquet(staging / "targets.parquet")
-        outcome = validate(
-            "targets",
-            targets,
-            staging,
-            context={"aggregates": str(staging / "aggregates.csv")},
-        )
-        raise_on_critical(outcome)
-        validations.append(outcome)
-        warnings += list(detected.warnings)
+            raise_on_critical(outcome)
+            validations.append(outcome)
 
-        agency_leakage = {a: read_json(inboxes[a] / f"{a}.leakage.json") for a in AGENCIES}
-        audit_status = (
-            audit.verify(audit_log).to_dict()
-            if audit_log.exists()
-            else {"ok": True, "entries": 0, "head": "GENESIS"}
-        )
-        facts = collect_facts(
-            staging,
-            gate=gate,
-            leak=leak,
-            agency_leakage=agency_leakage,
-            validations=validations,
-            audit_status=audit_status,
-            run_id=run_id,
-            today=today,
-            warnings=warnings,
-        )
-        with step("Rapport de validation"):
-            render_report(staging, facts)
-        outputs = {p.name: sha256_file(p) for p in sorted(staging.iterdir()) if p.is_file()}
+            with step("Détection (catalogue de règles)"):
+                detected = detect(
+                    exports["caf"],
+                    exports["cpam"],
+                    staging / "links.parquet",
+                    staging,
+                    rules=rule_ids,
+                    strict=strict,
+                )
+            targets = pl.read_parquet(staging / "targets.parquet")
+            outcome = validate(
+                "targets",
+                targets,
+                staging,
+                context={"aggregates": str(staging / "aggregates.csv")},
+            )
+            raise_on_critical(outcome)
+            validations.append(outcome)
+            warnings += list(detected.warnings)
+
+            # The run's entry is written BEFORE publication and holds the digests of every
+            # result; the report (rendered next) prints the head AFTER this entry, so the
+            # report cannot be in the entry: it is bound to it by that head instead.
+            outputs = {p.name: sha256_file(p) for p in sorted(staging.iterdir())
+                       if p.is_file() and not p.name.endswith(MEASUREMENTS)}
+            recorded = audit.append(
+                audit_log, {**entry, "outcome": "succes", "outputs": outputs,
+                            "warnings": warnings}
+            )
+            fault_point("audit-appended", out_dir)
+            status = audit.verify(audit_log)
+            audit_status = {
+                **status.to_dict(),
+                "entries": recorded["seq"],
+                "head": audit.head_of(recorded),
+            }
+            agency_leakage = {a: read_json(inboxes[a] / f"{a}.leakage.json") for a in AGENCIES}
+            facts = collect_facts(
+                staging,
+                gate=gate,
+                leak=leak,
+                agency_leakage=agency_leakage,
+                validations=validations,
+                audit_status=audit_status,
+                run_id=run_id,
+                today=today,
+                warnings=warnings,
+            )
+            with step("Rapport de validation"):
+                render_report(staging, facts)
+            reports = {p.name: sha256_file(p) for p in sorted(staging.iterdir())
+                       if p.is_file() and p.name not in outputs}
+            write_text(
+                staging / "run.json",
+                json.dumps(
+                    {
+                        "run_id": run_id,
+                        "convention": conv.id,
+                        "today": today.isoformat(),
+                        "outputs": {**outputs, **reports},
+                        "audit_head": audit_status["head"],
+                    },
+                    indent=2,
+                    sort_keys=True,
+                )
+                + "\n",
+            )
     except Exception as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        audit.append(audit_log, {**entry, "outcome": "echec", "reason": str(exc)})
+        audit.append(audit_log, {
+            **entry, "outcome": "echec",
+            "phase": "publication" if recorded else "calcul", "reason": _reason(exc),
+        })
         raise
 
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    staging.rename(out_dir)
-    audit.append(
-        audit_log, {**entry, "outcome": "succes", "outputs": outputs, "warnings": warnings}
-    )
     for w in warnings:
         warn(w)
     info(f"Résultats centraux : {out_dir} ({targets.height} foyers à contacter)")
-    write_text(
-        out_dir / "run.json",
-        json.dumps(
-            {
-                "run_id": run_id,
-                "convention": conv.id,
-                "today": today.isoformat(),
-                "outputs": outputs,
-            },
-            indent=2,
-            sort_keys=True,
-        )
-        + "\n",
-    )
+    if not QUIET:  # one unwrapped line: the head is copied from it
+        console.print(f"Journal d'audit : {audit_log}, {audit_status['entries']} entrées, tête "
+                      f"{audit_status['head']} (à conserver hors du serveur ; vérification : "
+                      "« audit verify --head »)", soft_wrap=True)
     return CentralResult(out_dir=out_dir, run_id=run_id, targets=targets.height,
-                         warnings=warnings)
+                         warnings=warnings, audit_head=audit_status["head"])
 
 
 def gate_rows(gate: object, agency: str) -> int | None:

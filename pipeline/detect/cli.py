@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from pipeline.common.outputs import Remplacer
+
 
 def register(app: typer.Typer) -> None:
     """Add `detect` to the top-level app."""
@@ -31,20 +33,24 @@ def register(app: typer.Typer) -> None:
         renewal_window_days: Annotated[
             int, typer.Option("--renewal-window-days", help="Fenêtre (jours) d'échéance de CSS.")
         ] = 60,
+        remplacer: Remplacer = False,
     ) -> None:
         """Apply the rule catalogue: targets.parquet, aggregates.csv, detect_stats.json."""
         from pipeline.detect.engine import detect
 
         wanted = [r.strip() for r in rules.split(",") if r.strip()] if rules else None
-        res = detect(
-            caf,
-            cpam,
-            links,
-            out,
-            rules=wanted,
-            strict=strict,
-            renewal_window_days=renewal_window_days,
-        )
+        from pipeline.common.outputs import exclusive_output
+
+        with exclusive_output(out, replace=remplacer, outputs=[out / "targets.parquet"]):
+            res = detect(
+                caf,
+                cpam,
+                links,
+                out,
+                rules=wanted,
+                strict=strict,
+                renewal_window_days=renewal_window_days,
+            )
         for rid, n in res.counts.items():
             typer.echo(f"{rid}\t{n}")
         for w in res.warnings:

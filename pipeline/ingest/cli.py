@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from pipeline.common.outputs import Remplacer
 from pipeline.territory.config import ConfigOpt
 
 
@@ -29,11 +30,20 @@ def register(app: typer.Typer) -> None:
             "--layout",
             help="Disposition YAML propre au territoire (défaut : disposition livrée).")] = None,
         config: ConfigOpt = None,
+        remplacer: Remplacer = False,
     ) -> None:
         """Lire, valider et normaliser un extrait brut : ingested.parquet + rejections.csv."""
         from pipeline.ingest.api import ingest
+        from pipeline.trust import audit
 
-        result = ingest(agency.value, input, out or Path("out") / agency.value, layout)
+        work = out or Path("out") / agency.value
+        with audit.agency_run(work, replace=remplacer, outputs=[work / "ingested.parquet"]):
+            result = ingest(agency.value, input, work, layout)
+            audit.record_agency(
+                work, "ingestion", agency.value, inputs=audit.file_facts(input),
+                outputs=audit.file_facts(result.ingested, result.rejections, result.stats),
+                rows={"lues": result.rows_read, "acceptees": result.rows_accepted,
+                      "rejetees": result.rows_rejected})
         typer.echo(
             f"{result.ingested} : {result.rows_accepted} lignes acceptées, "
             f"{result.rows_rejected} rejetées, {result.rows_quarantined} en quarantaine sur "

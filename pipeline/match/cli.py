@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from pipeline.common.outputs import Remplacer
+
 
 def register(app: typer.Typer) -> None:
     """Add the `link` command to the top-level app."""
@@ -33,13 +35,16 @@ def register(app: typer.Typer) -> None:
         = None,
         threads: Annotated[int | None, typer.Option(
             "--threads", help="Fils DuckDB (défaut : tous).")] = None,
+        remplacer: Remplacer = False,
     ) -> None:
         """Lier les personnes des deux exports : passes déterministes puis Fellegi–Sunter."""
+        from pipeline.common.outputs import exclusive_output
         from pipeline.common.progress import info
         from pipeline.match import link
 
-        result = link(caf, cpam, out, config=config, truth=truth, memory_limit=memory_limit,
-                      temp_dir=temp_dir, threads=threads)
+        with exclusive_output(out, replace=remplacer, outputs=[out / "links.parquet"]):
+            result = link(caf, cpam, out, config=config, truth=truth,
+                          memory_limit=memory_limit, temp_dir=temp_dir, threads=threads)
         by_pass = result.stats["funnel"]["links_by_pass"]
         detail = ", ".join(f"{k} {v}" for k, v in by_pass.items())
         info(f"{result.n_links} liens ({detail}) ; {result.n_clerical} paires à revoir "

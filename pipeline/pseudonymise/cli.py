@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from pipeline.common.outputs import Remplacer
 from pipeline.common.progress import info
 from pipeline.territory.config import ConfigOpt
 
@@ -37,13 +39,31 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option(
             "--json", help="résumé complet en JSON sur la sortie standard")] = False,
         config: ConfigOpt = None,
+        remplacer: Remplacer = False,
     ) -> None:
         """Pseudonymise the ingested extract: tokens, random handles, export, signed manifest."""
+        from pipeline.common.files import staged_folder
+        from pipeline.common.outputs import check_agency_folder
         from pipeline.pseudonymise.core import pseudonymise
+        from pipeline.trust import audit
 
-        result = pseudonymise(agency, workdir, keys, convention, export or workdir / "export",
-                              territory=territory, opposition=opposition, seed=seed,
-                              engine=engine)
+        export = export or workdir / "export"
+        with audit.agency_run(workdir, replace=remplacer, outputs=[export]):
+            check_agency_folder(workdir, agency)
+            with staged_folder(export) as staging:
+                result = pseudonymise(agency, workdir, keys, convention, staging,
+                                      territory=territory, opposition=opposition, seed=seed,
+                                      engine=engine)
+            result = dataclasses.replace(
+                result, export_file=export / result.export_file.name,
+                leakage_file=export / result.leakage_file.name,
+                manifest_file=export / result.manifest_file.name if result.manifest_file
+                else None)
+            audit.record_agency(
+                workdir, "export", agency, rows=result.rows,
+                key_fingerprint=result.key_fingerprint,
+                outputs=audit.file_facts(result.export_file, result.leakage_file,
+                                         result.manifest_file, result.handles_file))
         if as_json:
             typer.echo(json.dumps({
                 "export": str(result.export_file),

@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from pipeline.common.errors import PipelineError
+from pipeline.common.outputs import Remplacer
 from pipeline.common.progress import info
 from pipeline.territory.config import ConfigOpt
 
@@ -69,6 +70,7 @@ def register(app: typer.Typer) -> None:
             typer.Option("--run-date", help="Date d'édition AAAA-MM-JJ (défaut : ce jour)."),
         ] = None,
         config: ConfigOpt = None,
+        remplacer: Remplacer = False,
     ) -> None:
         """Resolve this agency's handles into per-quartier lists (XLSX + CSV) for the CCAS."""
         if convention is None:
@@ -84,21 +86,31 @@ def register(app: typer.Typer) -> None:
             )
         if contacts is not None and sans_historique:
             raise PipelineError("reidentify : --contacts et --sans-historique s'excluent")
+        from pipeline.common.files import staged_folder
+        from pipeline.common.outputs import parse_day
         from pipeline.reidentify.api import reidentify
+        from pipeline.trust import audit
 
-        run_info = {"run_date": run_date} if run_date else None
-        res = reidentify(
-            agency,
-            targets,
-            workdir,
-            out,
-            convention=convention,
-            opposition=opposition,
-            contacts=contacts,
-            hold_months=hold_months,
-            territory=territory,
-            run_info=run_info,
-        )
+        run_info = {"run_date": parse_day(run_date, "--run-date").isoformat()} if run_date \
+            else None
+        with audit.agency_run(workdir, replace=remplacer, outputs=[out]):
+            with staged_folder(out, private=True) as staging:
+                res = reidentify(
+                    agency,
+                    targets,
+                    workdir,
+                    staging,
+                    convention=convention,
+                    opposition=opposition,
+                    contacts=contacts,
+                    hold_months=hold_months,
+                    territory=territory,
+                    run_info=run_info,
+                )
+            audit.record_agency(
+                workdir, "reidentification", agency, inputs=audit.file_facts(targets),
+                outputs=audit.file_facts(*(out / f.name for f in res.files)),
+                listees=res.stats["listees"], retenues=res.stats["retenues"])
         listed, held = res.stats["listees"], res.stats["retenues"]
         reasons = ", ".join(f"{HELD_LABELS.get(k, k)} : {v}" for k, v in held.items() if v)
         info(
@@ -128,8 +140,21 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path, typer.Option("--out", help="Dossier du rapport.")] = Path(
             "out/caf/retours"
         ),
+        remplacer: Remplacer = False,
     ) -> None:
         """Read the filled lists back: hit rates per rule and quartier (+ suppressed copy)."""
+        from pipeline.common.files import staged_folder
         from pipeline.reidentify.feedback import load_feedback
+        from pipeline.trust import audit
 
-        typer.echo(json.dumps(load_feedback(listes, feedback_files, out), ensure_ascii=False))
+        workdir = listes.parent  # the agency folder: its audit log records the feedback read
+        with audit.agency_run(workdir, replace=remplacer, outputs=[out]):
+            with staged_folder(out, private=True) as staging:
+                summary = load_feedback(listes, feedback_files, staging)
+            summary["fichiers"] = [str(out / Path(f).name) for f in summary.get("fichiers", [])]
+            read = [f for p in feedback_files
+                    for f in (sorted(Path(p).iterdir()) if Path(p).is_dir() else [Path(p)])]
+            audit.record_agency(workdir, "retours", workdir.name,
+                                inputs=audit.file_facts(*read),
+                                outputs=audit.file_facts(*sorted(out.iterdir())))
+        typer.echo(json.dumps(summary, ensure_ascii=False))

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from pipeline.common.errors import PipelineError
+from pipeline.common.outputs import Remplacer
 
 
 def register(app: typer.Typer) -> None:
@@ -32,6 +33,7 @@ def register(app: typer.Typer) -> None:
             help="Profil de bruit : standard, ou realiste (dates vides ou erronées, année "
                  "fausse, nom et prénom inversés, clé NIR erronée, noms d'usage).")]
         = "standard",
+        remplacer: Remplacer = False,
     ) -> None:
         """Génère des extraits CAF et CPAM synthétiques et leur vérité terrain."""
         from pipeline.synth.generate import generate
@@ -42,7 +44,10 @@ def register(app: typer.Typer) -> None:
             raise PipelineError(
                 f"--reference-date : date invalide « {reference_date} » (attendu AAAA-MM-JJ)"
             ) from None
-        counts = generate(households, seed, noise, out, ref, territory, noise_profile)
+        from pipeline.common.outputs import exclusive_output
+
+        with exclusive_output(out, replace=remplacer, outputs=[out / "raw", out / "truth"]):
+            counts = generate(households, seed, noise, out, ref, territory, noise_profile)
         typer.echo(
             f"{counts['caf_rows']} lignes CAF, {counts['cpam_rows']} lignes CPAM, "
             f"{counts['persons']} personnes -> {out}"

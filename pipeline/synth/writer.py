@@ -1,4 +1,5 @@
-"""Raw extract files exactly in the default layouts (docs/EXTRACTS.md), plus a few deliberately malformed rows.
+"""Raw extract files exactly in the default layouts (docs/EXTRACTS.md), plus a few deliberately
+malformed rows.
 
 Lines are assembled as strings with polars (no per-row Python), then written atomically: the CAF
 file in UTF-8 with LF, the CPAM file in Windows-1252 with CRLF (as exported from a Windows tool).

@@ -1,4 +1,5 @@
-"""Append-only, hash-chained audit log (JSON lines) of central runs, refusals and purges.
+"""Append-only, hash-chained audit logs (JSON lines): the central one (runs, refusals, purges)
+and one per agency (ingest, export, re-identification, feedback, purge).
 
 Each line is the canonical JSON of one record: `seq` (1, 2, ...), `time`, `prev` (SHA-256 of the
 previous line's bytes, 64 zeros for the first), the entry's own fields, and `hash` (SHA-256 of the
@@ -10,10 +11,12 @@ a head hash kept elsewhere (the report prints it): pass it as `expected_head`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fcntl
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -74,15 +77,24 @@ def _tail(log: Path, fd: int) -> tuple[int, str]:
             from exc
 
 
-def append(log: Path, entry: dict[str, Any]) -> dict[str, Any]:
-    """Append one entry (whole line, single write, fsync) under an exclusive lock; return it."""
+def head_of(record: dict[str, Any]) -> str:
+    """The head `verify` reports once `record` is the log's last line (hash of its line)."""
+    return sha256_hex(canonical_json(record))
+
+
+def append(log: Path, entry: dict[str, Any], *, private: bool = False) -> dict[str, Any]:
+    """Append one entry (whole line, single write, fsync) under an exclusive lock; return it.
+
+    `private` keeps the log owner-only (0600): an agency's log names its local files."""
     clash = [k for k in RESERVED if k in entry]
     if clash:
         raise PipelineError(f"champs réservés au journal d'audit : {', '.join(clash)}")
     log = Path(log)
     log.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(log, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(log, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600 if private else 0o644)
     try:
+        if private:
+            os.fchmod(fd, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX)
         seq, prev = _tail(log, fd)
         record = {"seq": seq + 1, "time": utc_iso(now_utc()), "prev": prev, **entry}
@@ -144,3 +156,57 @@ def verify(log: Path, expected_head: str | None = None) -> AuditStatus:
                            reason=f"{log} : la dernière ligne ne correspond pas à l'empreinte "
                                   "attendue (fin du journal tronquée ou remplacée)")
     return AuditStatus(ok=True, entries=count, head=prev)
+
+
+def require_intact(log: Path) -> AuditStatus:
+    """Refuse to start a run on a log that does not verify (an absent log is a new one)."""
+    log = Path(log)
+    if not log.exists():
+        return AuditStatus(ok=True, entries=0, head=GENESIS)
+    status = verify(log)
+    if not status.ok:
+        raise RefusalError(f"journal d'audit altéré — {status.reason} ; rien n'a été traité ni "
+                           "publié (examinez-le avec « audit verify »)")
+    return status
+
+
+# --- agency side ----------------------------------------------------------------------------
+# Each agency keeps its own chained log in its working folder (out/<agency>/audit.jsonl, 0600):
+# what it ingested, exported, re-identified, read back from the CCAS and purged. Entries hold
+# file names, SHA-256 digests and counts, never a value from the data.
+
+AGENCY_LOG = "audit.jsonl"
+AGENCY_EVENTS = ("ingestion", "export", "reidentification", "retours", "purge")
+
+
+def agency_log(workdir: Path) -> Path:
+    return Path(workdir) / AGENCY_LOG
+
+
+@contextlib.contextmanager
+def agency_run(workdir: Path, *, replace: bool, outputs: list[Path]) -> Iterator[Path]:
+    """Open an agency step: lock its folder, repair a killed run's leftovers, refuse existing
+    `outputs` unless `replace`, and refuse to start on a torn or altered agency log."""
+    from pipeline.common.outputs import exclusive_output
+
+    with exclusive_output(workdir, replace=replace, outputs=outputs) as folder:
+        require_intact(agency_log(folder))
+        yield folder
+
+
+def record_agency(workdir: Path, event: str, agency: str, **fields: Any) -> dict[str, Any]:
+    """Append one agency-side event to `<workdir>/audit.jsonl` (owner-only); return the record."""
+    if event not in AGENCY_EVENTS:
+        raise PipelineError(f"événement d'audit inconnu : « {event} »")
+    from pipeline import __version__
+
+    entry = {"event": event, "agency": agency, **fields,
+             "versions": {"nonrecours": __version__}, "outcome": "succes"}
+    return append(agency_log(workdir), entry, private=True)
+
+
+def file_facts(*paths: Path) -> dict[str, str]:
+    """{file name: SHA-256} of the files that exist, for an audit entry (no content)."""
+    from pipeline.common.files import sha256_file
+
+    return {Path(p).name: sha256_file(p) for p in paths if p and Path(p).is_file()}

@@ -22,12 +22,9 @@ audit_app = typer.Typer(help="Journal d'audit chaîné.", no_args_is_help=True)
 
 
 def _today(value: str | None) -> dt.date:
-    if not value:
-        return dt.date.today()
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError as exc:
-        raise PipelineError(f"date invalide : « {value} » (format AAAA-MM-JJ)") from exc
+    from pipeline.common.outputs import parse_day
+
+    return parse_day(value)
 
 
 def _pairs(values: list[str] | None, option: str) -> dict[str, Path]:

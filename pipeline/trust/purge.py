@@ -1,9 +1,12 @@
-"""Retention: delete central run outputs and agency handles tables older than the convention allows.
+"""Retention: delete what the convention no longer allows to keep, centrally and at the agencies.
 
-The convention fixes `retention_days`; pipeline/trust/purge.yaml lists what falls under it. The
-convention is only parsed, not verified: an expired convention must still let data be purged.
-Each deletion is recorded in the audit log with the path (relative to the run root), its age and
-the SHA-256 of what was deleted; no content is ever logged.
+The convention fixes `retention_days`; pipeline/trust/purge.yaml lists what falls under it: the
+central results and inbox, and at each agency the handles table, the named CCAS lists and their
+feedback, the ingested tables (with their rejected lines) and the exports. The convention is only
+parsed, not verified: an expired convention must still let data be purged. Each deletion is
+recorded — in the central audit log for central outputs, in the agency's own log
+(`<run root>/<agency>/audit.jsonl`) for its files — with the path (relative to the run root), its
+age and the SHA-256 of what was deleted; no content is ever logged.
 """
 
 from __future__ import annotations
@@ -58,7 +61,8 @@ def expired(run_root: Path, retention_days: int, today: dt.date) -> list[dict[st
                 continue
             age = (today - _last_modified(path)).days
             if age > retention_days:
-                found[path] = {"path": path, "kind": target["kind"], "age_days": age}
+                found[path] = {"path": path, "kind": target["kind"], "age_days": age,
+                               "side": target.get("side", "central")}
     return [found[p] for p in sorted(found)]
 
 
@@ -78,11 +82,16 @@ def purge(run_root: Path, convention: Path, today: dt.date, audit_log: Path,
             shutil.rmtree(path)
         else:
             path.unlink()
-        audit.append(audit_log, {
-            "event": "purge", "convention": conv.id, "path": path.relative_to(run_root).as_posix(),
+        relative = path.relative_to(run_root)
+        facts = {
+            "convention": conv.id, "path": relative.as_posix(),
             "kind": item["kind"], "age_days": item["age_days"],
             "retention_days": conv.retention_days, "sha256": digest,
-            "today": today.isoformat(), "outcome": "supprime",
-        })
+            "today": today.isoformat(),
+        }
+        if item["side"] == "agence":
+            audit.record_agency(run_root / relative.parts[0], "purge", relative.parts[0], **facts)
+        else:
+            audit.append(audit_log, {"event": "purge", **facts, "outcome": "supprime"})
         deleted.append(path)
     return deleted

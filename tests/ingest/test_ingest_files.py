@@ -359,7 +359,7 @@ def test_cli_success_and_readable_failure(tmp_path, monkeypatch, capsys):
         cli.main()
     assert ok.value.code in (0, None)
     assert "5 lignes acceptées" in capsys.readouterr().out
-    monkeypatch.setattr(sys, "argv", [*argv, "--input", str(tmp_path / "nope.csv")])
+    monkeypatch.setattr(sys, "argv", [*argv, "--input", str(tmp_path / "nope.csv"), "--remplacer"])
     with pytest.raises(SystemExit) as bad:
         cli.main()
     assert bad.value.code == 2

@@ -1,4 +1,5 @@
-"""The raw files follow the default layouts (docs/EXTRACTS.md): columns, encodings, separators, date and amount formats."""
+"""The raw files follow the default layouts (docs/EXTRACTS.md): columns, encodings, separators,
+date and amount formats."""
 
 from __future__ import annotations
 

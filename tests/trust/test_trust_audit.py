@@ -9,7 +9,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from pipeline.common.errors import RefusalError
+from pipeline.common.errors import PipelineError, RefusalError
 from pipeline.trust import audit
 from pipeline.trust.canonical import canonical_json, sha256_hex
 from pipeline.trust.cli import register
@@ -171,3 +171,44 @@ def test_any_single_byte_change_is_detected(tmp_path_factory):
             b"\n") + 2
 
     check()
+
+
+def test_head_of_the_returned_record_is_the_head_verify_reports(tmp_path):
+    log = filled(tmp_path, 3)
+    record = audit.append(log, {"event": "central_run", "outcome": "succes"})
+    status = audit.verify(log, expected_head=audit.head_of(record))
+    assert status.ok and status.entries == 4 and status.head == audit.head_of(record)
+    # the head BEFORE the entry no longer verifies as the tail: it must not be printed
+    previous = audit.verify(log).head
+    audit.append(log, {"event": "purge", "outcome": "supprime"})
+    assert not audit.verify(log, expected_head=previous).ok
+
+
+def test_require_intact_refuses_a_torn_log_and_accepts_a_new_one(tmp_path):
+    assert audit.require_intact(tmp_path / "absent.jsonl").entries == 0
+    log = filled(tmp_path, 2)
+    assert audit.require_intact(log).entries == 2
+    with open(log, "ab") as f:
+        f.write(b'{"seq": 3')
+    with pytest.raises(RefusalError, match="rien n'a été traité ni publié"):
+        audit.require_intact(log)
+
+
+def test_agency_log_is_private_chained_and_holds_no_content(tmp_path):
+    work = tmp_path / "caf"
+    data = work / "ingested.parquet"
+    data.parent.mkdir()
+    data.write_bytes(b"DUPONT;Jeanne;1850575123456")
+    for event in audit.AGENCY_EVENTS:
+        audit.record_agency(work, event, "caf", outputs=audit.file_facts(data, work / "absent"))
+    log = audit.agency_log(work)
+    assert oct(log.stat().st_mode & 0o777) == "0o600"
+    status = audit.verify(log)
+    assert status.ok and status.entries == len(audit.AGENCY_EVENTS)
+    text = log.read_text()
+    assert "DUPONT" not in text and "1850575123456" not in text
+    first = json.loads(text.splitlines()[0])
+    assert first["outputs"] == {"ingested.parquet": sha256_hex(data.read_bytes())}
+    assert first["event"] == "ingestion" and first["agency"] == "caf"
+    with pytest.raises(PipelineError, match="événement d'audit inconnu"):
+        audit.record_agency(work, "autre", "caf")
