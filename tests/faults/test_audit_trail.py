@@ -54,19 +54,18 @@ def test_each_agency_keeps_its_own_private_chained_log(world_template):
 
 def test_feedback_load_is_recorded_in_the_agency_log(world):
     work = world.out / "caf"
-    template = world.out / "retours.csv"
-    proc = cli("feedback", "template", "--listes", str(work / "listes"), "--out", str(template))
-    assert proc.returncode == 0, proc.stderr
+    # the CCAS sends the lists back with their outcome columns: feedback load reads them directly
+    filled = work / "listes"
     before = audit.verify(audit.agency_log(work)).entries
-    proc = cli("feedback", "load", "--feedback", str(template), "--listes",
+    proc = cli("feedback", "load", "--feedback", str(filled), "--listes",
                str(work / "listes"), "--out", str(work / "retours"))
     assert proc.returncode == 0, proc.stderr
     status = audit.verify(audit.agency_log(work))
     assert status.ok and status.entries == before + 1
     last = json.loads(audit.agency_log(work).read_text().splitlines()[-1])
-    assert last["event"] == "retours" and "retours.csv" in last["inputs"]
+    assert last["event"] == "retours" and any(n.endswith(".xlsx") for n in last["inputs"])
     assert "retours_taux.csv" in last["outputs"]
-    again = cli("feedback", "load", "--feedback", str(template), "--listes",
+    again = cli("feedback", "load", "--feedback", str(filled), "--listes",
                 str(work / "listes"), "--out", str(work / "retours"))
     assert again.returncode == 2 and "--remplacer" in again.stderr
 

@@ -51,7 +51,7 @@ def test_kill_before_the_swap_keeps_the_previous_lists(world):
             str(world.out / "central" / "targets.parquet"), "--workdir", str(work),
             "--out", str(work / "listes"), "--convention",
             str(ROOT / "conventions" / "demo-flers.yaml"), "--run-date", "2026-11-22",
-            "--remplacer"]
+            "--sans-historique", "--remplacer"]
     proc = cli(*argv, fault="kill:folder-staged:listes")
     assert proc.returncode == KILLED, proc.stderr
     staging = work / ".listes.partial"
