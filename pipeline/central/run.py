@@ -94,6 +94,7 @@ def run_central(
         raise
     entry["convention"] = conv.id
     entry["operator"] = ",".join(conv.operators)
+    entry["fichiers_reference"] = {**gate.reference_files, "table_parametres": gate.parameter_table}
 
     staging = out_dir.with_name(f".{out_dir.name}.partial")
     if staging.exists():

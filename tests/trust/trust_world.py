@@ -11,6 +11,7 @@ from pathlib import Path
 import polars as pl
 import yaml
 
+from pipeline.shared.contract import EXPORT_SCHEMA_VERSION
 from pipeline.trust.convention import create_convention, sign_convention
 from pipeline.trust.demo import demo_spec
 from pipeline.trust.keys import create_linkage_key, generate_agency_keys, unwrap_linkage_key
@@ -37,7 +38,7 @@ class World:
         df.write_parquet(path)
         write_manifest(path, agency=agency, convention_id=self.convention_id,
                        key_fingerprint=fingerprint or self.fingerprint,
-                       keys_dir=keys_dir or self.keys[agency], schema_version="1")
+                       keys_dir=keys_dir or self.keys[agency], schema_version=EXPORT_SCHEMA_VERSION)
         return path
 
     def sign_all(self) -> None:
