@@ -19,8 +19,8 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from pipeline.common.errors import RefusalError
-from pipeline.trust.convention import load_convention, verify_convention
 from pipeline.shared.contract import EXPORT_SCHEMA_VERSION
+from pipeline.trust.convention import load_convention, verify_convention
 from pipeline.trust.keys import refuse_demo_fingerprint
 from pipeline.trust.manifest import Manifest, manifest_path_for, verify_manifest
 from pipeline.trust.reference import apply_parameter_table, check_reference_files

@@ -59,8 +59,9 @@ def check_reference_files(conv: Convention, root: Path = ROOT) -> dict[str, str]
     for rel, digest in current.items():
         if rel not in pinned:
             raise RefusalError(
-                f"{conv.path} : le fichier « {rel} » n'est pas fixé par la convention « {conv.id} » "
-                "(empreinte absente de fichiers_reference) ; la convention doit être re-signée")
+                f"{conv.path} : le fichier « {rel} » n'est pas fixé par la convention "
+                f"« {conv.id} » (empreinte absente de fichiers_reference) ; la convention doit "
+                "être re-signée")
         if str(pinned[rel]) != digest:
             raise RefusalError(
                 f"le fichier « {rel} » a été modifié depuis la signature de la convention "
