@@ -308,10 +308,11 @@ def create_linkage_key(
     raw = serialization.Encoding.Raw, serialization.PublicFormat.Raw
     if not demo:
         _refuse_demo_public(signer.public_key().public_bytes(*raw), creator, "signer l'envoi")
-    for agency in sorted(recipients):
-        rcpt = load_public_x25519(Path(recipients[agency]), agency)
+    publics = {a: load_public_x25519(Path(recipients[a]), a) for a in sorted(recipients)}
+    for agency, rcpt in publics.items():  # every refusal before the first file is written
         if not demo:
             _refuse_demo_public(rcpt.public_bytes(*raw), agency, "la recevoir")
+    for agency, rcpt in publics.items():
         if seed is None:
             eph = x25519.X25519PrivateKey.generate()
             nonce = os.urandom(12)

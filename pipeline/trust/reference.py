@@ -31,8 +31,9 @@ PARAMETER_KEY = "table_parametres_css"
 MAP_KEY = "fichiers_reference"
 
 
-def reference_paths(root: Path = ROOT) -> list[str]:
+def reference_paths(root: Path | None = None) -> list[str]:
     """Repository-relative paths of every reference file, sorted (globs expanded)."""
+    root = root or ROOT
     patterns = yaml.safe_load(LIST_FILE.read_text("utf-8"))["files"]
     found: set[str] = set()
     for pattern in patterns:
@@ -40,12 +41,13 @@ def reference_paths(root: Path = ROOT) -> list[str]:
     return sorted(found)
 
 
-def current_hashes(root: Path = ROOT) -> dict[str, str]:
+def current_hashes(root: Path | None = None) -> dict[str, str]:
     """What `fichiers_reference` must hold for the files as they are now."""
+    root = root or ROOT
     return {rel: sha256_file(root / rel) for rel in reference_paths(root)}
 
 
-def check_reference_files(conv: Convention, root: Path = ROOT) -> dict[str, str]:
+def check_reference_files(conv: Convention, root: Path | None = None) -> dict[str, str]:
     """Refuse (French, naming the file) unless every reference file has the pinned hash.
 
     Returns the verified map, for the manifest, the report and the audit entry.
@@ -85,7 +87,7 @@ def parameter_table(conv: Convention) -> dict[str, Any]:
     """
     spec = conv.content.get(PARAMETER_KEY)
     if not spec:
-        path = ROOT / BUNDLED_CSS_TABLE
+        path = ROOT / BUNDLED_CSS_TABLE  # the one css_params reads by default
         source = (yaml.safe_load(path.read_text("utf-8")) or {}).get("source", "")
         return {"fichier": BUNDLED_CSS_TABLE, "sha256": sha256_file(path),
                 "source": f"table livrée avec l'outil — {source}".rstrip(" —"), "path": path,
