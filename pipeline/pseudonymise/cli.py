@@ -36,14 +36,22 @@ def register(app: typer.Typer) -> None:
         ] = None,
         as_json: Annotated[bool, typer.Option(
             "--json", help="résumé complet en JSON sur la sortie standard")] = False,
+        today: Annotated[str | None, typer.Option(
+            help="date du jour AAAA-MM-JJ pour la validité de la convention (défaut : "
+                 "aujourd'hui)")] = None,
         config: ConfigOpt = None,
     ) -> None:
-        """Pseudonymise the ingested extract: tokens, random handles, export, signed manifest."""
+        """Pseudonymise the ingested extract: tokens, random handles, export, signed manifest.
+
+        The convention is verified first (signatures, dates, demo material, pinned files): a
+        convention the central gate would refuse writes nothing here. `--seed` only under a
+        demo convention."""
         from pipeline.pseudonymise.core import pseudonymise
+        from pipeline.trust.cli import parse_today
 
         result = pseudonymise(agency, workdir, keys, convention, export or workdir / "export",
                               territory=territory, opposition=opposition, seed=seed,
-                              engine=engine)
+                              engine=engine, today=parse_today(today))
         if as_json:
             typer.echo(json.dumps({
                 "export": str(result.export_file),

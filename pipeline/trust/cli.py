@@ -21,7 +21,7 @@ manifest_app = typer.Typer(help="Manifestes signés des fichiers pseudonymisés.
 audit_app = typer.Typer(help="Journal d'audit chaîné.", no_args_is_help=True)
 
 
-def _today(value: str | None) -> dt.date:
+def parse_today(value: str | None) -> dt.date:
     if not value:
         return dt.date.today()
     try:
@@ -157,7 +157,7 @@ def convention_verify(
     """Check every party's signature and the validity dates (non-zero exit on refusal)."""
     from pipeline.trust.convention import load_verified_convention
 
-    conv = load_verified_convention(path, _today(today))
+    conv = load_verified_convention(path, parse_today(today))
     typer.echo(f"Convention « {conv.id} » valide : signée par {', '.join(sorted(conv.parties))}, "
                f"en vigueur du {conv.valid_from:%d/%m/%Y} au {conv.valid_until:%d/%m/%Y}")
 
@@ -228,7 +228,8 @@ def gate(
     from pipeline.trust.gate import verify_central_inputs
 
     rules = list(rule or load_convention(convention).allowed_rules)
-    result = verify_central_inputs(convention, _pairs(export, "--export"), rules, _today(today))
+    result = verify_central_inputs(convention, _pairs(export, "--export"), rules,
+                                   parse_today(today))
     _json(result.to_dict())
 
 
@@ -259,7 +260,7 @@ def purge_cmd(
     """Delete run outputs and handles tables older than the convention's retention period."""
     from pipeline.trust.purge import purge
 
-    deleted = purge(run_root, convention, _today(today), audit_log, dry_run=dry_run)
+    deleted = purge(run_root, convention, parse_today(today), audit_log, dry_run=dry_run)
     verb = "à supprimer" if dry_run else "supprimé"
     for path in deleted:
         typer.echo(f"{verb} : {path}")
