@@ -88,9 +88,7 @@ def load_materials(keys_dir: Path, convention: Path, agency: str,
     checked = verify_for_agency(conv, agency, Path(keys_dir), today or dt.date.today())
     key = load_linkage_key(keys_dir, conv.id, convention=conv)
     return Materials(key.secret, key.fingerprint, conv.id, conv.allowed_fields(agency),
-                     conv.contact_fields(agency), bool(conv.demo),
-                     {"fichiers_reference": checked.reference_files,
-                      "table_parametres": checked.parameter_table})
+                     conv.contact_fields(agency), bool(conv.demo), checked.as_manifest())
 
 
 def refuse_seed_outside_demo(seed: int | None, mat: Materials) -> None:

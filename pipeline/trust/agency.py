@@ -28,6 +28,11 @@ class AgencyCheck:
     reference_files: dict[str, str]
     parameter_table: dict[str, Any]
 
+    def as_manifest(self) -> dict[str, Any]:
+        """The signed manifest fields (pipeline.trust.manifest.write_manifest `reference`)."""
+        return {"fichiers_reference": dict(self.reference_files),
+                "table_parametres": dict(self.parameter_table)}
+
 
 def verify_for_agency(conv: Convention, agency: str, keys_dir: Path,
                       today: dt.date) -> AgencyCheck:

@@ -185,17 +185,20 @@ def manifest_write(
     keys_dir: Annotated[Path, typer.Option(help="Dossier de clés de l'organisme.")],
     schema_version: Annotated[str, typer.Option(help="Version du schéma d'export.")] = (
         EXPORT_SCHEMA_VERSION),
+    today: TodayOpt = None,
 ) -> None:
-    """Write and sign <agency>.manifest.json beside the data file."""
+    """Write and sign <agency>.manifest.json beside the data file (convention verified first)."""
+    from pipeline.trust.agency import verify_for_agency
     from pipeline.trust.convention import load_convention
     from pipeline.trust.keys import load_linkage_key
     from pipeline.trust.manifest import write_manifest
 
     conv = load_convention(convention)
+    checked = verify_for_agency(conv, agency, keys_dir, parse_today(today))
     key = load_linkage_key(keys_dir, conv.id, convention=conv)
     path = write_manifest(data_file, agency=agency, convention_id=conv.id,
                           key_fingerprint=key.fingerprint, keys_dir=keys_dir,
-                          schema_version=schema_version)
+                          schema_version=schema_version, reference=checked.as_manifest())
     typer.echo(f"Manifeste signé : {path}")
 
 

@@ -144,8 +144,10 @@ def check_manifest_contract(manifest: Manifest, reference_files: dict[str, str])
             f"{manifest.path} ({manifest.agency}) : export au format de contrat {version}, ce run "
             f"attend le format {EXPORT_SCHEMA_VERSION} : mettre à jour l'outil à l'organisme")
     signed = manifest.content.get("fichiers_reference")
-    if signed is None:
-        return
+    if not isinstance(signed, dict):
+        raise RefusalError(
+            f"{manifest.path} : le manifeste de « {manifest.agency} » ne dit pas avec quels "
+            "fichiers de référence l'export a été fait (« fichiers_reference » absent)")
     changed = sorted(k for k in set(signed) | set(reference_files)
                      if signed.get(k) != reference_files.get(k))
     if changed:

@@ -239,6 +239,22 @@ def test_convention_without_reference_map_is_refused(tmp_path):
         _gate(w)
 
 
+def test_gate_refuses_a_manifest_made_under_other_reference_files(world):
+    from pipeline.trust.reference import current_hashes
+
+    def sign_cpam(reference):
+        write_manifest(world.exports["cpam"], agency="cpam", convention_id=world.convention_id,
+                       key_fingerprint=world.fingerprint, keys_dir=world.keys["cpam"],
+                       schema_version=EXPORT_SCHEMA_VERSION, reference=reference)
+
+    sign_cpam({"fichiers_reference": {**current_hashes(), RULES: "0" * 64}})
+    with pytest.raises(RefusalError, match=re.escape(f"que ceux de ce run ({RULES})")):
+        _gate(world)
+    sign_cpam(None)
+    with pytest.raises(RefusalError, match="fichiers_reference"):
+        _gate(world)
+
+
 def test_gate_result_audit_and_report_carry_the_reference_hashes(tmp_path):
     from pipeline.report.render import build_view
     from pipeline.trust.reference import current_hashes
