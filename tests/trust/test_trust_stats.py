@@ -47,3 +47,21 @@ def test_reidentify_stats_file_is_owner_only_and_suppressed(tmp_path, monkeypatc
     published = json.loads(stats_file.read_text("utf-8"))["par_quartier"]
     assert all(published[q] == "< 11" for q in exact), published
     sys.modules.pop("reid_builders", None)
+
+
+def test_feedback_count_files_are_owner_only(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "tests" / "reidentify"))
+    from reid_builders import write_agency
+
+    from pipeline.reidentify import reidentify
+    from pipeline.reidentify.feedback import load_feedback
+
+    paths = write_agency(tmp_path, opposed_handle=None)
+    listes = tmp_path / "listes"
+    reidentify("caf", paths["targets"], paths["work"], listes, territory=paths["territory"],
+               run_info={"run_date": "2026-11-22"})
+    res = load_feedback(listes, [listes], tmp_path / "retours")
+    assert len(res["fichiers"]) == 2
+    for name in res["fichiers"]:
+        assert Path(name).stat().st_mode & 0o077 == 0, name
+    sys.modules.pop("reid_builders", None)
