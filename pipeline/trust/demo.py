@@ -1,7 +1,9 @@
 """Demo trust material: DEMO ONLY keys, the demo linkage key and the signed demo convention.
 
 Everything is derived from a published seed, so `python -m pipeline.trust.demo` regenerates
-sample_data/keys/ and conventions/demo-flers.yaml byte for byte. These keys protect nothing (the
+sample_data/keys/ and conventions/demo-flers.yaml byte for byte; it also recomputes the
+convention's `fichiers_reference` (pipeline.trust.reference) and re-signs it, which is the one
+command to run after a rule catalogue, token catalogue, comparison or parameter file changed. These keys protect nothing (the
 seed is in this file): they only let `make match` run end to end on synthetic people. Real
 conventions refuse them (load_linkage_key, demo flag).
 """
