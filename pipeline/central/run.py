@@ -132,6 +132,7 @@ def _run_locked(
         raise
     entry["convention"] = conv.id
     entry["operator"] = ",".join(conv.operators)
+    entry["fichiers_reference"] = {**gate.reference_files, "table_parametres": gate.parameter_table}
 
     warnings: list[str] = []
     recorded: dict | None = None

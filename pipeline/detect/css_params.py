@@ -59,7 +59,18 @@ class ParameterSelection:
     warning: str | None
 
 
+_PINNED: Path | None = None  # a table pinned by the convention (pipeline.trust.reference)
+
+
+def use_parameters(path: Path | None) -> None:
+    """Read `path` instead of the bundled table (None: back to the bundled table)."""
+    global _PINNED
+    _PINNED = Path(path) if path else None
+
+
 def default_parameters_path() -> Path:
+    if _PINNED is not None:
+        return _PINNED
     return Path(str(resources.files("pipeline.detect") / "parameters" / "css.yaml"))
 
 

@@ -38,12 +38,19 @@ def register(app: typer.Typer) -> None:
         ] = None,
         as_json: Annotated[bool, typer.Option(
             "--json", help="résumé complet en JSON sur la sortie standard")] = False,
+        today: Annotated[str | None, typer.Option(
+            help="date du jour AAAA-MM-JJ pour la validité de la convention (défaut : "
+                 "aujourd'hui)")] = None,
         config: ConfigOpt = None,
         remplacer: Remplacer = False,
     ) -> None:
-        """Pseudonymise the ingested extract: tokens, random handles, export, signed manifest."""
+        """Pseudonymise the ingested extract: tokens, random handles, export, signed manifest.
+
+        The convention is verified first (signatures, dates, demo material, pinned files): a
+        convention the central gate would refuse writes nothing here. `--seed` only under a
+        demo convention."""
         from pipeline.common.files import staged_folder
-        from pipeline.common.outputs import check_agency_folder
+        from pipeline.common.outputs import check_agency_folder, parse_day
         from pipeline.pseudonymise.core import pseudonymise
         from pipeline.trust import audit
 
@@ -53,7 +60,7 @@ def register(app: typer.Typer) -> None:
             with staged_folder(export) as staging:
                 result = pseudonymise(agency, workdir, keys, convention, staging,
                                       territory=territory, opposition=opposition, seed=seed,
-                                      engine=engine)
+                                      engine=engine, today=parse_day(today))
             result = dataclasses.replace(
                 result, export_file=export / result.export_file.name,
                 leakage_file=export / result.leakage_file.name,

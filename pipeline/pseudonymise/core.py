@@ -15,13 +15,14 @@ ever got the file. Disk or volume encryption on the agency side is the right lay
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import time
 from pathlib import Path
 
 import polars as pl
 
-from pipeline.common.errors import InputError, PipelineError
+from pipeline.common.errors import InputError, PipelineError, RefusalError
 from pipeline.common.files import check_private, private_dir, write_text
 from pipeline.common.progress import info, step, warn
 from pipeline.common.tables import read_parquet, write_parquet
@@ -72,18 +73,31 @@ class Materials:
     allowed_fields: list[str] | None
     contact_fields: list[str] | None
     demo: bool
+    reference: dict = dataclasses.field(default_factory=dict)  # signed into the manifest
 
 
-def load_materials(keys_dir: Path, convention: Path, agency: str) -> Materials:
-    """Read the convention and the linkage key through pipeline.trust."""
-    from pipeline.trust.convention import check_central_readiness, load_convention
+def load_materials(keys_dir: Path, convention: Path, agency: str,
+                   today: dt.date | None = None) -> Materials:
+    """Read the convention and the linkage key through pipeline.trust; refuses, before anything
+    is written, a convention the central gate would refuse (pipeline.trust.agency)."""
+    from pipeline.trust.agency import verify_for_agency
+    from pipeline.trust.convention import load_convention
     from pipeline.trust.keys import load_linkage_key
 
     conv = load_convention(convention)
-    check_central_readiness(conv)
+    checked = verify_for_agency(conv, agency, Path(keys_dir), today or dt.date.today())
     key = load_linkage_key(keys_dir, conv.id, convention=conv)
     return Materials(key.secret, key.fingerprint, conv.id, conv.allowed_fields(agency),
-                     conv.contact_fields(agency), bool(conv.demo))
+                     conv.contact_fields(agency), bool(conv.demo), checked.as_manifest())
+
+
+def refuse_seed_outside_demo(seed: int | None, mat: Materials) -> None:
+    """A fixed seed gives the same handles run after run: demo conventions only."""
+    if seed is not None and not mat.demo:
+        raise RefusalError(
+            f"graine de handles (--seed) refusée : la convention « {mat.convention_id} » n'est "
+            "pas une convention de démonstration ; des handles reproductibles relieraient les "
+            "exports d'un run à l'autre")
 
 
 def _read_ingested(workdir: Path) -> pl.DataFrame:
@@ -181,6 +195,7 @@ def pseudonymise(
     materials: Materials | None = None,
     engine: str | None = None,
     sign: bool = True,
+    today: dt.date | None = None,
 ) -> PseudonymiseResult:
     """Run the whole agency-side step; see docs/CONTRACTS.md for every file written."""
     if agency not in AGENCIES:
@@ -195,7 +210,8 @@ def pseudonymise(
         timings[name] = round(now - clock, 3)
         clock = now
 
-    mat = materials or load_materials(Path(keys_dir), Path(convention), agency)
+    mat = materials or load_materials(Path(keys_dir), Path(convention), agency, today)
+    refuse_seed_outside_demo(seed, mat)
     with step("Lecture de l'extrait normalisé"):
         ingested = _read_ingested(workdir)
     lap("lecture")
@@ -235,7 +251,7 @@ def pseudonymise(
             manifest_file = write_manifest(
                 export_file, agency=agency, convention_id=mat.convention_id,
                 key_fingerprint=mat.fingerprint, keys_dir=Path(keys_dir),
-                schema_version=EXPORT_SCHEMA_VERSION,
+                schema_version=EXPORT_SCHEMA_VERSION, reference=mat.reference,
                 extra={"rows_opposition": counts["opposition"]["personnes_opposees"],
                        **export_facts(workdir, Path(territory) if territory else None)})
         except BaseException:

@@ -8,7 +8,6 @@ in depth, households with an opposed member and households contacted within `hol
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,13 +16,14 @@ from typing import Any
 import polars as pl
 
 from pipeline.common.errors import InputError, PipelineError, RefusalError
-from pipeline.common.files import private_dir, write_bytes, write_text
+from pipeline.common.files import private_dir, write_bytes
 from pipeline.common.progress import step, warn
 from pipeline.common.tables import read_parquet, write_parquet
 from pipeline.reidentify import agency_data
 from pipeline.reidentify.fieldwork import household_facts, territory_names
 from pipeline.reidentify.lists import ListHeader, css_table_text, csv_bytes, to_display
 from pipeline.reidentify.sheets import xlsx_bytes
+from pipeline.shared.agency_stats import write_agency_stats
 
 TARGET_COLUMNS = (
     "agence",
@@ -294,10 +294,5 @@ def reidentify(
                 private=True,
             )
         )
-        written.append(
-            write_text(
-                out / "reidentify_stats.json",
-                json.dumps(stats, ensure_ascii=False, indent=2, sort_keys=True) + "\n",
-            )
-        )
+        written.append(write_agency_stats(out / "reidentify_stats.json", stats))
     return ReidentifyResult(out, tuple(written), stats)

@@ -189,7 +189,8 @@ def load_feedback(
         matrix = [[lookup.get((r, q), 0) for q in quartiers] for r in rule_ids]
         frames.append(suppressed_frame(measure, rule_ids, quartiers, matrix, threshold))
     shared = write_csv(
-        pl.concat(frames) if frames else pl.DataFrame(), out / "retours_diffusable.csv"
+        pl.concat(frames) if frames else pl.DataFrame(), out / "retours_diffusable.csv",
+        private=True,
     )
     recorded = fb.filter(pl.col("code").is_not_null())
     return {

@@ -169,6 +169,9 @@ def _convention(facts: dict) -> dict:
         "key_fingerprint": gate.get("key_fingerprint") or conv.get("linkage_key_fingerprint")
         or NA,
         "verdict": gate.get("verdict", NA),
+        "reference_files": [{"fichier": k, "sha256": v} for k, v in
+                            sorted((gate.get("fichiers_reference") or {}).items())],
+        "parameter_table": dict(gate.get("table_parametres") or {}),
     }
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 from typing import Annotated
@@ -10,6 +9,7 @@ from typing import Annotated
 import typer
 
 from pipeline.common.errors import PipelineError
+from pipeline.common.outputs import parse_day
 from pipeline.shared.contract import EXPORT_SCHEMA_VERSION
 
 keys_app = typer.Typer(help="Clés des organismes et cérémonie de la clé de liaison.",
@@ -21,10 +21,6 @@ manifest_app = typer.Typer(help="Manifestes signés des fichiers pseudonymisés.
 audit_app = typer.Typer(help="Journal d'audit chaîné.", no_args_is_help=True)
 
 
-def _today(value: str | None) -> dt.date:
-    from pipeline.common.outputs import parse_day
-
-    return parse_day(value)
 
 
 def _pairs(values: list[str] | None, option: str) -> dict[str, Path]:
@@ -154,7 +150,7 @@ def convention_verify(
     """Check every party's signature and the validity dates (non-zero exit on refusal)."""
     from pipeline.trust.convention import load_verified_convention
 
-    conv = load_verified_convention(path, _today(today))
+    conv = load_verified_convention(path, parse_day(today))
     typer.echo(f"Convention « {conv.id} » valide : signée par {', '.join(sorted(conv.parties))}, "
                f"en vigueur du {conv.valid_from:%d/%m/%Y} au {conv.valid_until:%d/%m/%Y}")
 
@@ -182,17 +178,20 @@ def manifest_write(
     keys_dir: Annotated[Path, typer.Option(help="Dossier de clés de l'organisme.")],
     schema_version: Annotated[str, typer.Option(help="Version du schéma d'export.")] = (
         EXPORT_SCHEMA_VERSION),
+    today: TodayOpt = None,
 ) -> None:
-    """Write and sign <agency>.manifest.json beside the data file."""
+    """Write and sign <agency>.manifest.json beside the data file (convention verified first)."""
+    from pipeline.trust.agency import verify_for_agency
     from pipeline.trust.convention import load_convention
     from pipeline.trust.keys import load_linkage_key
     from pipeline.trust.manifest import write_manifest
 
     conv = load_convention(convention)
+    checked = verify_for_agency(conv, agency, keys_dir, parse_day(today))
     key = load_linkage_key(keys_dir, conv.id, convention=conv)
     path = write_manifest(data_file, agency=agency, convention_id=conv.id,
                           key_fingerprint=key.fingerprint, keys_dir=keys_dir,
-                          schema_version=schema_version)
+                          schema_version=schema_version, reference=checked.as_manifest())
     typer.echo(f"Manifeste signé : {path}")
 
 
@@ -225,7 +224,8 @@ def gate(
     from pipeline.trust.gate import verify_central_inputs
 
     rules = list(rule or load_convention(convention).allowed_rules)
-    result = verify_central_inputs(convention, _pairs(export, "--export"), rules, _today(today))
+    result = verify_central_inputs(convention, _pairs(export, "--export"), rules,
+                                   parse_day(today))
     _json(result.to_dict())
 
 
@@ -256,7 +256,7 @@ def purge_cmd(
     """Delete run outputs and handles tables older than the convention's retention period."""
     from pipeline.trust.purge import purge
 
-    deleted = purge(run_root, convention, _today(today), audit_log, dry_run=dry_run)
+    deleted = purge(run_root, convention, parse_day(today), audit_log, dry_run=dry_run)
     verb = "à supprimer" if dry_run else "supprimé"
     for path in deleted:
         typer.echo(f"{verb} : {path}")

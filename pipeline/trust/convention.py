@@ -148,6 +148,7 @@ class Convention:
             "signatures": self.signature_status(),
             "rules": self.allowed_rules,
             "linkage_key_fingerprint": self.linkage_key_fingerprint,
+            "fichiers_reference": dict(self.content.get("fichiers_reference") or {}),
         }
 
 
@@ -265,6 +266,10 @@ def verify_convention(conv: Convention, today: dt.date) -> None:
             f"{conv.valid_until:%d/%m/%Y} (nous sommes le {today:%d/%m/%Y}) ; renouvelez-la")
     if not conv.data_providers:
         raise RefusalError(f"{conv.path} : aucune partie fournisseuse de données")
+    if not conv.demo:
+        from pipeline.trust.keys import refuse_demo_fingerprint
+
+        refuse_demo_fingerprint(conv.linkage_key_fingerprint, conv.id, conv.path)
     check_central_readiness(conv)
 
 
@@ -357,6 +362,10 @@ def create_convention(spec: dict[str, Any], party_keys: dict[str, Path], out: Pa
         parties[pid] = {**party, "ed25519": public_key_b64(
             load_public_ed25519(Path(party_keys[pid]), pid))}
     content["parties"] = parties
+    if not content.get("fichiers_reference"):
+        from pipeline.trust.reference import current_hashes
+
+        content["fichiers_reference"] = current_hashes()
     errors = _structure_errors(content)
     if errors:
         raise PipelineError("convention mal formée : " + " ; ".join(errors))

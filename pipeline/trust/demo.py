@@ -1,9 +1,11 @@
 """Demo trust material: DEMO ONLY keys, the demo linkage key and the signed demo convention.
 
 Everything is derived from a published seed, so `python -m pipeline.trust.demo` regenerates
-sample_data/keys/ and conventions/demo-flers.yaml byte for byte. These keys protect nothing (the
-seed is in this file): they only let `make match` run end to end on synthetic people. Real
-conventions refuse them (load_linkage_key, demo flag).
+sample_data/keys/ and conventions/demo-flers.yaml byte for byte; it also recomputes the
+convention's `fichiers_reference` (pipeline.trust.reference) and re-signs it, which is the one
+command to run after a rule catalogue, token catalogue, comparison or parameter file changed.
+These keys protect nothing (the seed is in this file): they only let `make match` run end to end
+on synthetic people. Real conventions refuse them (load_linkage_key, demo flag).
 """
 
 from __future__ import annotations
@@ -52,6 +54,30 @@ Git ne conserve pas les permissions : installez-les avec
 déchiffre la clé de liaison). Une convention réelle (`demo: false`) refuse ces clés.
 Regénération : `python -m pipeline.trust.demo`.
 """
+
+
+def demo_public_keys(*agencies: str) -> set[bytes]:
+    """Raw public bytes of every published demo key (Ed25519 and X25519) of the demo parties and
+    of `agencies`: anyone holding the repository can derive their private halves."""
+    from cryptography.hazmat.primitives import serialization
+
+    from pipeline.trust.keys import seeded_exchange_key, seeded_signing_key
+
+    raw = serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    out: set[bytes] = set()
+    for agency in {*PARTIES, *agencies}:
+        out.add(seeded_signing_key(DEMO_SEED, agency).public_key().public_bytes(*raw))
+        out.add(seeded_exchange_key(DEMO_SEED, agency).public_key().public_bytes(*raw))
+    return out
+
+
+def demo_fingerprints(*convention_ids: str) -> set[str]:
+    """Fingerprints of the published demo linkage keys (the demo convention's and, for each given
+    id, the one the demo seed derives for it)."""
+    from pipeline.trust.keys import fingerprint, seeded_linkage_secret
+
+    return {fingerprint(seeded_linkage_secret(DEMO_SEED, cid))
+            for cid in {DEMO_CONVENTION_ID, *convention_ids}}
 
 
 def default_demo_keys() -> Path:

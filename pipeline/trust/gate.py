@@ -1,7 +1,9 @@
 """The central gate: everything `make match` must refuse, checked before anything is written.
 
-Order: convention (present, well-formed, signed by every party, in force) -> one export and one
-signed manifest per data provider (hash, signer, convention) -> one linkage key for all (equal
+Order: convention (present, well-formed, signed by every party, in force, no published demo
+material unless it is the demo) -> the files that decide what runs have the hashes the convention
+pins, and its parameter table is applied -> one export and one signed manifest per data provider
+(hash, signer, convention, contract version, reference files) -> one linkage key for all (equal
 fingerprints, and equal to the convention's when it records one) -> columns within each agency's
 allow-list -> requested rules within the convention's. Any failure raises RefusalError with a
 French message; the caller records it in the audit log and stops.
@@ -17,8 +19,11 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from pipeline.common.errors import RefusalError
+from pipeline.shared.contract import EXPORT_SCHEMA_VERSION
 from pipeline.trust.convention import load_convention, verify_convention
+from pipeline.trust.keys import refuse_demo_fingerprint
 from pipeline.trust.manifest import Manifest, manifest_path_for, verify_manifest
+from pipeline.trust.reference import apply_parameter_table, check_reference_files
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,6 +34,8 @@ class GateResult:
     key_fingerprint: str
     rules: list[str]
     columns: dict[str, list[str]]
+    reference_files: dict[str, str] = dataclasses.field(default_factory=dict)
+    parameter_table: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable facts for the report and the audit entry."""
@@ -41,6 +48,8 @@ class GateResult:
             "key_fingerprint": self.key_fingerprint,
             "rules": list(self.rules),
             "columns": {a: list(c) for a, c in sorted(self.columns.items())},
+            "fichiers_reference": dict(self.reference_files),
+            "table_parametres": dict(self.parameter_table),
             "verdict": "accepte",
         }
 
@@ -60,6 +69,8 @@ def verify_central_inputs(
     """
     conv = load_convention(convention)
     verify_convention(conv, today)
+    reference_files = check_reference_files(conv)
+    parameter_table = apply_parameter_table(conv)
 
     providers = conv.data_providers
     unexpected = sorted(set(exports) - set(providers))
@@ -82,6 +93,9 @@ def verify_central_inputs(
         if manifest.data_file.resolve() != data_file.resolve():
             raise RefusalError(f"{manifest.path} : le manifeste décrit {manifest.data_file.name}, "
                                f"pas {data_file.name}")
+        check_manifest_contract(manifest, reference_files)
+        if not conv.demo:
+            refuse_demo_fingerprint(manifest.key_fingerprint, conv.id, manifest.path)
         manifests[agency] = manifest
 
     fingerprints = {a: m.key_fingerprint for a, m in manifests.items()}
@@ -118,4 +132,25 @@ def verify_central_inputs(
                            f"{', '.join(refused)}")
 
     return GateResult(convention_id=conv.id, convention=conv.summary(), manifests=manifests,
-                      key_fingerprint=fp, rules=list(rules), columns=columns)
+                      key_fingerprint=fp, rules=list(rules), columns=columns,
+                      reference_files=reference_files, parameter_table=parameter_table)
+
+
+def check_manifest_contract(manifest: Manifest, reference_files: dict[str, str]) -> None:
+    """Refuse an export of another contract version, or made under other reference files."""
+    version = str(manifest.content.get("schema_version", "?"))
+    if version != EXPORT_SCHEMA_VERSION:
+        raise RefusalError(
+            f"{manifest.path} ({manifest.agency}) : export au format de contrat {version}, ce run "
+            f"attend le format {EXPORT_SCHEMA_VERSION} : mettre à jour l'outil à l'organisme")
+    signed = manifest.content.get("fichiers_reference")
+    if not isinstance(signed, dict):
+        raise RefusalError(
+            f"{manifest.path} : le manifeste de « {manifest.agency} » ne dit pas avec quels "
+            "fichiers de référence l'export a été fait (« fichiers_reference » absent)")
+    changed = sorted(k for k in set(signed) | set(reference_files)
+                     if signed.get(k) != reference_files.get(k))
+    if changed:
+        raise RefusalError(
+            f"{manifest.path} : « {manifest.agency} » a pseudonymisé avec d'autres fichiers de "
+            f"référence que ceux de ce run ({', '.join(changed)})")

@@ -154,8 +154,7 @@ def generate_agency_keys(
         kex_key = x25519.X25519PrivateKey.generate()
     else:
         sign_key = seeded_signing_key(seed, agency)
-        kex_key = x25519.X25519PrivateKey.from_private_bytes(
-            _hkdf(seed, f"nonrecours/demo/{agency}/x25519".encode()))
+        kex_key = seeded_exchange_key(seed, agency)
     for algorithm, key in (("ed25519", sign_key), ("x25519", kex_key)):
         doc: dict[str, Any] = {
             "format": PRIVATE_FORMAT, "agency": agency, "algorithm": algorithm, "demo": demo,
@@ -172,6 +171,17 @@ def seeded_signing_key(seed: bytes, agency: str) -> ed25519.Ed25519PrivateKey:
     """The Ed25519 key `generate_agency_keys(seed=...)` derives (published demo material)."""
     return ed25519.Ed25519PrivateKey.from_private_bytes(
         _hkdf(seed, f"nonrecours/demo/{agency}/ed25519".encode()))
+
+
+def seeded_exchange_key(seed: bytes, agency: str) -> x25519.X25519PrivateKey:
+    """The X25519 key `generate_agency_keys(seed=...)` derives (published demo material)."""
+    return x25519.X25519PrivateKey.from_private_bytes(
+        _hkdf(seed, f"nonrecours/demo/{agency}/x25519".encode()))
+
+
+def seeded_linkage_secret(seed: bytes, convention_id: str) -> bytes:
+    """The linkage key `create_linkage_key(seed=...)` derives (published demo material)."""
+    return _hkdf(seed, f"nonrecours/demo/linkage/{convention_id}".encode())
 
 
 def _load_private_doc(keys_dir: Path, agency: str | None, algorithm: str) -> dict[str, Any]:
@@ -293,11 +303,16 @@ def create_linkage_key(
                 f"la clé de liaison ne peut être remise qu'aux fournisseurs de données de la "
                 f"convention ({', '.join(conv.data_providers)}) ; refusé pour : "
                 f"{', '.join(outsiders)}")
-    secret = os.urandom(32) if seed is None else _hkdf(
-        seed, f"nonrecours/demo/linkage/{convention_id}".encode())
+    secret = os.urandom(32) if seed is None else seeded_linkage_secret(seed, convention_id)
     fp = fingerprint(secret)
-    for agency in sorted(recipients):
-        rcpt = load_public_x25519(Path(recipients[agency]), agency)
+    raw = serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    if not demo:
+        _refuse_demo_public(signer.public_key().public_bytes(*raw), creator, "signer l'envoi")
+    publics = {a: load_public_x25519(Path(recipients[a]), a) for a in sorted(recipients)}
+    for agency, rcpt in publics.items():  # every refusal before the first file is written
+        if not demo:
+            _refuse_demo_public(rcpt.public_bytes(*raw), agency, "la recevoir")
+    for agency, rcpt in publics.items():
         if seed is None:
             eph = x25519.X25519PrivateKey.generate()
             nonce = os.urandom(12)
@@ -305,7 +320,6 @@ def create_linkage_key(
             eph = x25519.X25519PrivateKey.from_private_bytes(
                 _hkdf(seed, f"nonrecours/demo/wrap/{convention_id}/{agency}".encode()))
             nonce = _hkdf(seed, f"nonrecours/demo/nonce/{convention_id}/{agency}".encode(), 12)
-        raw = serialization.Encoding.Raw, serialization.PublicFormat.Raw
         eph_pub = eph.public_key().public_bytes(*raw)
         rcpt_pub = rcpt.public_bytes(*raw)
         kek = _wrap_key(eph.exchange(rcpt), eph_pub, rcpt_pub, convention_id, agency)
@@ -348,6 +362,10 @@ def unwrap_linkage_key(wrapped: Path, keys_dir: Path) -> None:
     raw = serialization.Encoding.Raw, serialization.PublicFormat.Raw
     eph_pub = unb64(doc["ephemeral_public_key"])
     own_pub = private.public_key().public_bytes(*raw)
+    if not doc["demo"]:
+        _refuse_demo_public(own_pub, agency, "la recevoir", wrapped)
+        _refuse_demo_public(unb64(doc["creator_signing_key"]), str(doc["creator"]),
+                            "signer l'envoi", wrapped)
     try:
         shared = private.exchange(x25519.X25519PublicKey.from_public_bytes(eph_pub))
         kek = _wrap_key(shared, eph_pub, own_pub, doc["convention_id"], agency)
@@ -360,8 +378,34 @@ def unwrap_linkage_key(wrapped: Path, keys_dir: Path) -> None:
             "(mauvais destinataire ou fichier altéré)") from exc
     if fingerprint(secret) != doc["fingerprint"]:
         raise RefusalError(f"{wrapped} : l'empreinte de la clé déchiffrée ne correspond pas")
+    if not doc["demo"]:
+        refuse_demo_fingerprint(doc["fingerprint"], doc["convention_id"], wrapped)
     install_linkage_key(keys_dir, doc["convention_id"], secret, demo=bool(doc["demo"]),
                         creator=doc["creator"])
+
+
+def _refuse_demo_public(raw_public: bytes, agency: str, use: str,
+                        where: Path | None = None) -> None:
+    """Refuse a published demo public key for a real (non-demo) linkage key."""
+    from pipeline.trust.demo import demo_public_keys
+
+    if raw_public in demo_public_keys(agency):
+        prefix = f"{where} : " if where else ""
+        raise RefusalError(
+            f"{prefix}clé de DÉMONSTRATION de « {agency} » refusée pour {use} : une vraie clé de "
+            "liaison ne peut pas passer par une clé publiée dans le dépôt (n'importe qui pourrait "
+            "la déchiffrer) ; générez de vraies clés avec « keys generate »")
+
+
+def refuse_demo_fingerprint(fp: str | None, convention_id: str, where: Path | str) -> None:
+    """Refuse the fingerprint of a published demo linkage key outside a demo convention."""
+    from pipeline.trust.demo import demo_fingerprints
+
+    if fp and fp in demo_fingerprints(convention_id):
+        raise RefusalError(
+            f"{where} : empreinte {fp} de la clé de liaison de DÉMONSTRATION (dérivée de la graine "
+            f"publiée) refusée pour la convention réelle « {convention_id} » ; une vraie "
+            "convention exige une clé créée par la cérémonie « keys create-linkage »")
 
 
 def install_linkage_key(keys_dir: Path, convention_id: str, secret: bytes, *, demo: bool,
@@ -432,6 +476,8 @@ def load_linkage_key(
             f"{path} : clé de liaison de DÉMONSTRATION refusée — la convention « {convention_id} » "
             "n'est pas une convention de démonstration (demo: true) ; une vraie convention exige "
             "une clé créée par la cérémonie « keys create-linkage »")
+    if conv is None or not conv.demo:
+        refuse_demo_fingerprint(key.fingerprint, convention_id, path)
     if conv is not None and conv.linkage_key_fingerprint and \
             conv.linkage_key_fingerprint != key.fingerprint:
         raise RefusalError(

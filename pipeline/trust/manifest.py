@@ -86,8 +86,12 @@ def write_manifest(
     keys_dir: Path,
     schema_version: str,
     extra: dict | None = None,
+    reference: dict | None = None,
 ) -> Path:
-    """Write and sign <agency>.manifest.json beside `data_file`; returns its path."""
+    """Write and sign <agency>.manifest.json beside `data_file`; returns its path.
+
+    `reference` (pipeline.trust.agency: fichiers_reference, table_parametres) records the hashes
+    of the files that decided what ran at the agency, under the agency's signature."""
     check_agency(agency)
     data_file = Path(data_file)
     if not data_file.is_file():
@@ -106,6 +110,7 @@ def write_manifest(
         "tool_version": __version__,
         "signer_key_id": key_id(private.public_key()),
         "extra": dict(extra or {}),
+        **dict(reference or {}),
     }
     content["signature"] = sign(private, DOMAIN_MANIFEST,
                                 {k: v for k, v in content.items() if k != "signature"})

@@ -218,7 +218,7 @@ def test_people_named_like_codes_never_block_the_export(tmp_path: Path, agency: 
     sample_territory = SAMPLE_RAW.parent / "territory" / "iris_quartiers.csv"
     result = pseudonymise(agency, work, work / "keys", tmp_path / "c.yaml", work / "export",
                           territory=sample_territory if agency == "caf" else None, seed=3,
-                          materials=Materials(KEY, "x", "test", None, None, False), sign=False)
+                          materials=Materials(KEY, "x", "test", None, None, True), sign=False)
     assert result.rows > 0 and result.export_file.exists()
     # the coincidence the old scan tripped on is really there: a name of the extract equals a
     # code of a coded column of the export

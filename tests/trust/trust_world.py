@@ -11,10 +11,12 @@ from pathlib import Path
 import polars as pl
 import yaml
 
+from pipeline.shared.contract import EXPORT_SCHEMA_VERSION
 from pipeline.trust.convention import create_convention, sign_convention
 from pipeline.trust.demo import demo_spec
 from pipeline.trust.keys import create_linkage_key, generate_agency_keys, unwrap_linkage_key
 from pipeline.trust.manifest import write_manifest
+from pipeline.trust.reference import current_hashes
 
 ROOT = Path(__file__).resolve().parents[2]
 PARTIES = ("caf", "cpam", "operateur", "ccas")
@@ -37,7 +39,9 @@ class World:
         df.write_parquet(path)
         write_manifest(path, agency=agency, convention_id=self.convention_id,
                        key_fingerprint=fingerprint or self.fingerprint,
-                       keys_dir=keys_dir or self.keys[agency], schema_version="1")
+                       keys_dir=keys_dir or self.keys[agency],
+                       schema_version=EXPORT_SCHEMA_VERSION,
+                       reference={"fichiers_reference": current_hashes()})
         return path
 
     def sign_all(self) -> None:
