@@ -143,7 +143,7 @@ def _secondary_choice(
 
     def cost(c: tuple[int, int]) -> tuple[int, int, int, int, int]:
         a, b = c
-        if comp[a] == side_i and comp[nr + b] == side_j:
+        if {comp[a], comp[nr + b]} == {side_i, side_j}:
             tier = 0
         elif a == i or b == j:
             tier = 1

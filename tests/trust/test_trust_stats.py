@@ -26,7 +26,8 @@ def test_stats_file_is_owner_only_and_suppressed(tmp_path):
     assert path.stat().st_mode & 0o077 == 0
     doc = json.loads(path.read_text("utf-8"))
     assert doc["par_quartier"]["Q1"] == "< 11" and doc["organisme"] == "caf"
-    assert 2 not in doc["par_quartier"].values() and 52 not in doc["par_quartier"].values()
+    # secondary suppression: with Q2 published, Total − Q2 would give Q1
+    assert 2 not in doc["par_quartier"].values() and doc["par_quartier"]["Q2"] == "s"
 
 
 def test_reidentify_stats_file_is_owner_only_and_suppressed(tmp_path, monkeypatch):
