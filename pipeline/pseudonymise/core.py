@@ -28,7 +28,9 @@ from pipeline.common.tables import read_parquet, write_parquet
 from pipeline.pseudonymise.attributes import (
     STRUCTURE,
     add_attributes,
+    add_features,
     export_attributes,
+    minimal_opposition,
     read_territory,
 )
 from pipeline.pseudonymise.handles import assign_handles
@@ -128,6 +130,7 @@ def build(
     frame = pl.concat([add_attributes(prepared, agency, territory), tokens], how="horizontal")
     frame, opp_counts = flag_opposition(frame, agency, opposition)
     frame = assign_handles(frame, _household_key(agency), agency, secret=secret, seed=seed)
+    frame = add_features(frame, agency)
 
     catalogue = load_catalogue()
     attributes = export_attributes(agency, frame.columns)
@@ -140,10 +143,7 @@ def build(
     unknown = sorted(set(allowed_fields or []) - set(produced))
     if unknown:
         warn("colonnes autorisées par la convention mais non produites : " + ", ".join(unknown))
-    attrs = [c for c in wanted if c in attributes]
-    export = frame.select(wanted).with_columns(
-        [pl.when(pl.col("opposition")).then(None).otherwise(pl.col(c)).alias(c) for c in attrs]
-    ).sort("handle")
+    export = minimal_opposition(frame.select(wanted)).sort("handle")
 
     contacts = contact_fields or CONTACT_FIELDS[agency]
     local = _contacts(frame, agency)
