@@ -36,10 +36,15 @@ STRUCTURE = ["handle", "foyer", "opposition"]
 # `role` (contact person, adults found at the CPAM) and the linkage attributes the match reads
 # (sexe, nir_statut, code_commune: pipeline/match/comparisons.yaml); then the features.
 LINKAGE_ATTRIBUTES = ["role", "sexe", "nir_statut", "code_commune"]
-# What an opposed person's household keeps besides handle, foyer and opposition: the NIR token
-# only, enough to link the opposed person to the other agency's record and exclude that
-# household too (docs/CONTRACTS.md "Opposition"); no attribute, no name or date token.
+# What an opposed person's household keeps besides handle, foyer and opposition (docs/CONTRACTS.md
+# "Opposition"): what the centre needs to link its members to the other agency's records and
+# exclude those households too. Every row: the NIR token. Adult rows (the only ones whose link
+# excludes another household: a child's CPAM group is its parent's): also the whole-value
+# name + birth date tokens of the deterministic pass, for adults without a usable NIR on one
+# side. No attribute, no comparison token (name parts, phonetic codes, date parts).
 OPPOSITION_TOKENS = ("tok_nir",)
+OPPOSITION_ADULT_TOKENS = ("tok_nom_dob", "tok_nomusage_dob")
+ADULT_ROLES = ("DEM", "CJT", "ASSURE")
 
 
 def export_attributes(agency: str, columns: list[str]) -> list[str]:
@@ -165,14 +170,19 @@ def add_features(frame: pl.DataFrame, agency: str) -> pl.DataFrame:
 
 
 def minimal_opposition(export: pl.DataFrame) -> pl.DataFrame:
-    """An opposed person's household leaves as handle, foyer, opposition and its NIR tokens.
+    """An opposed person's household leaves as handle, foyer, opposition and its linkage tokens.
 
-    Every row of the household is flagged and emptied (attributes, features, name and date
-    tokens): the centre can still link the opposed person by NIR to the other agency's record and
-    exclude that household too, and learns nothing else about the household.
+    Every row of the household is flagged and emptied (attributes, features, comparison tokens;
+    children's name and date tokens): the centre can still link its members by NIR (adults also
+    by name + birth date) to the other agency's records and exclude those households too, and
+    learns nothing else about the household.
     """
     household = pl.col("opposition").fill_null(False).any().over("foyer")
-    emptied = [c for c in export.columns if c not in (*STRUCTURE, *OPPOSITION_TOKENS)]
+    adult = pl.col("role").is_in(ADULT_ROLES).fill_null(False) if "role" in export.columns \
+        else pl.lit(False)
+    kept = (*STRUCTURE, *OPPOSITION_TOKENS)
+    emptied = [c for c in export.columns if c not in kept]
     return export.with_columns(
-        [pl.when(household).then(None).otherwise(pl.col(c)).alias(c) for c in emptied]
+        [pl.when(household & ~(adult & pl.lit(c in OPPOSITION_ADULT_TOKENS))).then(None)
+         .otherwise(pl.col(c)).alias(c) for c in emptied]
     ).with_columns(opposition=household)
