@@ -24,6 +24,7 @@ from pipeline.detect import css_params
 from pipeline.detect.aggregates import write_aggregates
 from pipeline.detect.inputs import CentralInputs, read_inputs
 from pipeline.detect.rules import SQL_MACROS, Rule, load_rules
+from pipeline.shared import kanonymity
 from pipeline.shared.features import load_catalogue
 
 SQL_FILES = ("members.sql", "household_view.sql")
@@ -211,6 +212,20 @@ def _stats(
     }
 
 
+def central_k_anonymity(caf_export: Path, cpam_export: Path, links: pl.DataFrame) -> dict:
+    """k-anonymity of what the operator holds: each export's non-token attributes and the joined
+    view through the links (pipeline/shared/kanonymity.py)."""
+    frames = {}
+    for agency, path in (("caf", caf_export), ("cpam", cpam_export)):
+        cols = [c for c in pl.read_parquet_schema(path) if not c.startswith("tok_")]
+        frames[agency] = pl.read_parquet(path, columns=cols)
+    return {
+        "caf": kanonymity.export_k(frames["caf"]),
+        "cpam": kanonymity.export_k(frames["cpam"]),
+        "vue_jointe": kanonymity.joined_k(frames["caf"], frames["cpam"], links),
+    }
+
+
 def detect(
     caf_export: Path,
     cpam_export: Path,
@@ -260,6 +275,7 @@ def detect(
         quartiers = con.sql("SELECT DISTINCT quartier FROM foyers").pl()["quartier"].to_list()
         aggregates_path = write_aggregates(hits, applicable, quartiers, out_dir / "aggregates.csv")
         stats = _stats(con, inputs, sel, applicable, skipped, targets, overrides, warnings)
+        stats["k_anonymat"] = central_k_anonymity(caf_export, cpam_export, inputs.links)
         stats_path = write_text(
             out_dir / "detect_stats.json",
             json.dumps(stats, ensure_ascii=False, indent=2, sort_keys=True) + "\n",

@@ -40,6 +40,7 @@ from pipeline.pseudonymise.opposition import OppositionList, flag_opposition, re
 from pipeline.pseudonymise.prepare import AGENCIES, prepare_components
 from pipeline.pseudonymise.tokens import compute_tokens, load_catalogue
 from pipeline.shared.contract import EXPORT_SCHEMA_VERSION
+from pipeline.shared.kanonymity import export_k
 
 CONTACT_FIELDS = {
     "caf": ["matricule", "role", "nom", "prenom", "telephone", "adresse", "code_postal",
@@ -223,7 +224,8 @@ def pseudonymise(
     export_dir.mkdir(parents=True, exist_ok=True)
     export_file = write_parquet(export, export_dir / f"{agency}.pseudo.parquet",
                                 sort_by=["handle"])
-    leakage = {"agency": agency, "scan": scan, "frequence": freq}
+    leakage = {"agency": agency, "scan": scan, "frequence": freq,
+               "k_anonymat": export_k(export)}
     leakage_file = write_text(export_dir / f"{agency}.leakage.json",
                               json.dumps(leakage, indent=2, sort_keys=True, ensure_ascii=False))
     manifest_file = None

@@ -133,7 +133,8 @@ def caf_household_figures(rows: pl.DataFrame, sel: css_params.ParameterSelection
         dossier.join(forfait, on="n", how="left")
         .with_columns(
             forfait_logement=pl.when(pl.col("a_al"))
-            .then(pl.min_horizontal("forfait_annuel", annual_aid.fill_null(pl.col("forfait_annuel"))))
+            .then(pl.min_horizontal("forfait_annuel",
+                                    annual_aid.fill_null(pl.col("forfait_annuel"))))
             .when(pl.col("statut_occupation").is_in(["PROPRIETAIRE", "HEBERGE_GRATUIT"]))
             .then(pl.col("forfait_annuel"))
             .otherwise(pl.lit(0.0))

@@ -96,5 +96,6 @@ def joined_k(caf: pl.DataFrame, cpam: pl.DataFrame, links: pl.DataFrame) -> dict
     linked_cpam = links["cpam_handle"].implode()
     linked_foyers = cpam.filter(pl.col("handle").is_in(linked_cpam))["foyer"].unique().implode()
     alone = household_signatures(cpam.filter(~pl.col("foyer").is_in(linked_foyers)), cpam_cols)
-    signatures = pl.concat([joined, alone.select(pl.lit("cpam:") + pl.col("signature"))])
+    signatures = pl.concat(
+        [joined, alone.select((pl.lit("cpam:") + pl.col("signature")).alias("signature"))])
     return {"colonnes_caf": caf_cols, "colonnes_cpam": cpam_cols, **summarise(signatures)}

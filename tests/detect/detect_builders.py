@@ -174,7 +174,7 @@ class Builder:
         return handle
 
     def caf_rows(self) -> pl.DataFrame:
-        """The CAF rows as the agency holds them before the features (age -> rank, CSS household)."""
+        """The CAF rows as the agency holds them before the features (rank, CSS household)."""
         frame = pl.DataFrame(self.caf, schema={**CAF_RAW, **CAF_RAW_OPTIONAL})
         unused = [c for c in CAF_RAW_OPTIONAL if frame[c].is_null().all()]
         return export_age_fields(
