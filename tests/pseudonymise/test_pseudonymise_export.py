@@ -277,7 +277,7 @@ def test_rank_and_minor_flag_stay_at_the_agency(tmp_path: Path) -> None:
         caf_person(line=6, role="CJT", date_naissance=dt.date(1990, 1, 1)),
         caf_person(line=7, matricule="7654321", role="DEM", date_naissance=dt.date(1970, 1, 1)),
     ]
-    export, handles, _ = build(caf_frame(rows), "caf", KEY, seed=1)
+    export, _, _ = build(caf_frame(rows), "caf", KEY, seed=1)
     # the rank and the minor flag feed the ceiling at the agency; neither leaves (features)
     assert not {"age", "rang_foyer", "mineur"} & set(export.columns)
     at_agency = add_attributes(caf_frame(rows), "caf", None).sort("line")

@@ -20,10 +20,8 @@ from pipeline.report.validation import validate
 
 
 def cpam_export(n: int = 30) -> pl.DataFrame:
-    """A CPAM export with inverted CSS dates (rows 0-2), an opposed person with attributes (3),
-    and an unreadable CSS status (4)."""
-    start = [dt.date(2025, 1, 1) + dt.timedelta(days=i) for i in range(n)]
-    end = [d + dt.timedelta(days=365) for d in start]
+    """A CPAM export (features) with an opposed person keeping attributes (3) and a status
+    outside the catalogue's values (4)."""
     return pl.DataFrame({
         "handle": [hx(i, 11) for i in range(n)],
         "foyer": [hx(i // 2, 12) for i in range(n)],
