@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 import yaml
 
-from pipeline.detect.rules import load_rules, required_features
+from pipeline.detect.rules import default_rules_path, load_rules, required_features
 from pipeline.pseudonymise.attributes import LINKAGE_ATTRIBUTES, STRUCTURE
 from pipeline.report.suite_spec import load_suite
 from pipeline.shared.features import cpam_features, load_catalogue
@@ -86,7 +86,7 @@ def test_export_suites_agree_with_the_catalogue() -> None:
 
 def test_rules_yaml_windows_are_not_duplicated() -> None:
     """The renewal windows live in features.yaml only (the CPAM computes statut_css with them)."""
-    raw = yaml.safe_load(open("pipeline/detect/rules.yaml", encoding="utf-8"))
+    raw = yaml.safe_load(default_rules_path().read_text(encoding="utf-8"))
     renew = next(r for r in raw["regles"] if r["id"] == "css_non_renouvelee")
     assert not renew.get("parametres")
     assert CAT.parametres == {"fenetre_fin_proche_jours": 60,
