@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -62,7 +63,7 @@ def test_rule_predicates_read_only_feature_derived_columns() -> None:
 
 
 def test_convention_allows_exactly_structure_linkage_and_the_needed_features() -> None:
-    conv = load_convention("conventions/demo-flers.yaml")
+    conv = load_convention(Path(__file__).resolve().parents[2] / "conventions" / "demo-flers.yaml")
     for agency in ("caf", "cpam"):
         allowed = [c for c in conv.allowed_fields(agency) if not c.startswith("tok_")]
         features = [f for f in CAT.names(agency) if not CAT.features[f].optionnel]
