@@ -7,8 +7,8 @@ vectorised polars (no real people, no identifiers), runs `detect` and prints the
 from __future__ import annotations
 
 import argparse
-import json
 import datetime as dt
+import json
 import tempfile
 import time
 from pathlib import Path
