@@ -53,6 +53,11 @@ def export_attributes(agency: str, columns: list[str]) -> list[str]:
     return LINKAGE_ATTRIBUTES + features + ["date_reference"]
 
 
+# The attribute columns each export carries when its extract has no optional column (territory
+# bootstrap, conventions): role, linkage attributes, the catalogue's mandatory features.
+ATTRIBUTES = {agency: export_attributes(agency, []) for agency in ("caf", "cpam")}
+
+
 # Date-typed columns an export may legitimately carry (anything else dated is a leak).
 ALLOWED_DATE_COLUMNS = frozenset({"date_reference"})
 
