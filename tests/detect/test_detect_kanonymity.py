@@ -85,3 +85,32 @@ def test_features_judged_with_the_same_measure(sample_export: pl.DataFrame) -> N
     # without the quartier (lists and aggregates need it), the features alone meet the k1 target
     no_quartier = export_k(sample_export, [c for c in NEW_CAF if c != "quartier"])
     assert no_quartier["part_k1"] < new["part_k1"]
+
+
+def test_every_run_records_it_leakage_file_and_report_facts(tmp_path: Path) -> None:
+    """The agency's leakage file carries its export's k; the report facts quote it and the
+    joined view that the detection measured."""
+    import json
+
+    from pipeline.central.facts import joined_view_facts, leakage_facts
+    from pipeline.common.tables import write_parquet
+    from pipeline.pseudonymise.core import Materials, pseudonymise
+    from pipeline.pseudonymise.synthetic import ingested
+
+    work = tmp_path / "caf"
+    write_parquet(ingested("caf", 200, seed=2), work / "ingested.parquet", sort_by=["line"],
+                  private=True)
+    res = pseudonymise("caf", work, work / "keys", tmp_path / "c.yaml", tmp_path / "export",
+                       seed=1, materials=Materials(b"k" * 32, "x", "test", None, None, True),
+                       sign=False)
+    leak = json.loads(res.leakage_file.read_text("utf-8"))
+    k = leak["k_anonymat"]
+    export = pl.read_parquet(res.export_file)
+    assert k == json.loads(json.dumps(export_k(export)))
+    assert not any(c.startswith("tok_") for c in k["colonnes"])
+    facts = leakage_facts("caf", {"ok": True, "findings": []}, leak)
+    assert facts["details"]["k-anonymat · foyers uniques (k = 1), objectif < 1 %"] == k["part_k1"]
+    joined = joined_view_facts({"k_anonymat": {"vue_jointe": k}})
+    assert joined[0]["details"]["k-anonymat · foyers k < 5, objectif < 5 %"] == \
+        k["part_k_moins_5"]
+    assert joined_view_facts({}) == []
