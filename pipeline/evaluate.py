@@ -196,6 +196,24 @@ def show_class_attacks(leakage: dict) -> None:
                           + ", ".join(f"{k} ({fmt_pct(v)})" for v, k in partitions))
 
 
+def k_anonymity_figures(out: Path) -> dict:
+    """The run's k-anonymity figures (each export, joined view), as the detection measured them."""
+    stats = out / "central" / "detect_stats.json"
+    return json.loads(stats.read_text()).get("k_anonymat", {}) if stats.exists() else {}
+
+
+def show_k_anonymity(figures: dict) -> None:
+    for name, label in (("caf", "export CAF"), ("cpam", "export CPAM"),
+                        ("vue_jointe", "vue jointe CAF + CPAM")):
+        k = figures.get(name)
+        if k and k.get("foyers"):
+            console.print(
+                f"k-anonymat {label} ({k['foyers']} foyers, attributs hors jetons) : k = 1 pour "
+                f"{fmt_pct(k['part_k1'])} (objectif < 1 %), k < 5 pour "
+                f"{fmt_pct(k['part_k_moins_5'])} (objectif < 5 %)"
+                + ("" if k.get("objectifs_atteints") else " — OBJECTIF NON ATTEINT"))
+
+
 def evaluate(households: int, seed: int, noise: float, out: Path, convention: Path) -> dict:
     from pipeline.synth import generate
 
@@ -209,6 +227,7 @@ def evaluate(households: int, seed: int, noise: float, out: Path, convention: Pa
         "linkage": linkage_scores(out, dataset / "truth"),
         "rules": rule_scores(out, dataset / "truth"),
         "leakage": leakage_figures(out),
+        "k_anonymat": k_anonymity_figures(out),
         "wall_time_s": timings,
     }
     write_text(out / "evaluation.json", json.dumps(result, indent=2, ensure_ascii=False) + "\n")
@@ -234,6 +253,8 @@ def show(result: dict) -> None:
         )
     console.print(table)
     for item in result["leakage"].get("central", []):
+        if item.get("scan_ok") is None:  # the joined view: k-anonymity only (below)
+            continue
         share = item.get("frequency_leakage")
         console.print(
             f"Confidentialité {item['agency'].upper()} : contrôle des fuites "
@@ -242,6 +263,7 @@ def show(result: dict) -> None:
             + (f"{share:.2%}" if share is not None else "non mesuré")
         )
     show_class_attacks(result["leakage"])
+    show_k_anonymity(result.get("k_anonymat") or {})
     times = Table(title="Temps par étape (s)")
     times.add_column("étape")
     times.add_column("s", justify="right")

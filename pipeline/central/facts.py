@@ -161,6 +161,7 @@ def leakage_facts(
             if isinstance(figures, dict) and figures.get(attack) is not None:
                 details[f"{token} · {label}"] = figures[attack]
     details |= _class_attack_details(freq.get("classes_jetons") if isinstance(freq, dict) else None)
+    details |= k_anonymity_details(agency_report.get("k_anonymat"))
     return {
         "agency": agency,
         "scan_ok": bool(central_scan.get("ok")),
@@ -169,6 +170,25 @@ def leakage_facts(
         "frequency_threshold": FREQUENCY_LEAKAGE_THRESHOLD,
         "details": details,
     }
+
+
+def k_anonymity_details(k: Any) -> dict[str, float]:
+    """Shares of households singled out (k = 1) or nearly (k < 5) on the non-token attributes
+    (pipeline/shared/kanonymity.py; targets: under 1 % and under 5 %)."""
+    if not isinstance(k, dict) or k.get("part_k1") is None:
+        return {}
+    return {"k-anonymat · foyers uniques (k = 1), objectif < 1 %": k["part_k1"],
+            "k-anonymat · foyers k < 5, objectif < 5 %": k["part_k_moins_5"]}
+
+
+def joined_view_facts(detect_stats: dict[str, Any]) -> list[dict[str, Any]]:
+    """The joined view (both exports through the links), as the operator holds it."""
+    k = (detect_stats.get("k_anonymat") or {}).get("vue_jointe")
+    if not k:
+        return []
+    return [{"agency": "caf + cpam (vue jointe)", "scan_ok": None, "findings": None,
+             "frequency_leakage": None, "frequency_threshold": None,
+             "details": k_anonymity_details(k)}]
 
 
 def _class_attack_details(classes: Any) -> dict[str, float]:
@@ -236,7 +256,8 @@ def collect_facts(
         "rules": rule_catalogue(list(getattr(gate, "rules", []) or [])),
         "reconciliation": drilldown.reconciliation(staging / "targets.parquet", detect_stats),
         "detection": detection_facts(detect_stats, staging / "aggregates.csv"),
-        "leakage": [leakage_facts(a, leak[a], agency_leakage.get(a, {})) for a in sorted(leak)],
+        "leakage": [leakage_facts(a, leak[a], agency_leakage.get(a, {})) for a in sorted(leak)]
+        + joined_view_facts(detect_stats),
         "audit": audit_status,
         "parameters": parameter_facts(detect_stats),
         "versions": collect_versions(),

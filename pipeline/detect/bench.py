@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -15,7 +16,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from pipeline.pseudonymise.attributes import export_age_fields
+from pipeline.pseudonymise.attributes import STRUCTURE, export_age_fields, export_attributes
+from pipeline.shared.css_params import select_period
+from pipeline.shared.features import caf_features, cpam_features
 
 R = dt.date(2025, 9, 30)
 
@@ -55,6 +58,7 @@ def build(households: int, seed: int, folder: Path) -> tuple[Path, Path, Path]:
         pl.lit(R).alias("date_reference"),
     )
     caf = export_age_fields(caf, group="foyer", seniority=-pl.col("age"), tiebreak="handle")
+    caf = caf_features(caf, select_period(R))  # the features the CAF computes at source
     linked = rng.random(n) < 0.85
     css_state = rng.integers(0, 4, households)[fid]
     start = np.datetime64(R) - rng.integers(0, 700, n).astype("timedelta64[D]")
@@ -88,6 +92,7 @@ def build(households: int, seed: int, folder: Path) -> tuple[Path, Path, Path]:
             .alias("css_fin"),
         )
     )
+    cpam = cpam_features(cpam)
     links = cpam.select(
         (pl.lit("c") + pl.col("handle").str.slice(1)).alias("caf_handle"),
         pl.col("handle").alias("cpam_handle"),
@@ -95,6 +100,9 @@ def build(households: int, seed: int, folder: Path) -> tuple[Path, Path, Path]:
         pl.lit(20.0).alias("match_weight"),
         pl.lit(0.999).alias("match_probability"),
     )
+    # what leaves the agencies: the export's columns only (no age, resources or CSS date)
+    caf, cpam = (df.select([c for c in (*STRUCTURE, *export_attributes(a, df.columns))
+                            if c in df.columns]) for a, df in (("caf", caf), ("cpam", cpam)))
     paths = (folder / "caf.parquet", folder / "cpam.parquet", folder / "links.parquet")
     for df, p in zip((caf, cpam, links), paths, strict=True):
         df.write_parquet(p)
@@ -119,6 +127,10 @@ def main() -> None:
             f"households={args.households} persons={persons} build={t1 - t0:.2f}s "
             f"detect={t2 - t1:.2f}s targets={sum(res.counts.values())} counts={res.counts}"
         )
+        # k-anonymity on these random (uniform, not territory-shaped) inputs, as detect measured
+        k = json.loads(res.stats.read_text(encoding="utf-8"))["k_anonymat"]
+        print("k-anonymat " + " ; ".join(
+            f"{v}: k=1 {k[v]['part_k1']:.2%}, k<5 {k[v]['part_k_moins_5']:.2%}" for v in k))
 
 
 if __name__ == "__main__":

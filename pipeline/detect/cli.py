@@ -31,8 +31,10 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--strict", help="Refuser une date sans barème CSS confirmé.")
         ] = False,
         renewal_window_days: Annotated[
-            int, typer.Option("--renewal-window-days", help="Fenêtre (jours) d'échéance de CSS.")
-        ] = 60,
+            int | None,
+            typer.Option("--renewal-window-days", help="Fenêtre (jours) d'échéance de CSS : "
+                         "calculée par la CPAM, refusée si elle diffère de features.yaml."),
+        ] = None,
         remplacer: Remplacer = False,
     ) -> None:
         """Apply the rule catalogue: targets.parquet, aggregates.csv, detect_stats.json."""

@@ -24,8 +24,10 @@ from pipeline.detect import css_params
 from pipeline.detect.aggregates import write_aggregates
 from pipeline.detect.inputs import CentralInputs, read_inputs
 from pipeline.detect.rules import SQL_MACROS, Rule, load_rules
+from pipeline.shared import kanonymity
+from pipeline.shared.features import load_catalogue
 
-SQL_FILES = ("members.sql", "ceilings.sql", "household_view.sql")
+SQL_FILES = ("members.sql", "household_view.sql")
 TARGET_SORT = ["agence", "liste", "priorite", "quartier", "foyer"]
 
 
@@ -50,19 +52,16 @@ def connect(inputs: CentralInputs, sel: css_params.ParameterSelection) -> duckdb
     con = duckdb.connect(":memory:")
     con.execute("SET threads TO 2")
     con.execute("SET enable_progress_bar = false")
-    data = css_params.load_parameters()
-    factor = float(data.get("household_coefficients", {}).get("alternating_residence_factor", 0.5))
+    windows = load_catalogue().parametres
     tables = {
         "caf": inputs.caf,
         "cpam": inputs.cpam,
         "links": inputs.links,
-        "css_increments": css_params.increments_table(sel),
-        "housing_forfait": css_params.forfait_table(sel),
         "run_params": pl.DataFrame(
             {
                 "date_reference": [sel.reference_date],
-                "departements_outre_mer": [list(sel.overseas_departements)],
-                "facteur_residence_alternee": [factor],
+                "fenetre_fin_proche_jours": [windows["fenetre_fin_proche_jours"]],
+                "fenetre_terminee_recente_jours": [windows["fenetre_terminee_recente_jours"]],
             }
         ),
     }
@@ -153,13 +152,11 @@ def _stats(
                   count(*) FILTER (WHERE NOT opposition AND trouve_cpam) AS foyers_trouves_cpam,
                   count(*) FILTER (WHERE NOT opposition AND NOT trouve_cpam)
                       AS foyers_non_trouves_cpam,
-                  count(*) FILTER (WHERE NOT opposition AND ressources_css IS NULL)
+                  count(*) FILTER (WHERE NOT opposition AND position_plafond_css IS NULL)
                       AS foyers_ressources_inconnues,
                   count(*) FILTER (WHERE NOT opposition AND css_active) AS foyers_css_active,
                   count(*) FILTER (WHERE NOT opposition AND css_a_verifier)
-                      AS foyers_statut_css_illisible,
-                  count(*) FILTER (WHERE NOT opposition AND nb_hors_foyer_css > 0)
-                      AS foyers_avec_personnes_hors_foyer_css
+                      AS foyers_statut_css_illisible
            FROM foyers"""
         )
         .pl()
@@ -215,6 +212,20 @@ def _stats(
     }
 
 
+def central_k_anonymity(caf_export: Path, cpam_export: Path, links: pl.DataFrame) -> dict:
+    """k-anonymity of what the operator holds: each export's non-token attributes and the joined
+    view through the links (pipeline/shared/kanonymity.py)."""
+    frames = {}
+    for agency, path in (("caf", caf_export), ("cpam", cpam_export)):
+        cols = [c for c in pl.read_parquet_schema(path) if not c.startswith("tok_")]
+        frames[agency] = pl.read_parquet(path, columns=cols)
+    return {
+        "caf": kanonymity.export_k(frames["caf"]),
+        "cpam": kanonymity.export_k(frames["cpam"]),
+        "vue_jointe": kanonymity.joined_k(frames["caf"], frames["cpam"], links),
+    }
+
+
 def detect(
     caf_export: Path,
     cpam_export: Path,
@@ -223,15 +234,21 @@ def detect(
     *,
     rules: list[str] | None = None,
     strict: bool = False,
-    renewal_window_days: int = 60,
+    renewal_window_days: int | None = None,
 ) -> DetectResult:
     """Run the rule catalogue over the linked households and write targets, aggregates, stats.
 
     Opposed households are never targets; a reference date without a confirmed CSS table is
     refused with `strict`, else applied with a warning repeated on every output.
     """
-    if renewal_window_days < 0:
-        raise InputError("--renewal-window-days", "la fenêtre de renouvellement doit être positive")
+    window = load_catalogue().parametres["fenetre_fin_proche_jours"]
+    if renewal_window_days is not None and renewal_window_days != window:
+        # the CPAM computed statut_css with its window: the centre cannot move it
+        raise RefusalError(
+            f"fenêtre de renouvellement de {renewal_window_days} jours demandée, mais le statut "
+            f"CSS est calculé par la CPAM avec {window} jours (pipeline/shared/features.yaml) : "
+            "changez-la là, à la source"
+        )
     out_dir = Path(out_dir)
     catalogue = select_rules(load_rules(), rules)
     with step("Lecture des fichiers pseudonymisés et des liens"):
@@ -248,7 +265,7 @@ def detect(
         )
     applicable = [r for r in catalogue if r.applies_on(sel.reference_date)]
     skipped = [r for r in catalogue if not r.applies_on(sel.reference_date)]
-    overrides = {"css_non_renouvelee": {"fenetre_jours": int(renewal_window_days)}}
+    overrides: dict[str, dict[str, int]] = {}
     with step("Règles de détection (DuckDB)"):
         con = connect(inputs, sel)
         hits = compute_hits(con, applicable, overrides)
@@ -258,6 +275,7 @@ def detect(
         quartiers = con.sql("SELECT DISTINCT quartier FROM foyers").pl()["quartier"].to_list()
         aggregates_path = write_aggregates(hits, applicable, quartiers, out_dir / "aggregates.csv")
         stats = _stats(con, inputs, sel, applicable, skipped, targets, overrides, warnings)
+        stats["k_anonymat"] = central_k_anonymity(caf_export, cpam_export, inputs.links)
         stats_path = write_text(
             out_dir / "detect_stats.json",
             json.dumps(stats, ensure_ascii=False, indent=2, sort_keys=True) + "\n",

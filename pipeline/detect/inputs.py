@@ -14,43 +14,30 @@ import polars as pl
 
 from pipeline.common.errors import InputError
 from pipeline.common.tables import read_parquet
+from pipeline.shared.features import load_catalogue
 
-CAF_COLUMNS = {
+_STRUCTURE = {
     "handle": pl.String,
     "foyer": pl.String,
     "opposition": pl.Boolean,
     "role": pl.String,
-    "mineur": pl.Boolean,
-    "rang_foyer": pl.Int16,
-    "quartier": pl.String,
-    "code_commune": pl.String,
-    "situation_familiale": pl.String,
-    "residence_alternee": pl.Boolean,
-    "ressources_12m": pl.Float64,
-    "prestations": pl.List(pl.String),
-    "date_reference": pl.Date,
 }
-# Optional CAF columns: absent from an export -> null (the rules then fall back, and say so).
-# a_charge_css: member of the CSS household (art. R.861-2 CSS), computed at the agency.
-# aah_taux_plein / aide_logement_mensuelle / statut_occupation: carried only when the CAF extract
-# has them (docs/CONTRACTS.md "Pseudonymised export").
-CAF_OPTIONAL = {
-    "a_charge_css": pl.Boolean,
-    "aah_taux_plein": pl.Boolean,
-    "aide_logement_mensuelle": pl.Float64,
-    "statut_occupation": pl.String,
-}
-CPAM_COLUMNS = {
-    "handle": pl.String,
-    "foyer": pl.String,
-    "opposition": pl.Boolean,
-    "role": pl.String,
-    "code_commune": pl.String,
-    "css": pl.String,
-    "css_debut": pl.Date,
-    "css_fin": pl.Date,
-    "date_reference": pl.Date,
-}
+_FEATURES = load_catalogue()
+
+
+def _features(agency: str, optional: bool) -> dict[str, pl.DataType]:
+    return {
+        f.name: f.dtype
+        for f in _FEATURES.features.values()
+        if f.agence == agency and f.optionnel == optional
+    }
+
+
+# The central side reads features only (pipeline/shared/features.yaml), never an amount, an age
+# or a CSS date. Optional features (absent from an export -> null): aah_taux_plein.
+CAF_COLUMNS = {**_STRUCTURE, **_features("caf", False), "date_reference": pl.Date}
+CAF_OPTIONAL = _features("caf", True)
+CPAM_COLUMNS = {**_STRUCTURE, **_features("cpam", False), "date_reference": pl.Date}
 LINK_COLUMNS = {"caf_handle": pl.String, "cpam_handle": pl.String, "pass": pl.String}
 
 
@@ -122,7 +109,7 @@ def _reference_date(df: pl.DataFrame, path: Path) -> dt.date:
 def read_inputs(caf_path: Path, cpam_path: Path, links_path: Path) -> CentralInputs:
     """Load and cross-check the three central inputs."""
     caf = _read(caf_path, CAF_COLUMNS, "fichier CAF pseudonymisé", CAF_OPTIONAL)
-    cpam = _read(cpam_path, CPAM_COLUMNS, "fichier CPAM pseudonymisé")
+    cpam = _read(cpam_path, CPAM_COLUMNS, "fichier CPAM pseudonymisé", {})
     links = _read(links_path, LINK_COLUMNS, "fichier de liens")
     caf = _check_keys(caf, caf_path, "fichier CAF")
     cpam = _check_keys(cpam, cpam_path, "fichier CPAM")
@@ -139,12 +126,6 @@ def read_inputs(caf_path: Path, cpam_path: Path, links_path: Path) -> CentralInp
             )
     r = _reference_date(caf, caf_path)
     warnings = []
-    if "a_charge_css" not in pl.read_parquet_schema(caf_path):
-        warnings.append(
-            "colonne a_charge_css absente du fichier CAF : toutes les personnes du dossier sont "
-            "comptées dans le foyer CSS, y compris les personnes à charge de 25 ans ou plus "
-            "(art. R.861-2 CSS) ; plafonds possiblement surestimés"
-        )
     r_cpam = _reference_date(cpam, cpam_path)
     if r_cpam != r:
         warnings.append(

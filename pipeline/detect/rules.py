@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from pipeline.common.errors import InputError
+from pipeline.shared.features import load_catalogue
 
 VIEWS = {"foyers", "assures_cpam"}
 PERIMETERS = {
@@ -76,6 +77,8 @@ class Rule:
     # French sentences naming the simplifications that can affect the rule (AGREEMENTS contract 3:
     # list legends and reports read them from here)
     limites: tuple[str, ...] = ()
+    # the features of pipeline/shared/features.yaml the predicate reads (computed at source)
+    features: tuple[str, ...] = ()
 
     def applies_on(self, reference_date: dt.date) -> bool:
         return self.du <= reference_date and (self.au is None or reference_date <= self.au)
@@ -185,6 +188,12 @@ def load_rules(path: Path | None = None) -> list[Rule]:
         params = e.get("parametres") or {}
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in params.values()):
             raise InputError(path, f"règle {rid} : les paramètres doivent être des entiers")
+        features = e.get("features")
+        if not isinstance(features, list) or not features:
+            raise InputError(path, f"règle {rid} : liste « features » absente ou vide")
+        unknown = sorted(set(features) - set(load_catalogue().features))
+        if unknown:
+            raise InputError(path, f"règle {rid} : variable(s) inconnue(s) {unknown}")
         limites = e.get("limites") or []
         if not isinstance(limites, list) or not all(
             isinstance(x, str) and x.strip() for x in limites
@@ -207,6 +216,25 @@ def load_rules(path: Path | None = None) -> list[Rule]:
                 action=str(e["action"]),
                 parametres=dict(params),
                 limites=tuple(" ".join(x.split()) for x in limites),
+                features=tuple(str(f) for f in features),
             )
         )
     return rules
+
+
+def required_features(path: Path | None = None) -> list[str]:
+    """Every feature some rule needs, plus `features_communes`: what the convention allows.
+
+    Refuses a catalogue computing a feature no rule reads (it would leave for nothing)."""
+    path = path or default_rules_path()
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    common = list(data.get("features_communes") or [])
+    needed = set(common).union(*(r.features for r in load_rules(path)))
+    catalogue = load_catalogue().features
+    unknown = sorted(set(common) - set(catalogue))
+    if unknown:
+        raise InputError(path, f"features_communes : variable(s) inconnue(s) {unknown}")
+    unused = sorted(set(catalogue) - needed)
+    if unused:
+        raise InputError(path, f"variable(s) calculée(s) mais lue(s) par aucune règle : {unused}")
+    return [f for f in catalogue if f in needed]

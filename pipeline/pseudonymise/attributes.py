@@ -1,5 +1,11 @@
-"""Non-identifying attributes of the export: household rank, minor flag, quartier, role, benefit
-and CSS fields.
+"""Non-identifying attributes of the export: role, the linkage attributes, and the features the
+rules need (pipeline/shared/features.yaml), computed here from the exact data that stays here.
+
+Exact resources, ceilings, ages, benefits lists and CSS dates never leave: the CAF sends its
+household's position relative to the CSS ceilings of the reference date (for its own R.861-2 /
+R.861-3 composition), a coarse household type and benefit flags; the CPAM sends each person's CSS
+status at the reference date. Below, the exact age is still computed, but only to derive the
+dependants' rank and the CSS household (features input), never exported.
 
 Birth dates never leave, and neither does the exact age: detection needs only whether a person is
 a minor and the person's rank in the household in the order of art. R.861-3 CSS (allocataire,
@@ -20,34 +26,40 @@ from pathlib import Path
 import polars as pl
 
 from pipeline.common.errors import InputError
-from pipeline.detect.css_params import dependant_age_limit
+from pipeline.shared import features as feats
+from pipeline.shared.css_params import dependant_age_limit
 
 HORS_TERRITOIRE = "HORS_TERRITOIRE"
 
 # Export columns per agency, in the order of docs/CONTRACTS.md ("Pseudonymised export").
 STRUCTURE = ["handle", "foyer", "opposition"]
-ATTRIBUTES = {
-    "caf": ["role", "sexe", "mineur", "rang_foyer", "a_charge_css", "nir_statut", "quartier",
-            "code_commune", "situation_familiale", "residence_alternee", "ressources_12m",
-            "prestations", "date_reference"],
-    "cpam": ["role", "sexe", "nir_statut", "code_commune", "css", "css_debut", "css_fin",
-             "medecin_traitant", "date_reference"],
-}
-# Optional attributes: exported only when the ingested extract carries them (and the convention
-# allows them); detection uses them when present (docs/CONTRACTS.md "Pseudonymised export").
-OPTIONAL_ATTRIBUTES = {
-    "caf": ["aah_taux_plein", "aide_logement_mensuelle", "statut_occupation"],
-    "cpam": [],
-}
+# `role` (contact person, adults found at the CPAM) and the linkage attributes the match reads
+# (sexe, nir_statut, code_commune: pipeline/match/comparisons.yaml); then the features.
+LINKAGE_ATTRIBUTES = ["role", "sexe", "nir_statut", "code_commune"]
+# What an opposed person's household keeps besides handle, foyer and opposition (docs/CONTRACTS.md
+# "Opposition"): what the centre needs to link its members to the other agency's records and
+# exclude those households too. Every row: the NIR token. Adult rows (the only ones whose link
+# excludes another household: a child's CPAM group is its parent's): also the whole-value
+# name + birth date tokens of the deterministic pass, for adults without a usable NIR on one
+# side. No attribute, no comparison token (name parts, phonetic codes, date parts).
+OPPOSITION_TOKENS = ("tok_nir",)
+OPPOSITION_ADULT_TOKENS = ("tok_nom_dob", "tok_nomusage_dob")
+ADULT_ROLES = ("DEM", "CJT", "ASSURE")
 
 
 def export_attributes(agency: str, columns: list[str]) -> list[str]:
     """The attribute columns an export of `agency` carries, given the frame's columns."""
-    return ATTRIBUTES[agency] + [c for c in OPTIONAL_ATTRIBUTES[agency] if c in columns]
+    features = feats.load_catalogue().names(agency, columns)
+    return LINKAGE_ATTRIBUTES + features + ["date_reference"]
+
+
+# The attribute columns each export carries when its extract has no optional column (territory
+# bootstrap, conventions): role, linkage attributes, the catalogue's mandatory features.
+ATTRIBUTES = {agency: export_attributes(agency, []) for agency in ("caf", "cpam")}
 
 
 # Date-typed columns an export may legitimately carry (anything else dated is a leak).
-ALLOWED_DATE_COLUMNS = frozenset({"date_reference", "css_debut", "css_fin"})
+ALLOWED_DATE_COLUMNS = frozenset({"date_reference"})
 
 
 def age_expr(birth: str = "date_naissance", ref: str = "date_reference") -> pl.Expr:
@@ -144,3 +156,38 @@ def add_attributes(df: pl.DataFrame, agency: str, territory: pl.DataFrame | None
                            maintain_order="left").with_columns(
                 quartier=pl.coalesce("_q", pl.lit(HORS_TERRITOIRE))).drop("_q")
     return out
+
+
+def add_features(frame: pl.DataFrame, agency: str) -> pl.DataFrame:
+    """The features of features.yaml, computed from the exact data (after the handles: by foyer).
+
+    The CSS table is the one in force at the extract's reference date; without a confirmed one
+    the most recent earlier table is applied with the loud warning (as the detection does).
+    """
+    if agency == "cpam":
+        return feats.cpam_features(frame)
+    sel = feats.selection_for(frame)
+    if sel.warning:
+        from pipeline.common.progress import warn
+
+        warn(sel.warning)
+    return feats.caf_features(frame, sel)
+
+
+def minimal_opposition(export: pl.DataFrame) -> pl.DataFrame:
+    """An opposed person's household leaves as handle, foyer, opposition and its linkage tokens.
+
+    Every row of the household is flagged and emptied (attributes, features, comparison tokens;
+    children's name and date tokens): the centre can still link its members by NIR (adults also
+    by name + birth date) to the other agency's records and exclude those households too, and
+    learns nothing else about the household.
+    """
+    household = pl.col("opposition").fill_null(False).any().over("foyer")
+    adult = pl.col("role").is_in(ADULT_ROLES).fill_null(False) if "role" in export.columns \
+        else pl.lit(False)
+    kept = (*STRUCTURE, *OPPOSITION_TOKENS)
+    emptied = [c for c in export.columns if c not in kept]
+    return export.with_columns(
+        [pl.when(household & ~(adult & pl.lit(c in OPPOSITION_ADULT_TOKENS))).then(None)
+         .otherwise(pl.col(c)).alias(c) for c in emptied]
+    ).with_columns(opposition=household)

@@ -29,7 +29,9 @@ from pipeline.common.tables import read_parquet, write_parquet
 from pipeline.pseudonymise.attributes import (
     STRUCTURE,
     add_attributes,
+    add_features,
     export_attributes,
+    minimal_opposition,
     read_territory,
 )
 from pipeline.pseudonymise.handles import assign_handles
@@ -39,6 +41,7 @@ from pipeline.pseudonymise.opposition import OppositionList, flag_opposition, re
 from pipeline.pseudonymise.prepare import AGENCIES, prepare_components
 from pipeline.pseudonymise.tokens import compute_tokens, load_catalogue
 from pipeline.shared.contract import EXPORT_SCHEMA_VERSION
+from pipeline.shared.kanonymity import export_k
 
 CONTACT_FIELDS = {
     "caf": ["matricule", "role", "nom", "prenom", "telephone", "adresse", "code_postal",
@@ -142,6 +145,7 @@ def build(
     frame = pl.concat([add_attributes(prepared, agency, territory), tokens], how="horizontal")
     frame, opp_counts = flag_opposition(frame, agency, opposition)
     frame = assign_handles(frame, _household_key(agency), agency, secret=secret, seed=seed)
+    frame = add_features(frame, agency)
 
     catalogue = load_catalogue()
     attributes = export_attributes(agency, frame.columns)
@@ -154,10 +158,7 @@ def build(
     unknown = sorted(set(allowed_fields or []) - set(produced))
     if unknown:
         warn("colonnes autorisées par la convention mais non produites : " + ", ".join(unknown))
-    attrs = [c for c in wanted if c in attributes]
-    export = frame.select(wanted).with_columns(
-        [pl.when(pl.col("opposition")).then(None).otherwise(pl.col(c)).alias(c) for c in attrs]
-    ).sort("handle")
+    export = minimal_opposition(frame.select(wanted)).sort("handle")
 
     contacts = contact_fields or CONTACT_FIELDS[agency]
     local = _contacts(frame, agency)
@@ -239,7 +240,8 @@ def pseudonymise(
     export_dir.mkdir(parents=True, exist_ok=True)
     export_file = write_parquet(export, export_dir / f"{agency}.pseudo.parquet",
                                 sort_by=["handle"])
-    leakage = {"agency": agency, "scan": scan, "frequence": freq}
+    leakage = {"agency": agency, "scan": scan, "frequence": freq,
+               "k_anonymat": export_k(export)}
     leakage_file = write_text(export_dir / f"{agency}.leakage.json",
                               json.dumps(leakage, indent=2, sort_keys=True, ensure_ascii=False))
     manifest_file = None

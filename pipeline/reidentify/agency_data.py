@@ -59,7 +59,7 @@ def _ingested_nirs(workdir: Path) -> pl.DataFrame:
     return pl.read_parquet(path, columns=["line", "nir"])
 
 
-FACT_SOURCES = ("role", "qualite", "date_naissance", "ressources_12m", "css_fin")
+FACT_SOURCES = ("role", "qualite", "date_naissance", "ressources_12m", "css_debut", "css_fin")
 
 
 def read_ingested(workdir: Path) -> pl.DataFrame:
@@ -132,3 +132,34 @@ def recently_contacted_lines(
         ingested = _ingested_nirs(workdir)
         lines = ingested.filter(pl.col("nir").is_in(nirs.implode()))["line"]
     return lines.unique().sort(), raw.height
+
+
+FIGURE_SOURCES = ("line", "matricule", "role", "sexe", "nir_statut", "date_naissance",
+                  "date_extraction", "residence_alternee", "code_commune",
+                  "situation_familiale", "ressources_12m", "prestations")
+
+
+def ceiling_figures(workdir: Path, handles: pl.DataFrame,
+                    reference: dt.date) -> pl.DataFrame | None:
+    """Per CAF foyer: CSS resources and both ceilings, computed here from the agency's own data.
+
+    The centre only had the household's position relative to the ceilings (a feature): the
+    figures that make a list useful are filled in at the agency, by the same computation
+    (pipeline/shared/features.py) and the same table of the reference date.
+    """
+    from pipeline.pseudonymise.attributes import add_attributes
+    from pipeline.shared import css_params
+    from pipeline.shared.features import caf_household_figures
+
+    path = Path(workdir) / "ingested.parquet"
+    check_private(path)
+    if not set(FIGURE_SOURCES) <= set(pl.read_parquet_schema(path)):
+        return None  # not a full CAF extract: the list shows what the extract has
+    ingested = pl.read_parquet(path)
+    people = add_attributes(ingested, "caf", None).join(
+        handles.select("line", "foyer"), on="line", how="inner"
+    )
+    sel = css_params.select_period(reference)
+    return caf_household_figures(people, sel).select(
+        "foyer", "ressources_css", "plafond_gratuite", "plafond_participation"
+    )

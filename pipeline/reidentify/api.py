@@ -38,9 +38,10 @@ TARGET_COLUMNS = (
     "date_reference",
 )
 LIST_PATTERN = re.compile(r"^(cible_.+|a_verifier)\.(xlsx|csv)$")
-# Typed columns a list shows when its inputs carry them (agency's ingested table, or targets).
-FACT_COLUMNS = ("ressources_12m", "css_fin")
-TARGET_EXTRAS = ("plafond_gratuite",)
+# Typed columns a list shows when the agency's own data carries them (ingested table; for the
+# CAF, the CSS resources and ceilings computed here: the centre never had the figures).
+FACT_COLUMNS = ("ressources_12m", "css_debut", "css_fin")
+FIGURE_COLUMNS = ("ressources_css", "plafond_gratuite", "plafond_participation")
 _PLACEHOLDER = re.compile(r"\{[^{}]*\}")
 
 
@@ -86,7 +87,7 @@ def _safe_name(quartier: str) -> str:
 def _css_description(reference: dt.date | None) -> tuple[str, str | None]:
     """The CSS table the central run applied for this reference date (same css.yaml)."""
     from pipeline.common.errors import RefusalError as _Refusal
-    from pipeline.detect import css_params
+    from pipeline.shared import css_params
 
     if reference is None:
         return "barème CSS : date de référence inconnue", None
@@ -209,8 +210,12 @@ def reidentify(
     ingested = agency_data.read_ingested(Path(workdir))
     facts = household_facts(handles, ingested, reference or run_date)
     typed = [c for c in FACT_COLUMNS if c in ingested.columns]
-    typed += [c for c in TARGET_EXTRAS if c in kept.columns]
     listed = kept.join(contact, on="handle", how="left").join(facts, on="line", how="left")
+    if agency == "caf" and "ressources_12m" in ingested.columns:
+        figures = agency_data.ceiling_figures(Path(workdir), handles, reference or run_date)
+        if figures is not None:
+            listed = listed.join(figures, on="foyer", how="left")
+            typed += list(FIGURE_COLUMNS)
     sort_cols = ["priorite", *[c for c in ("nom", "prenom") if c in fields], "foyer"]
     listed = listed.sort(sort_cols, nulls_last=True)
 

@@ -70,7 +70,7 @@ def age_bracket(age: pl.Expr) -> pl.Expr:
 def household_facts(
     handles: pl.DataFrame, ingested: pl.DataFrame, reference: dt.date
 ) -> pl.DataFrame:
-    """Per foyer: nb_adultes, nb_enfants; per person (line): tranche_age, ressources_12m, css_fin.
+    """Per foyer: nb_adultes, nb_enfants; per person (line): tranche_age, ressources_12m, CSS dates.
 
     Returns one row per line of the handles table; the caller joins it on the contact's line.
     """
@@ -93,7 +93,7 @@ def household_facts(
         age = pl.lit(None, dtype=pl.Int32)
     typed = [
         pl.col(c) if c in people.columns else pl.lit(None, dtype=t).alias(c)
-        for c, t in (("ressources_12m", pl.Float64), ("css_fin", pl.Date))
+        for c, t in (("ressources_12m", pl.Float64), ("css_debut", pl.Date), ("css_fin", pl.Date))
     ]
     return (
         people.select("line", "foyer", age_bracket(age).alias("tranche_age"), *typed)

@@ -30,7 +30,10 @@ COMMUNE = "Commune"
 NAME_HEADERS = {"nom": "Nom", "prenom": "Prénom", "role": "Rôle", "qualite": "Qualité"}
 TYPED_HEADERS = {
     "ressources_12m": "Ressources CAF 12 mois (hors forfait logement)",
+    "ressources_css": "Ressources CSS 12 mois (avec forfait logement)",
     "plafond_gratuite": "Plafond CSS gratuite",
+    "plafond_participation": "Plafond CSS avec participation",
+    "css_debut": "Début de CSS",
     "css_fin": "Fin de CSS",
 }
 WARNING = "Avertissement"

@@ -110,7 +110,7 @@ def parameter_table(conv: Convention) -> dict[str, Any]:
 
 def apply_parameter_table(conv: Convention) -> dict[str, Any]:
     """Verify the convention's parameter table and make the detection read it; JSON facts."""
-    from pipeline.detect import css_params
+    from pipeline.shared import css_params
 
     table = parameter_table(conv)
     css_params.use_parameters(table["path"] if table["fixee_par_convention"] else None)

@@ -63,8 +63,11 @@ def render(book: dict[str, Any]) -> str:
         "",
         f"{len(book['cas'])} foyers travaillés à la main à partir des textes (voir "
         "[LEGAL.md](LEGAL.md)), date de référence "
-        f"{book['date_reference']} (barème du 1er avril 2025). Chaque cas passe par la détection "
-        "réelle (`tests/casebook/test_casebook.py`) : l'ensemble des règles remplies côté CAF "
+        f"{book['date_reference']} (barème du 1er avril 2025). Chaque cas passe par le calcul des "
+        "variables à l'organisme (`pipeline/shared/features.py` : position par rapport aux "
+        "plafonds, type de foyer, prestations, statut CSS) puis par la détection centrale "
+        "réelle, qui ne lit que ces variables (`tests/casebook/test_casebook.py`) : l'ensemble "
+        "des règles remplies côté CAF "
         "doit être exactement celui attendu ici.",
         "",
         "## Barème utilisé",

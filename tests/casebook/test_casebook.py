@@ -1,4 +1,5 @@
-"""The legal case book (casebook.yaml, written from the texts) through the real detection."""
+"""The legal case book (casebook.yaml, written from the texts) through the agency-side features
+(detect_builders.Builder.write runs pipeline/shared/features.py) and the real central detection."""
 
 from __future__ import annotations
 

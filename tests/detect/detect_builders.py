@@ -1,4 +1,9 @@
-"""Hand-built contract fixtures for the detection tests (synthetic, tiny, explicit)."""
+"""Hand-built contract fixtures for the detection tests (synthetic, tiny, explicit).
+
+The builder speaks in the agencies' terms (ages, resources, benefits, CSS dates); `write` turns
+them into exports through the agency-side computation (pipeline/shared/features.py and the
+export's opposition rule), so every detection test also runs the features computed at source.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,31 @@ from typing import Any
 
 import polars as pl
 
-from pipeline.detect.inputs import CAF_COLUMNS, CAF_OPTIONAL, CPAM_COLUMNS
-from pipeline.pseudonymise.attributes import export_age_fields
+from pipeline.pseudonymise.attributes import (
+    STRUCTURE,
+    export_age_fields,
+    export_attributes,
+    minimal_opposition,
+)
+from pipeline.shared import css_params
+from pipeline.shared.features import caf_features, cpam_features
+
+# What the agencies hold (before the features): the builder's raw schemas.
+CAF_RAW = {
+    "handle": pl.String, "foyer": pl.String, "opposition": pl.Boolean, "role": pl.String,
+    "age": pl.Int16, "quartier": pl.String, "code_commune": pl.String,
+    "situation_familiale": pl.String, "residence_alternee": pl.Boolean,
+    "ressources_12m": pl.Float64, "prestations": pl.List(pl.String), "date_reference": pl.Date,
+}
+CAF_RAW_OPTIONAL = {
+    "aah_taux_plein": pl.Boolean, "aide_logement_mensuelle": pl.Float64,
+    "statut_occupation": pl.String,
+}
+CPAM_RAW = {
+    "handle": pl.String, "foyer": pl.String, "opposition": pl.Boolean, "role": pl.String,
+    "age": pl.Int16, "code_commune": pl.String, "css": pl.String, "css_debut": pl.Date,
+    "css_fin": pl.Date, "date_reference": pl.Date,
+}
 
 R = dt.date(2025, 9, 30)
 _counter = itertools.count(1)
@@ -71,18 +99,18 @@ class Builder:
                     "handle": handle,
                     "foyer": foyer,
                     "opposition": opposed,
-                    "role": None if opposed else role,
-                    "age": None if opposed else age,
-                    "quartier": None if opposed else quartier,
-                    "code_commune": None if opposed else commune,
-                    "situation_familiale": None if opposed else situation,
-                    "residence_alternee": None if opposed else (alt if role == "ENF" else None),
-                    "ressources_12m": None if opposed else ressources,
-                    "prestations": None if opposed else list(prestations),
-                    "date_reference": None if opposed else self.r,
-                    "aah_taux_plein": None if opposed else aah_taux_plein,
-                    "aide_logement_mensuelle": None if opposed else aide_logement_mensuelle,
-                    "statut_occupation": None if opposed else statut_occupation,
+                    "role": role,
+                    "age": age,
+                    "quartier": quartier,
+                    "code_commune": commune,
+                    "situation_familiale": situation,
+                    "residence_alternee": (alt if role == "ENF" else None),
+                    "ressources_12m": ressources,
+                    "prestations": list(prestations),
+                    "date_reference": self.r,
+                    "aah_taux_plein": aah_taux_plein,
+                    "aide_logement_mensuelle": aide_logement_mensuelle,
+                    "statut_occupation": statut_occupation,
                 }
             )
             is_adult = role in ("DEM", "CJT")
@@ -145,24 +173,26 @@ class Builder:
         )
         return handle
 
-    def write(self, folder: Path) -> tuple[Path, Path, Path]:
-        folder.mkdir(parents=True, exist_ok=True)
-        # Builders speak in ages; the export carries what the agency derives from birth dates.
-        caf_schema = {k: v for k, v in CAF_COLUMNS.items() if k not in ("mineur", "rang_foyer")}
-        optional = {k: v for k, v in CAF_OPTIONAL.items() if k != "a_charge_css"}
-        frame = pl.DataFrame(self.caf, schema={**caf_schema, **optional, "age": pl.Int16})
-        unused = [c for c in optional if frame[c].is_null().all()]
-        caf = export_age_fields(
+    def caf_rows(self) -> pl.DataFrame:
+        """The CAF rows as the agency holds them before the features (rank, CSS household)."""
+        frame = pl.DataFrame(self.caf, schema={**CAF_RAW, **CAF_RAW_OPTIONAL})
+        unused = [c for c in CAF_RAW_OPTIONAL if frame[c].is_null().all()]
+        return export_age_fields(
             frame.drop(unused), group="foyer", seniority=-pl.col("age"), tiebreak="handle",
         ).with_columns(
             pl.lit("certifie").alias("nir_statut"),
             pl.lit(1, dtype=pl.Int8).alias("sexe"),
             pl.lit(None, dtype=pl.String).alias("tok_nir"),
         )
-        cpam = pl.DataFrame(
-            self.cpam,
-            schema={**CPAM_COLUMNS, "age": pl.Int16},
-        ).drop("age").with_columns(pl.lit(True).alias("medecin_traitant"))
+
+    def write(self, folder: Path) -> tuple[Path, Path, Path]:
+        folder.mkdir(parents=True, exist_ok=True)
+        caf = caf_features(self.caf_rows(), css_params.select_period(self.r))
+        caf = minimal_opposition(
+            caf.select(*STRUCTURE, *export_attributes("caf", caf.columns), "tok_nir"))
+        cpam = cpam_features(pl.DataFrame(self.cpam, schema=CPAM_RAW).with_columns(
+            pl.lit("certifie").alias("nir_statut"), pl.lit(1, dtype=pl.Int8).alias("sexe")))
+        cpam = minimal_opposition(cpam.select(*STRUCTURE, *export_attributes("cpam", cpam.columns)))
         links = pl.DataFrame(
             self.links,
             schema={

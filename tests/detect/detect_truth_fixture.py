@@ -17,6 +17,8 @@ from pathlib import Path
 import polars as pl
 
 from pipeline.pseudonymise.attributes import export_age_fields
+from pipeline.shared import css_params
+from pipeline.shared.features import caf_features, cpam_features
 
 RULES = [
     "monoparent_sous_plafond_sans_css",
@@ -84,6 +86,8 @@ def build_truth_fixture(dataset: Path, out: Path) -> dict:
     # what the agency exports instead of the age: minor flag and R.861-3 rank (from birth dates)
     caf_export = export_age_fields(caf_export, group="foyer", seniority=pl.col("_dob"),
                                    tiebreak="_line").drop("_dob")
+    # the features the CAF computes at source (the central side reads nothing else)
+    caf_export = caf_features(caf_export, css_params.select_period(ref))
     cpam = _csv(dataset / "raw" / "cpam_extract.csv", "cp1252").with_row_index("line", offset=2)
     opp_cpam = _csv(dataset / "agencies" / "cpam" / "opposition.csv")["nir"].str.slice(0, 13)
     d = "%d/%m/%Y"
@@ -103,6 +107,7 @@ def build_truth_fixture(dataset: Path, out: Path) -> dict:
         pl.col("date_extraction").str.to_date(d, strict=False).alias("date_reference"),
         pl.col("line").alias("_line"),
     )
+    cpam_export = cpam_features(cpam_export)
     persons = _csv(dataset / "truth" / "persons.csv").filter(
         pl.col("caf_line").is_not_null() & pl.col("cpam_line").is_not_null()
     )

@@ -1,4 +1,5 @@
-"""The ceiling arithmetic (members.sql ranking + ceilings.sql) reproduces the official cells."""
+"""The ceiling arithmetic, computed at the agency (pipeline/shared/features.py: R.861-3 ranking
+and increments), reproduces the official cells; the centre only sees the position."""
 
 from __future__ import annotations
 
@@ -10,8 +11,7 @@ from detect_builders import Builder
 
 from pipeline.common.errors import RefusalError
 from pipeline.detect import css_params
-from pipeline.detect.engine import connect
-from pipeline.detect.inputs import read_inputs
+from pipeline.shared.features import caf_household_figures
 
 
 def ceilings(tmp_path: Path, households: list[dict], reference: dt.date = dt.date(2025, 9, 30)):
@@ -21,10 +21,8 @@ def ceilings(tmp_path: Path, households: list[dict], reference: dt.date = dt.dat
     for hh in households:
         members = hh.pop("members")
         foyers.append(b.foyer(members, **hh)["foyer"])
-    inputs = read_inputs(*b.write(tmp_path))
-    sel = css_params.select_period(inputs.reference_date)
-    con = connect(inputs, sel)
-    rows = con.sql("SELECT foyer, plafond_gratuite, plafond_participation FROM foyers").fetchall()
+    figures = caf_household_figures(b.caf_rows(), css_params.select_period(reference))
+    rows = figures.select("foyer", "plafond_gratuite", "plafond_participation").rows()
     by_foyer = {f: (g, p) for f, g, p in rows}
     return [by_foyer[f] for f in foyers]
 

@@ -1,4 +1,4 @@
-"""What the agency exports for detection: the R.861-2 membership and the optional CAF fields."""
+"""What the agency exports for detection: features computed at source, never the figures."""
 
 from __future__ import annotations
 
@@ -27,10 +27,22 @@ def _by_line(export: pl.DataFrame, handles: pl.DataFrame) -> pl.DataFrame:
     return handles.select("handle", "line").join(export, on="handle").sort("line")
 
 
-def test_a_charge_css_follows_r861_2_and_no_age_leaves() -> None:
-    export, handles, _ = build(caf_frame(ROWS), "caf", KEY, seed=1)
-    assert _by_line(export, handles)["a_charge_css"].to_list() == [True, True, False, False, True]
-    assert "age" not in export.columns and "date_naissance" not in export.columns
+FIGURES = {"age", "date_naissance", "ressources_12m", "prestations", "a_charge_css", "rang_foyer",
+           "mineur", "situation_familiale", "residence_alternee", "aide_logement_mensuelle",
+           "statut_occupation", "css", "css_debut", "css_fin", "medecin_traitant"}
+
+
+def test_r861_2_applies_at_source_and_only_the_position_leaves() -> None:
+    """DEM + ENF of 24 + APC of unknown age count (3 persons: 18 609 / 25 123 EUR in 2025); the
+    ENF of 25 and the APC of 85 do not (with them, 5 persons: 20 000 EUR would be under the free
+    ceiling of 25 846 EUR). Only the position leaves, no amount, age or membership flag."""
+    rows = [{**r, "ressources_12m": 20000.0, "prestations": []} for r in ROWS]
+    export, handles, _ = build(caf_frame(rows), "caf", KEY, seed=1)
+    got = _by_line(export, handles)
+    assert got["position_plafond_css"].to_list() == ["sous_plafond_participation"] * 5
+    assert got["type_foyer"].to_list() == ["monoparent"] * 5
+    assert got["a_rsa"].to_list() == [False] * 5
+    assert not FIGURES & set(export.columns)
 
 
 def test_optional_columns_leave_only_when_the_extract_has_them() -> None:
@@ -42,11 +54,12 @@ def test_optional_columns_leave_only_when_the_extract_has_them() -> None:
     export, handles, _ = build(extended, "caf", KEY, seed=1)
     got = _by_line(export, handles)
     assert got["aah_taux_plein"].to_list() == [True] * 5
-    assert got["aide_logement_mensuelle"].to_list() == [100.0] * 5
-    # a convention that does not list them keeps them home
-    allowed = [c for c in export.columns if c != "aide_logement_mensuelle"]
-    export, _, _ = build(extended, "caf", KEY, seed=1, allowed_fields=allowed)
+    # the housing aid is used at source (CSS resources) and never leaves
     assert "aide_logement_mensuelle" not in export.columns
+    # a convention that does not list aah_taux_plein keeps it home
+    allowed = [c for c in export.columns if c != "aah_taux_plein"]
+    export, _, _ = build(extended, "caf", KEY, seed=1, allowed_fields=allowed)
+    assert "aah_taux_plein" not in export.columns
 
 
 def test_optional_columns_from_the_raw_extract_to_the_export(tmp_path: Path) -> None:
@@ -67,4 +80,7 @@ def test_optional_columns_from_the_raw_extract_to_the_export(tmp_path: Path) -> 
         "LOCATAIRE", "PROPRIETAIRE", None, "HEBERGE_GRATUIT", "AUTRE"]
     export, handles, _ = build(ingested, "caf", KEY, seed=1)
     got = _by_line(export, handles)
-    assert got["aide_logement_mensuelle"].to_list() == [150.5, None, None, None, 0.0]
+    assert not FIGURES & set(export.columns)
+    # dossier-level: the first known value in R.861-3 order, on every row of the dossier
+    per_foyer = got.group_by("foyer").agg(pl.col("aah_taux_plein").n_unique())
+    assert per_foyer["aah_taux_plein"].max() == 1

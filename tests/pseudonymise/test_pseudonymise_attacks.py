@@ -20,6 +20,7 @@ from pipeline.central.facts import leakage_facts
 from pipeline.ingest.api import ingest
 from pipeline.pseudonymise.attacks import class_attack, cross_export_attack
 from pipeline.pseudonymise.attacks.clusters import components, family
+from pipeline.pseudonymise.attributes import add_attributes
 from pipeline.pseudonymise.core import Materials, build, pseudonymise
 from pipeline.pseudonymise.leakage import agency_truth, frequency_leakage_frame
 
@@ -36,9 +37,28 @@ def sample(tmp_path_factory) -> dict:
         ingest(agency, SAMPLE / f"{agency}_extract.csv", work)
         ingested = pl.read_parquet(work / "ingested.parquet")
         export, handles, _ = build(ingested, agency, KEY, seed=3)
+        out[f"{agency}_features"] = export
+        if agency == "caf":  # the v1 export also carried the minor flag and the R.861-3 rank
+            export = export.join(_v1_age_fields(ingested, handles), on="handle", how="left")
         out[agency] = (export, agency_truth(ingested, handles, agency))
         out[f"{agency}_work"] = work
     return out
+
+
+def _v1_age_fields(ingested: pl.DataFrame, handles: pl.DataFrame) -> pl.DataFrame:
+    """mineur and rang_foyer as the v1 export sent them (features at source no longer do)."""
+    v1 = add_attributes(ingested, "caf", None).select("line", "mineur", "rang_foyer")
+    return handles.select("handle", "line").join(v1, on="line").drop("line")
+
+
+def test_features_export_names_no_birth_year(sample) -> None:
+    """Without the minor flag and the ranks (features at source), the year classes stay
+    anonymous: the attack that names 44 % of v1 rows names none."""
+    export = sample["caf_features"]
+    assert not {"mineur", "rang_foyer"} & set(export.columns)
+    res, _ = class_attack(export.join(sample["caf"][1], on="handle"))
+    assert res["annee"]["classes_multiples"] >= 60
+    assert res["annee"]["part_retrouvee"] == 0.0
 
 
 def _randomised(export: pl.DataFrame) -> pl.DataFrame:
@@ -140,7 +160,9 @@ def test_leakage_file_and_report_facts_carry_the_class_attack(sample, tmp_path) 
                        sign=False)
     leak = json.loads(res.leakage_file.read_text("utf-8"))
     classes = leak["frequence"]["classes_jetons"]
-    assert classes["annee"]["part_retrouvee"] > 0.35
+    # features at source: no minor flag, no rank -> no year named (v1: > 35 %)
+    assert classes["annee"]["classes_multiples"] >= 60
+    assert classes["annee"]["part_retrouvee"] == 0.0
     facts = leakage_facts("caf", {"ok": True, "findings": []}, leak)
     assert facts["details"]["classes de jetons · année de naissance retrouvée"] == \
         classes["annee"]["part_retrouvee"]

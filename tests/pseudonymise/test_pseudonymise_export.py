@@ -13,7 +13,7 @@ import pytest
 from helpers_pseudonymise import KEY, OTHER_KEY, caf_frame, caf_person
 
 from pipeline.common.tables import write_parquet
-from pipeline.pseudonymise.attributes import HORS_TERRITOIRE
+from pipeline.pseudonymise.attributes import HORS_TERRITOIRE, add_attributes
 from pipeline.pseudonymise.core import Materials, build, pseudonymise
 from pipeline.pseudonymise.synthetic import ingested
 from pipeline.pseudonymise.tokens import load_catalogue
@@ -43,10 +43,11 @@ def _run(tmp_path: Path, agency: str = "caf", *, materials: Materials | None = N
 
 
 def test_export_has_only_allowed_columns(tmp_path: Path) -> None:
-    allowed = ["handle", "foyer", "opposition", "mineur", "tok_nir", "tok_dob", "nom_naissance"]
+    allowed = ["handle", "foyer", "opposition", "type_foyer", "tok_nir", "tok_dob",
+               "nom_naissance"]
     res = _run(tmp_path, materials=_materials(allowed=allowed))
     export = pl.read_parquet(res.export_file)
-    assert export.columns == ["handle", "foyer", "opposition", "mineur", "tok_nir", "tok_dob"]
+    assert export.columns == ["handle", "foyer", "opposition", "type_foyer", "tok_nir", "tok_dob"]
 
 
 def test_default_export_matches_contract(tmp_path: Path) -> None:
@@ -110,23 +111,34 @@ def test_opposition_rows_carry_tokens_only(tmp_path: Path) -> None:
         caf_person(line=3, matricule="2222222", nir="1800561169002"),
         caf_person(line=4, matricule="2222222", role="ENF", nir=None),
         caf_person(line=5, matricule="3333333", nir="1900561169004"),
+        # the spouse of the person opposed by NIR: not opposed, but in an opposed household
+        caf_person(line=6, matricule="1111111", role="CJT", nir="1820561169005"),
     ])
     opp = tmp_path / "opposition.csv"
     opp.write_text("matricule;nir\n;2 85 05 61 169 001 42\n2222222;\n4444444;\n", "utf-8")
     from pipeline.pseudonymise.opposition import read_opposition
 
-    export, _, counts = build(df, "caf", KEY, seed=1, opposition=read_opposition(opp, "caf"))
+    export, handles, counts = build(df, "caf", KEY, seed=1,
+                                    opposition=read_opposition(opp, "caf"))
     assert counts["opposition"]["personnes_opposees"] == 3
     assert counts["opposition"]["lignes_sans_correspondance"] == 1
-    opposed = export.filter(pl.col("opposition"))
-    assert opposed.height == 3
-    attrs = ["role", "sexe", "mineur", "rang_foyer", "nir_statut", "quartier", "code_commune",
-             "situation_familiale", "residence_alternee", "ressources_12m", "prestations",
-             "date_reference"]
-    assert opposed.select(attrs).null_count().row(0) == (3,) * len(attrs)
-    assert opposed["tok_nom_dob"].null_count() == 0 and opposed["foyer"].null_count() == 0
-    kept = export.filter(~pl.col("opposition"))
-    assert kept.height == 1 and kept["mineur"][0] is False and kept["rang_foyer"][0] >= 1
+    by_line = handles.select("handle", "line").join(export, on="handle").sort("line")
+    opposed = by_line.filter(pl.col("opposition"))
+    # the whole household of an opposed person leaves as handles + linkage tokens only
+    assert opposed["line"].to_list() == [2, 3, 4, 6]
+    attrs = [c for c in export.columns if not c.startswith("tok_")
+             and c not in ("handle", "foyer", "opposition")]
+    assert {"role", "quartier", "type_foyer", "position_plafond_css", "a_rsa"} <= set(attrs)
+    assert opposed.select(attrs).null_count().row(0) == (4,) * len(attrs)
+    comparison = [c for c in export.columns if c.startswith("tok_")
+                  and c not in ("tok_nir", "tok_nom_dob", "tok_nomusage_dob")]
+    assert comparison and opposed.select(comparison).null_count().row(0) == \
+        (4,) * len(comparison)
+    # NIR token on every row that has one; name + birth date token on adults only
+    assert opposed["tok_nir"].is_null().to_list() == [False, False, True, False]
+    assert opposed["tok_nom_dob"].is_null().to_list() == [False, False, True, False]
+    kept = by_line.filter(~pl.col("opposition"))
+    assert kept["line"].to_list() == [5] and kept["type_foyer"][0] == "personne_seule"
 
 
 def test_opposition_file_errors_name_line_and_column(tmp_path: Path) -> None:
@@ -145,19 +157,24 @@ def test_opposition_file_errors_name_line_and_column(tmp_path: Path) -> None:
         read_opposition(missing, "caf")
 
 
-def test_minor_flag_and_quartier() -> None:
+def test_household_quartier() -> None:
     rows = [
-        caf_person(line=2, date_naissance=dt.date(2000, 3, 31), code_iris="611690101"),
-        caf_person(line=3, date_naissance=dt.date(2000, 4, 1), code_iris="999990000"),
-        caf_person(line=4, date_naissance=dt.date(2008, 2, 29), code_iris=None),
-        caf_person(line=5, date_naissance=None),
+        caf_person(line=2, matricule="1", date_naissance=dt.date(2000, 3, 31),
+                   code_iris="611690101"),
+        caf_person(line=3, matricule="2", date_naissance=dt.date(2000, 4, 1),
+                   code_iris="999990000"),
+        caf_person(line=4, matricule="3", date_naissance=dt.date(2008, 2, 29), code_iris=None),
+        caf_person(line=5, matricule="3", role="ENF", date_naissance=None,
+                   code_iris="611690101"),
     ]
     territory = pl.DataFrame({"code_iris": ["611690101"], "quartier": ["QN06101M"]})
     export, handles, counts = build(caf_frame(rows), "caf", KEY, seed=1, territory=territory)
     by_line = handles.select("handle", "line").join(export, on="handle").sort("line")
-    assert by_line["mineur"].to_list() == [False, False, False, None]  # 26, 25, 18, unknown
-    assert by_line["quartier"].to_list()[:3] == ["QN06101M", HORS_TERRITOIRE, HORS_TERRITOIRE]
-    assert counts["hors_territoire"] == 2
+    assert "mineur" not in export.columns
+    # household level: the allocataire's quartier on every row of the dossier
+    assert by_line["quartier"].to_list() == ["QN06101M", HORS_TERRITOIRE, HORS_TERRITOIRE,
+                                             HORS_TERRITOIRE]
+    assert counts["hors_territoire"] == 3  # rows (household-level quartier)
 
 
 def test_missing_ingested_is_a_clear_error(tmp_path: Path) -> None:
@@ -248,7 +265,7 @@ def test_invalid_nir_leaves_as_absent(tmp_path: Path) -> None:
     assert out.height == frame.height
 
 
-def test_export_carries_rank_and_minor_flag_never_an_age(tmp_path: Path) -> None:
+def test_rank_and_minor_flag_stay_at_the_agency(tmp_path: Path) -> None:
     """Exact ages would let a central attacker align birth-year-salted names per year; the
     export carries what detection needs instead: the R.861-3 rank and a minor flag."""
     rows = [
@@ -260,11 +277,12 @@ def test_export_carries_rank_and_minor_flag_never_an_age(tmp_path: Path) -> None
         caf_person(line=6, role="CJT", date_naissance=dt.date(1990, 1, 1)),
         caf_person(line=7, matricule="7654321", role="DEM", date_naissance=dt.date(1970, 1, 1)),
     ]
-    export, handles, _ = build(caf_frame(rows), "caf", KEY, seed=1)
-    assert "age" not in export.columns
-    by_line = handles.select("handle", "line").join(export, on="handle").sort("line")
+    export, _, _ = build(caf_frame(rows), "caf", KEY, seed=1)
+    # the rank and the minor flag feed the ceiling at the agency; neither leaves (features)
+    assert not {"age", "rang_foyer", "mineur"} & set(export.columns)
+    at_agency = add_attributes(caf_frame(rows), "caf", None).sort("line")
     # DEM, CJT, then children oldest first; same birth day: the full-time child ranks first.
-    assert by_line["rang_foyer"].to_list() == [5, 1, 4, 3, 2, 1]
-    assert by_line["mineur"].to_list() == [True, False, True, True, False, False]
+    assert at_agency["rang_foyer"].to_list() == [5, 1, 4, 3, 2, 1]
+    assert at_agency["mineur"].to_list() == [True, False, True, True, False, False]
     cpam = pl.read_parquet(_run(tmp_path, "cpam").export_file)
     assert "age" not in cpam.columns and "rang_foyer" not in cpam.columns

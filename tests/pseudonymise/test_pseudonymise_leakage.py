@@ -44,7 +44,7 @@ def test_clean_export_passes(caf_case) -> None:
     ("quartier", "2850561169001", "nir"),
     ("quartier", "2 85 05 61 169 001 42", "nir"),
     ("role", "1985-05-17", "date"),
-    ("situation_familiale", "17/05/1985", "date"),
+    ("type_foyer", "17/05/1985", "date"),
     ("nir_statut", "06 12 34 56 78", "telephone"),
 ])
 def test_planted_identifier_is_caught(caf_case, column: str, value: str, check: str) -> None:
@@ -65,12 +65,13 @@ def test_planted_name_and_address_in_coded_columns_are_caught(caf_case) -> None:
     planted = export.with_columns(
         quartier=pl.when(pl.int_range(pl.len()) == 3).then(pl.lit(name))
         .otherwise(pl.col("quartier")),
-        prestations=pl.when(pl.int_range(pl.len()) == 4).then(pl.lit([address]))
-        .otherwise(pl.col("prestations")),
+        position_plafond_css=pl.when(pl.int_range(pl.len()) == 4).then(pl.lit(address))
+        .otherwise(pl.col("position_plafond_css")),
     )
     for scan in (scan_frame(planted, df, "caf"), scan_frame(planted, None, "caf")):
         # a coded column is judged by its declared domain: caught with or without the extract
-        assert {("quartier", "hors_domaine"), ("prestations", "hors_domaine")} <= _checks(scan)
+        assert {("quartier", "hors_domaine"),
+                ("position_plafond_css", "hors_domaine")} <= _checks(scan)
         assert name not in str(scan) and address not in str(scan)
 
 

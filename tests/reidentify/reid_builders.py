@@ -93,10 +93,12 @@ def _pad(x: str) -> str:
 
 
 def write_agency(
-    tmp: Path, *, opposed_handle: str | None = "hd2", warning: str | None = None
+    tmp: Path, *, opposed_handle: str | None = "hd2", warning: str | None = None,
+    full_extract: bool = False,
 ) -> dict[str, Path]:
     """workdir (handles + ingested, 0600), targets.parquet, opposition.csv, contacts.csv,
-    iris_quartiers.csv (territory names)."""
+    iris_quartiers.csv (territory names). `full_extract`: the ingested table carries every
+    column the agency's ceiling computation reads (foyer fa receives housing aid)."""
     work = tmp / "caf"
     work.mkdir(parents=True, exist_ok=True)
     rows, targets, ingested = [], [], []
@@ -126,6 +128,12 @@ def write_agency(
                     # DEM/CJT born in 1990 (35 at R), children in 2015 (10 at R)
                     "date_naissance": dt.date(2015 if role == "ENF" else 1990, 6, 1),
                     "ressources_12m": RESOURCES[foyer],
+                    **({
+                        "matricule": MATRICULES[foyer], "sexe": 1, "nir_statut": "certifie",
+                        "date_extraction": R, "residence_alternee": False,
+                        "code_commune": "61169", "situation_familiale": "ISOLE",
+                        "prestations": ["AL"] if foyer == "fa" else [],
+                    } if full_extract else {}),
                 }
             )
         targets.append(
@@ -162,16 +170,19 @@ def write_agency(
     pl.DataFrame(rows).write_parquet(handles)
     os.chmod(handles, 0o600)
     ing = work / "ingested.parquet"
-    pl.DataFrame(
-        ingested,
-        schema={
-            "line": pl.Int64,
-            "nir": pl.String,
-            "role": pl.String,
-            "date_naissance": pl.Date,
-            "ressources_12m": pl.Float64,
-        },
-    ).write_parquet(ing)
+    schema = {
+        "line": pl.Int64,
+        "nir": pl.String,
+        "role": pl.String,
+        "date_naissance": pl.Date,
+        "ressources_12m": pl.Float64,
+    }
+    if full_extract:
+        schema |= {"matricule": pl.String, "sexe": pl.Int8, "nir_statut": pl.String,
+                   "date_extraction": pl.Date, "residence_alternee": pl.Boolean,
+                   "code_commune": pl.String, "situation_familiale": pl.String,
+                   "prestations": pl.List(pl.String)}
+    pl.DataFrame(ingested, schema=schema).write_parquet(ing)
     os.chmod(ing, 0o600)
     tpath = tmp / "targets.parquet"
     pl.DataFrame(targets, schema_overrides={"priorite": pl.Int32}).write_parquet(tpath)

@@ -199,9 +199,11 @@ def test_cpam_side_opposition_and_contacts_by_nir(tmp_path: Path) -> None:
         }
     )
     handles.write_parquet(work / "handles.parquet")
-    pl.DataFrame({"line": [p[2] for p in people], "nir": [p[3] for p in people]}).write_parquet(
-        work / "ingested.parquet"
-    )
+    pl.DataFrame({
+        "line": [p[2] for p in people], "nir": [p[3] for p in people],
+        # the CSS dates stay at the CPAM (only a status left): the list gets them from here
+        "css_debut": [dt.date(2025, 1, 15)] * 3, "css_fin": [dt.date(2026, 1, 14)] * 3,
+    }).write_parquet(work / "ingested.parquet")
     for f in ("handles.parquet", "ingested.parquet"):
         os.chmod(work / f, 0o600)
     targets = pl.DataFrame(
@@ -243,4 +245,6 @@ def test_cpam_side_opposition_and_contacts_by_nir(tmp_path: Path) -> None:
     assert listed["Téléphone"].to_list() == [None]
     assert listed["Comment joindre"].to_list() == ["visite à domicile / courrier à l'adresse"]
     assert listed["Quartier"].to_list() == ["non localisé"]
+    assert listed["Début de CSS"].to_list() == ["15/01/2025"]
+    assert listed["Fin de CSS"].to_list() == ["14/01/2026"]
     assert not (tmp_path / "out" / "a_verifier.csv").exists()

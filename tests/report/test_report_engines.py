@@ -20,10 +20,8 @@ from pipeline.report.validation import validate
 
 
 def cpam_export(n: int = 30) -> pl.DataFrame:
-    """A CPAM export with inverted CSS dates (rows 0-2), an opposed person with attributes (3),
-    and an unreadable CSS status (4)."""
-    start = [dt.date(2025, 1, 1) + dt.timedelta(days=i) for i in range(n)]
-    end = [d + dt.timedelta(days=365) for d in start]
+    """A CPAM export (features) with an opposed person keeping attributes (3) and a status
+    outside the catalogue's values (4)."""
     return pl.DataFrame({
         "handle": [hx(i, 11) for i in range(n)],
         "foyer": [hx(i // 2, 12) for i in range(n)],
@@ -32,10 +30,9 @@ def cpam_export(n: int = 30) -> pl.DataFrame:
         "sexe": pl.Series(([1, 2] * n)[:n], dtype=pl.Int8),
         "nir_statut": ["certifie"] * n,
         "code_commune": ["61169"] * n,
-        "css": ["GRATUITE"] * 4 + ["OUI"] + ["NON"] * (n - 5),
-        "css_debut": [end[i] if i < 3 else start[i] for i in range(n)],
-        "css_fin": [start[i] if i < 3 else (None if i == 9 else end[i]) for i in range(n)],
-        "medecin_traitant": [True] * n,
+        # features: an out-of-domain status on row 4; row 3 (opposed) keeps a status
+        "statut_css": ["en_cours"] * 4 + ["OUI"] + ["aucune"] * (n - 5),
+        "css_gratuite_en_cours": [True] * 4 + [False] * (n - 4),
         "date_reference": [dt.date(2026, 3, 2)] * n,
         "tok_nir": [hx(i, 13) for i in range(n)],
         "tok_nom_dob": [hx(i, 14) for i in range(n)],
@@ -78,10 +75,9 @@ def test_polars_engine_gives_ge_records(name: str, tmp_path: Path) -> None:
 def test_planted_faults_are_seen_by_the_polars_engine(tmp_path: Path) -> None:
     doc = _run("cpam_bad", "polars", tmp_path)
     by_key = {c["key"]: c for c in doc["checks"]}
-    assert by_key["css_dates_coherentes"]["unexpected_count"] == 3
-    assert by_key["css_dates_coherentes"]["missing_count"] >= 1  # row 9's missing end date
-    assert by_key["opposition_sans_attributs:css"]["success"] is False
-    assert any("css" in m for m in doc["critical_failures"] + doc["warnings"])
+    assert by_key["statut_css_domaine:statut_css"]["unexpected_count"] == 1
+    assert by_key["opposition_sans_attributs:statut_css"]["success"] is False
+    assert any("statut_css" in m for m in doc["critical_failures"] + doc["warnings"])
 
 
 def test_unknown_engine_is_refused(tmp_path: Path) -> None:

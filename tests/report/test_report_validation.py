@@ -32,16 +32,15 @@ def caf_export(n: int = N) -> pl.DataFrame:
         "opposition": [False] * (n - 1) + [True],
         "role": (["DEM", "ENF", "ENF"] * n)[:n],
         "sexe": pl.Series([*([1, 2] * n)[: n - 1], None], dtype=pl.Int8),
-        "mineur": pl.Series([*([False, True, True] * n)[: n - 1], None], dtype=pl.Boolean),
-        "rang_foyer": pl.Series([*([1, 2, 3] * n)[: n - 1], None], dtype=pl.Int16),
-        "a_charge_css": pl.Series([*([True, True, True] * n)[: n - 1], None], dtype=pl.Boolean),
         "nir_statut": (["certifie", "absent", "absent"] * n)[:n],
-        "quartier": (["QN06101M", "HQ61169A"] * n)[:n],
         "code_commune": ["61169"] * n,
-        "situation_familiale": ["ISOLE"] * (n - 1) + [None],
-        "residence_alternee": [None, False, True] * (n // 3) + [None] * (n % 3),
-        "ressources_12m": [9000.5] * (n - 1) + [None],
-        "prestations": [["RSA", "AL"], [], ["AF"]] * (n // 3) + [[]] * (n % 3),
+        "quartier": (["QN06101M", "HQ61169A"] * n)[:n],
+        # features (pipeline/shared/features.yaml); the opposed household's last row is empty
+        "type_foyer": ["monoparent"] * (n - 1) + [None],
+        "position_plafond_css": ["sous_plafond_gratuite"] * (n - 1) + [None],
+        "a_rsa": [True] * (n - 1) + [None],
+        "a_aah": [False] * (n - 1) + [None],
+        "a_ppa": [False] * (n - 1) + [None],
         "date_reference": [dt.date(2025, 10, 1)] * n,
         "tok_nir": [hx(i, 3) if i % 3 == 0 else None for i in range(n)],
         "tok_nom_dob": [hx(i, 4) for i in range(n)],
@@ -135,8 +134,8 @@ def _bad_export_frame() -> pl.DataFrame:
         pl.lit("DUPONT").alias("nom"),
         pl.when(pl.int_range(pl.len()) == 4).then(pl.lit("XYZ")).otherwise("role").alias("role"),
         pl.when(pl.int_range(pl.len()) == 5).then(pl.lit(None)).otherwise("foyer").alias("foyer"),
-        pl.when(pl.int_range(pl.len()) == 6).then(pl.lit(0, pl.Int16)).otherwise("rang_foyer")
-        .alias("rang_foyer"),
+        pl.when(pl.int_range(pl.len()) == 6).then(pl.lit("9100")).otherwise("position_plafond_css")
+        .alias("position_plafond_css"),
     )
 
 
@@ -154,7 +153,7 @@ def test_bad_export_fails_on_each_planted_fault(bad_export: ValidationOutcome) -
     assert "NIR, une date ou un téléphone (colonne « code_commune »)" in msgs
     assert "rôle parmi DEM, CJT, ENF, APC (colonne « role ») : 1 valeur(s)" in msgs
     assert "identifiant aléatoire renseigné (colonne « foyer ») : 1 valeur(s)" in msgs
-    assert "rang dans le foyer entre 1 et 30 (colonne « rang_foyer ») : 1 valeur(s)" in msgs
+    assert "(jamais le montant des ressources) (colonne « position_plafond_css ») : 1" in msgs
 
 
 def test_polars_pushdown_gives_the_same_results(bad_export: ValidationOutcome,

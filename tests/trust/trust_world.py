@@ -56,7 +56,7 @@ def export_frame(agency: str) -> pl.DataFrame:
     if agency == "caf":
         cols["quartier"] = ["QN06101M", "QN06101M", "HQ61169A"]
     else:
-        cols["css"] = ["NON", "GRATUITE", "NON"]
+        cols["statut_css"] = ["aucune", "en_cours", "aucune"]
     return pl.DataFrame(cols)
 
 

@@ -1,0 +1,94 @@
+"""The feature catalogue (pipeline/shared/features.yaml): computed at source, read centrally,
+declared by the rules, allowed by the convention, checked by the export suites — one list."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+
+from pipeline.detect.rules import default_rules_path, load_rules, required_features
+from pipeline.pseudonymise.attributes import LINKAGE_ATTRIBUTES, STRUCTURE
+from pipeline.report.suite_spec import load_suite
+from pipeline.shared.features import cpam_features, load_catalogue
+from pipeline.trust.convention import load_convention
+
+R = dt.date(2025, 9, 30)
+CAT = load_catalogue()
+
+
+def _status(css: str | None, debut: dt.date | None, fin: dt.date | None) -> tuple[str, bool]:
+    row = cpam_features(pl.DataFrame(
+        {"css": [css], "css_debut": [debut], "css_fin": [fin], "date_reference": [R]},
+        schema={"css": pl.String, "css_debut": pl.Date, "css_fin": pl.Date,
+                "date_reference": pl.Date}))
+    return row["statut_css"][0], row["css_gratuite_en_cours"][0]
+
+
+@pytest.mark.parametrize(("css", "debut", "fin", "expected"), [
+    ("GRATUITE", dt.date(2025, 1, 1), dt.date(2025, 11, 29), ("fin_proche", True)),  # R + 60
+    ("GRATUITE", dt.date(2025, 1, 1), dt.date(2025, 11, 30), ("en_cours", True)),    # R + 61
+    ("PARTICIPATION", dt.date(2025, 1, 1), R, ("fin_proche", False)),                # ends on R
+    ("PARTICIPATION", dt.date(2024, 1, 1), dt.date(2025, 9, 29), ("terminee_recente", False)),
+    ("GRATUITE", dt.date(2024, 1, 1), dt.date(2024, 9, 30), ("terminee_recente", False)),  # -365
+    ("GRATUITE", dt.date(2023, 1, 1), dt.date(2024, 9, 29), ("aucune", False)),            # -366
+    ("NON", None, None, ("aucune", False)),
+    ("INCONNU", dt.date(2025, 1, 1), dt.date(2025, 12, 31), ("a_verifier", False)),
+    (None, None, None, ("a_verifier", False)),
+    ("GRATUITE", dt.date(2025, 10, 1), dt.date(2026, 9, 30), ("aucune", False)),  # not yet
+])
+def test_cpam_status_at_the_reference_date(css, debut, fin, expected) -> None:
+    assert _status(css, debut, fin) == expected
+
+
+def test_every_rule_declares_known_features_and_every_feature_is_needed() -> None:
+    needed = required_features()  # raises on an unknown or an unneeded feature
+    assert set(needed) == set(CAT.features)
+    for rule in load_rules():
+        assert rule.features, rule.id
+
+
+def test_rule_predicates_read_only_feature_derived_columns() -> None:
+    """No predicate may name a figure the centre no longer has."""
+    figures = {"ressources_12m", "ressources_css", "plafond_gratuite", "plafond_participation",
+               "css", "css_fin", "css_debut", "css_fin_active", "css_fin_passee", "nb_enf", "n",
+               "situation_familiale", "rang_foyer", "mineur", "age", "nb_personnes_dossier"}
+    for rule in load_rules():
+        identifiers = set(re.findall(r"[a-z_][a-z0-9_]*", rule.predicat.lower()))
+        assert not identifiers & figures, (rule.id, identifiers & figures)
+
+
+def test_convention_allows_exactly_structure_linkage_and_the_needed_features() -> None:
+    conv = load_convention(Path(__file__).resolve().parents[2] / "conventions" / "demo-flers.yaml")
+    for agency in ("caf", "cpam"):
+        allowed = [c for c in conv.allowed_fields(agency) if not c.startswith("tok_")]
+        features = [f for f in CAT.names(agency) if not CAT.features[f].optionnel]
+        assert set(allowed) == {*STRUCTURE, *LINKAGE_ATTRIBUTES, *features, "date_reference"}
+
+
+def test_export_suites_agree_with_the_catalogue() -> None:
+    for agency in ("caf", "cpam"):
+        suite = load_suite(f"{agency}_export")
+        allowed = next(e["allowed_columns"] for e in suite.expectations
+                       if e["id"] == "colonnes_autorisees")
+        required = next(e["required_columns"] for e in suite.expectations
+                        if e["id"] == "colonnes_obligatoires")
+        mandatory = [f for f in CAT.names(agency) if not CAT.features[f].optionnel]
+        assert set(mandatory) <= set(allowed) and set(mandatory) <= set(required)
+        for e in suite.expectations:
+            col = e.get("column")
+            if e["type"] == "expect_column_values_to_be_in_set" and col in CAT.features:
+                assert set(e["kwargs"]["value_set"]) == set(CAT.features[col].valeurs), col
+
+
+def test_rules_yaml_windows_are_not_duplicated() -> None:
+    """The renewal windows live in features.yaml only (the CPAM computes statut_css with them)."""
+    raw = yaml.safe_load(default_rules_path().read_text(encoding="utf-8"))
+    renew = next(r for r in raw["regles"] if r["id"] == "css_non_renouvelee")
+    assert not renew.get("parametres")
+    assert CAT.parametres == {"fenetre_fin_proche_jours": 60,
+                              "fenetre_terminee_recente_jours": 365}
