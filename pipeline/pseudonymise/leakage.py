@@ -39,12 +39,17 @@ from pipeline.pseudonymise.phonetic import encode_unique
 
 # --- frequency / rank-alignment attack -----------------------------------------------------
 
-# token column -> (truth column, phonetic?)
+# token column -> (truth column, phonetic?): version 1 name tokens (the attacks' control), then
+# the version 2 keys that carry a name (tokens.yaml), attacked on the name they carry.
 ATTACKED = {
     "tok_nom_a": ("nom", False),
     "tok_nom_phon_a": ("nom", True),
     "tok_prenom_a": ("prenom1", False),
     "tok_prenom_phon_a": ("prenom1", True),
+    "tok_nom_commune": ("nom", False),
+    "tok_phon_dob": ("nom", True),
+    "tok_prenom_dob": ("prenom1", False),
+    "tok_nom_ym": ("prenom1", False),
 }
 
 
