@@ -102,7 +102,7 @@ def noisy_run(tmp_path_factory):
 
 def test_full_hierarchy_links_the_noise_deterministically(noisy_run, tmp_path):
     _tmp, a, b, _ = noisy_run
-    caf, cpam, pairs = noisy_population(300, seed=7, nir_share=0.3)
+    _caf, _cpam, pairs = noisy_population(300, seed=7, nir_share=0.3)
     res = link(a, b, tmp_path / "out", truth=truth_file(tmp_path, pairs), threads=2)
     by_pass = res.stats["funnel"]["links_by_pass"]
     for name in ("phonetique", "date_inversee", "autre_prenom"):

@@ -15,7 +15,6 @@ import duckdb
 import numpy as np
 import polars as pl
 import pytest
-
 from match_fixtures import config_with_passes
 
 from pipeline.common.tables import write_parquet

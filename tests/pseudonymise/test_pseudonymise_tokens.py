@@ -61,7 +61,7 @@ def test_v1_control_catalogue_still_computes() -> None:
     assert "tok_dob_md" in toks.columns and "tok_nom_md" not in toks.columns
     sub = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
                info=b"nonrecours/v1/tok_dob_md").derive(KEY)
-    assert toks["tok_dob_md"][0] == hmac.new(sub.hex().encode(), "05\x1f17".encode(),
+    assert toks["tok_dob_md"][0] == hmac.new(sub.hex().encode(), b"05\x1f17",
                                              hashlib.sha256).hexdigest()[:32]
 
 
