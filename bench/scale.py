@@ -111,6 +111,7 @@ def _with_tokens(df: pl.DataFrame, agency: str) -> pl.DataFrame:
         _tok(pl.col("nom") // 3, pl.col("prenom1") // 2, *dob, name="tok_phon_dob"),
         _tok("nom", pl.col("prenom1") // 50, *dob, name="tok_nom_init_dob"),
         _tok("prenom1", *dob, name="tok_prenom_dob"),
+        _tok("nom", *dob, name="tok_nomseul_dob"),
         _tok(*names, "commune", "annee", name="tok_nom_commune"),
         pl.col("commune").cast(pl.String).str.zfill(5).alias("code_commune"),
     )

@@ -51,6 +51,7 @@ PASS_LABELS = {
     "date_deux_sur_trois": "Nom + prénom + 2 éléments sur 3 de la naissance",
     "phonetique": "Nom + prénom phonétiques + naissance",
     "initiale": "Nom + initiale du prénom + naissance",
+    "nom_date": "Nom + naissance (prénom différent ou absent)",
     "probabiliste": "Fellegi–Sunter", "revue": "bande de revue manuelle",
 }
 SHORT_PASS_LABELS = {"nir": "NIR", "enfant": "Enfant", "nom_dob": "Nom + naissance",
@@ -59,7 +60,7 @@ SHORT_PASS_LABELS = {"nir": "NIR", "enfant": "Enfant", "nom_dob": "Nom + naissan
                      "noms_inverses": "Noms inversés", "date_inversee": "Date inversée",
                      "autre_prenom": "Autre prénom",
                      "date_deux_sur_trois": "Date 2 sur 3", "phonetique": "Phonétique",
-                     "initiale": "Initiale"}
+                     "initiale": "Initiale", "nom_date": "Nom + date"}
 SIGNATURE_LABELS = {"valide": "signature valide", "invalide": "signature INVALIDE",
                     "absente": "signature ABSENTE"}
 
