@@ -204,6 +204,14 @@ def frequency_leakage_frame(export: pl.DataFrame, truth: pl.DataFrame | None = N
     result: dict = {"unicite": _uniqueness(export)}
     if truth is None:
         return result
+    from pipeline.pseudonymise.attacks.measure import sample_households
+
+    # Above SAMPLE_ROWS rows, the rank attacks run on whole households drawn by identifier (as
+    # the class attack does): on near-unique keys (version 2) ranking a million distinct values
+    # per column and stratum dominated the export's run time, for the same ~0 result.
+    full_rows, export = export.height, sample_households(export)
+    result["echantillon_attaques"] = {"lignes": export.height,
+                                      "echantillonne": export.height < full_rows}
     ref = reference_names or public_reference()
     visible = (pl.col("mineur").cast(pl.Int16) if "mineur" in export.columns
                else pl.lit(0, pl.Int16)).alias("strate")
