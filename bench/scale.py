@@ -95,45 +95,47 @@ def persons(n: int, seed: int) -> pl.DataFrame:
 
 
 def _with_tokens(df: pl.DataFrame, agency: str) -> pl.DataFrame:
+    """The version 2 composite match-keys of tokens.yaml (same components, same shared
+    subkeys), on component ids: names + date variants, parent NIR + child fields, NIR + date."""
     nir = pl.when(pl.col("has_nir")).then(pl.col("nir_id"))
-    dob_swap = pl.when((pl.col("jour") <= 12) & (pl.col("jour") != pl.col("mois"))).then(True)
-    phon = (pl.col("nom") // 3).alias("nom_phon")
+    dob = ("annee", "mois", "jour")
+    names = ("nom", "prenom1")
     out = df.with_columns(
         _tok(nir, name="tok_nir"),
-        _tok("nom", "annee", name="tok_nom_a"),
-        _tok(phon, "annee", name="tok_nom_phon_a"),
-        _tok("prenom1", "annee", name="tok_prenom_a"),
-        _tok("prenom2", "annee", name="tok_prenom2_a", subkey="tok_prenom_a"),
-        _tok(pl.col("prenom1") // 2, "annee", name="tok_prenom_phon_a"),
-        _tok("annee", "mois", "jour", name="tok_dob"),
-        _tok("annee", "jour", "mois", dob_swap, name="tok_dob_swap", subkey="tok_dob"),
-        _tok("annee", "mois", name="tok_dob_ym"),
-        _tok("annee", "jour", name="tok_dob_yd"),
-        _tok("mois", "jour", name="tok_dob_md"),
-        _tok("nom", "prenom1", "annee", "mois", "jour", name="tok_nom_dob"),
+        _tok(nir, *dob, name="tok_nir_dob"),
+        _tok(*names, *dob, name="tok_nom_dob"),
+        _tok("nom", "prenom2", *dob, name="tok_nom2_dob", subkey="tok_nom_dob"),
+        _tok(*names, "annee", "mois", name="tok_nom_ym"),
+        _tok(*names, "annee", "jour", name="tok_nom_yd"),
+        _tok(*names, "mois", "jour", name="tok_nom_md"),
+        _tok(pl.col("nom") // 3, pl.col("prenom1") // 2, *dob, name="tok_phon_dob"),
+        _tok("nom", pl.col("prenom1") // 50, *dob, name="tok_nom_init_dob"),
+        _tok("prenom1", *dob, name="tok_prenom_dob"),
+        _tok("nom", *dob, name="tok_nomseul_dob"),
+        _tok(*names, "commune", "annee", name="tok_nom_commune"),
         pl.col("commune").cast(pl.String).str.zfill(5).alias("code_commune"),
     )
+    child = pl.col("child")
+    kids = {"tok_enfant": (*dob, "sexe"), "tok_enfant_prenom": ("sexe", "prenom1"),
+            "tok_enfant_ym": ("sexe", "annee", "mois"), "tok_enfant_md": ("sexe", "mois", "jour")}
     if agency == "caf":
-        child = pl.col("child")
+        swapped = pl.when((pl.col("jour") <= 12) & (pl.col("jour") != pl.col("mois")))
+        usage = pl.when(pl.col("married")).then(pl.col("usage_name"))
         out = out.with_columns(
-            _tok(pl.when(pl.col("p1") >= 0).then(pl.col("p1")), "annee", "mois", "jour", "sexe",
-                 name="tok_enfant_p1", subkey="tok_enfant", when=child),
-            _tok(pl.when(pl.col("p2") >= 0).then(pl.col("p2")), "annee", "mois", "jour", "sexe",
-                 name="tok_enfant_p2", subkey="tok_enfant", when=child),
-            _tok(pl.when(pl.col("married")).then(pl.col("usage_name")), "annee",
-                 name="tok_nomusage_a", subkey="tok_nom_a"),
-            _tok(pl.when(pl.col("married")).then(pl.col("usage_name") // 3), "annee",
-                 name="tok_nomusage_phon_a", subkey="tok_nom_phon_a"),
-            _tok(pl.when(pl.col("married")).then(pl.col("usage_name")), "prenom1", "annee",
-                 "mois", "jour", name="tok_nomusage_dob", subkey="tok_nom_dob"),
+            *[_tok(pl.when(pl.col(p) >= 0).then(pl.col(p)), *comps, name=f"{key}_{p}",
+                   subkey=key, when=child)
+              for key, comps in kids.items() for p in ("p1", "p2")],
+            _tok(usage, "prenom1", *dob, name="tok_nomusage_dob", subkey="tok_nom_dob"),
+            _tok("prenom1", "nom", *dob, name="tok_inv_dob", subkey="tok_nom_dob"),
+            _tok(*names, "annee", swapped.then(pl.col("jour")), swapped.then(pl.col("mois")),
+                 name="tok_nom_dobswap", subkey="tok_nom_dob"),
             pl.when(child).then(pl.lit("ENF")).otherwise(pl.lit("DEM")).alias("role"),
         )
     else:
         out = out.with_columns(
-            _tok(pl.col("attached"), "annee", "mois", "jour", "sexe", name="tok_enfant",
-                 when=pl.col("child")),
-            pl.when(pl.col("child")).then(pl.lit("ENFANT")).otherwise(pl.lit("ASSURE"))
-            .alias("role"),
+            *[_tok(pl.col("attached"), *comps, name=key, when=child)
+              for key, comps in kids.items()],
+            pl.when(child).then(pl.lit("ENFANT")).otherwise(pl.lit("ASSURE")).alias("role"),
         )
     return out
 

@@ -39,7 +39,7 @@ from pipeline.pseudonymise.leak_scan import LeakageFound, scan_frame
 from pipeline.pseudonymise.leakage import agency_truth, frequency_leakage_frame
 from pipeline.pseudonymise.opposition import OppositionList, flag_opposition, read_opposition
 from pipeline.pseudonymise.prepare import AGENCIES, prepare_components
-from pipeline.pseudonymise.tokens import compute_tokens, load_catalogue
+from pipeline.pseudonymise.tokens import TokenCatalogue, compute_tokens, load_catalogue
 from pipeline.shared.contract import EXPORT_SCHEMA_VERSION
 from pipeline.shared.kanonymity import export_k
 
@@ -135,19 +135,24 @@ def build(
     allowed_fields: list[str] | None = None,
     contact_fields: list[str] | None = None,
     engine: str | None = None,
+    catalogue: TokenCatalogue | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
-    """Pure computation: (export frame, handles frame, counts). No file is touched."""
+    """Pure computation: (export frame, handles frame, counts). No file is touched.
+
+    `catalogue`: the token scheme (default tokens.yaml, version 2; the attacks' tests pass the
+    version 1 control)."""
     if agency not in AGENCIES:
         raise PipelineError(f"organisme inconnu : « {agency} » (caf ou cpam)")
     prepared = prepare_components(ingested, agency)
     with step("Jetons (HMAC par champ)"):
-        tokens = compute_tokens(prepared, agency, secret, engine=engine, prepared=True)
+        tokens = compute_tokens(prepared, agency, secret, engine=engine, prepared=True,
+                                catalogue=catalogue)
     frame = pl.concat([add_attributes(prepared, agency, territory), tokens], how="horizontal")
     frame, opp_counts = flag_opposition(frame, agency, opposition)
     frame = assign_handles(frame, _household_key(agency), agency, secret=secret, seed=seed)
     frame = add_features(frame, agency)
 
-    catalogue = load_catalogue()
+    catalogue = catalogue or load_catalogue()
     attributes = export_attributes(agency, frame.columns)
     produced = STRUCTURE + attributes + catalogue.names(agency)
     wanted = produced if allowed_fields is None else [c for c in produced if c in allowed_fields]

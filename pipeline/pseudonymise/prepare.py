@@ -56,6 +56,7 @@ def prepare_components(df: pl.DataFrame, agency: str) -> pl.DataFrame:
             else pl.lit(None, dtype=pl.String)
         ),
         prenom1=_blank_to_null(pl.col("prenom1")),
+        prenom1_init=_blank_to_null(pl.col("prenom1")).str.slice(0, 1),
         prenom2=pl.col("prenoms").cast(pl.String).str.extract(r"^\s*\S+\s+(\S+)", 1),
         prenoms=_blank_to_null(pl.col("prenoms")),
         dob=pl.col("date_naissance").dt.to_string("%Y-%m-%d"),

@@ -53,6 +53,10 @@ class TokenCatalogue:
         return [t["name"] for t in self.tokens if agency is None or agency in t["agencies"]]
 
 
+# The version 1 catalogue, kept only as the attacks' control (no export uses it any more).
+V1_CATALOGUE = Path(__file__).with_name("tokens_v1.yaml")
+
+
 def load_catalogue(path: Path | None = None) -> TokenCatalogue:
     """Read tokens.yaml (the packaged one by default)."""
     if path is None:

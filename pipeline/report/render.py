@@ -44,10 +44,23 @@ STAGE_LABELS = {
 PASS_LABELS = {
     "nir": "NIR", "enfant": "Enfant (NIR parent + naissance + sexe)",
     "nom_dob": "Nom + prénom + naissance", "foyer": "Même foyer qu'une personne liée",
+    "enfant_date_erronee": "Enfant (NIR parent + sexe + prénom ou 2 éléments de la naissance)",
+    "noms_inverses": "Nom et prénom inversés + naissance",
+    "date_inversee": "Nom + prénom + naissance jour/mois inversés",
+    "autre_prenom": "Nom + naissance, deuxième prénom de l'un = premier de l'autre",
+    "date_deux_sur_trois": "Nom + prénom + 2 éléments sur 3 de la naissance",
+    "phonetique": "Nom + prénom phonétiques + naissance",
+    "initiale": "Nom + initiale du prénom + naissance",
+    "nom_date": "Nom + naissance (prénom différent ou absent)",
     "probabiliste": "Fellegi–Sunter", "revue": "bande de revue manuelle",
 }
 SHORT_PASS_LABELS = {"nir": "NIR", "enfant": "Enfant", "nom_dob": "Nom + naissance",
-                     "foyer": "Foyer", "probabiliste": "Fellegi–Sunter"}
+                     "foyer": "Foyer", "probabiliste": "Fellegi–Sunter",
+                     "enfant_date_erronee": "Enfant (date erronée)",
+                     "noms_inverses": "Noms inversés", "date_inversee": "Date inversée",
+                     "autre_prenom": "Autre prénom",
+                     "date_deux_sur_trois": "Date 2 sur 3", "phonetique": "Phonétique",
+                     "initiale": "Initiale", "nom_date": "Nom + date"}
 SIGNATURE_LABELS = {"valide": "signature valide", "invalide": "signature INVALIDE",
                     "absente": "signature ABSENTE"}
 

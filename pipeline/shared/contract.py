@@ -5,4 +5,4 @@ French message, so an agency running an old release cannot feed a central step t
 columns differently.
 """
 
-EXPORT_SCHEMA_VERSION = "1"
+EXPORT_SCHEMA_VERSION = "2"  # 2: composite match-keys (pipeline/pseudonymise/tokens.yaml)

@@ -40,6 +40,7 @@ def _derive(p: dict) -> dict:
                      ("prenom1", "prenom1_phon")):
         q[dst] = q[src][:3] if q.get(src) else None
     q.setdefault("prenoms", q.get("prenom1"))
+    q["prenom1_init"] = q["prenom1"][:1] if q.get("prenom1") else None
     return q
 
 
@@ -75,6 +76,20 @@ def write_exports(tmp: Path, caf: list[dict], cpam: list[dict]) -> tuple[Path, P
     export(caf, "caf").write_parquet(a)
     export(cpam, "cpam").write_parquet(b)
     return a, b
+
+
+def config_with_passes(tmp: Path, names: tuple[str, ...]) -> Path:
+    """The packaged linkage model with only the passes `names`: what they leave goes to
+    Fellegi-Sunter (the full key hierarchy links most noisy fixtures deterministically)."""
+    import yaml
+
+    from pipeline.match.config import DEFAULT_CONFIG
+
+    cfg = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
+    cfg["passes"] = [p for p in cfg["passes"] if p["name"] in names]
+    path = tmp / "cfg_passes.yaml"
+    path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    return path
 
 
 def truth_file(tmp: Path, pairs: list[tuple[str, str]]) -> Path:

@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 import recordlinkage as rl
 import yaml
-from match_fixtures import noisy_population, truth_file, write_exports
+from match_fixtures import config_with_passes, noisy_population, truth_file, write_exports
 
 from pipeline.match import link
 from pipeline.match.config import DEFAULT_CONFIG
@@ -89,16 +89,32 @@ def test_one_to_one_equals_greedy_by_descending_weight(seed):
 
 @pytest.fixture(scope="module")
 def noisy_run(tmp_path_factory):
+    """Only the NIR and name + date passes: the noisy records are left to Fellegi–Sunter, which
+    must link them from which composite keys agree (the full hierarchy would take them first,
+    see test_full_hierarchy_links_the_noise_deterministically)."""
     tmp = tmp_path_factory.mktemp("noisy")
     caf, cpam, pairs = noisy_population(300, seed=7, nir_share=0.3)
     a, b = write_exports(tmp, caf, cpam)
-    return tmp, a, b, link(a, b, tmp / "out", truth=truth_file(tmp, pairs), threads=2)
+    path = config_with_passes(tmp, ("nir", "nom_dob"))
+    return tmp, a, b, link(a, b, tmp / "out", config=path, truth=truth_file(tmp, pairs),
+                           threads=2)
+
+
+def test_full_hierarchy_links_the_noise_deterministically(noisy_run, tmp_path):
+    _tmp, a, b, _ = noisy_run
+    _caf, _cpam, pairs = noisy_population(300, seed=7, nir_share=0.3)
+    res = link(a, b, tmp_path / "out", truth=truth_file(tmp_path, pairs), threads=2)
+    by_pass = res.stats["funnel"]["links_by_pass"]
+    for name in ("phonetique", "date_inversee", "autre_prenom"):
+        assert by_pass.get(name, 0) > 5, (name, by_pass)
+    assert res.stats["quality"]["precision"] > 0.99
+    assert res.stats["quality"]["recall"] > 0.94  # measured 0.95: two errors on one record remain
 
 
 def test_probabilistic_pass_links_noisy_records(noisy_run):
     _, _, _, result = noisy_run
     stats = result.stats
-    assert stats["funnel"]["links_by_pass"].get("probabiliste", 0) > 50
+    assert stats["funnel"]["links_by_pass"].get("probabiliste", 0) > 40
     assert stats["quality"]["precision"] > 0.97
     assert stats["quality"]["recall"] > 0.9
     assert stats["blocking"]["candidate_pairs"] > 0

@@ -15,6 +15,7 @@ import duckdb
 import numpy as np
 import polars as pl
 import pytest
+from match_fixtures import config_with_passes
 
 from pipeline.common.tables import write_parquet
 from pipeline.evaluate import prf
@@ -98,7 +99,10 @@ def harsh_run(tmp_path_factory) -> dict:
                                         sort_by=["handle"])
         lines[agency] = handles.select(pl.col("handle").alias(f"{agency}_handle"),
                                        pl.col("line").cast(pl.Int64).alias(f"{agency}_line"))
-    link(exports["caf"], exports["cpam"], root / "out", threads=2)
+    # version 2: the full match-key hierarchy leaves Fellegi–Sunter almost nothing at this noise;
+    # with the NIR, child and name + date passes only, the model has real work and a flip shows
+    link(exports["caf"], exports["cpam"], root / "out", threads=2,
+         config=config_with_passes(root, ("nir", "enfant", "nom_dob")))
     pair = ["caf_line", "cpam_line"]
     truth = pl.read_csv(root / "data" / "truth" / "persons.csv", separator=";",
                         infer_schema_length=10_000).drop_nulls(pair).select(
@@ -162,7 +166,7 @@ def test_linkage_quality_shows_a_wrong_sign(harsh_run) -> None:
     links, linkable = harsh_run["links"], harsh_run["linkable"]
     overall = prf(links.select(pair), linkable)
     assert overall["precision"] >= 0.995, overall
-    assert overall["recall"] >= 0.99, overall
+    assert overall["recall"] >= 0.96, overall  # 0.967 measured with these three passes
     prob = links.filter(pl.col("pass") == "probabiliste")
     assert prob.height > 50  # the probabilistic pass has real work at this noise
     assert prf(prob.select(pair), linkable)["precision"] >= 0.97

@@ -43,11 +43,12 @@ def _run(tmp_path: Path, agency: str = "caf", *, materials: Materials | None = N
 
 
 def test_export_has_only_allowed_columns(tmp_path: Path) -> None:
-    allowed = ["handle", "foyer", "opposition", "type_foyer", "tok_nir", "tok_dob",
+    allowed = ["handle", "foyer", "opposition", "type_foyer", "tok_nir", "tok_nom_dob",
                "nom_naissance"]
     res = _run(tmp_path, materials=_materials(allowed=allowed))
     export = pl.read_parquet(res.export_file)
-    assert export.columns == ["handle", "foyer", "opposition", "type_foyer", "tok_nir", "tok_dob"]
+    assert export.columns == [
+        "handle", "foyer", "opposition", "type_foyer", "tok_nir", "tok_nom_dob"]
 
 
 def test_default_export_matches_contract(tmp_path: Path) -> None:

@@ -12,24 +12,23 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from helpers_pseudonymise import KEY, OTHER_KEY, caf_frame, caf_person, cpam_frame, person
 
-from pipeline.pseudonymise.tokens import compute_tokens, load_catalogue
+from pipeline.pseudonymise.tokens import V1_CATALOGUE, compute_tokens, load_catalogue
 
 # Fixed vectors: KEY = bytes(range(32)), the CPAM row of helpers_pseudonymise.person().
 FIXED = {
-    "tok_nir": "13c545bcda729608073cda2b336cad9a",
-    "tok_nom_dob": "51e4df2bb010e2f3b9cb686a9a94db68",
-    "tok_nom_a": "411f89632621465915b95b7b6937dd54",
-    "tok_prenom_a": "6a9b06011c3a7c5c241e26704e2183f1",
-    "tok_dob": "dc971e32654901cf15cf225289fc5a3c",
-    "tok_dob_md": "a21001981d86ba49be6b23d6cac13768",
-    "tok_commune": "2cbd888edf05c170b1cf9ce180766b64",
+    "tok_nir": "5fa30436ed3cbb66baa9e51d3f6488d7",
+    "tok_nir_dob": "e2fd6d8e4d83ab46a016f760036966b9",
+    "tok_nom_dob": "7e12fb809994a5965d9356c0fc4ca1f2",
+    "tok_nom_md": "b5f36532a198080a3b0ea72f49076e87",
+    "tok_phon_dob": "6b7ccfeda200f045b14dbf8cbc092208",
+    "tok_nom_commune": "7763fc53c94f95ec1cfa04b2f77d2080",
 }
 
 
 def _independent(name: str, message: str, secret: bytes = KEY) -> str:
-    """The token definition re-derived with the stdlib (HKDF from cryptography)."""
+    """The token definition re-derived with the stdlib (HKDF from cryptography), version 2."""
     sub = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-               info=b"nonrecours/v1/" + name.encode()).derive(secret)
+               info=b"nonrecours/v2/" + name.encode()).derive(secret)
     return hmac.new(sub.hex().encode(), message.encode(), hashlib.sha256).hexdigest()[:32]
 
 
@@ -43,20 +42,49 @@ def test_definition_matches_independent_derivation() -> None:
     toks = compute_tokens(cpam_frame([person()]), "cpam", KEY)
     sep = "\x1f"
     assert toks["tok_nir"][0] == _independent("tok_nir", "2850561169001")
+    assert toks["tok_nir_dob"][0] == _independent(
+        "tok_nir_dob", sep.join(["2850561169001", "1985-05-17"]))
     assert toks["tok_nom_dob"][0] == _independent(
         "tok_nom_dob", sep.join(["DUPONT", "CAMILLE", "1985-05-17"]))
-    assert toks["tok_nom_a"][0] == _independent("tok_nom_a", "DUPONT" + sep + "1985")
-    assert toks["tok_prenom_phon_a"][0] == _independent(
-        "tok_prenom_phon_a", "KML" + sep + "1985")
-    assert toks["tok_dob_md"][0] == _independent("tok_dob_md", "05" + sep + "17")
+    assert toks["tok_nom_md"][0] == _independent(
+        "tok_nom_md", sep.join(["DUPONT", "CAMILLE", "05", "17"]))
+    assert toks["tok_nom_init_dob"][0] == _independent(
+        "tok_nom_init_dob", sep.join(["DUPONT", "C", "1985-05-17"]))
+    assert toks["tok_phon_dob"][0] == _independent(
+        "tok_phon_dob", sep.join(["DPN", "KML", "1985-05-17"]))
+
+
+def test_v1_control_catalogue_still_computes() -> None:
+    """The version 1 scheme (the attacks' control) keeps its own prefix and tokens."""
+    v1 = load_catalogue(V1_CATALOGUE)
+    toks = compute_tokens(cpam_frame([person()]), "cpam", KEY, catalogue=v1)
+    assert "tok_dob_md" in toks.columns and "tok_nom_md" not in toks.columns
+    sub = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+               info=b"nonrecours/v1/tok_dob_md").derive(KEY)
+    assert toks["tok_dob_md"][0] == hmac.new(sub.hex().encode(), b"05\x1f17",
+                                             hashlib.sha256).hexdigest()[:32]
+
+
+def test_every_v2_key_holds_a_name_or_a_nir() -> None:
+    """No standalone low-cardinality token: each key carries a full name, a NIR or a parent
+    NIR, so its values are near-unique per person (docs/CONTRACTS.md, version 2)."""
+    anchors = {"nom", "nom_usage", "prenom1", "nom_phon", "nir", "nir_parent1", "nir_parent2",
+               "nir_ouvrant_droit"}
+    for tok in load_catalogue().tokens:
+        for side in tok["agencies"].values():
+            comps = set(side["components"])
+            assert comps & anchors, tok["name"]
+            assert len(comps) >= 2 or comps <= {"nir"}, tok["name"]
+            if comps & {"annee", "mois", "jour", "dob", "dob_swap", "sexe", "code_commune"}:
+                assert comps & anchors, tok["name"]
 
 
 def test_per_field_subkeys_separate_equal_values() -> None:
-    """The same text in two fields gives unrelated tokens."""
+    """The same components under two keys give unrelated tokens."""
     row = person(nom="MARTIN", prenom1="MARTIN", prenoms="MARTIN")
     toks = compute_tokens(cpam_frame([row]), "cpam", KEY)
-    assert toks["tok_nom_a"][0] != toks["tok_prenom_a"][0]
-    assert toks["tok_prenom_a"][0] != toks["tok_prenoms_a"][0]
+    assert toks["tok_nom_dob"][0] != toks["tok_phon_dob"][0]
+    assert toks["tok_nom_ym"][0] != toks["tok_nom_md"][0]
 
 
 def test_new_key_gives_unlinkable_tokens() -> None:
@@ -72,9 +100,10 @@ def test_null_component_gives_null_token() -> None:
     row = person(date_naissance=None, naiss_jour=None, nir=None)
     toks = compute_tokens(cpam_frame([row]), "cpam", KEY)
     assert toks["tok_nir"][0] is None
-    assert toks["tok_dob"][0] is None and toks["tok_nom_dob"][0] is None
-    assert toks["tok_dob_md"][0] is None
-    assert toks["tok_dob_ym"][0] is not None  # year and month are still known
+    assert toks["tok_nir_dob"][0] is None and toks["tok_nom_dob"][0] is None
+    assert toks["tok_nom_md"][0] is None and toks["tok_prenom_dob"][0] is None
+    assert toks["tok_nom_ym"][0] is not None  # year and month are still known
+    assert toks["tok_nom_commune"][0] is not None  # names, commune and year known
 
 
 def test_child_token_equal_across_agencies() -> None:
@@ -94,7 +123,8 @@ def test_child_token_equal_across_agencies() -> None:
     assert t_caf["tok_enfant_p1"][2] == t_cpam["tok_enfant"][0]
     assert t_caf["tok_enfant_p2"][2] not in (None, t_cpam["tok_enfant"][0])
     assert t_caf["tok_enfant_p1"][0] is None  # only ENF/APC rows carry child tokens
-    assert t_caf["tok_prenom_a"][2] == t_cpam["tok_prenom_a"][0]
+    assert t_caf["tok_enfant_prenom_p1"][2] == t_cpam["tok_enfant_prenom"][0]
+    assert t_caf["tok_enfant_ym_p1"][2] == t_cpam["tok_enfant_ym"][0]
 
 
 def test_usage_name_and_swapped_date_cross_match() -> None:
@@ -103,18 +133,30 @@ def test_usage_name_and_swapped_date_cross_match() -> None:
     cpam = cpam_frame([person(nom="DUPONT", date_naissance=dt.date(1985, 4, 3), naiss_mois=4,
                               naiss_jour=3)])
     t_caf, t_cpam = compute_tokens(caf, "caf", KEY), compute_tokens(cpam, "cpam", KEY)
-    assert t_caf["tok_nomusage_a"][0] == t_cpam["tok_nom_a"][0]
-    assert t_caf["tok_nom_a"][0] != t_cpam["tok_nom_a"][0]
-    assert t_caf["tok_dob_swap"][0] == t_cpam["tok_dob"][0]
-    assert t_caf["tok_dob"][0] != t_cpam["tok_dob"][0]
-    assert t_caf["tok_nomusage_phon_a"][0] == t_cpam["tok_nom_phon_a"][0]
+    assert t_caf["tok_nom_dob"][0] != t_cpam["tok_nom_dob"][0]
+    # CAF: usage name + swapped date is not a key, but each variant alone is
+    caf2 = caf_frame([caf_person(nom_naissance="DUPONT", date_naissance=dt.date(1985, 3, 4),
+                                 naiss_mois=3, naiss_jour=4)])
+    t_caf2 = compute_tokens(caf2, "caf", KEY)
+    assert t_caf2["tok_nom_dobswap"][0] == t_cpam["tok_nom_dob"][0]
+    assert t_caf2["tok_nom_dob"][0] != t_cpam["tok_nom_dob"][0]
+    assert t_caf["tok_prenom_dob"][0] != t_cpam["tok_prenom_dob"][0]
 
 
-def test_salt_by_birth_year() -> None:
+def test_swapped_names_cross_match() -> None:
+    caf = caf_frame([caf_person(nom_naissance="CAMILLE", prenom1="DUPONT", prenoms="DUPONT")])
+    t_caf = compute_tokens(caf, "caf", KEY)
+    t_cpam = compute_tokens(cpam_frame([person()]), "cpam", KEY)
+    assert t_caf["tok_inv_dob"][0] == t_cpam["tok_nom_dob"][0]
+    assert t_caf["tok_nom_dob"][0] != t_cpam["tok_nom_dob"][0]
+
+
+def test_year_error_keeps_the_month_day_key() -> None:
     rows = [person(line=2), person(line=3, naiss_annee=1990, date_naissance=dt.date(1990, 5, 17))]
     toks = compute_tokens(cpam_frame(rows), "cpam", KEY)
-    assert toks["tok_prenom_a"][0] != toks["tok_prenom_a"][1]
-    assert toks["tok_dob_md"][0] == toks["tok_dob_md"][1]
+    assert toks["tok_nom_dob"][0] != toks["tok_nom_dob"][1]
+    assert toks["tok_nom_md"][0] == toks["tok_nom_md"][1]
+    assert toks["tok_nom_ym"][0] != toks["tok_nom_ym"][1]
 
 
 def test_catalogue_declares_every_token_once() -> None:
@@ -134,7 +176,7 @@ def test_tokens_are_hex_and_row_aligned() -> None:
     rows = [person(line=i + 2, prenom1=n) for i, n in enumerate(["ANNE", None, "ANNE", "LEA"])]
     toks = compute_tokens(cpam_frame(rows), "cpam", KEY)
     assert toks.height == 4
-    col = toks["tok_prenom_a"]
+    col = toks["tok_nom_commune"]
     assert col[1] is None and col[0] == col[2] != col[3]
     assert col.drop_nulls().str.contains(r"^[0-9a-f]{32}$").all()
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from pipeline.pseudonymise.tokens import TokenCatalogue, load_catalogue
+from pipeline.pseudonymise.tokens import V1_CATALOGUE, TokenCatalogue, load_catalogue
 
 # Components that fix each birth-date part: a column carrying one of them splits rows by it.
 DETERMINES = {
@@ -30,22 +30,30 @@ DETERMINES = {
 MAX_ROUNDS = 200
 
 
+def _known(catalogue: TokenCatalogue | None) -> list[dict]:
+    """Tokens the attacker can read the components of: the given (default: current, version 2)
+    catalogue, plus the version 1 tokens it does not redefine (the v1 control exports). A name
+    both versions declare has the same components in both."""
+    cat = catalogue or load_catalogue()
+    names = {t["name"] for t in cat.tokens}
+    return [*cat.tokens, *(t for t in load_catalogue(V1_CATALOGUE).tokens
+                           if t["name"] not in names)]
+
+
 def family(part: str, columns: list[str], catalogue: TokenCatalogue | None = None) -> list[str]:
     """Token columns present in `columns` whose components fix `part` on every side that
     computes them (so equal values across the two exports fix it too)."""
-    cat = catalogue or load_catalogue()
     wanted = DETERMINES[part]
-    return [tok["name"] for tok in cat.tokens if tok["name"] in columns
+    return [tok["name"] for tok in _known(catalogue) if tok["name"] in columns
             and all(wanted & set(side["components"]) for side in tok["agencies"].values())]
 
 
 def name_family(columns: list[str], catalogue: TokenCatalogue | None = None) -> list[str]:
     """The year family without any date component: what the year-salted name tokens alone
     rebuild (a scheme that drops the partial-date tokens still leaks this)."""
-    cat = catalogue or load_catalogue()
     dates = DETERMINES["mois"] | DETERMINES["jour"]
-    year = set(family("annee", columns, cat))
-    return [tok["name"] for tok in cat.tokens if tok["name"] in year
+    year = set(family("annee", columns, catalogue))
+    return [tok["name"] for tok in _known(catalogue) if tok["name"] in year
             and not any(dates & set(side["components"]) for side in tok["agencies"].values())]
 
 
