@@ -69,7 +69,9 @@ SIGNATURE_LABELS = {"valide": "signature valide", "invalide": "signature INVALID
 _NIR_RE = re.compile(
     r"(?<![0-9A-Za-z.])[1-478][0-9]{4}(?:[0-9]{2}|2A|2B)[0-9]{6}(?:[0-9]{2})?(?![0-9A-Za-z])"
 )
-_PHONE_RE = re.compile(r"(?<![0-9.,])0[1-9](?: ?[0-9]{2}){4}(?![0-9])|\+33 ?[1-9]")
+_PHONE_RE = re.compile(
+    r"(?<![0-9A-Za-z.,])0[1-9](?: ?[0-9]{2}){4}(?![0-9A-Za-z])|\+33 ?[1-9]"
+)
 
 _SECTION_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError, OSError,
                    pl.exceptions.PolarsError)
