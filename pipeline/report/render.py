@@ -28,9 +28,9 @@ from pipeline.common.files import write_text
 from pipeline.common.french import integer
 from pipeline.report import charts
 from pipeline.report.facts import SECTION_IDS
+from pipeline.shared import suppression
 
 NA = "non disponible"
-SMALL_CELL = 11  # DGFiP / CNIS threshold: counts under it are never published (docs/CONTEXT.md)
 REPORT_SCHEMA_VERSION = 1
 
 STAGE_LABELS = {
@@ -108,13 +108,15 @@ def fmt_int(n: Any) -> str:
         return NA
 
 
-def fmt_count(n: Any, threshold: int = SMALL_CELL) -> str:
-    """A household count as released outside the agencies: 1..10 shows as « < 11 »."""
+def fmt_count(n: Any, threshold: int | None = None) -> str:
+    """A household count as released outside the agencies: 1..10 shows as « < 11 »
+    (the threshold and its label come from pipeline/shared/suppression.py)."""
     try:
         v = int(n)
     except (TypeError, ValueError):
         return NA
-    return f"< {threshold}" if 0 < v < threshold else fmt_int(v)
+    return suppression.primary_label(threshold) if suppression.is_small(v, threshold) \
+        else fmt_int(v)
 
 
 def fmt_pct(x: Any, digits: int = 1) -> str:
@@ -512,8 +514,9 @@ def _detection(facts: dict) -> dict:
         for c in sub:
             label = c.get("label")
             if label is None:
-                label = "< 11" if c.get("suppressed") and c.get("count") is None else (
-                    "s" if c.get("suppressed") else str(c.get("count", "")))
+                label = (suppression.primary_label() if c.get("suppressed")
+                         and c.get("count") is None else suppression.SECONDARY_LABEL
+                         if c.get("suppressed") else str(c.get("count", "")))
             label = str(label)
             suppressed = bool(c.get("suppressed")) or not label.strip().isdigit()
             lookup[(str(c["regle"]), str(c["quartier"]))] = {
@@ -743,7 +746,8 @@ def render_report(run_dir: Path, facts: dict) -> tuple[Path, Path]:
     """Write run_dir/report.html and run_dir/report.json (atomically); return their paths."""
     run_dir = Path(run_dir)
     view = build_view(facts)
-    html = _template().render(v=view, section_ids=SECTION_IDS, NA=NA)
+    html = _template().render(v=view, section_ids=SECTION_IDS, NA=NA,
+                              small_cell=suppression.threshold())
     # The JSON carries the same view without the drawings, plus the facts as received (rounded).
     doc = {"report": _strip_svg(view), "facts": _mask_detection(_round(_jsonable(facts or {})))}
     json_text = json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=True, default=str) + "\n"
@@ -759,11 +763,10 @@ def _mask_detection(facts: dict) -> dict:
     if isinstance(det, dict):
         det = dict(det)
         for key in ("targets", "a_verifier", "excluded_opposition"):
-            if isinstance(det.get(key), int) and 0 < det[key] < SMALL_CELL:
-                det[key] = f"< {SMALL_CELL}"
+            if key in det:
+                det[key] = suppression.mask_count(det[key])
         if isinstance(det.get("by_rule"), dict):
-            det["by_rule"] = {k: (f"< {SMALL_CELL}" if isinstance(v, int) and 0 < v < SMALL_CELL
-                                  else v) for k, v in det["by_rule"].items()}
+            det["by_rule"] = {k: suppression.mask_count(v) for k, v in det["by_rule"].items()}
         facts = dict(facts, detection=det)
     return facts
 
