@@ -12,9 +12,10 @@ from pathlib import Path
 
 import polars as pl
 
+from pipeline.shared.providers import AGENCIES
+
 ROOT = Path(__file__).resolve().parents[1]
 CONVENTION = ROOT / "conventions" / "demo-flers.yaml"
-AGENCIES = ("caf", "cpam")
 
 
 def agency_chain(dataset: Path, work: Path, *, seed: int = 20261122,

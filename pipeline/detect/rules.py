@@ -19,6 +19,7 @@ import yaml
 
 from pipeline.common.errors import InputError
 from pipeline.shared.features import load_catalogue
+from pipeline.shared.providers import AGENCIES
 
 VIEWS = {"foyers", "assures_cpam"}
 PERIMETERS = {
@@ -27,7 +28,6 @@ PERIMETERS = {
     "assures": ("assures_cpam", "TRUE"),
 }
 LISTS = {"cible", "a_verifier"}
-AGENCIES = {"caf", "cpam"}
 FORMATS = {"eur", "date", "personnes", "int", "texte"}
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)(?:\|([a-z]+))?\}")
 
