@@ -17,6 +17,7 @@ from rich.table import Table
 from pipeline.chain import run, stages
 from pipeline.common.files import write_text
 from pipeline.common.progress import console
+from pipeline.common.quality import precision_recall_f1
 from pipeline.report.render import fmt_pct
 from pipeline.shared.providers import AGENCIES
 
@@ -38,16 +39,11 @@ def prf(predicted: pl.DataFrame, truth: pl.DataFrame) -> dict:
     """
     predicted, truth = predicted.unique(), truth.unique()
     tp = predicted.join(truth, on=truth.columns, how="semi", nulls_equal=False).height
-    precision = tp / predicted.height if predicted.height else 1.0
-    recall = tp / truth.height if truth.height else 1.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {
         "predicted": predicted.height,
         "truth": truth.height,
         "true_positives": tp,
-        "precision": round(precision, 5),
-        "recall": round(recall, 5),
-        "f1": round(f1, 5),
+        **precision_recall_f1(tp, predicted.height, truth.height, digits=5),
     }
 
 
