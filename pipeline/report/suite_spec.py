@@ -193,6 +193,9 @@ def expand(
                 kwargs[kwarg] = context[ctx_key]
         if "value_set_from_catalogue" in e:
             key = e["value_set_from_catalogue"]
+            if key not in CATALOGUES:
+                raise PipelineError(f"suite {suite.stage} : catalogue inconnu « {key} » "
+                                    f"(connus : {', '.join(sorted(CATALOGUES))})")
             kwargs["value_set"] = list(context.get(key) or CATALOGUES[key]())
         if "regex_list_from" in e:
             names = e["regex_list_from"]
