@@ -12,9 +12,11 @@ from pathlib import Path
 
 import polars as pl
 
+from pipeline.common.quality import precision_recall_f1
+from pipeline.shared.providers import AGENCIES
+
 ROOT = Path(__file__).resolve().parents[1]
 CONVENTION = ROOT / "conventions" / "demo-flers.yaml"
-AGENCIES = ("caf", "cpam")
 
 
 def agency_chain(dataset: Path, work: Path, *, seed: int = 20261122,
@@ -66,8 +68,5 @@ def scores(links: Path, truth: Path) -> dict[str, float | int]:
     got = pl.read_parquet(links).select("caf_handle", "cpam_handle")
     ref = pl.read_parquet(truth)
     tp = got.join(ref, on=["caf_handle", "cpam_handle"]).height
-    p = tp / got.height if got.height else 1.0
-    r = tp / ref.height if ref.height else 1.0
     return {"links": got.height, "truth_pairs": ref.height, "true_positives": tp,
-            "precision": round(p, 5), "recall": round(r, 5),
-            "f1": round(2 * p * r / (p + r), 5) if p + r else 0.0}
+            **precision_recall_f1(tp, got.height, ref.height, digits=5)}

@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from pipeline.common.quality import precision_recall_f1
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "scale.json"
 
@@ -287,10 +289,7 @@ def quality(data: Path, out: Path) -> dict[str, float]:
     truth = pl.read_parquet(data / "truth.parquet")
     links = pl.read_parquet(out / "links.parquet")
     tp = links.join(truth, on=["caf_handle", "cpam_handle"]).height
-    p = tp / links.height if links.height else 1.0
-    r = tp / truth.height if truth.height else 1.0
-    return {"precision": round(p, 5), "recall": round(r, 5),
-            "f1": round(2 * p * r / (p + r), 5) if p + r else 0.0}
+    return precision_recall_f1(tp, links.height, truth.height, digits=5)
 
 
 def bench(n: int, memory_limit: str, spill: bool) -> dict[str, object]:

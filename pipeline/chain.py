@@ -30,8 +30,8 @@ from pipeline.common.errors import PipelineError
 from pipeline.common.files import staged_folder
 from pipeline.common.outputs import folder_lock
 from pipeline.common.progress import console
+from pipeline.shared.providers import AGENCIES
 
-AGENCIES = ("caf", "cpam")
 DEMO_HANDLE_SEED = 20261122  # demo only: fixed so that `make match` is byte-reproducible
 
 

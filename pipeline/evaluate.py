@@ -17,7 +17,9 @@ from rich.table import Table
 from pipeline.chain import run, stages
 from pipeline.common.files import write_text
 from pipeline.common.progress import console
+from pipeline.common.quality import precision_recall_f1
 from pipeline.report.render import fmt_pct
+from pipeline.shared.providers import AGENCIES
 
 CAF_RULES = (
     "monoparent_sous_plafond_sans_css",
@@ -37,16 +39,11 @@ def prf(predicted: pl.DataFrame, truth: pl.DataFrame) -> dict:
     """
     predicted, truth = predicted.unique(), truth.unique()
     tp = predicted.join(truth, on=truth.columns, how="semi", nulls_equal=False).height
-    precision = tp / predicted.height if predicted.height else 1.0
-    recall = tp / truth.height if truth.height else 1.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {
         "predicted": predicted.height,
         "truth": truth.height,
         "true_positives": tp,
-        "precision": round(precision, 5),
-        "recall": round(recall, 5),
-        "f1": round(f1, 5),
+        **precision_recall_f1(tp, predicted.height, truth.height, digits=5),
     }
 
 
@@ -136,7 +133,7 @@ def rule_scores(out: Path, truth_dir: Path) -> dict:
 
 def leakage_figures(out: Path) -> dict:
     figures = {}
-    for agency in ("caf", "cpam"):
+    for agency in AGENCIES:
         path = out / "transfer" / agency / f"{agency}.leakage.json"
         if path.exists():
             figures[agency] = json.loads(path.read_text())
@@ -154,7 +151,7 @@ def cross_export_figures(out: Path) -> dict | None:
     from pipeline.pseudonymise.leakage import agency_truth
 
     exports, truths = {}, {}
-    for agency in ("caf", "cpam"):
+    for agency in AGENCIES:
         export = out / "transfer" / agency / f"{agency}.pseudo.parquet"
         if not export.exists():
             return None
@@ -171,7 +168,7 @@ def _pct(figures: dict, part: str, key: str = "part_retrouvee") -> str:
 def show_class_attacks(leakage: dict) -> None:
     """One line per export (and one for both): what the token classes give away."""
     views = [(a.upper(), (leakage.get(a) or {}).get("frequence", {}).get("classes_jetons"))
-             for a in ("caf", "cpam")]
+             for a in AGENCIES]
     views.append(("CAF + CPAM", leakage.get("croise")))
     for name, c in views:
         if not c:

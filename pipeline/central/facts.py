@@ -15,6 +15,7 @@ from typing import Any
 import polars as pl
 
 from pipeline import __version__
+from pipeline.match.config import load_config
 from pipeline.report import drilldown
 from pipeline.report.facts import collect_versions
 from pipeline.report.render import aggregate_cells
@@ -29,7 +30,10 @@ def read_json(path: Path) -> dict[str, Any]:
 def linkage_facts(stats: dict[str, Any], run_dir: Path | None = None) -> dict[str, Any]:
     funnel = stats.get("funnel", {})
     by_pass = funnel.get("links_by_pass", {})
-    order = [p.get("pass") for p in funnel.get("passes", [])] + ["probabiliste"]
+    # The run's own name for its probabilistic links (older stats: the catalogue's).
+    probabilistic = (funnel.get("probabilistic") or {}).get("pass") \
+        or load_config().probabilistic_pass.name
+    order = [p.get("pass") for p in funnel.get("passes", [])] + [probabilistic]
     steps = [{"pass": p, "links": int(by_pass.get(p, 0))} for p in dict.fromkeys(order) if p]
     hist = stats.get("match_weight_histogram", [])
     model = stats.get("model", {})

@@ -26,8 +26,8 @@ from pipeline.common.errors import PipelineError, RefusalError, os_error_message
 from pipeline.common.files import fault_point, sha256_file, staged_folder, write_text
 from pipeline.common.outputs import exclusive_output
 from pipeline.common.progress import QUIET, console, info, step, warn
+from pipeline.shared.providers import AGENCIES
 
-AGENCIES = ("caf", "cpam")
 # Wall-clock measurements, not results: left out of the audit entry so that a rerun with the same
 # inputs, parameters and clock (SOURCE_DATE_EPOCH) writes the same entry, hence the same report.
 MEASUREMENTS = "_timings.json"

@@ -3,7 +3,8 @@
 Two tables share one CSV (column `tableau`): `non_recours` (the target rules) and `a_verifier`
 (households not found at the CPAM, never counted as non-take-up). Each has its row totals
 (`Total` column) and column totals (`Total` row), and is suppressed on its own
-(pipeline/detect/suppression.py): "< 11" for a small cell, "s" for a secondary suppression.
+(pipeline/shared/suppression.py): "< 11" (formatted from its SMALL_CELL) for a small cell, "s"
+for a secondary suppression.
 """
 
 from __future__ import annotations
@@ -15,9 +16,7 @@ import polars as pl
 
 from pipeline.common.tables import write_csv
 from pipeline.detect.rules import Rule
-from pipeline.detect.suppression import suppress
-
-TOTAL = "Total"
+from pipeline.shared.suppression import TOTAL, suppressed_frame
 
 
 def count_matrix(
@@ -29,27 +28,12 @@ def count_matrix(
     return [[int(lookup.get((r, q), 0)) for q in quartiers] for r in rule_ids]
 
 
-def suppressed_frame(
-    table_name: str,
-    rule_ids: Sequence[str],
-    quartiers: Sequence[str],
-    matrix: list[list[int]],
-    threshold: int = 11,
-) -> pl.DataFrame:
-    res = suppress(matrix, threshold)
-    labels = [*rule_ids, TOTAL]
-    rows = []
-    for i, label in enumerate(labels):
-        rows.append([table_name, label] + [res.label(i, j) for j in range(len(quartiers) + 1)])
-    return pl.DataFrame(rows, schema=["tableau", "regle", *quartiers, TOTAL], orient="row")
-
-
 def write_aggregates(
     hits: pl.DataFrame,
     rules: Sequence[Rule],
     quartiers: Sequence[str],
     target: Path,
-    threshold: int = 11,
+    threshold: int | None = None,
 ) -> Path:
     """Write aggregates.csv: both tables, suppressed, quartiers in sorted order."""
     cols = sorted(set(quartiers) | set(hits["quartier"].drop_nulls().to_list()))

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from pipeline.match.config import IDENTIFIER_ROLE, load_config
 from pipeline.pseudonymise.attributes import STRUCTURE, export_age_fields, export_attributes
 from pipeline.shared.css_params import select_period
 from pipeline.shared.features import caf_features, cpam_features
@@ -96,7 +97,7 @@ def build(households: int, seed: int, folder: Path) -> tuple[Path, Path, Path]:
     links = cpam.select(
         (pl.lit("c") + pl.col("handle").str.slice(1)).alias("caf_handle"),
         pl.col("handle").alias("cpam_handle"),
-        pl.lit("nir").alias("pass"),
+        pl.lit(load_config().role_pass(IDENTIFIER_ROLE).name).alias("pass"),
         pl.lit(20.0).alias("match_weight"),
         pl.lit(0.999).alias("match_probability"),
     )

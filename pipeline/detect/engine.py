@@ -26,6 +26,7 @@ from pipeline.detect.inputs import CentralInputs, read_inputs
 from pipeline.detect.rules import SQL_MACROS, Rule, load_rules
 from pipeline.shared import kanonymity
 from pipeline.shared.features import load_catalogue
+from pipeline.shared.providers import AGENCIES
 
 SQL_FILES = ("members.sql", "household_view.sql")
 TARGET_SORT = ["agence", "liste", "priorite", "quartier", "foyer"]
@@ -206,7 +207,7 @@ def _stats(
                 k: int(targets.filter(pl.col("liste") == k).height) for k in ("cible", "a_verifier")
             },
             "par_agence": {
-                k: int(targets.filter(pl.col("agence") == k).height) for k in ("caf", "cpam")
+                k: int(targets.filter(pl.col("agence") == k).height) for k in AGENCIES
             },
         },
     }

@@ -19,6 +19,7 @@ import yaml
 
 from pipeline.common.errors import InputError
 from pipeline.shared.features import load_catalogue
+from pipeline.shared.providers import AGENCIES
 
 VIEWS = {"foyers", "assures_cpam"}
 PERIMETERS = {
@@ -27,7 +28,6 @@ PERIMETERS = {
     "assures": ("assures_cpam", "TRUE"),
 }
 LISTS = {"cible", "a_verifier"}
-AGENCIES = {"caf", "cpam"}
 FORMATS = {"eur", "date", "personnes", "int", "texte"}
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)(?:\|([a-z]+))?\}")
 
@@ -219,7 +219,23 @@ def load_rules(path: Path | None = None) -> list[Rule]:
                 features=tuple(str(f) for f in features),
             )
         )
+    _check_once(rules, path)
     return rules
+
+
+_CHECKED: set[tuple[str, ...]] = set()
+
+
+def _check_once(rules: list[Rule], path: Path) -> None:
+    """Bind every predicate against empty inputs (pipeline/detect/predicates.py), once per
+    distinct set of predicates in this process."""
+    key = tuple(f"{r.vue}|{r.gate_sql()}|{r.predicate_sql()}" for r in rules)
+    if key in _CHECKED:
+        return
+    from pipeline.detect.predicates import check_predicates
+
+    check_predicates(rules, path)
+    _CHECKED.add(key)
 
 
 def required_features(path: Path | None = None) -> list[str]:

@@ -18,7 +18,8 @@ import yaml
 from pipeline.common.errors import InputError
 from pipeline.ingest.household import HouseholdSpec, load_household
 from pipeline.ingest.normalise.dates import format_regex
-from pipeline.ingest.schema import AGENCIES, CANONICAL_VALUES, EXPECTED_TYPES, UNKNOWN_CODES
+from pipeline.ingest.schema import CANONICAL_VALUES, EXPECTED_TYPES, UNKNOWN_CODES
+from pipeline.shared.providers import AGENCIES
 
 LAYOUT_DIR = Path(__file__).with_name("layouts")
 # Defaults when a layout does not declare them (README "File-level refusals").

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import polars as pl
 
-AGENCIES = ("caf", "cpam")
-
 COMMON: dict[str, pl.DataType] = {
     "line": pl.Int64(),
     "sexe": pl.Int8(),

@@ -19,6 +19,8 @@ from pipeline.common.errors import InputError
 
 DEFAULT_CONFIG = Path(str(resources.files("pipeline.match") / "comparisons.yaml"))
 _IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
+# The role of the pass keyed on the identifier alone: its links give EM its starting m.
+IDENTIFIER_ROLE = "identifiant"
 _COLUMN_REF = re.compile(r"\b([lr])\.([A-Za-z_][A-Za-z0-9_]*)")
 
 
@@ -29,6 +31,8 @@ class Pass:
     joins: tuple[str, ...]
     consistent: str
     tie_break: str | None
+    short: str = ""
+    role: str | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,15 @@ class Config:
     link_weight: float
     review_weight: float
     deterministic_recall: float
+    probabilistic_pass: Pass
+
+    def pass_names(self) -> list[str]:
+        """Every value links.parquet's `pass` column may take, in funnel order."""
+        return [p.name for p in self.passes] + [self.probabilistic_pass.name]
+
+    def role_pass(self, role: str) -> Pass | None:
+        """The deterministic pass declared with `role` (None when no pass has it)."""
+        return next((p for p in self.passes if p.role == role), None)
 
     def referenced_columns(self, alias: str) -> set[str]:
         """Every column a condition reads on side `alias` ('l' or 'r')."""
@@ -144,7 +157,12 @@ def load_config(path: Path | None = None) -> Config:
             joins=tuple(str(j) for j in joins),
             consistent=str(p.get("consistent", "TRUE")),
             tie_break=p.get("tie_break"),
+            short=str(p.get("short", p.get("label", p["name"]))),
+            role=None if p.get("role") is None else str(p["role"]),
         ))
+    roles = [p.role for p in passes if p.role]
+    if len(roles) != len(set(roles)):
+        raise InputError(path, "un rôle de passe est déclaré deux fois", column="role")
 
     prob = _need(raw, "probabilistic", path, "la racine")
     rules = [
@@ -193,4 +211,16 @@ def load_config(path: Path | None = None) -> Config:
         link_weight=link_weight,
         review_weight=review_weight,
         deterministic_recall=float(prob.get("deterministic_recall", 0.9)),
+        probabilistic_pass=_probabilistic_pass(prob.get("pass"), path),
     )
+
+
+def _probabilistic_pass(raw: Any, path: Path) -> Pass:
+    """`probabilistic.pass`: the name and labels of the links Fellegi–Sunter makes."""
+    if not isinstance(raw, dict) or "name" not in raw:
+        raise InputError(path, "probabilistic.pass doit donner le nom (name) des liens "
+                         "probabilistes", column="pass")
+    name = _name(raw["name"], path, "probabilistic.pass")
+    label = str(raw.get("label", name))
+    return Pass(name=name, label=label, joins=(), consistent="TRUE", tie_break=None,
+                short=str(raw.get("short", label)))

@@ -22,11 +22,10 @@ from pipeline.common.files import write_text
 from pipeline.common.progress import step
 from pipeline.common.tables import write_parquet
 from pipeline.match import evaluate, passes, probabilistic
-from pipeline.match.config import Comparison, Config, load_config
+from pipeline.match.config import IDENTIFIER_ROLE, Comparison, Config, load_config
 from pipeline.match.db import connect, frame, load_export
 
 LINK_COLUMNS = ["caf_handle", "cpam_handle", "pass", "match_weight", "match_probability"]
-PROBABILISTIC_PASS = "probabiliste"
 
 
 @dataclass
@@ -95,10 +94,11 @@ def link(
             SELECT lid, rid, pass FROM links
         """)
         probabilistic.compute_gammas(con, cfg, "det_pairs", "det_gamma")
-        first_pass = cfg.passes[0].name if cfg.passes else ""
+        # EM's starting m comes from the identifier pass's links, wherever it stands.
+        id_pass = cfg.role_pass(IDENTIFIER_ROLE)
         con.execute(f"CREATE OR REPLACE TEMP VIEW det_gamma_first AS "
                     f"SELECT g.* FROM det_gamma g JOIN det_pairs d USING (lid, rid) "
-                    f"WHERE d.pass = '{first_pass}'")
+                    f"WHERE d.pass = '{id_pass.name if id_pass else ''}'")
         m_prior = probabilistic.m_prior(con, cfg, "det_gamma_first")
         timings["deterministic_levels"] = time.perf_counter() - t
 
@@ -127,7 +127,7 @@ def link(
             rounds = probabilistic.assign_one_to_one(con, "cand_scored", cfg.review_weight)
             con.execute(f"""
                 INSERT INTO links
-                SELECT lid, rid, '{PROBABILISTIC_PASS}', 'fellegi_sunter' FROM assigned
+                SELECT lid, rid, '{cfg.probabilistic_pass.name}', 'fellegi_sunter' FROM assigned
                 WHERE w >= {cfg.link_weight!r}
             """)
             con.execute(f"""
@@ -164,8 +164,9 @@ def link(
             "funnel": {
                 "passes": funnel,
                 "probabilistic": {
+                    "pass": cfg.probabilistic_pass.name,
                     "caf_records_left": int(rest_l), "cpam_records_left": int(rest_r),
-                    "linked": int(pass_counts.get(PROBABILISTIC_PASS, 0)),
+                    "linked": int(pass_counts.get(cfg.probabilistic_pass.name, 0)),
                     "above_threshold_lost_to_one_to_one": int(lost),
                     "assignment_rounds": rounds,
                 },

@@ -13,6 +13,7 @@ from typing import Any
 import duckdb
 
 from pipeline.common.errors import InputError
+from pipeline.common.quality import precision_recall_f1
 from pipeline.match.config import Config
 
 
@@ -51,11 +52,8 @@ def load_truth(con: duckdb.DuckDBPyConnection, path: Path) -> int:
 
 
 def _prf(tp: int, fp: int, fn: int) -> dict[str, float | int]:
-    precision = tp / (tp + fp) if tp + fp else 1.0
-    recall = tp / (tp + fn) if tp + fn else 1.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {"true_positives": tp, "false_positives": fp, "false_negatives": fn,
-            "precision": precision, "recall": recall, "f1": f1}
+            **precision_recall_f1(tp, tp + fp, tp + fn)}
 
 
 def evaluate(con: duckdb.DuckDBPyConnection, truth_path: Path, cfg: Config) -> dict[str, Any]:
@@ -70,8 +68,9 @@ def evaluate(con: duckdb.DuckDBPyConnection, truth_path: Path, cfg: Config) -> d
         FROM links k LEFT JOIN truth t ON k.lid = t.lid AND k.rid = t.rid
         GROUP BY k.pass ORDER BY k.pass
     """).fetchall()
-    out["precision_by_pass"] = {p: {"links": int(n), "true": int(t),
-                                    "precision": (t / n) if n else 1.0} for p, n, t in per_pass}
+    out["precision_by_pass"] = {
+        p: {"links": int(n), "true": int(t), "precision": precision_recall_f1(t, n, t)["precision"]}
+        for p, n, t in per_pass}
     clerical_true = con.execute("SELECT count(*) FROM clerical c SEMI JOIN truth t "
                                 "ON c.lid = t.lid AND c.rid = t.rid").fetchall()[0][0]
     n_clerical = con.execute("SELECT count(*) FROM clerical").fetchall()[0][0]

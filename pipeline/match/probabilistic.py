@@ -168,7 +168,7 @@ def build_term_frequencies(con: duckdb.DuckDBPyConnection, config: Config) -> li
 
 def m_prior(con: duckdb.DuckDBPyConnection, config: Config,
             table: str) -> list[np.ndarray] | None:
-    """Prior counts for m: level counts among pairs the first pass (NIR) linked, scaled.
+    """Prior counts for m: level counts among pairs the identifier (NIR) pass linked, scaled.
 
     The NIR pass does not look at names, so its links show how often true pairs disagree on
     each field (birth date only up to its consistency check). Scaled to `em_m_prior_pairs`

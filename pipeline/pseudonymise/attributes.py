@@ -28,6 +28,7 @@ import polars as pl
 from pipeline.common.errors import InputError
 from pipeline.shared import features as feats
 from pipeline.shared.css_params import dependant_age_limit
+from pipeline.shared.providers import AGENCIES
 
 HORS_TERRITOIRE = "HORS_TERRITOIRE"
 
@@ -55,7 +56,7 @@ def export_attributes(agency: str, columns: list[str]) -> list[str]:
 
 # The attribute columns each export carries when its extract has no optional column (territory
 # bootstrap, conventions): role, linkage attributes, the catalogue's mandatory features.
-ATTRIBUTES = {agency: export_attributes(agency, []) for agency in ("caf", "cpam")}
+ATTRIBUTES = {agency: export_attributes(agency, []) for agency in AGENCIES}
 
 
 # Date-typed columns an export may legitimately carry (anything else dated is a leak).

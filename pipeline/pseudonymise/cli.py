@@ -11,6 +11,7 @@ import typer
 
 from pipeline.common.outputs import Remplacer
 from pipeline.common.progress import info
+from pipeline.shared.providers import AGENCIES
 from pipeline.territory.config import ConfigOpt
 
 
@@ -100,7 +101,7 @@ def register(app: typer.Typer) -> None:
         from pipeline.pseudonymise.leakage import frequency_leakage
 
         agency = export_file.name.split(".")[0]  # <agency>.pseudo.parquet: its coded domains
-        scan = scan_export(export_file, ingested, agency if agency in ("caf", "cpam") else None)
+        scan = scan_export(export_file, ingested, agency if agency in AGENCIES else None)
         freq = frequency_leakage(export_file, handles_file=handles, ingested_file=ingested)
         typer.echo(json.dumps({"scan": scan, "frequence": freq}, indent=2, ensure_ascii=False,
                               sort_keys=True))

@@ -9,8 +9,7 @@ from __future__ import annotations
 import polars as pl
 
 from pipeline.pseudonymise.phonetic import encode_unique
-
-AGENCIES = ("caf", "cpam")
+from pipeline.shared.providers import AGENCIES
 
 
 def _blank_to_null(expr: pl.Expr) -> pl.Expr:

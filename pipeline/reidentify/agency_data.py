@@ -16,7 +16,6 @@ from pipeline.common.errors import InputError, PipelineError
 from pipeline.common.files import check_private
 from pipeline.common.tables import read_parquet
 
-AGENCIES = ("caf", "cpam")
 HANDLE_COLUMNS = ("handle", "foyer", "line")
 
 

@@ -24,6 +24,7 @@ from pipeline.reidentify.fieldwork import household_facts, territory_names
 from pipeline.reidentify.lists import ListHeader, css_table_text, csv_bytes, to_display
 from pipeline.reidentify.sheets import xlsx_bytes
 from pipeline.shared.agency_stats import write_agency_stats
+from pipeline.shared.providers import AGENCIES
 
 TARGET_COLUMNS = (
     "agence",
@@ -135,7 +136,7 @@ def reidentify(
     run_info: {"run_date": date or ISO str (header and XLSX timestamps; default today),
     "convention_id": str (when no convention file is given)}.
     """
-    if agency not in agency_data.AGENCIES:
+    if agency not in AGENCIES:
         raise PipelineError(f"organisme inconnu : « {agency} » (caf ou cpam)")
     if hold_months < 0:
         raise InputError("--hold-months", "durée de mise en attente négative")

@@ -17,9 +17,9 @@ import polars as pl
 from pipeline.common.errors import InputError
 from pipeline.common.files import check_private
 from pipeline.common.tables import write_csv
-from pipeline.detect.aggregates import suppressed_frame
 from pipeline.reidentify.fieldwork import fieldwork
 from pipeline.reidentify.lists import CONTACT_DATE, OUTCOME, REFERENCE
+from pipeline.shared.suppression import suppressed_frame
 
 LIST_SHEET = "Liste"
 
@@ -140,7 +140,8 @@ def read_outcomes(paths: Sequence[Path]) -> pl.DataFrame:
 
 
 def load_feedback(
-    listes_dir: Path, feedback: Path | Sequence[Path], out_dir: Path, *, threshold: int = 11
+    listes_dir: Path, feedback: Path | Sequence[Path], out_dir: Path, *,
+    threshold: int | None = None,
 ) -> dict:
     """Read filled lists back; write hit rates (internal) and a small-cell suppressed copy."""
     paths = [feedback] if isinstance(feedback, (str, Path)) else list(feedback)

@@ -3,7 +3,8 @@
 `targets_vs_aggregates`: the rule x quartier counts recomputed from targets.parquet must equal
 every published cell of aggregates.csv (pipeline/detect/aggregates.py: tables `non_recours` for
 liste `cible` and `a_verifier`; cells are counts, "< 11" for a small cell, "s" for secondary
-suppression). A primary-suppressed cell must hide a count between 1 and 10. Results carry counts
+suppression, both labels read from pipeline/shared/suppression.py). A primary-suppressed cell
+must hide a count between 1 and the threshold minus one. Results carry counts
 of cells only, never a data value.
 """
 
@@ -16,11 +17,9 @@ from typing import Any
 import polars as pl
 
 from pipeline.report.suite_spec import CrossCheckSpec
+from pipeline.shared.suppression import TOTAL, primary_label, threshold
 
 TABLE_TO_LISTE = {"non_recours": "cible", "a_verifier": "a_verifier"}
-TOTAL = "Total"
-PRIMARY_LABEL = "< 11"
-SECONDARY_LABEL = "s"
 
 
 def _load_aggregates(value: Any) -> pl.DataFrame:
@@ -51,14 +50,14 @@ def targets_vs_aggregates(targets: pl.DataFrame, aggregates: pl.DataFrame) -> di
     joined = cells.join(counts, on=["liste", "regle", "quartier"], how="full", coalesce=True)
     joined = joined.with_columns(pl.col("n").fill_null(0))
     published = joined.filter(pl.col("cellule").str.contains(r"^[0-9]+$"))
-    primary = joined.filter(pl.col("cellule") == PRIMARY_LABEL)
+    primary = joined.filter(pl.col("cellule") == primary_label())
     # Counts in targets whose rule or quartier has no cell at all in the aggregates.
     orphans = joined.filter(pl.col("cellule").is_null() & (pl.col("n") > 0))
     return {
         "cells": joined.filter(pl.col("cellule").is_not_null()).height,
         "published": published.height,
         "mismatched": published.filter(pl.col("cellule").cast(pl.Int64) != pl.col("n")).height,
-        "primary_inconsistent": primary.filter(~pl.col("n").is_between(1, 10)).height,
+        "primary_inconsistent": primary.filter(~pl.col("n").is_between(1, threshold() - 1)).height,
         "orphans": orphans.height,
     }
 

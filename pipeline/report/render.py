@@ -11,6 +11,7 @@ no script, no font, no image, no request of any kind, so it opens offline and pr
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import json
 import math
@@ -26,11 +27,12 @@ import polars as pl
 from pipeline.common.errors import PipelineError
 from pipeline.common.files import write_text
 from pipeline.common.french import integer
+from pipeline.match.config import load_config
 from pipeline.report import charts
 from pipeline.report.facts import SECTION_IDS
+from pipeline.shared import suppression
 
 NA = "non disponible"
-SMALL_CELL = 11  # DGFiP / CNIS threshold: counts under it are never published (docs/CONTEXT.md)
 REPORT_SCHEMA_VERSION = 1
 
 STAGE_LABELS = {
@@ -41,26 +43,27 @@ STAGE_LABELS = {
     "links": "Liens entre personnes", "clerical_review": "Paires en revue manuelle",
     "targets": "Foyers à contacter",
 }
-PASS_LABELS = {
-    "nir": "NIR", "enfant": "Enfant (NIR parent + naissance + sexe)",
-    "nom_dob": "Nom + prénom + naissance", "foyer": "Même foyer qu'une personne liée",
-    "enfant_date_erronee": "Enfant (NIR parent + sexe + prénom ou 2 éléments de la naissance)",
-    "noms_inverses": "Nom et prénom inversés + naissance",
-    "date_inversee": "Nom + prénom + naissance jour/mois inversés",
-    "autre_prenom": "Nom + naissance, deuxième prénom de l'un = premier de l'autre",
-    "date_deux_sur_trois": "Nom + prénom + 2 éléments sur 3 de la naissance",
-    "phonetique": "Nom + prénom phonétiques + naissance",
-    "initiale": "Nom + initiale du prénom + naissance",
-    "nom_date": "Nom + naissance (prénom différent ou absent)",
-    "probabiliste": "Fellegi–Sunter", "revue": "bande de revue manuelle",
-}
-SHORT_PASS_LABELS = {"nir": "NIR", "enfant": "Enfant", "nom_dob": "Nom + naissance",
-                     "foyer": "Foyer", "probabiliste": "Fellegi–Sunter",
-                     "enfant_date_erronee": "Enfant (date erronée)",
-                     "noms_inverses": "Noms inversés", "date_inversee": "Date inversée",
-                     "autre_prenom": "Autre prénom",
-                     "date_deux_sur_trois": "Date 2 sur 3", "phonetique": "Phonétique",
-                     "initiale": "Initiale", "nom_date": "Nom + date"}
+# Pass labels come from pipeline/match/comparisons.yaml (`label`, `short`), never spelled here.
+REVIEW_LABEL = "bande de revue manuelle"
+
+
+@functools.cache
+def _pass_labels() -> tuple[dict[str, str], dict[str, str]]:
+    """(long, short) labels of every pass name links.parquet may carry."""
+    cfg = load_config()
+    every = [*cfg.passes, cfg.probabilistic_pass]
+    return ({p.name: p.label for p in every} | {"revue": REVIEW_LABEL},
+            {p.name: p.short for p in every})
+
+
+def pass_label(name: str) -> str:
+    return _pass_labels()[0].get(name, name)
+
+
+def short_pass_label(name: str) -> str:
+    return _pass_labels()[1].get(name, name)
+
+
 SIGNATURE_LABELS = {"valide": "signature valide", "invalide": "signature INVALIDE",
                     "absente": "signature ABSENTE"}
 
@@ -110,13 +113,15 @@ def fmt_int(n: Any) -> str:
         return NA
 
 
-def fmt_count(n: Any, threshold: int = SMALL_CELL) -> str:
-    """A household count as released outside the agencies: 1..10 shows as « < 11 »."""
+def fmt_count(n: Any, threshold: int | None = None) -> str:
+    """A household count as released outside the agencies: 1..10 shows as « < 11 »
+    (the threshold and its label come from pipeline/shared/suppression.py)."""
     try:
         v = int(n)
     except (TypeError, ValueError):
         return NA
-    return f"< {threshold}" if 0 < v < threshold else fmt_int(v)
+    return suppression.primary_label(threshold) if suppression.is_small(v, threshold) \
+        else fmt_int(v)
 
 
 def fmt_pct(x: Any, digits: int = 1) -> str:
@@ -250,7 +255,7 @@ def _linkage(facts: dict) -> dict:
     cumulative, funnel = 0, []
     for p, v in steps:
         cumulative += v
-        funnel.append({"pass": p, "label": PASS_LABELS.get(p, p), "links": fmt_int(v),
+        funnel.append({"pass": p, "label": pass_label(p), "links": fmt_int(v),
                        "cumulative": fmt_int(cumulative),
                        "share": fmt_pct(cumulative / denom) if denom else NA})
     hist = lk.get("histogram") or {}
@@ -266,7 +271,7 @@ def _linkage(facts: dict) -> dict:
         "caf_rows": fmt_int(caf), "cpam_rows": fmt_int(cpam), "links_total": fmt_int(total),
         "link_rate": fmt_pct(total / denom) if denom and total is not None else NA,
         "funnel": funnel,
-        "funnel_svg": charts.funnel_svg([(SHORT_PASS_LABELS.get(p, p), v) for p, v in steps],
+        "funnel_svg": charts.funnel_svg([(short_pass_label(p), v) for p, v in steps],
                                         denom),
         "histogram_svg": charts.histogram_svg(bins, counts, review=review, link=link),
         "has_histogram": bool(counts) and len(bins) == len(counts) + 1,
@@ -361,8 +366,7 @@ def _pair_view(p: Mapping, link: Any, review: Any) -> dict:
             steps.append((f"{st['comparison']} : fréquence", float(st["tf_weight"])))
     total = float(p.get("match_weight") or 0)
     return {
-        "ref": str(p.get("ref", "")), "pass": PASS_LABELS.get(str(p.get("pass")),
-                                                             str(p.get("pass", ""))),
+        "ref": str(p.get("ref", "")), "pass": pass_label(str(p.get("pass", ""))),
         "weight": fmt_num(total), "prior": fmt_num(p.get("prior")),
         "probability": fmt_pct(1 / (1 + 2 ** -total), 2),
         "steps": [{"label": lab, "weight": fmt_num(w)} for lab, w in steps],
@@ -410,7 +414,7 @@ def _links(facts: dict) -> dict:
     link, review = lk.get("threshold_link"), lk.get("threshold_review")
     hists = []
     for p, h in sorted((lk.get("by_pass") or {}).items()):
-        hists.append({"pass": PASS_LABELS.get(p, p), "total": fmt_int(sum(h["counts"])),
+        hists.append({"pass": pass_label(p), "total": fmt_int(sum(h["counts"])),
                       "hist_svg": charts.histogram_svg(h["bins"], h["counts"], review=review,
                                                   link=link)})
     return {"available": True, "threshold_link": fmt_num(link),
@@ -514,8 +518,9 @@ def _detection(facts: dict) -> dict:
         for c in sub:
             label = c.get("label")
             if label is None:
-                label = "< 11" if c.get("suppressed") and c.get("count") is None else (
-                    "s" if c.get("suppressed") else str(c.get("count", "")))
+                label = (suppression.primary_label() if c.get("suppressed")
+                         and c.get("count") is None else suppression.SECONDARY_LABEL
+                         if c.get("suppressed") else str(c.get("count", "")))
             label = str(label)
             suppressed = bool(c.get("suppressed")) or not label.strip().isdigit()
             lookup[(str(c["regle"]), str(c["quartier"]))] = {
@@ -745,7 +750,8 @@ def render_report(run_dir: Path, facts: dict) -> tuple[Path, Path]:
     """Write run_dir/report.html and run_dir/report.json (atomically); return their paths."""
     run_dir = Path(run_dir)
     view = build_view(facts)
-    html = _template().render(v=view, section_ids=SECTION_IDS, NA=NA)
+    html = _template().render(v=view, section_ids=SECTION_IDS, NA=NA,
+                              small_cell=suppression.threshold())
     # The JSON carries the same view without the drawings, plus the facts as received (rounded).
     doc = {"report": _strip_svg(view), "facts": _mask_detection(_round(_jsonable(facts or {})))}
     json_text = json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=True, default=str) + "\n"
@@ -761,11 +767,10 @@ def _mask_detection(facts: dict) -> dict:
     if isinstance(det, dict):
         det = dict(det)
         for key in ("targets", "a_verifier", "excluded_opposition"):
-            if isinstance(det.get(key), int) and 0 < det[key] < SMALL_CELL:
-                det[key] = f"< {SMALL_CELL}"
+            if key in det:
+                det[key] = suppression.mask_count(det[key])
         if isinstance(det.get("by_rule"), dict):
-            det["by_rule"] = {k: (f"< {SMALL_CELL}" if isinstance(v, int) and 0 < v < SMALL_CELL
-                                  else v) for k, v in det["by_rule"].items()}
+            det["by_rule"] = {k: suppression.mask_count(v) for k, v in det["by_rule"].items()}
         facts = dict(facts, detection=det)
     return facts
 

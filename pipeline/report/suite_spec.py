@@ -16,7 +16,9 @@ of `CheckSpec`, one per (expectation, column). Expansion rules:
   replaces it;
 - `required_columns` checks presence only (`exact_match: false`), in one table-level check;
 - `where: {column, equals}` restricts a check to the rows where that column has that value;
-- `regex_list_from` names pattern lists of `suites/_patterns.yaml`.
+- `regex_list_from` names pattern lists of `suites/_patterns.yaml`;
+- `value_set_from_catalogue` takes the value set from a project catalogue (CATALOGUES, e.g. the
+  pass names of pipeline/match/comparisons.yaml), or from the context key of the same name.
 """
 
 from __future__ import annotations
@@ -37,6 +39,16 @@ Severity = Literal["critical", "warning"]
 ColumnKind = Literal["string", "other"]
 
 PATTERNS_FILE = "_patterns.yaml"
+
+
+def _match_passes() -> list[str]:
+    from pipeline.match.config import load_config
+
+    return load_config().pass_names()
+
+
+# Value sets declared in another file, read from it rather than copied into a suite.
+CATALOGUES = {"match_passes": _match_passes}
 # libyaml when present: the pure-Python parser costs ~10x more CPU on every run's suites.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -179,6 +191,12 @@ def expand(
         for kwarg, ctx_key in (e.get("context_kwargs") or {}).items():
             if context.get(ctx_key) is not None:
                 kwargs[kwarg] = context[ctx_key]
+        if "value_set_from_catalogue" in e:
+            key = e["value_set_from_catalogue"]
+            if key not in CATALOGUES:
+                raise PipelineError(f"suite {suite.stage} : catalogue inconnu « {key} » "
+                                    f"(connus : {', '.join(sorted(CATALOGUES))})")
+            kwargs["value_set"] = list(context.get(key) or CATALOGUES[key]())
         if "regex_list_from" in e:
             names = e["regex_list_from"]
             names = [names] if isinstance(names, str) else names

@@ -2,7 +2,7 @@
 
 Counts per quartier (re-identification, ...) single out small groups as surely as a list would:
 each per-quartier table is written with its total through the project's suppression
-(pipeline.detect.suppression, same threshold and secondary suppression as aggregates.csv), and
+(pipeline.shared.suppression, same threshold and secondary suppression as aggregates.csv), and
 the file is owner-only (0600). The in-memory stats the caller returns keep the exact figures.
 """
 
@@ -14,9 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.common.files import write_text
-from pipeline.detect.suppression import PUBLISHED, suppress
-
-TOTAL = "Total"
+from pipeline.shared.suppression import PUBLISHED, TOTAL, suppress
 
 
 def suppressed_counts(counts: Mapping[str, int]) -> dict[str, int | str]:

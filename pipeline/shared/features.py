@@ -21,9 +21,9 @@ import yaml
 
 from pipeline.common.errors import InputError
 from pipeline.shared import css_params
+from pipeline.shared.providers import AGENCIES
 
 CATALOGUE_PATH = Path(__file__).resolve().parent / "features.yaml"
-AGENCIES = ("caf", "cpam")
 DTYPES = {"String": pl.String, "Boolean": pl.Boolean}
 ADULT_ROLES = ("DEM", "CJT")
 

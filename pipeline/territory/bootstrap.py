@@ -27,10 +27,11 @@ import yaml
 
 from pipeline.common.errors import PipelineError, RefusalError
 from pipeline.common.files import private_dir, write_text
-from pipeline.territory.config import AGENCIES, KEYS, load_config
+from pipeline.shared.providers import AGENCIES
+from pipeline.territory.config import KEYS, load_config
 
 MODEL = Path(__file__).with_name("convention_modele.yaml")
-PARTIES = ("caf", "cpam", "operateur", "ccas")
+PARTIES = (*AGENCIES, "operateur", "ccas")
 CREATOR = "caf"  # the provider that creates the linkage key and wraps it for the other
 CONFIG_NAME = "territoire.toml"
 DEFAULT_PATHS = {

@@ -26,8 +26,8 @@ from typing import Annotated, Any
 import typer
 
 from pipeline.common.errors import InputError
+from pipeline.shared.providers import AGENCIES
 
-AGENCIES = ("caf", "cpam")
 KEYS = {
     "territoire": ("nom", "convention"),
     "agence": ("extrait", "dossier", "cles", "table_iris", "disposition", "export", "listes",

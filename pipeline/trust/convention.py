@@ -19,6 +19,7 @@ import yaml
 
 from pipeline.common.errors import PipelineError, RefusalError
 from pipeline.common.files import write_text
+from pipeline.shared.providers import AGENCIES
 from pipeline.trust.canonical import (
     DOMAIN_CONVENTION,
     key_id,
@@ -282,10 +283,6 @@ def demo_key_parties(conv: Convention) -> list[str]:
             if party.ed25519 == public_key_b64(seeded_signing_key(DEMO_SEED, pid).public_key())]
 
 
-# Agencies whose exports the central step crosses (pipeline/central/run.py reads both).
-CENTRAL_AGENCIES = ("caf", "cpam")
-
-
 def central_required_columns(agency: str) -> list[str]:
     """Columns the central step needs from `agency`: the export contract's required columns
     (pipeline/report/suites/<agency>_export.yaml, expectation `required_columns`)."""
@@ -298,7 +295,7 @@ def central_required_columns(agency: str) -> list[str]:
 def central_readiness_errors(conv: Convention) -> list[str]:
     """Why this convention cannot produce what the central step needs (empty: it can)."""
     errors = []
-    for agency in CENTRAL_AGENCIES:
+    for agency in AGENCIES:
         if agency not in conv.content["fields"]:
             errors.append(f"la convention n'autorise aucun champ pour « {agency} » : "
                           "l'appariement central est impossible")

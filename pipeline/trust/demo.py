@@ -20,6 +20,7 @@ import yaml
 
 from pipeline.common.errors import PipelineError, RefusalError
 from pipeline.common.files import private_dir, write_private, write_text
+from pipeline.shared.providers import AGENCIES
 from pipeline.trust.convention import create_convention, sign_convention
 from pipeline.trust.keys import (
     PRIVATE_FORMAT,
@@ -31,8 +32,7 @@ from pipeline.trust.keys import (
 REPO = Path(__file__).resolve().parents[2]
 DEMO_SEED = b"nonrecours/demo-seed/v1 - DEMO ONLY, published in the repository"
 DEMO_CONVENTION_ID = "demo-flers"
-PROVIDERS = ("caf", "cpam")
-PARTIES = ("caf", "cpam", "operateur", "ccas")
+PARTIES = (*AGENCIES, "operateur", "ccas")
 SPEC = Path(__file__).with_name("demo_convention.yaml")
 TOKENS = REPO / "pipeline" / "pseudonymise" / "tokens.yaml"
 
@@ -88,7 +88,7 @@ def default_demo_keys() -> Path:
 
 
 def _token_fields() -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {a: [] for a in PROVIDERS}
+    out: dict[str, list[str]] = {a: [] for a in AGENCIES}
     if not TOKENS.exists():
         return out
     for token in yaml.safe_load(TOKENS.read_text("utf-8"))["tokens"]:
@@ -114,8 +114,8 @@ def build(keys_root: Path | None = None, convention_out: Path | None = None) -> 
         generate_agency_keys(party, keys_root / party, seed=DEMO_SEED)
     with tempfile.TemporaryDirectory() as tmp:
         fp = create_linkage_key(DEMO_CONVENTION_ID, keys_root / "caf",
-                                {a: keys_root / a for a in PROVIDERS}, Path(tmp), seed=DEMO_SEED)
-        for agency in PROVIDERS:
+                                {a: keys_root / a for a in AGENCIES}, Path(tmp), seed=DEMO_SEED)
+        for agency in AGENCIES:
             name = f"{DEMO_CONVENTION_ID}.{agency}.wrapped.json"
             shutil.copyfile(Path(tmp) / name, keys_root / agency / name)
     write_text(keys_root / "README.md", README)

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.detect.suppression import PRIMARY, PUBLISHED, SECONDARY, suppress
+from pipeline.shared.suppression import PRIMARY, PUBLISHED, SECONDARY, suppress
 
 
 def determined_cells(values: list[list[int]], status: list[list[str]]) -> set[tuple[int, int]]:

@@ -1,0 +1,69 @@
+"""The YAML catalogues agree with each other: every token a comparison reads is declared in
+tokens.yaml for the side that reads it and allowed by the demo convention; every declared token is
+used by the linkage; every feature a rule reads is declared, produced and allowed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.common.errors import InputError
+from pipeline.detect.rules import default_rules_path, load_rules
+from pipeline.match.config import load_config
+from pipeline.pseudonymise.tokens import load_catalogue as load_tokens
+from pipeline.shared.features import load_catalogue as load_features
+from pipeline.trust.convention import load_convention
+
+ROOT = Path(__file__).resolve().parents[2]
+SIDES = {"l": "caf", "r": "cpam"}
+
+
+@pytest.fixture(scope="module")
+def convention():
+    return load_convention(ROOT / "conventions" / "demo-flers.yaml")
+
+
+@pytest.mark.parametrize("alias", sorted(SIDES))
+def test_every_token_a_comparison_reads_is_exported_by_its_side(alias, convention) -> None:
+    agency = SIDES[alias]
+    used = {c for c in load_config().referenced_columns(alias) if c.startswith("tok_")}
+    assert used
+    assert sorted(used - set(load_tokens().names(agency))) == []
+    assert sorted(used - set(convention.allowed_fields(agency))) == []
+
+
+@pytest.mark.parametrize("agency", sorted(SIDES.values()))
+def test_every_exported_token_is_read_by_the_linkage(agency, convention) -> None:
+    alias = {a: al for al, a in SIDES.items()}[agency]
+    used = load_config().referenced_columns(alias)
+    assert sorted(set(load_tokens().names(agency)) - used) == []
+    exported = {f for f in convention.allowed_fields(agency) if f.startswith("tok_")}
+    assert sorted(exported - set(load_tokens().names(agency))) == []
+
+
+def test_every_rule_feature_is_declared_produced_and_allowed(convention) -> None:
+    """Each feature a rule reads is in features.yaml, exported by its agency, and on that
+    agency's allow-list, unless it is optional (an extract column some CAF lack: the rule then
+    reads it as null, pipeline/shared/features.py)."""
+    catalogue = load_features()
+    for rule in load_rules():
+        assert set(rule.features) <= set(catalogue.features), rule.id
+        for name in rule.features:
+            feature = catalogue.features[name]
+            assert name in catalogue.names(feature.agence), (rule.id, name)
+            if not feature.optionnel:
+                assert name in convention.allowed_fields(feature.agence), (rule.id, name)
+
+
+def test_a_typo_in_a_predicate_names_the_rule_when_the_catalogue_loads(tmp_path) -> None:
+    text = default_rules_path().read_text(encoding="utf-8")
+    assert "type_foyer = 'monoparent'" in text
+    bad = tmp_path / "rules.yaml"
+    bad.write_text(text.replace("type_foyer = 'monoparent'", "typ_foyer = 'monoparent'", 1),
+                   encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        load_rules(bad)
+    message = str(err.value)
+    assert "règle monoparent_sous_plafond_sans_css : prédicat invalide" in message
+    assert "typ_foyer" in message
