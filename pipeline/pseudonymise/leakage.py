@@ -70,11 +70,13 @@ def _uniqueness(export: pl.DataFrame) -> dict:
     if not cols:
         return {}
     # counted on a 64-bit hash of each token: integer grouping is far cheaper than on strings,
-    # and a collision among a few million values (odds ~1e-7) would not move a rounded share
-    hashed = [pl.col(c).drop_nulls().hash(seed=0) for c in cols]
+    # and a collision among a few million values (odds ~1e-7) would not move a rounded share.
+    # Sorted, equal hashes form runs: distinct = number of runs, commonest = longest run (one
+    # integer sort per column, ~5x cheaper than hashing into n_unique and unique_counts).
+    runs = [pl.col(c).drop_nulls().hash(seed=0).sort().rle() for c in cols]
     stats = export.select(
-        [pl.struct(n=pl.col(c).count(), d=h.n_unique(), m=h.unique_counts().max()).alias(c)
-         for c, h in zip(cols, hashed, strict=True)]
+        [pl.struct(n=pl.col(c).count(), d=r.len(), m=r.struct.field("len").max()).alias(c)
+         for c, r in zip(cols, runs, strict=True)]
     ).row(0, named=True)
     out = {}
     for col in cols:
