@@ -90,11 +90,14 @@ def pair_counts(tokens: pl.Series, truth: pl.Series, strata: pl.Series | None = 
                 ) -> pl.DataFrame:
     """(g, t, v, n): how many records carry token t and true value v in stratum g.
 
-    The one pass over the records; every attack variant then works on this table.
+    The one pass over the records; every attack variant then works on this table. Tokens are
+    replaced by their dense rank: integers in the same order as the token text, so every later
+    sort and join is on integers and every tie breaks as it would on the text.
     """
     if strata is None:
         strata = pl.Series("g", [0], dtype=pl.Int32).new_from_index(0, tokens.len())
-    frame = pl.DataFrame({"t": tokens, "v": truth, "g": strata.cast(pl.Int32).fill_null(-1)})
+    frame = pl.DataFrame({"t": tokens.rank("dense"), "v": truth,
+                          "g": strata.cast(pl.Int32).fill_null(-1)})
     return frame.drop_nulls(["t", "v"]).group_by("g", "t", "v").len("n")
 
 
