@@ -215,8 +215,13 @@ def frequency_leakage_frame(export: pl.DataFrame, truth: pl.DataFrame | None = N
     # the class attack does): on near-unique keys (version 2) ranking a million distinct values
     # per column and stratum dominated the export's run time, for the same ~0 result.
     full_rows, export = export.height, sample_households(export)
-    result["echantillon_attaques"] = {"lignes": export.height,
-                                      "echantillonne": export.height < full_rows}
+    result["echantillon_attaques"] = {
+        "lignes": export.height, "lignes_export": full_rows,
+        "echantillonne": export.height < full_rows,
+        "portee": ("attaques par rang, contrôle naïf et classes de jetons sur l'échantillon "
+                   "(foyers entiers) ; unicité des jetons et contrôle des identifiants sur "
+                   "toutes les lignes") if export.height < full_rows
+        else "toutes les mesures sur toutes les lignes"}
     ref = reference_names or public_reference()
     visible = (pl.col("mineur").cast(pl.Int16) if "mineur" in export.columns
                else pl.lit(0, pl.Int16)).alias("strate")
