@@ -98,6 +98,7 @@ def main() -> None:
                            materials=mat, engine=engine, sign=mat is None)
         seconds = time.perf_counter() - t0
         cpu_seconds = time.process_time() - cpu0
+        load_after = os.getloadavg()[0]
         leak = json.loads(res.leakage_file.read_text("utf-8"))["frequence"]
     rate = args.records / seconds
     result = {
@@ -110,11 +111,13 @@ def main() -> None:
             seconds - res.timings.get("controle_fuites", 0)
             - res.timings.get("attaque_frequences", 0), 3),
         "load_average_1min_before": round(load_before, 2),
+        "load_average_1min_after": round(load_after, 2),
         "method": engine,
         "hmac_seconds_per_million": per_million,
         "synthesis_seconds": round(synth_s, 3),
         "signed_manifest": mat is None,
         "leakage": {
+            "echantillon_attaques": leak.get("echantillon_attaques"),
             "attaque_rang": leak.get("attaque_rang"),
             "controle_naif": leak.get("controle_naif"),
         },

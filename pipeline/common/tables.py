@@ -34,10 +34,14 @@ def read_parquet(path: str | Path, what: str, *, required: Sequence[str] = ()) -
 def write_parquet(
     df: pl.DataFrame, target: str | Path, *, sort_by: Sequence[str], private: bool = False
 ) -> Path:
-    """Sort on `sort_by` and write atomically (owner-only when `private`)."""
+    """Sort on `sort_by` and write atomically (owner-only when `private`).
+
+    zstd level 1, not polars' default 3: on an export of 25 hex-token columns it takes half the
+    CPU time and gives a smaller file (random hex only yields to entropy coding, which level 1
+    already does; 1M CAF rows: 294 MB in 3.0 s CPU against 309 MB in 6.6 s)."""
     df = df.sort(list(sort_by), nulls_last=True, maintain_order=True)
     with atomic_path(target, private=private) as tmp:
-        df.write_parquet(tmp, compression="zstd", statistics=False)
+        df.write_parquet(tmp, compression="zstd", compression_level=1, statistics=False)
     return Path(target)
 
 

@@ -183,12 +183,18 @@ def minimal_opposition(export: pl.DataFrame) -> pl.DataFrame:
     by name + birth date) to the other agency's records and exclude those households too, and
     learns nothing else about the household.
     """
-    household = pl.col("opposition").fill_null(False).any().over("foyer")
-    adult = pl.col("role").is_in(ADULT_ROLES).fill_null(False) if "role" in export.columns \
-        else pl.lit(False)
+    # The household flag is a window over every row: computed once (not once per column), and
+    # nothing to empty at all in the usual export with no opposed household.
+    household = export.select(pl.col("opposition").fill_null(False).any().over("foyer"))
+    household = household.to_series()
+    if not household.any():
+        return export.with_columns(opposition=household)
+    adult = export.select(pl.col("role").is_in(ADULT_ROLES).fill_null(False)).to_series() \
+        if "role" in export.columns else pl.repeat(False, export.height, eager=True)
     kept = (*STRUCTURE, *OPPOSITION_TOKENS)
     emptied = [c for c in export.columns if c not in kept]
+    empty_all, empty_child = pl.lit(household), pl.lit(household & ~adult)
     return export.with_columns(
-        [pl.when(household & ~(adult & pl.lit(c in OPPOSITION_ADULT_TOKENS))).then(None)
+        [pl.when(empty_child if c in OPPOSITION_ADULT_TOKENS else empty_all).then(None)
          .otherwise(pl.col(c)).alias(c) for c in emptied]
     ).with_columns(opposition=household)

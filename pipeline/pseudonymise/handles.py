@@ -60,7 +60,8 @@ def assign_handles(df: pl.DataFrame, group_key: pl.Expr, agency: str, *,
     Households are numbered in order of their first line, so the foyer handle, too, depends only
     on positions, never on the dossier number or a NIR.
     """
-    df = df.sort("line")
+    if not df["line"].is_sorted():  # an ingested extract already is: no 1M-row gather
+        df = df.sort("line")
     n = df.height
     person = new_handles(n, secret=secret, seed=seed, label=f"{agency}/person")
     grp = df.select(group_key.alias("_g"))["_g"]

@@ -29,10 +29,11 @@ def _parent_nirs(df: pl.DataFrame) -> pl.DataFrame:
     """CAF: the DEM's and the CJT's nir of each dossier, on the dossier's ENF/APC rows."""
     child = pl.col("role").is_in(["ENF", "APC"])
     out = df
+    in_order = df["line"].is_sorted()  # an ingested extract is: no sort needed for "first"
     for role, name in (("DEM", "nir_parent1"), ("CJT", "nir_parent2")):
+        parents = df.filter((pl.col("role") == role) & pl.col("nir").is_not_null())
         parent = (
-            df.filter((pl.col("role") == role) & pl.col("nir").is_not_null())
-            .sort("line")
+            (parents if in_order else parents.sort("line"))
             .unique("matricule", keep="first", maintain_order=True)
             .select("matricule", pl.col("nir").alias(name))
         )

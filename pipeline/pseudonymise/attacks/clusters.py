@@ -17,6 +17,9 @@ label[label]`) between rounds, until nothing changes. No Python loop over rows.
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+
 import polars as pl
 
 from pipeline.pseudonymise.tokens import V1_CATALOGUE, TokenCatalogue, load_catalogue
@@ -34,10 +37,16 @@ def _known(catalogue: TokenCatalogue | None) -> list[dict]:
     """Tokens the attacker can read the components of: the given (default: current, version 2)
     catalogue, plus the version 1 tokens it does not redefine (the v1 control exports). A name
     both versions declare has the same components in both."""
-    cat = catalogue or load_catalogue()
+    cat = catalogue or _catalogue(None)
     names = {t["name"] for t in cat.tokens}
-    return [*cat.tokens, *(t for t in load_catalogue(V1_CATALOGUE).tokens
+    return [*cat.tokens, *(t for t in _catalogue(V1_CATALOGUE).tokens
                            if t["name"] not in names)]
+
+
+@functools.cache
+def _catalogue(path: Path | None) -> TokenCatalogue:
+    """Each catalogue parsed once per process (the attacks ask for them per token family)."""
+    return load_catalogue(path)
 
 
 def family(part: str, columns: list[str], catalogue: TokenCatalogue | None = None) -> list[str]:
