@@ -1,7 +1,7 @@
 """The list as printed: LibreOffice renders the XLSX to PDF, then PNG; layout checked on the output.
 
 Needs `soffice` (libreoffice-calc) and poppler-utils (pdfinfo, pdftotext, pdftoppm), installed in
-CI by scripts/install_libreoffice.sh (called from .ci/run); skipped, saying so, when missing.
+CI by scripts/install_test_tools.sh (called from .ci/run); skipped, saying so, when missing.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ TOOLS = ("soffice", "pdfinfo", "pdftotext", "pdftoppm")
 MISSING = [t for t in TOOLS if shutil.which(t) is None]
 pytestmark = pytest.mark.skipif(
     bool(MISSING),
-    reason=f"outil(s) absent(s) : {', '.join(MISSING)} — lancer scripts/install_libreoffice.sh",
+    reason=f"outil(s) absent(s) : {', '.join(MISSING)} — lancer scripts/install_test_tools.sh",
 )
 
 

@@ -4,7 +4,8 @@ Driven through the Chrome DevTools Protocol (cdp_client.py, standard library onl
 `Network.requestWillBeSent` of the page is recorded from navigation to well after the load
 event; only the file:// document itself may appear. A canary page with one remote image is
 loaded in the same session first, so the test would fail if the capture saw nothing at all.
-Install Chromium with scripts/install_chromium.sh; without it the test is skipped.
+Install Chromium with scripts/install_test_tools.sh (called by .ci/run); without it the test
+is skipped.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def _requests(page, url: str, settle: float = 1.0) -> list[str]:
             if e["method"] == "Network.requestWillBeSent"]
 
 
-NO_CHROMIUM = "Chromium absent (/usr/bin/chromium) : lancer scripts/install_chromium.sh"
+NO_CHROMIUM = "Chromium absent (/usr/bin/chromium) : lancer scripts/install_test_tools.sh"
 
 
 @pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK), reason=NO_CHROMIUM)
