@@ -144,19 +144,7 @@ class Noiser:
         With two columns (CPAM), the second is changed too where it holds the same NIR (an
         adult's own row), so the row stays self-consistent.
         """
-        idx = self.pick("nir_errone", df[cols[0]].is_not_null().to_numpy())
-        k = len(idx)
-        pos = pl.Series(self.rng.integers(7, 13, k))
-        bump = pl.Series(self.rng.integers(1, 10, k))
-
-        def change(col: str) -> pl.Expr:
-            c = pl.col(col)
-            digit = c.str.slice(pos, 1).cast(pl.Int64, strict=False)
-            new = pl.concat_str([c.str.slice(0, pos), ((digit + bump) % 10).cast(pl.String),
-                                 c.str.slice(pos + 1)])
-            return pl.when(c == pl.col(cols[0])).then(new).otherwise(c).alias(col)
-
-        df = self.patch(df, idx, lambda s: s.select(change(c) for c in cols))
+        df, idx = self._bump_nir_digit(df, cols, "nir_errone", 7, 13)
         mask = np.zeros(df.height, dtype=bool)
         mask[idx] = True
         return df, mask
@@ -249,8 +237,14 @@ class Noiser:
 
     def mistype_nir_key(self, df: pl.DataFrame, cols: list[str]) -> pl.DataFrame:
         """One digit of the 2-digit key changed (in both CPAM columns where they agree)."""
-        idx = self.pick("nir_cle_erronee", df[cols[0]].is_not_null().to_numpy())
-        pos = pl.Series(self.rng.integers(13, 15, len(idx)))
+        return self._bump_nir_digit(df, cols, "nir_cle_erronee", 13, 15)[0]
+
+    def _bump_nir_digit(self, df: pl.DataFrame, cols: list[str], kind: str, lo: int,
+                        hi: int) -> tuple[pl.DataFrame, np.ndarray]:
+        """Add 1-9 (mod 10) to one digit at a position in [lo, hi) of the NIRs `kind` picks;
+        the other columns change only where they hold the same NIR as the first."""
+        idx = self.pick(kind, df[cols[0]].is_not_null().to_numpy())
+        pos = pl.Series(self.rng.integers(lo, hi, len(idx)))
         bump = pl.Series(self.rng.integers(1, 10, len(idx)))
 
         def change(col: str) -> pl.Expr:
@@ -260,7 +254,7 @@ class Noiser:
                                  c.str.slice(pos + 1)])
             return pl.when(c == pl.col(cols[0])).then(new).otherwise(c).alias(col)
 
-        return self.patch(df, idx, lambda s: s.select(change(c) for c in cols))
+        return self.patch(df, idx, lambda s: s.select(change(c) for c in cols)), idx
 
     def cut_compound(self, df: pl.DataFrame, col: str) -> pl.DataFrame:
         idx = self.pick("nom_compose_tronque", df[col].str.contains("-").fill_null(False)
