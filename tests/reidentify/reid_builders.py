@@ -204,3 +204,15 @@ def write_agency(
         "contacts": contacts,
         "territory": territory,
     }
+
+
+def write_lists(tmp: Path, run_info: dict | None = None) -> Path:
+    """The CAF lists of `write_agency` without opposition nor contact history, territory names
+    shown: what a CCAS worker opens (returns the lists folder)."""
+    from pipeline.reidentify import reidentify
+
+    paths = write_agency(tmp, opposed_handle=None)
+    out = tmp / "listes"
+    reidentify("caf", paths["targets"], paths["work"], out, territory=paths["territory"],
+               run_info=run_info or {"run_date": "2026-11-22"})
+    return out

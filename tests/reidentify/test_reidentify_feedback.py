@@ -10,27 +10,16 @@ from pathlib import Path
 import openpyxl
 import polars as pl
 import pytest
-from reid_builders import write_agency
+from reid_builders import write_lists
 
 from pipeline.common.errors import InputError
-from pipeline.reidentify import reidentify
 from pipeline.reidentify.feedback import load_feedback
 from pipeline.shared.suppression import SECONDARY_LABEL, primary_label
 
 
 @pytest.fixture
 def listes(tmp_path: Path) -> Path:
-    paths = write_agency(tmp_path, opposed_handle=None)
-    out = tmp_path / "listes"
-    reidentify(
-        "caf",
-        paths["targets"],
-        paths["work"],
-        out,
-        territory=paths["territory"],
-        run_info={"run_date": "2026-11-22"},
-    )
-    return out
+    return write_lists(tmp_path)
 
 
 def _read_csv(path: Path) -> pl.DataFrame:

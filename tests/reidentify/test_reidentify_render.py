@@ -16,7 +16,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from reid_builders import write_agency
+from reid_builders import write_agency, write_lists
 
 from pipeline.reidentify import reidentify
 from pipeline.reidentify.lists import ListHeader
@@ -71,16 +71,7 @@ def _text(pdf: Path, page: int) -> str:
 
 
 def test_list_prints_landscape_fitted_with_header_mark_and_page_numbers(tmp_path: Path) -> None:
-    paths = write_agency(tmp_path, opposed_handle=None)
-    out = tmp_path / "listes"
-    reidentify(
-        "caf",
-        paths["targets"],
-        paths["work"],
-        out,
-        territory=paths["territory"],
-        run_info={"run_date": "2026-11-22", "convention_id": "demo-test"},
-    )
+    out = write_lists(tmp_path, {"run_date": "2026-11-22", "convention_id": "demo-test"})
     pdf = _to_pdf(out / "cible_Q1.xlsx", tmp_path)
     pages = _pages(pdf)
     # Liste (1 page for 4 households) + Tournée (1) + Légende (its length follows the rule

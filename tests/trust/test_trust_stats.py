@@ -52,15 +52,11 @@ def test_reidentify_stats_file_is_owner_only_and_suppressed(tmp_path, monkeypatc
 
 def test_feedback_count_files_are_owner_only(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(ROOT / "tests" / "reidentify"))
-    from reid_builders import write_agency
+    from reid_builders import write_lists
 
-    from pipeline.reidentify import reidentify
     from pipeline.reidentify.feedback import load_feedback
 
-    paths = write_agency(tmp_path, opposed_handle=None)
-    listes = tmp_path / "listes"
-    reidentify("caf", paths["targets"], paths["work"], listes, territory=paths["territory"],
-               run_info={"run_date": "2026-11-22"})
+    listes = write_lists(tmp_path)
     res = load_feedback(listes, [listes], tmp_path / "retours")
     assert len(res["fichiers"]) == 2
     for name in res["fichiers"]:
