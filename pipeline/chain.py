@@ -7,9 +7,14 @@ replaced, only appended) keep the history. By hand, a command refuses an existin
 unless `--remplacer` is given.
 
 `make match` runs it on `sample_data/`; `make evaluate` on a freshly generated dataset. The
-commands are exactly the ones a territory runs by hand — the CAF and CPAM steps on their own
+commands are exactly the ones a territory runs by hand — each provider's steps on its own
 premises, the central step under the convention — and `--dry-run` prints them. Each agency has
 its own folder; the central step reads only what the agencies transmitted (`transfer/`).
+
+The providers are those whose raw extract the dataset holds (`raw/<provider>_extract.csv`,
+pipeline/shared/providers.yaml): the CAF and the CPAM for `sample_data/`, plus the MSA for a
+dataset generated with `synth --msa`. Demo keys come from the dataset's `keys/` folder when it
+has one for the provider (else sample_data/keys).
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from pipeline.common.errors import PipelineError
 from pipeline.common.files import staged_folder
 from pipeline.common.outputs import folder_lock
 from pipeline.common.progress import console
-from pipeline.shared.providers import AGENCIES
+from pipeline.shared.providers import AGENCIES, PROVIDERS, dataset_providers, is_benefits
 
 DEMO_HANDLE_SEED = 20261122  # demo only: fixed so that `make match` is byte-reproducible
 
@@ -38,7 +43,7 @@ DEMO_HANDLE_SEED = 20261122  # demo only: fixed so that `make match` is byte-rep
 @dataclass(frozen=True)
 class Stage:
     name: str
-    side: str  # "caf", "cpam", "central" or "transfer"
+    side: str  # a provider (caf, cpam, msa), "central" or "transfer"
     argv: list[str] = field(default_factory=list)
 
     def shell(self) -> str:
@@ -62,16 +67,14 @@ def stages(
 ) -> list[Stage]:
     """The chain for one dataset folder (layout of docs/CONTRACTS.md) into `out`."""
     territory = dataset / "territory" / "iris_quartiers.csv"
+    providers = dataset_providers(dataset)
     chain: list[Stage] = []
-    for agency in AGENCIES:
+    for agency in providers:
         work = out / agency
-        chain.append(
-            Stage(
-                f"{agency}: clés (démo)",
-                agency,
-                ["keys", "install-demo", "--agency", agency, "--dest", str(work / "keys")],
-            )
-        )
+        keys = ["keys", "install-demo", "--agency", agency, "--dest", str(work / "keys")]
+        if (dataset / "keys" / agency).is_dir():
+            keys += ["--source", str(dataset / "keys")]
+        chain.append(Stage(f"{agency}: clés (démo)", agency, keys))
         chain.append(
             Stage(
                 f"{agency}: ingestion",
@@ -102,23 +105,23 @@ def stages(
             str(work / "export"),
             "--remplacer",
         ]
-        if agency == "caf":
+        if is_benefits(agency):
             argv += ["--territory", str(territory)]
         opposition = optional(dataset / "agencies" / agency / "opposition.csv")
         if opposition:
             argv += ["--opposition", *opposition]
         if seed is not None:
-            argv += ["--seed", str(seed + (0 if agency == "caf" else 1))]
+            argv += ["--seed", str(seed + list(PROVIDERS).index(agency))]
         chain.append(Stage(f"{agency}: pseudonymisation", agency, argv))
     chain.append(Stage("transmission des fichiers pseudonymisés", "transfer"))
-    central = [
-        "match",
-        "--convention",
-        str(convention),
-        "--caf",
-        str(out / "transfer" / "caf"),
-        "--cpam",
-        str(out / "transfer" / "cpam"),
+    # `match` has one option per data contract's own provider (--caf, --cpam); any other
+    # provider of the convention (the MSA) comes as --fournisseur
+    central = ["match", "--convention", str(convention)]
+    for agency in providers:
+        inbox = str(out / "transfer" / agency)
+        central += ([f"--{agency}", inbox] if agency in AGENCIES
+                    else ["--fournisseur", f"{agency}={inbox}"])
+    central += [
         "--out",
         str(out / "central"),
         "--audit-log",
@@ -128,7 +131,7 @@ def stages(
     if today:
         central += ["--today", today]
     chain.append(Stage("central: contrôle, appariement, détection, rapport", "central", central))
-    for agency in AGENCIES:
+    for agency in providers:
         work = out / agency
         argv = [
             "reidentify",
@@ -160,7 +163,9 @@ def transfer(out: Path) -> None:
     """Copy each agency's export (pseudonymised file + signed manifest + leakage report) to the
     central inbox: stands for the secure transfer between premises. Each inbox is staged and
     swapped in whole (pipeline/common/files.py), never removed before its copy is complete."""
-    for agency in AGENCIES:
+    for agency in PROVIDERS:
+        if not (out / agency / "export").is_dir():
+            continue
         src = out / agency / "export"
         dst = out / "transfer" / agency
         with folder_lock(dst), staged_folder(dst) as staging:
@@ -206,6 +211,8 @@ OUTPUTS = (
     ("caf", "export/", "ce qui sort de la CAF : fichier pseudonymisé + manifeste signé"),
     ("cpam", "listes/", "listes « bilan de droits » ré-identifiées par la CPAM"),
     ("cpam", "export/", "ce qui sort de la CPAM : fichier pseudonymisé + manifeste signé"),
+    ("msa", "listes/", "listes « bilan de droits » ré-identifiées par la MSA"),
+    ("msa", "export/", "ce qui sort de la MSA : fichier pseudonymisé + manifeste signé"),
     ("central", "targets.parquet", "foyers à contacter, par handles (aucune identité)"),
     ("central", "aggregates.csv", "comptes règle × quartier, petites cellules masquées"),
     ("central", "report.html", "rapport de validation pour les auditeurs (hors ligne)"),

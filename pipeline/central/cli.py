@@ -40,6 +40,9 @@ def register(app: typer.Typer) -> None:
                 help="Refuser le run si aucun barème CSS confirmé ne couvre la date de référence."
             ),
         ] = False,
+        fournisseur: Annotated[list[str] | None, typer.Option(
+            help="Autre fournisseur de la convention : ORGANISME=DOSSIER reçu, ex. "
+                 "msa=out/transfer/msa (répétable).")] = None,
         config: ConfigOpt = None,
         remplacer: Remplacer = False,
     ) -> None:
@@ -47,10 +50,11 @@ def register(app: typer.Typer) -> None:
         detect and write targets, aggregates and the validation report."""
         from pipeline.central.run import run_central
         from pipeline.common.outputs import parse_day
+        from pipeline.trust.cli import _pairs
 
         run_central(
             convention,
-            {"caf": caf, "cpam": cpam},
+            {"caf": caf, "cpam": cpam, **_pairs(fournisseur, "--fournisseur")},
             out,
             audit_log,
             today=parse_day(today),

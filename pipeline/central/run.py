@@ -1,19 +1,23 @@
 """The central run, under a convention: gate -> checks -> link -> detect -> report -> audit.
 
-The operator only ever holds the two pseudonymised exports and their signed manifests. Nothing
-runs before the gate (convention, signatures, manifests, key fingerprints, allowed fields and
-rules) has passed; a refusal is recorded in the audit log and nothing else is written. The audit
-log is verified before anything else (a torn or altered log: nothing runs, nothing is
-published). Outputs are built in a staging folder; the run's audit entry (digests of the
-results) is appended, the report printing the head after that entry is rendered, and only then
-is the folder swapped into place (pipeline/common/files.py), so a failed or killed run never
-leaves a half-written result and never removes the previous one before the new one is in.
+The operator only ever holds the pseudonymised exports and their signed manifests: one from the
+benefits side (the CAF) and one from each coverage provider (CPAM, and MSA when the convention
+names it: pipeline/shared/providers.yaml), whose union is the coverage side
+(central/coverage.py). Nothing runs before the gate (convention, signatures, manifests, key
+fingerprints, allowed fields and rules) has passed; a refusal is recorded in the audit log and
+nothing else is written. The audit log is verified before anything else (a torn or altered log:
+nothing runs, nothing is published). Outputs are built in a staging folder; the run's audit
+entry (digests of the results) is appended, the report printing the head after that entry is
+rendered, and only then is the folder swapped into place (pipeline/common/files.py), so a failed
+or killed run never leaves a half-written result and never removes the previous one before the
+new one is in.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -26,7 +30,7 @@ from pipeline.common.errors import PipelineError, RefusalError, os_error_message
 from pipeline.common.files import fault_point, sha256_file, staged_folder, write_text
 from pipeline.common.outputs import exclusive_output
 from pipeline.common.progress import QUIET, console, info, step, warn
-from pipeline.shared.providers import AGENCIES
+from pipeline.shared.providers import COVERAGE, benefits_provider, modele, on_side, ordered, sigle
 
 # Wall-clock measurements, not results: left out of the audit entry so that a rerun with the same
 # inputs, parameters and clock (SOURCE_DATE_EPOCH) writes the same entry, hence the same report.
@@ -98,13 +102,19 @@ def _run_locked(
     # A torn or altered log stops everything before any work: nothing computed, nothing published.
     audit.require_intact(audit_log)
 
+    from pipeline.central.coverage import assign_targets, union
     from pipeline.detect import detect
+    from pipeline.detect.engine import TARGET_SORT
     from pipeline.match import link
     from pipeline.pseudonymise.leakage import scan_frame
     from pipeline.report import raise_on_critical, render_report, validate
     from pipeline.trust.convention import load_convention
     from pipeline.trust.gate import verify_central_inputs
-    exports = {agency: export_file(inboxes[agency], agency) for agency in AGENCIES}
+    providers = ordered(inboxes)
+    benefits, coverage = benefits_provider(providers), on_side(providers, COVERAGE)
+    if not coverage:
+        raise PipelineError("aucun fichier d'un fournisseur de couverture maladie (CPAM, MSA)")
+    exports = {agency: export_file(inboxes[agency], agency) for agency in providers}
     inputs = {agency: sha256_file(path) for agency, path in exports.items()}
     params = {
         "convention": str(convention),
@@ -137,25 +147,28 @@ def _run_locked(
     warnings: list[str] = []
     recorded: dict | None = None
     try:
-        with staged_folder(out_dir) as staging:
+        with staged_folder(out_dir) as staging, tempfile.TemporaryDirectory() as work:
             validations = []
             leak = {}
             frames = {agency: pl.read_parquet(path) for agency, path in exports.items()}
             for agency in exports:
-                with step(f"Recherche d'identifiants en clair dans le fichier {agency.upper()}"):
+                with step(f"Recherche d'identifiants en clair dans le fichier {sigle(agency)}"):
                     leak[agency] = scan_frame(frames[agency], agency=agency)
                     if not leak[agency].get("ok", False):
                         raise RefusalError(
-                            f"le fichier pseudonymisé {agency.upper()} contient des valeurs qui "
+                            f"le fichier pseudonymisé {sigle(agency)} contient des valeurs qui "
                             "ressemblent à des identifiants en clair : "
                             f"{leak[agency].get('findings')}"
                         )
-                with step(f"Validation du fichier pseudonymisé {agency.upper()}"):
+                with step(f"Validation du fichier pseudonymisé {sigle(agency)}"):
                     signed_rows = gate_rows(gate, agency)
+                    # a provider following another's contract (the MSA, the CPAM's) is checked
+                    # by that contract's suite, its results kept in a folder of its own
+                    own = modele(agency) == agency
                     outcome = validate(
-                        f"pseudo_{agency}",
+                        f"{modele(agency)}_export",
                         frames[agency],
-                        staging,
+                        staging if own else staging / "fournisseurs" / agency,
                         context={
                             "convention": conv.id,
                             "agency": agency,
@@ -167,18 +180,20 @@ def _run_locked(
                     raise_on_critical(outcome)
                     validations.append(outcome)
 
+            # the coverage side: one export, or the union of the coverage providers' exports
+            covered = union(exports, coverage, Path(work))
             with step("Appariement (passes déterministes puis Fellegi–Sunter)"):
-                link(exports["caf"], exports["cpam"], staging)
+                link(exports[benefits], covered, staging)
             links = pl.read_parquet(staging / "links.parquet")
             outcome = validate(
                 "links",
                 links,
                 staging,
                 context={
-                    "caf_rows": frames["caf"].height,
-                    "cpam_rows": frames["cpam"].height,
-                    "caf_handles": frames["caf"]["handle"],
-                    "cpam_handles": frames["cpam"]["handle"],
+                    "caf_rows": frames[benefits].height,
+                    "cpam_rows": sum(frames[a].height for a in coverage),
+                    "caf_handles": frames[benefits]["handle"],
+                    "cpam_handles": pl.concat([frames[a]["handle"] for a in coverage]),
                 },
             )
             raise_on_critical(outcome)
@@ -186,19 +201,21 @@ def _run_locked(
 
             with step("Détection (catalogue de règles)"):
                 detected = detect(
-                    exports["caf"],
-                    exports["cpam"],
+                    exports[benefits],
+                    covered,
                     staging / "links.parquet",
                     staging,
                     rules=rule_ids,
                     strict=strict,
                 )
+                assign_targets(staging, providers, covered, TARGET_SORT)
             targets = pl.read_parquet(staging / "targets.parquet")
             outcome = validate(
                 "targets",
                 targets,
                 staging,
-                context={"aggregates": str(staging / "aggregates.csv")},
+                context={"aggregates": str(staging / "aggregates.csv"),
+                         "fournisseurs": providers},
             )
             raise_on_critical(outcome)
             validations.append(outcome)
@@ -220,7 +237,7 @@ def _run_locked(
                 "entries": recorded["seq"],
                 "head": audit.head_of(recorded),
             }
-            agency_leakage = {a: read_json(inboxes[a] / f"{a}.leakage.json") for a in AGENCIES}
+            agency_leakage = {a: read_json(inboxes[a] / f"{a}.leakage.json") for a in providers}
             facts = collect_facts(
                 staging,
                 gate=gate,

@@ -9,12 +9,11 @@ from typing import Annotated
 import typer
 
 from pipeline.common.outputs import Remplacer
+from pipeline.shared.providers import PROVIDERS
 from pipeline.territory.config import ConfigOpt
 
-
-class Agency(StrEnum):
-    caf = "caf"
-    cpam = "cpam"
+# every provider of pipeline/shared/providers.yaml
+Agency = StrEnum("Agency", {a: a for a in PROVIDERS})
 
 
 def register(app: typer.Typer) -> None:
@@ -22,7 +21,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command("ingest")
     def ingest_command(
-        agency: Annotated[Agency, typer.Option("--agency", help="Agence émettrice : caf ou cpam.")],
+        agency: Annotated[Agency, typer.Option("--agency",
+            help="Agence émettrice : caf, cpam ou msa.")],
         input: Annotated[Path, typer.Option("--input", help="Extrait brut (CSV) de l'agence.")],
         out: Annotated[Path | None, typer.Option(
             "--out", help="Dossier de sortie, côté agence (défaut : out/<agence>).")] = None,

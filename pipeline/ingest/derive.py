@@ -10,6 +10,7 @@ import polars as pl
 
 from pipeline.ingest.convert import IGNORE, WARN, Conversion
 from pipeline.ingest.layout import Layout
+from pipeline.shared.providers import is_benefits
 
 W_SEX = "sexe incohérent avec le NIR"
 W_YEAR = "année de naissance incohérente avec le NIR"
@@ -26,7 +27,7 @@ def build(layout: Layout) -> Conversion:
     src = {c.name: c.source for c in layout.columns}
     col = pl.col
 
-    if layout.agency == "caf":
+    if is_benefits(layout.agency):
         # convert.py already split "DUPONT EPOUSE MARTIN" (per distinct value).
         usage = pl.coalesce(col("nom_usage"), col("__usage_from_birth"))
         conv.outputs["nom_usage"] = pl.when(usage.ne_missing(col("nom_naissance"))).then(usage)
@@ -52,7 +53,7 @@ def build(layout: Layout) -> Conversion:
     for name in ("date_naissance", "naiss_annee", "naiss_mois", "naiss_jour"):
         conv.outputs[name] = pl.when(keep).then(col(name))
 
-    if layout.agency == "cpam":
+    if not is_benefits(layout.agency):
         with_css = col("css").is_in(["GRATUITE", "PARTICIPATION"])
         conv.add_issue(src["css"], WARN, pl.when(
             with_css & (col("css_debut").is_null() | col("css_fin").is_null())

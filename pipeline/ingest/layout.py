@@ -19,7 +19,7 @@ from pipeline.common.errors import InputError
 from pipeline.ingest.household import HouseholdSpec, load_household
 from pipeline.ingest.normalise.dates import format_regex
 from pipeline.ingest.schema import CANONICAL_VALUES, EXPECTED_TYPES, UNKNOWN_CODES
-from pipeline.shared.providers import AGENCIES
+from pipeline.shared.providers import PROVIDERS, modele
 
 LAYOUT_DIR = Path(__file__).with_name("layouts")
 # Defaults when a layout does not declare them (README "File-level refusals").
@@ -76,7 +76,7 @@ def header_key(name: str) -> str:
 
 
 def default_layout_path(agency: str) -> Path:
-    return LAYOUT_DIR / f"{agency}.yaml"
+    return LAYOUT_DIR / PROVIDERS[agency].disposition
 
 
 def _bad(path: Path, reason: str, column: str | None = None) -> InputError:
@@ -85,8 +85,9 @@ def _bad(path: Path, reason: str, column: str | None = None) -> InputError:
 
 def load_layout(agency: str, path: Path | None = None) -> Layout:
     """Load and check a layout; any inconsistency is an InputError naming the layout key."""
-    if agency not in AGENCIES:
-        raise InputError(path or "layout", f"agence inconnue « {agency} » (attendu : caf ou cpam)")
+    if agency not in PROVIDERS:
+        raise InputError(path or "layout", f"agence inconnue « {agency} » (attendu : "
+                         f"{', '.join(PROVIDERS)})")
     path = Path(path) if path is not None else default_layout_path(agency)
     if not path.is_file():
         raise InputError(path, "fichier de disposition (layout) introuvable")
@@ -119,7 +120,7 @@ def load_layout(agency: str, path: Path | None = None) -> Layout:
     raw_columns = data.get("columns")
     if not isinstance(raw_columns, dict):
         raise _bad(path, "la clé « columns » doit lister les colonnes")
-    expected = EXPECTED_TYPES[agency]
+    expected = EXPECTED_TYPES[modele(agency)]
     missing = sorted(set(expected) - set(raw_columns))
     if missing:
         raise _bad(path, f"colonne canonique non déclarée : {', '.join(missing)}")

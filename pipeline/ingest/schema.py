@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from pipeline.shared.providers import is_benefits
+
 COMMON: dict[str, pl.DataType] = {
     "line": pl.Int64(),
     "sexe": pl.Int8(),
@@ -56,7 +58,7 @@ CPAM_ONLY: dict[str, pl.DataType] = {
 
 def output_schema(agency: str) -> dict[str, pl.DataType]:
     """Exact column order and types of ingested.parquet for `agency`."""
-    return {**COMMON, **(CAF_ONLY if agency == "caf" else CPAM_ONLY)}
+    return {**COMMON, **(CAF_ONLY if is_benefits(agency) else CPAM_ONLY)}
 
 
 # Layout column (canonical name) -> reader type. Derived outputs (nir_statut, naiss_*, prenom1)

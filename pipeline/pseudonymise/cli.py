@@ -11,7 +11,7 @@ import typer
 
 from pipeline.common.outputs import Remplacer
 from pipeline.common.progress import info
-from pipeline.shared.providers import AGENCIES
+from pipeline.shared.providers import PROVIDERS
 from pipeline.territory.config import ConfigOpt
 
 
@@ -20,7 +20,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("pseudonymise")
     def pseudonymise_cmd(
-        agency: Annotated[str, typer.Option("--agency", help="caf ou cpam")],
+        agency: Annotated[str, typer.Option("--agency", help="caf, cpam ou msa")],
         workdir: Annotated[Path, typer.Option(help="dossier de l'organisme (ingested.parquet)")],
         keys: Annotated[Path, typer.Option("--keys", help="dossier des clés de l'organisme")],
         convention: Annotated[Path, typer.Option(help="convention signée (YAML)")] = Path(
@@ -101,7 +101,7 @@ def register(app: typer.Typer) -> None:
         from pipeline.pseudonymise.leakage import frequency_leakage
 
         agency = export_file.name.split(".")[0]  # <agency>.pseudo.parquet: its coded domains
-        scan = scan_export(export_file, ingested, agency if agency in AGENCIES else None)
+        scan = scan_export(export_file, ingested, agency if agency in PROVIDERS else None)
         freq = frequency_leakage(export_file, handles_file=handles, ingested_file=ingested)
         typer.echo(json.dumps({"scan": scan, "frequence": freq}, indent=2, ensure_ascii=False,
                               sort_keys=True))

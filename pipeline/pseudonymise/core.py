@@ -38,10 +38,11 @@ from pipeline.pseudonymise.handles import assign_handles
 from pipeline.pseudonymise.leak_scan import LeakageFound, scan_frame
 from pipeline.pseudonymise.leakage import agency_truth, frequency_leakage_frame
 from pipeline.pseudonymise.opposition import OppositionList, flag_opposition, read_opposition
-from pipeline.pseudonymise.prepare import AGENCIES, prepare_components
+from pipeline.pseudonymise.prepare import prepare_components
 from pipeline.pseudonymise.tokens import TokenCatalogue, compute_tokens, load_catalogue
 from pipeline.shared.contract import EXPORT_SCHEMA_VERSION
 from pipeline.shared.kanonymity import export_k
+from pipeline.shared.providers import PROVIDERS, is_benefits, modele
 
 CONTACT_FIELDS = {
     "caf": ["matricule", "role", "nom", "prenom", "telephone", "adresse", "code_postal",
@@ -141,15 +142,14 @@ def build(
 
     `catalogue`: the token scheme (default tokens.yaml, version 2; the attacks' tests pass the
     version 1 control)."""
-    if agency not in AGENCIES:
-        raise PipelineError(f"organisme inconnu : « {agency} » (caf ou cpam)")
+    provider, agency = agency, modele(agency)  # an MSA file goes through the CPAM's contract
     prepared = prepare_components(ingested, agency)
     with step("Jetons (HMAC par champ)"):
         tokens = compute_tokens(prepared, agency, secret, engine=engine, prepared=True,
                                 catalogue=catalogue)
     frame = pl.concat([add_attributes(prepared, agency, territory), tokens], how="horizontal")
     frame, opp_counts = flag_opposition(frame, agency, opposition)
-    frame = assign_handles(frame, _household_key(agency), agency, secret=secret, seed=seed)
+    frame = assign_handles(frame, _household_key(agency), provider, secret=secret, seed=seed)
     frame = add_features(frame, agency)
 
     catalogue = catalogue or load_catalogue()
@@ -204,8 +204,8 @@ def pseudonymise(
     today: dt.date | None = None,
 ) -> PseudonymiseResult:
     """Run the whole agency-side step; see docs/CONTRACTS.md for every file written."""
-    if agency not in AGENCIES:
-        raise PipelineError(f"organisme inconnu : « {agency} » (caf ou cpam)")
+    if agency not in PROVIDERS:
+        raise PipelineError(f"organisme inconnu : « {agency} » ({', '.join(PROVIDERS)})")
     workdir, export_dir = Path(workdir), Path(export_dir)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -222,7 +222,7 @@ def pseudonymise(
         ingested = _read_ingested(workdir)
     lap("lecture")
     terr = read_territory(Path(territory)) if territory else None
-    if agency == "caf" and terr is None:
+    if is_benefits(agency) and terr is None:
         warn("pas de table du territoire : la colonne quartier restera vide")
     opp = read_opposition(Path(opposition), agency) if opposition else None
 

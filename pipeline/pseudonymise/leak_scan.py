@@ -30,6 +30,7 @@ from pipeline.common.errors import PipelineError
 from pipeline.common.tables import read_parquet
 from pipeline.pseudonymise.attributes import ALLOWED_DATE_COLUMNS
 from pipeline.pseudonymise.hmac_engine import TOKEN_HEX_CHARS as TOKEN_HEX
+from pipeline.shared.providers import PROVIDERS
 
 PATTERNS = {
     # NIR: sex digit, year, month (01-12, 20-99 for unknown/overseas), department (2A/2B), 13/15
@@ -150,6 +151,7 @@ def scan_frame(export: pl.DataFrame, ingested: pl.DataFrame | None = None,
                agency: str | None = None) -> dict:
     """Scan an export frame; returns {ok, rows, findings: [{colonne, controle, nombre}]}."""
     findings: list[dict] = []
+    agency = PROVIDERS[agency].modele if agency in PROVIDERS else agency  # its data contract
     domains = export_domains(agency)
 
     def found(col: str, check: str, n: int) -> None:

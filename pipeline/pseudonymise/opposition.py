@@ -17,6 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from pipeline.common.errors import InputError
+from pipeline.shared.providers import modele
 
 REQUIRED = {"caf": ("matricule", "nir"), "cpam": ("nir",)}
 
@@ -43,7 +44,8 @@ def read_opposition(path: Path, agency: str) -> OppositionList:
     for col in REQUIRED[agency]:
         if col not in cols:
             raise InputError(path, "colonne obligatoire absente", line=1, column=col)
-    frame = raw.select([pl.col(cols[c]).str.strip_chars().alias(c) for c in REQUIRED[agency]])
+    frame = raw.select([pl.col(cols[c]).str.strip_chars().alias(c)
+                        for c in REQUIRED[modele(agency)]])
     frame = frame.with_row_index("i").with_columns(nir13=_nir13(pl.col("nir")))
     bad_nir = frame.filter(pl.col("nir").is_not_null() & (pl.col("nir") != "")
                            & pl.col("nir13").is_null())

@@ -24,7 +24,7 @@ from pipeline.reidentify.fieldwork import household_facts, territory_names
 from pipeline.reidentify.lists import ListHeader, css_table_text, csv_bytes, to_display
 from pipeline.reidentify.sheets import xlsx_bytes
 from pipeline.shared.agency_stats import write_agency_stats
-from pipeline.shared.providers import AGENCIES
+from pipeline.shared.providers import PROVIDERS, modele
 
 TARGET_COLUMNS = (
     "agence",
@@ -113,7 +113,7 @@ def _rule_legend(agency: str) -> tuple[dict[str, str], list[dict]]:
             "limites": [str(x) for x in (getattr(r, "limites", None) or ())],
         }
         for r in sorted(rules, key=lambda r: (r.priorite, r.id))
-        if r.agence == agency
+        if r.agence == modele(agency)  # rules name a data contract (an MSA list: the CPAM's)
     ]
     return {r.id: r.titre for r in rules}, legend
 
@@ -136,8 +136,8 @@ def reidentify(
     run_info: {"run_date": date or ISO str (header and XLSX timestamps; default today),
     "convention_id": str (when no convention file is given)}.
     """
-    if agency not in AGENCIES:
-        raise PipelineError(f"organisme inconnu : « {agency} » (caf ou cpam)")
+    if agency not in PROVIDERS:
+        raise PipelineError(f"organisme inconnu : « {agency} » ({', '.join(PROVIDERS)})")
     if hold_months < 0:
         raise InputError("--hold-months", "durée de mise en attente négative")
     names = territory_names(territory)

@@ -48,7 +48,13 @@ def _match_passes() -> list[str]:
 
 
 # Value sets declared in another file, read from it rather than copied into a suite.
-CATALOGUES = {"match_passes": _match_passes}
+def _providers() -> list[str]:
+    from pipeline.shared.providers import PROVIDERS
+
+    return list(PROVIDERS)
+
+
+CATALOGUES = {"match_passes": _match_passes, "fournisseurs": _providers}
 # libyaml when present: the pure-Python parser costs ~10x more CPU on every run's suites.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

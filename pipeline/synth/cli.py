@@ -33,9 +33,13 @@ def register(app: typer.Typer) -> None:
             help="Profil de bruit : standard, ou realiste (dates vides ou erronées, année "
                  "fausse, nom et prénom inversés, clé NIR erronée, noms d'usage).")]
         = "standard",
+        msa: Annotated[bool, typer.Option(
+            "--msa", help="Ajoute un extrait MSA (troisième fournisseur, côté couverture "
+                          "maladie) : une part des foyers absents de la CPAM y sont assurés.")]
+        = False,
         remplacer: Remplacer = False,
     ) -> None:
-        """Génère des extraits CAF et CPAM synthétiques et leur vérité terrain."""
+        """Génère des extraits CAF et CPAM (et MSA) synthétiques et leur vérité terrain."""
         from pipeline.synth.generate import generate
 
         try:
@@ -47,8 +51,10 @@ def register(app: typer.Typer) -> None:
         from pipeline.common.outputs import exclusive_output
 
         with exclusive_output(out, replace=remplacer, outputs=[out / "raw", out / "truth"]):
-            counts = generate(households, seed, noise, out, ref, territory, noise_profile)
+            counts = generate(households, seed, noise, out, ref, territory, noise_profile,
+                              msa=msa)
         typer.echo(
             f"{counts['caf_rows']} lignes CAF, {counts['cpam_rows']} lignes CPAM, "
-            f"{counts['persons']} personnes -> {out}"
+            + (f"{counts['msa_rows']} lignes MSA, " if msa else "")
+            + f"{counts['persons']} personnes -> {out}"
         )

@@ -26,6 +26,11 @@ CPAM_COLUMNS = [
     "date_naissance", "sexe", "adresse", "code_postal", "code_commune", "css", "css_debut",
     "css_fin", "medecin_traitant", "date_extraction",
 ]
+# The MSA's extract (pipeline/ingest/layouts/msa.yaml): the CPAM's content under the MSA's own
+# names (C2S, the other name of the CSS), UTF-8 with LF, ISO dates.
+MSA_NAMES = {"nir_beneficiaire": "nir", "prenom": "prenoms", "css": "c2s", "css_debut": "c2s_debut",
+             "css_fin": "c2s_fin"}
+MSA_COLUMNS = [MSA_NAMES.get(c, c) for c in CPAM_COLUMNS]
 MALFORMED_RATE = 0.002
 CAF_MALFORMED = {  # kind -> column it breaks
     "date_impossible": "date_naissance",
@@ -69,14 +74,16 @@ def caf_strings(df: pl.DataFrame, ref: date) -> pl.DataFrame:
     )
 
 
-def cpam_strings(df: pl.DataFrame, ref: date) -> pl.DataFrame:
-    """Every CPAM column as a string (null = empty field)."""
-    fr = "%d/%m/%Y"
+def cpam_strings(df: pl.DataFrame, ref: date, *, iso: bool = False) -> pl.DataFrame:
+    """Every CPAM column as a string (null = empty field); dates JJ/MM/AAAA, or ISO."""
+    fr = "%Y-%m-%d" if iso else "%d/%m/%Y"
+    birth = ([_z("by", 4), _z("bm", 2), _z("bd", 2)] if iso
+             else [_z("bd", 2), _z("bm", 2), _z("by", 4)])
     return df.select(
         pl.col("nir_beneficiaire"), pl.col("nir_ouvrant_droit"),
         rang_gemellaire=pl.col("rang_gemellaire").cast(pl.String),
         qualite=pl.col("qualite"), nom=pl.col("nom"), prenom=pl.col("prenom"),
-        date_naissance=pl.concat_str([_z("bd", 2), _z("bm", 2), _z("by", 4)], separator="/"),
+        date_naissance=pl.concat_str(birth, separator="-" if iso else "/"),
         sexe=pl.col("sexe").cast(pl.String), adresse=pl.col("adresse"),
         code_postal=pl.col("code_postal"), code_commune=pl.col("code_commune"),
         css=pl.col("css"), css_debut=pl.col("css_debut").dt.strftime(fr),

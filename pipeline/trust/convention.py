@@ -19,7 +19,7 @@ import yaml
 
 from pipeline.common.errors import PipelineError, RefusalError
 from pipeline.common.files import write_text
-from pipeline.shared.providers import AGENCIES
+from pipeline.shared.providers import COVERAGE, PROVIDERS, benefits_provider, modele, on_side
 from pipeline.trust.canonical import (
     DOMAIN_CONVENTION,
     key_id,
@@ -285,17 +285,28 @@ def demo_key_parties(conv: Convention) -> list[str]:
 
 def central_required_columns(agency: str) -> list[str]:
     """Columns the central step needs from `agency`: the export contract's required columns
-    (pipeline/report/suites/<agency>_export.yaml, expectation `required_columns`)."""
+    (pipeline/report/suites/<modele>_export.yaml, expectation `required_columns`)."""
     from pipeline.report.suite_spec import load_suite
 
-    return [c for e in load_suite(f"{agency}_export").expectations
+    return [c for e in load_suite(f"{modele(agency)}_export").expectations
             for c in e.get("required_columns") or []]
 
 
 def central_readiness_errors(conv: Convention) -> list[str]:
     """Why this convention cannot produce what the central step needs (empty: it can)."""
     errors = []
-    for agency in AGENCIES:
+    unknown = [a for a in conv.data_providers if a not in PROVIDERS]
+    if unknown:
+        return [f"fournisseur(s) inconnu(s) : {', '.join(unknown)} (connus : "
+                f"{', '.join(PROVIDERS)}, pipeline/shared/providers.yaml)"]
+    try:
+        benefits_provider(conv.data_providers)
+    except PipelineError as exc:
+        errors.append(str(exc))
+    if not on_side(conv.data_providers, COVERAGE):
+        errors.append(f"aucun fournisseur côté « {COVERAGE} » (CPAM, MSA) : l'appariement "
+                      "central est impossible")
+    for agency in conv.data_providers:
         if agency not in conv.content["fields"]:
             errors.append(f"la convention n'autorise aucun champ pour « {agency} » : "
                           "l'appariement central est impossible")

@@ -20,7 +20,7 @@ import yaml
 
 from pipeline.common.errors import PipelineError, RefusalError
 from pipeline.common.files import private_dir, write_private, write_text
-from pipeline.shared.providers import AGENCIES
+from pipeline.shared.providers import PROVIDERS, dataset_providers, modele
 from pipeline.trust.convention import create_convention, sign_convention
 from pipeline.trust.keys import (
     PRIVATE_FORMAT,
@@ -32,7 +32,9 @@ from pipeline.trust.keys import (
 REPO = Path(__file__).resolve().parents[2]
 DEMO_SEED = b"nonrecours/demo-seed/v1 - DEMO ONLY, published in the repository"
 DEMO_CONVENTION_ID = "demo-flers"
-PARTIES = (*AGENCIES, "operateur", "ccas")
+OTHER_PARTIES = ("operateur", "ccas")
+PARTIES = (*PROVIDERS, *OTHER_PARTIES)  # every party that has published demo keys
+SAMPLE = REPO / "sample_data"
 SPEC = Path(__file__).with_name("demo_convention.yaml")
 TOKENS = REPO / "pipeline" / "pseudonymise" / "tokens.yaml"
 
@@ -88,7 +90,8 @@ def default_demo_keys() -> Path:
 
 
 def _token_fields() -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {a: [] for a in AGENCIES}
+    """The tok_* columns of each data contract (tokens.yaml `agencies`: caf, cpam)."""
+    out: dict[str, list[str]] = {}
     if not TOKENS.exists():
         return out
     for token in yaml.safe_load(TOKENS.read_text("utf-8"))["tokens"]:
@@ -97,31 +100,47 @@ def _token_fields() -> dict[str, list[str]]:
     return out
 
 
-def demo_spec() -> dict[str, Any]:
+def demo_spec(providers: list[str] | None = None) -> dict[str, Any]:
+    """The demo convention's content for `providers` (default: those with an extract in
+    sample_data/raw). A provider without its own `fields` / `contact_fields` entry in
+    demo_convention.yaml (the MSA) sends what its data contract's provider sends."""
+    providers = providers or dataset_providers(SAMPLE)
     spec = yaml.safe_load(SPEC.read_text("utf-8"))
-    for agency, names in _token_fields().items():
-        spec["fields"][agency] = [*spec["fields"][agency], *names]
+    tokens = _token_fields()
+    spec["parties"] = {p: v for p, v in spec["parties"].items()
+                       if p in providers or p in OTHER_PARTIES}
+    for section in ("fields", "contact_fields"):
+        given = spec[section]
+        spec[section] = {a: list(given.get(a) or given[modele(a)]) for a in providers}
+    for agency in providers:
+        spec["fields"][agency] += tokens.get(modele(agency), [])
     return spec
 
 
-def build(keys_root: Path | None = None, convention_out: Path | None = None) -> str:
-    """(Re)generate demo keys, wrapped linkage key and signed convention; return the fingerprint."""
-    keys_root = Path(keys_root or REPO / "sample_data" / "keys")
+def build(keys_root: Path | None = None, convention_out: Path | None = None,
+          providers: list[str] | None = None) -> str:
+    """(Re)generate demo keys, wrapped linkage key and signed convention; return the fingerprint.
+
+    `providers`: the data providers of the demo dataset (default: those with an extract in
+    sample_data/raw); a dataset with an MSA extract gets a three-provider convention."""
+    keys_root = Path(keys_root or SAMPLE / "keys")
     convention_out = Path(convention_out or REPO / "conventions" / f"{DEMO_CONVENTION_ID}.yaml")
-    for party in PARTIES:
+    providers = providers or dataset_providers(SAMPLE)
+    parties = (*providers, *OTHER_PARTIES)
+    for party in parties:
         if (keys_root / party).exists():
             shutil.rmtree(keys_root / party)
         generate_agency_keys(party, keys_root / party, seed=DEMO_SEED)
     with tempfile.TemporaryDirectory() as tmp:
         fp = create_linkage_key(DEMO_CONVENTION_ID, keys_root / "caf",
-                                {a: keys_root / a for a in AGENCIES}, Path(tmp), seed=DEMO_SEED)
-        for agency in AGENCIES:
+                                {a: keys_root / a for a in providers}, Path(tmp), seed=DEMO_SEED)
+        for agency in providers:
             name = f"{DEMO_CONVENTION_ID}.{agency}.wrapped.json"
             shutil.copyfile(Path(tmp) / name, keys_root / agency / name)
     write_text(keys_root / "README.md", README)
-    spec = {**demo_spec(), "linkage_key_fingerprint": fp}
-    create_convention(spec, {p: keys_root / p for p in PARTIES}, convention_out)
-    for party in PARTIES:
+    spec = {**demo_spec(providers), "linkage_key_fingerprint": fp}
+    create_convention(spec, {p: keys_root / p for p in parties}, convention_out)
+    for party in parties:
         sign_convention(convention_out, party, keys_root / party)
     return fp
 
