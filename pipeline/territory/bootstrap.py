@@ -27,12 +27,11 @@ import yaml
 
 from pipeline.common.errors import PipelineError, RefusalError
 from pipeline.common.files import private_dir, write_text
-from pipeline.shared.providers import AGENCIES
+from pipeline.shared.providers import AGENCIES, benefits_provider, modele, ordered
 from pipeline.territory.config import KEYS, load_config
 
 MODEL = Path(__file__).with_name("convention_modele.yaml")
-PARTIES = (*AGENCIES, "operateur", "ccas")
-CREATOR = "caf"  # the provider that creates the linkage key and wraps it for the other
+OTHER_PARTIES = ("operateur", "ccas")  # the parties besides the data providers
 CONFIG_NAME = "territoire.toml"
 DEFAULT_PATHS = {
     "caf": {"extrait": "brut/caf_extract.csv", "dossier": "caf", "cles": "cles/caf",
@@ -43,6 +42,16 @@ DEFAULT_PATHS = {
     "central": {"recu_caf": "transfert/caf", "recu_cpam": "transfert/cpam",
                 "sortie": "central", "journal": "central-audit.jsonl"},
 }
+
+
+def default_paths(providers: list[str]) -> dict[str, dict[str, str]]:
+    """DEFAULT_PATHS, plus the same layout for any other provider (the MSA)."""
+    paths = {section: dict(values) for section, values in DEFAULT_PATHS.items()}
+    for a in providers:
+        paths.setdefault(a, {"extrait": f"brut/{a}_extract.csv", "dossier": a, "cles": f"cles/{a}",
+                             "opposition": f"{a}/opposition.csv", "contacts": f"{a}/contacts.csv"})
+        paths["central"].setdefault(f"recu_{a}", f"transfert/{a}")
+    return paths
 
 
 @dataclass(frozen=True)
@@ -73,12 +82,16 @@ def export_fields(agency: str) -> list[str]:
 
 def convention_spec(name: str, convention_id: str, valid_from: dt.date, valid_until: dt.date,
                     fingerprint: str, *, departement: str | None = None,
-                    retention_days: int | None = None) -> dict[str, Any]:
-    """The unsigned content: the model's wording, lists read from the catalogues."""
+                    retention_days: int | None = None,
+                    providers: list[str] | None = None) -> dict[str, Any]:
+    """The unsigned content: the model's wording, lists read from the catalogues; `providers`
+    (default: the CAF and the CPAM) are the data providers, each sending the columns of its
+    data contract (pipeline/shared/providers.yaml `modele`)."""
     from pipeline.detect.rules import load_rules
     from pipeline.pseudonymise.core import CONTACT_FIELDS
 
     model = yaml.safe_load(MODEL.read_text("utf-8"))
+    providers = ordered(providers or AGENCIES)
     fill = {"territoire": name}
     territory = {"name": name, **({"departement": departement} if departement else {})}
     return {
@@ -88,9 +101,10 @@ def convention_spec(name: str, convention_id: str, valid_from: dt.date, valid_un
         "legal_basis": list(model["legal_basis"]),
         "territory": territory,
         "parties": {pid: {"name": p["name"].format(**fill), "roles": list(p["roles"])}
-                    for pid, p in model["parties"].items()},
-        "fields": {a: export_fields(a) for a in AGENCIES},
-        "contact_fields": {a: list(CONTACT_FIELDS[a]) for a in AGENCIES},
+                    for pid, p in model["parties"].items()
+                    if pid in providers or pid in OTHER_PARTIES},
+        "fields": {a: export_fields(modele(a)) for a in providers},
+        "contact_fields": {a: list(CONTACT_FIELDS[modele(a)]) for a in providers},
         "rules": [rule.id for rule in load_rules()],
         "retention_days": int(retention_days or model["retention_days"]),
         "valid_from": valid_from,
@@ -106,15 +120,15 @@ def _refuse_demo_keys(keys_dir: Path) -> None:
                                "réelle ; générez de vraies clés (« keys generate »)")
 
 
-def _party_keys(root: Path, given: dict[str, Path]) -> dict[str, Path]:
+def _party_keys(root: Path, given: dict[str, Path], parties: tuple[str, ...]) -> dict[str, Path]:
     from pipeline.trust.keys import generate_agency_keys
 
-    unknown = sorted(set(given) - set(PARTIES))
+    unknown = sorted(set(given) - set(parties))
     if unknown:
         raise PipelineError(f"--cles : partie inconnue {', '.join(unknown)} "
-                            f"(parties : {', '.join(PARTIES)})")
+                            f"(parties : {', '.join(parties)})")
     keys: dict[str, Path] = {}
-    for party in PARTIES:
+    for party in parties:
         if party in given:
             keys[party] = Path(given[party])
         else:
@@ -133,18 +147,22 @@ def _toml_text(name: str, convention: str, paths: dict[str, dict[str, str]]) -> 
            "# Sur site, chaque organisme ne garde que [territoire] et sa section ;",
            "# opposition et contacts ne sont lus que si le fichier existe.",
            "", "[territoire]", line("nom", name), line("convention", convention)]
-    for section in (*AGENCIES, "central"):
+    for section in paths:
         out += ["", f"[{section}]", *(line(k, v) for k, v in paths[section].items())]
     return "\n".join(out) + "\n"
 
 
-def _paths(root: Path, keys: dict[str, Path], overrides: dict[str, str]) -> dict[str, dict]:
-    paths = {section: dict(values) for section, values in DEFAULT_PATHS.items()}
-    for agency in AGENCIES:
+def _paths(root: Path, keys: dict[str, Path], overrides: dict[str, str],
+           providers: list[str]) -> dict[str, dict]:
+    every = default_paths(providers)
+    paths = {s: every[s] for s in (*providers, "central")}
+    paths["central"] = {k: v for k, v in paths["central"].items()
+                        if not k.startswith("recu_") or k[len("recu_"):] in providers}
+    for agency in providers:
         paths[agency]["cles"] = _relative(keys[agency], root)
     for dotted, value in overrides.items():
         section, _, key = dotted.partition(".")
-        kind = "agence" if section in AGENCIES else section
+        kind = "agence" if section in providers else section
         if kind not in ("agence", "central") or key not in KEYS[kind]:
             raise PipelineError(f"--chemin : clé inconnue « {dotted} » (ex. caf.extrait, "
                                 "cpam.contacts, central.sortie)")
@@ -164,9 +182,12 @@ def init_territory(
     root: Path, name: str, *, convention_id: str | None = None, departement: str | None = None,
     valid_from: dt.date | None = None, valid_until: dt.date | None = None,
     retention_days: int | None = None, party_keys: dict[str, Path] | None = None,
-    paths: dict[str, str] | None = None,
+    paths: dict[str, str] | None = None, providers: list[str] | None = None,
 ) -> InitResult:
-    """Create keys (where not given), the linkage key, the unsigned convention and the config."""
+    """Create keys (where not given), the linkage key, the unsigned convention and the config.
+
+    `providers`: the data providers (default: the CAF and the CPAM; add the MSA to cross it).
+    The benefits-side provider (the CAF) creates the linkage key and wraps it for the others."""
     from pipeline.trust.convention import create_convention
     from pipeline.trust.keys import check_convention_id, create_linkage_key, unwrap_linkage_key
 
@@ -184,23 +205,26 @@ def init_territory(
         raise PipelineError("la fin de validité doit suivre le début")
     private_dir(root)
     private_dir(root / "cles")
-    keys = _party_keys(root, party_keys or {})
+    providers = ordered(providers or AGENCIES)
+    creator = benefits_provider(providers)
+    keys = _party_keys(root, party_keys or {}, (*providers, *OTHER_PARTIES))
     envoi = root / "cles" / "envoi"
-    fingerprint = create_linkage_key(convention_id, keys[CREATOR],
-                                     {a: keys[a] for a in AGENCIES}, envoi)
-    wrapped = {a: envoi / f"{convention_id}.{a}.wrapped.json" for a in AGENCIES}
+    fingerprint = create_linkage_key(convention_id, keys[creator],
+                                     {a: keys[a] for a in providers}, envoi)
+    wrapped = {a: envoi / f"{convention_id}.{a}.wrapped.json" for a in providers}
     unwrapped = []
-    for agency in AGENCIES:
+    for agency in providers:
         if (keys[agency] / "private" / f"{agency}.x25519.key.json").exists():
             unwrap_linkage_key(wrapped[agency], keys[agency])
             unwrapped.append(agency)
     convention = root / "conventions" / f"{convention_id}.yaml"
     spec = convention_spec(name, convention_id, valid_from, valid_until, fingerprint,
-                           departement=departement, retention_days=retention_days)
+                           departement=departement, retention_days=retention_days,
+                           providers=providers)
     create_convention(spec, keys, convention)
     for folder in ("brut", "territoire"):
         (root / folder).mkdir(exist_ok=True)
     write_text(config, _toml_text(name, _relative(convention, root),
-                                  _paths(root, keys, paths or {})))
+                                  _paths(root, keys, paths or {}, providers)))
     load_config(config)  # what was written must read back
     return InitResult(config, convention, keys, fingerprint, wrapped, unwrapped)

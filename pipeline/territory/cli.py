@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from pipeline.common.errors import PipelineError
+from pipeline.shared.providers import AGENCIES
 
 territory_app = typer.Typer(help="Nouveau territoire : clés, convention et configuration.",
                             no_args_is_help=True)
@@ -52,6 +53,9 @@ def init_cmd(
     chemin: Annotated[list[str] | None, typer.Option(
         "--chemin", help="SECTION.CLE=CHEMIN dans territoire.toml, ex. caf.extrait=… "
         "(répétable).")] = None,
+    fournisseur: Annotated[list[str] | None, typer.Option(
+        "--fournisseur", help="Fournisseur de données en plus de la CAF et de la CPAM, ex. msa "
+        "(répétable).")] = None,
 ) -> None:
     """Create the parties' keys, the linkage key, the unsigned convention and territoire.toml."""
     from pipeline.territory.bootstrap import init_territory
@@ -61,7 +65,8 @@ def init_cmd(
         valid_from=_date(debut, "--debut"), valid_until=_date(fin, "--fin"),
         retention_days=conservation,
         party_keys={k: Path(v) for k, v in _pairs(cles, "--cles").items()},
-        paths=_pairs(chemin, "--chemin"))
+        paths=_pairs(chemin, "--chemin"),
+        providers=[*AGENCIES, *(fournisseur or [])])
     conv, cfg = res.convention, res.config
     pending = [a for a in res.wrapped if a not in res.unwrapped]
     lines = [

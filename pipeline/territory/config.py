@@ -26,13 +26,13 @@ from typing import Annotated, Any
 import typer
 
 from pipeline.common.errors import InputError
-from pipeline.shared.providers import AGENCIES
+from pipeline.shared.providers import AGENCIES, PROVIDERS
 
 KEYS = {
     "territoire": ("nom", "convention"),
     "agence": ("extrait", "dossier", "cles", "table_iris", "disposition", "export", "listes",
                "cibles", "opposition", "contacts"),
-    "central": ("recu_caf", "recu_cpam", "sortie", "journal"),
+    "central": (*(f"recu_{a}" for a in PROVIDERS), "sortie", "journal"),
 }
 OPTIONAL_FILES = frozenset({"opposition", "contacts"})
 # command -> {option (parameter name) -> configuration key}
@@ -57,7 +57,7 @@ class TerritoryConfig:
 
     @property
     def agencies(self) -> list[str]:
-        return [a for a in AGENCIES if a in self.data]
+        return [a for a in PROVIDERS if a in self.data]
 
     def _raw(self, section: str, key: str) -> str | None:
         value = self.data.get(section, {}).get(key)
@@ -103,10 +103,10 @@ def load_config(path: Path | str) -> TerritoryConfig:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputError(path, f"configuration TOML illisible ({exc})") from None
     for section, table in data.items():
-        kind = "agence" if section in AGENCIES else section
+        kind = "agence" if section in PROVIDERS else section
         if kind not in KEYS or not isinstance(table, dict):
-            raise InputError(path, f"section [{section}] inconnue (attendu : territoire, caf, "
-                                   "cpam, central)")
+            raise InputError(path, f"section [{section}] inconnue (attendu : territoire, "
+                                   f"{', '.join(PROVIDERS)}, central)")
         unknown = sorted(set(table) - set(KEYS[kind]))
         if unknown:
             raise InputError(path, f"clé inconnue dans [{section}] : {', '.join(unknown)}")
@@ -134,6 +134,9 @@ def apply_config(ctx: typer.Context, value: Path | None) -> Path | None:
                                                                       {}).items()}
     if len(cfg.agencies) == 1:
         defaults["agency"] = cfg.agencies[0]
+    if ctx.info_name == "match":  # providers without an option of their own (the MSA)
+        defaults["fournisseur"] = [f"{a}={cfg.path(f'recu_{a}')}" for a in cfg.agencies
+                                   if a not in AGENCIES and cfg.path(f"recu_{a}") is not None]
     ctx.default_map = {**(ctx.default_map or {}), **defaults}
     return value
 

@@ -136,3 +136,34 @@ def test_coverage_union_keeps_one_file_and_refuses_shared_handles(tmp_path: Path
     pl.DataFrame({"handle": ["b2"], "foyer": ["g"]}).write_parquet(paths["msa"])
     with pytest.raises(RefusalError, match="handles communs aux fichiers de cpam, msa"):
         union(paths, ["cpam", "msa"], tmp_path)
+
+
+def test_territory_init_with_the_msa(tmp_path: Path) -> None:
+    """`territoire init --fournisseur msa`: a three-provider convention (the MSA sending the
+    CPAM contract's columns), its keys and wrapped linkage key, and the paths `--config` gives,
+    the MSA's inbox included for `match`."""
+    from types import SimpleNamespace
+
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+    from pipeline.territory.config import apply_config, load_config
+    from pipeline.trust.convention import central_readiness_errors, load_convention
+
+    root = tmp_path / "t"
+    res = CliRunner().invoke(app, ["territoire", "init", "--dossier", str(root), "--nom",
+                                   "Domfront", "--fournisseur", "msa"])
+    assert res.exit_code == 0, res.output
+    cfg = load_config(root / "territoire.toml")
+    conv = load_convention(cfg.path("convention"))
+    assert conv.data_providers == ["caf", "cpam", "msa"]
+    assert conv.allowed_fields("msa") == conv.allowed_fields("cpam")
+    assert conv.contact_fields("msa") == conv.contact_fields("cpam")
+    assert central_readiness_errors(conv) == []
+    assert cfg.agencies == ["caf", "cpam", "msa"]
+    assert cfg.path("extrait", "msa") == root / "brut" / "msa_extract.csv"
+    assert (root / "cles" / "msa" / "private" / "msa.x25519.key.json").is_file()
+    assert (root / "cles" / "envoi" / f"{conv.id}.msa.wrapped.json").is_file()
+    ctx = SimpleNamespace(info_name="match", default_map=None, params={})
+    apply_config(ctx, root / "territoire.toml")  # what `match --config` reads
+    assert ctx.default_map["fournisseur"] == [f"msa={root / 'transfert' / 'msa'}"]
