@@ -16,7 +16,9 @@ def register(app: typer.Typer) -> None:
     def match(
         convention: Annotated[Path, typer.Option(help="Convention signée (YAML).")],
         caf: Annotated[Path, typer.Option(help="Dossier reçu de la CAF (fichier + manifeste).")],
-        cpam: Annotated[Path, typer.Option(help="Dossier reçu de la CPAM (fichier + manifeste).")],
+        cpam: Annotated[Path | None, typer.Option(
+            help="Dossier reçu de la CPAM (fichier + manifeste), si elle est partie à la "
+                 "convention.")] = None,
         out: Annotated[Path, typer.Option(help="Dossier des résultats centraux.")] = Path(
             "out/central"
         ),
@@ -54,7 +56,8 @@ def register(app: typer.Typer) -> None:
 
         run_central(
             convention,
-            {"caf": caf, "cpam": cpam, **_pairs(fournisseur, "--fournisseur")},
+            {"caf": caf, **({"cpam": cpam} if cpam else {}), **_pairs(fournisseur,
+                                                                      "--fournisseur")},
             out,
             audit_log,
             today=parse_day(today),

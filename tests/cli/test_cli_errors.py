@@ -148,7 +148,7 @@ def _cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("argv", [
     ["match", "--convention", "c.yaml", "--caf", "a", "--cpam", "b", "--today", "01/12/2026"],
-    ["ingest", "--agency", "msa", "--input", "x.csv"],
+    ["ingest", "--agency", "mdph", "--input", "x.csv"],
     ["ingest", "--input", "x.csv"],
     ["reidentify", "--agency", "caf", "--run-date", "2026-13-45"],
     ["commande-inconnue"],

@@ -190,8 +190,8 @@ def test_missing_ingested_is_a_clear_error(tmp_path: Path) -> None:
 def test_unknown_agency_refused(tmp_path: Path) -> None:
     from pipeline.common.errors import PipelineError
 
-    with pytest.raises(PipelineError, match="msa"):
-        pseudonymise("msa", tmp_path, tmp_path, tmp_path, tmp_path, materials=_materials())
+    with pytest.raises(PipelineError, match="mdph"):
+        pseudonymise("mdph", tmp_path, tmp_path, tmp_path, tmp_path, materials=_materials())
 
 
 def test_signed_manifest_and_wrong_key_detectable(tmp_path: Path) -> None:
