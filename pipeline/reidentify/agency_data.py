@@ -15,6 +15,7 @@ import polars as pl
 from pipeline.common.errors import InputError, PipelineError
 from pipeline.common.files import check_private
 from pipeline.common.tables import read_parquet
+from pipeline.shared.providers import is_benefits
 
 HANDLE_COLUMNS = ("handle", "foyer", "line")
 
@@ -78,7 +79,7 @@ def opposed_lines(path: Path, agency: str, workdir: Path, handles: pl.DataFrame)
     opp = read_opposition(Path(path), agency)
     ingested = _ingested_nirs(workdir)
     lines = ingested.filter(pl.col("nir").is_in(opp.nirs.implode()))["line"]
-    if agency == "caf" and opp.matricules.len():
+    if is_benefits(agency) and opp.matricules.len():
         if "matricule" not in handles.columns:
             raise InputError(
                 path,

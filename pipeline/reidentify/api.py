@@ -24,7 +24,7 @@ from pipeline.reidentify.fieldwork import household_facts, territory_names
 from pipeline.reidentify.lists import ListHeader, css_table_text, csv_bytes, to_display
 from pipeline.reidentify.sheets import xlsx_bytes
 from pipeline.shared.agency_stats import write_agency_stats
-from pipeline.shared.providers import PROVIDERS, modele
+from pipeline.shared.providers import PROVIDERS, is_benefits, modele
 
 TARGET_COLUMNS = (
     "agence",
@@ -212,7 +212,7 @@ def reidentify(
     facts = household_facts(handles, ingested, reference or run_date)
     typed = [c for c in FACT_COLUMNS if c in ingested.columns]
     listed = kept.join(contact, on="handle", how="left").join(facts, on="line", how="left")
-    if agency == "caf" and "ressources_12m" in ingested.columns:
+    if is_benefits(agency) and "ressources_12m" in ingested.columns:
         figures = agency_data.ceiling_figures(Path(workdir), handles, reference or run_date)
         if figures is not None:
             listed = listed.join(figures, on="foyer", how="left")
@@ -239,7 +239,7 @@ def reidentify(
             if liste == "cible"
             # the a_verifier list is a CAF list (households not found at the CPAM)
             else [("", part)]
-            if part.height or agency == "caf"
+            if part.height or is_benefits(agency)
             else []
         )
         for quartier, df in groups:

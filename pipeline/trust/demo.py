@@ -20,7 +20,7 @@ import yaml
 
 from pipeline.common.errors import PipelineError, RefusalError
 from pipeline.common.files import private_dir, write_private, write_text
-from pipeline.shared.providers import PROVIDERS, dataset_providers, modele
+from pipeline.shared.providers import PROVIDERS, benefits_provider, dataset_providers, modele
 from pipeline.trust.convention import create_convention, sign_convention
 from pipeline.trust.keys import (
     PRIVATE_FORMAT,
@@ -132,7 +132,7 @@ def build(keys_root: Path | None = None, convention_out: Path | None = None,
             shutil.rmtree(keys_root / party)
         generate_agency_keys(party, keys_root / party, seed=DEMO_SEED)
     with tempfile.TemporaryDirectory() as tmp:
-        fp = create_linkage_key(DEMO_CONVENTION_ID, keys_root / "caf",
+        fp = create_linkage_key(DEMO_CONVENTION_ID, keys_root / benefits_provider(providers),
                                 {a: keys_root / a for a in providers}, Path(tmp), seed=DEMO_SEED)
         for agency in providers:
             name = f"{DEMO_CONVENTION_ID}.{agency}.wrapped.json"
