@@ -36,7 +36,11 @@ from pipeline.pseudonymise.attributes import (
 )
 from pipeline.pseudonymise.handles import assign_handles
 from pipeline.pseudonymise.leak_scan import LeakageFound, scan_frame
-from pipeline.pseudonymise.leakage import agency_truth, frequency_leakage_frame
+from pipeline.pseudonymise.leakage import (
+    STEP_SAMPLE_ROWS,
+    agency_truth,
+    frequency_leakage_frame,
+)
 from pipeline.pseudonymise.opposition import OppositionList, flag_opposition, read_opposition
 from pipeline.pseudonymise.prepare import AGENCIES, prepare_components
 from pipeline.pseudonymise.tokens import TokenCatalogue, compute_tokens, load_catalogue
@@ -143,14 +147,18 @@ def build(
     version 1 control)."""
     if agency not in AGENCIES:
         raise PipelineError(f"organisme inconnu : « {agency} » (caf ou cpam)")
+    if not ingested["line"].is_sorted():  # tokens and attributes are row-aligned in line order
+        ingested = ingested.sort("line")
     prepared = prepare_components(ingested, agency)
     with step("Jetons (HMAC par champ)"):
         tokens = compute_tokens(prepared, agency, secret, engine=engine, prepared=True,
                                 catalogue=catalogue)
-    frame = pl.concat([add_attributes(prepared, agency, territory), tokens], how="horizontal")
+    frame = add_attributes(prepared, agency, territory)
     frame, opp_counts = flag_opposition(frame, agency, opposition)
     frame = assign_handles(frame, _household_key(agency), agency, secret=secret, seed=seed)
-    frame = add_features(frame, agency)
+    # The features' household joins gather every column: the 128-bit token columns (most of
+    # the frame's bytes) join the frame only afterwards, row-aligned (a left join keeps rows).
+    frame = pl.concat([add_features(frame, agency), tokens], how="horizontal")
 
     catalogue = catalogue or load_catalogue()
     attributes = export_attributes(agency, frame.columns)
@@ -236,7 +244,8 @@ def pseudonymise(
         if not scan["ok"]:
             raise LeakageFound(scan)
         lap("controle_fuites")
-        freq = frequency_leakage_frame(export, truth=agency_truth(ingested, handles, agency))
+        freq = frequency_leakage_frame(export, truth=agency_truth(ingested, handles, agency),
+                                       sample_rows=STEP_SAMPLE_ROWS)
 
     lap("attaque_frequences")
     private_dir(workdir)
