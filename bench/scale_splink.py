@@ -11,13 +11,14 @@ the same truth pairs) are rendered as plaintext and linked by Splink 5 on DuckDB
 - NIR, parent NIR (CAF children: both parents'; CPAM children: the one they are attached to),
   CAF usage name, birth date AAAA-MM-JJ, sex, commune: as the tokens' components.
 
+The project's own link (bench/scale.py's `bench`) runs first in the same process, so both sides
+see the same machine load (or, with --ours-from-json, its figures come from scale.json).
 Comparisons are those of bench/splink_peer.py (the linkage bench's peer); blocking rules and
 training blocks are sized for a million records per side (the peer's `dob` and `nom` blocks
 alone would make ~10^8 pairs here). Splink runs in a child process: wall time (imports
 included, as for the project's figure) and that child's peak RSS. Decision as in the peer:
 match probability >= 0.5, then greedy one-to-one by weight (timed apart: bench glue, a Python
-loop). Figures beside the project's own (bench/results/scale.json) in
-bench/results/scale_splink.json; the time ratio is printed.
+loop). Figures to bench/results/scale_splink.json; the time ratio is printed.
 """
 
 from __future__ import annotations
@@ -173,33 +174,38 @@ def child(data: Path, out: Path) -> None:
                 f"match_weight, source_dataset_l FROM {pred.physical_name}) "
                 "TO ? (FORMAT parquet)", [str(out / "pairs.parquet")])
     timings["predict"] = time.perf_counter() - t0 - timings["load"] - timings["training"]
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     (out / "child.json").write_text(json.dumps(
-        {"version": splink.__version__,
+        {"version": splink.__version__, "peak_rss_gb": round(peak_kb / 1024**2, 3),
          "timings_s": {k: round(v, 2) for k, v in timings.items()}}))
 
 
 def run_child(data: Path, out: Path) -> dict[str, object]:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """The Splink child: its wall time, and its own peak RSS (it reports RUSAGE_SELF, so a
+    link run before it in this process cannot stand in for it)."""
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, __file__, "--child", str(data), str(out)],
                           cwd=ROOT, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - t0
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     if proc.returncode != 0:
         raise SystemExit(f"Splink a échoué :\n{proc.stderr[-3000:]}")
-    facts = json.loads((out / "child.json").read_text())
-    return {"wall_s": round(wall, 2), "peak_rss_gb": round(peak_kb / 1024**2, 3),
-            "peak_rss_is_max_of_children": before > 0, **facts}
+    return {"wall_s": round(wall, 2), **json.loads((out / "child.json").read_text())}
 
 
-def ours(n: int) -> dict | None:
-    """This project's figures for n x n from bench/results/scale.json (None if not run)."""
+FIGURES = ("wall_s", "peak_rss_gb", "precision", "recall", "f1")
+
+
+def ours(n: int, from_json: bool) -> dict | None:
+    """This project's figures for n x n: measured now by bench/scale.py's own `bench` (same
+    machine load as the Splink run), or read from bench/results/scale.json."""
+    if not from_json:
+        r = scale.bench(n, "4GB", False)
+        return {k: r[k] for k in FIGURES} | {"source": "mesuré dans ce run (bench/scale.py)"}
     path = ROOT / "bench" / "results" / "scale.json"
-    if not path.exists():
-        return None
-    runs = [r for r in json.loads(path.read_text())["runs"] if r["n"] == n]
-    return ({k: runs[0][k] for k in ("wall_s", "peak_rss_gb", "precision", "recall", "f1")}
-            if runs else None)
+    runs = [r for r in json.loads(path.read_text())["runs"] if r["n"] == n] \
+        if path.exists() else []
+    return {k: runs[0][k] for k in FIGURES} | {"source": "bench/results/scale.json"} \
+        if runs else None
 
 
 def check_alignment(n: int = 3_000) -> None:
@@ -243,15 +249,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--child", nargs=2, type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, default=int(os.environ.get("SCALE_N", 1_000_000)))
+    parser.add_argument("--ours-from-json", action="store_true",
+                        help="reprendre les chiffres du projet de bench/results/scale.json")
     args = parser.parse_args()
     if args.child:
         child(*args.child)
         return
+    mine = ours(args.n, args.ours_from_json)  # first: its child's RSS is measured alone
     r = bench(args.n)
-    mine = ours(args.n)
     payload = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
                "note": "Splink 5 (DuckDB) on the plaintext of the scale bench's records: wall "
-                       "time of a child process (imports included) and its peak RSS; the "
+                       "time of a child process (imports included) and its own peak RSS; the "
                        "greedy one-to-one step is timed apart (one_to_one_s)",
                "splink": r, "nonrecours": mine}
     if mine:
