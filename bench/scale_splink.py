@@ -45,6 +45,9 @@ from pipeline.common.quality import precision_recall_f1
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "scale_splink.json"
 SEED = 20261122  # bench/scale.py `synthesise` default
+# Splink's dataset names: the benefits side (CAF) and the coverage side (CPAM); in link_only
+# mode the left record of a pair is from the first name in sort order, here the CAF's.
+SIDES = ("benefits", "coverage")
 
 # pronounceable syllables: 20 consonants x 5 vowels
 _SYLLABLES = [c + v for c in "BCDFGHJKLMNPRSTVWXYZ" for v in "AEIOU"]
@@ -151,15 +154,14 @@ def child(data: Path, out: Path) -> None:
     logging.getLogger("splink").setLevel(logging.ERROR)
     t0 = time.perf_counter()
     con = duckdb.connect()
-    for name in ("caf", "cpam"):
+    for name in SIDES:
         con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_parquet(?)",
                     [str(data / f"{name}.parquet")])
     db = DuckDBAPI(connection=con)
-    sample = {n: pl.read_parquet(data / f"{n}.parquet", n_rows=50_000) for n in ("caf", "cpam")}
-    settings = dataclasses.replace(_settings(sample["caf"], sample["cpam"]),
+    left, right = (pl.read_parquet(data / f"{n}.parquet", n_rows=50_000) for n in SIDES)
+    settings = dataclasses.replace(_settings(left, right),
                                    blocking_rules_to_generate_predictions=PREDICT_RULES)
-    linker = Linker([db.register("caf", dataset_display_name="caf"),
-                     db.register("cpam", dataset_display_name="cpam")], settings,
+    linker = Linker([db.register(n, dataset_display_name=n) for n in SIDES], settings,
                     log_level=None)
     timings = {"load": time.perf_counter() - t0}
     linker.training.estimate_probability_two_random_records_match(
@@ -252,15 +254,15 @@ def bench(n: int) -> dict[str, object]:
         out.mkdir()
         t0 = time.perf_counter()
         caf, cpam, truth = populations(n)
-        caf.write_parquet(data / "caf.parquet")
-        cpam.write_parquet(data / "cpam.parquet")
+        caf.write_parquet(data / f"{SIDES[0]}.parquet")
+        cpam.write_parquet(data / f"{SIDES[1]}.parquet")
         pairs_per_rule = block_pairs(caf, cpam)
         synth = round(time.perf_counter() - t0, 2)
         print(f"… Splink 5 sur {n:,} x {n:,} (paires par règle de blocage : "
               f"{sum(pairs_per_rule.values()):,})", flush=True)
         res = run_child(data, out)
         pairs = pl.read_parquet(out / "pairs.parquet")
-    if pairs.height and set(pairs["source_dataset_l"].unique()) != {"caf"}:
+    if pairs.height and set(pairs["source_dataset_l"].unique()) != {SIDES[0]}:
         raise SystemExit("Splink : côté gauche inattendu")
     t0 = time.perf_counter()
     links = one_to_one(pairs.select("caf_handle", "cpam_handle", "match_weight"))
