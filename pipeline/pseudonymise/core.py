@@ -37,7 +37,7 @@ from pipeline.pseudonymise.attributes import (
     minimal_opposition,
     read_territory,
 )
-from pipeline.pseudonymise.handles import assign_handles
+from pipeline.pseudonymise.handles import assign_handles, sort_by_handle
 from pipeline.pseudonymise.leak_scan import LeakageFound, scan_frame
 from pipeline.pseudonymise.leakage import (
     STEP_SAMPLE_ROWS,
@@ -188,7 +188,7 @@ def build(
     unknown = sorted(set(allowed_fields or []) - set(produced))
     if unknown:
         warn("colonnes autorisées par la convention mais non produites : " + ", ".join(unknown))
-    export = minimal_opposition(frame.select(wanted)).sort("handle")
+    export = sort_by_handle(minimal_opposition(frame.select(wanted)))
 
     contacts = contact_fields or CONTACT_FIELDS[agency]
     local = _contacts(frame, agency)
