@@ -19,7 +19,7 @@ SEED ?= 20261122
 NOISE ?= 1.0
 
 .PHONY: help venv match sample evaluate test lint clean \
-        bench-pseudonymise bench-linkage bench-scale
+        bench-pseudonymise bench-linkage bench-scale bench-scale-splink bench-leakage-1m
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -55,11 +55,17 @@ lint: $(STAMP) ## ruff
 bench-pseudonymise: $(STAMP) ## 1,000,000 person records pseudonymised, records/s
 	$(PY) bench/pseudonymise.py
 
+bench-leakage-1m: $(STAMP) ## leakage attacks on every row of a 1,000,000-record export
+	$(PY) bench/pseudonymise.py --leakage-full
+
 bench-linkage: $(BENCH_STAMP) ## linkage quality: FEBRL4, FEBRL3, pseudopeople, synthetic (realistic noise) vs Splink 5
 	$(PY) bench/linkage.py
 
 bench-scale: $(STAMP) ## 1M x 1M (and 10M x 10M with SCALE_10M=1) linkage time and memory
 	$(PY) bench/scale.py
+
+bench-scale-splink: $(BENCH_STAMP) ## Splink 5 on the plaintext of the 1M x 1M scale records, beside ours
+	$(PY) bench/scale_splink.py
 
 clean: ## remove run outputs (not the venv)
 	rm -rf $(OUT) .pytest_cache

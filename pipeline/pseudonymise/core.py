@@ -18,7 +18,10 @@ import dataclasses
 import datetime as dt
 import json
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import polars as pl
 
@@ -34,9 +37,13 @@ from pipeline.pseudonymise.attributes import (
     minimal_opposition,
     read_territory,
 )
-from pipeline.pseudonymise.handles import assign_handles
+from pipeline.pseudonymise.handles import assign_handles, sort_by_handle
 from pipeline.pseudonymise.leak_scan import LeakageFound, scan_frame
-from pipeline.pseudonymise.leakage import agency_truth, frequency_leakage_frame
+from pipeline.pseudonymise.leakage import (
+    STEP_SAMPLE_ROWS,
+    agency_truth,
+    frequency_leakage_frame,
+)
 from pipeline.pseudonymise.opposition import OppositionList, flag_opposition, read_opposition
 from pipeline.pseudonymise.prepare import prepare_components
 from pipeline.pseudonymise.tokens import TokenCatalogue, compute_tokens, load_catalogue
@@ -44,11 +51,20 @@ from pipeline.shared.contract import EXPORT_SCHEMA_VERSION
 from pipeline.shared.kanonymity import export_k
 from pipeline.shared.providers import PROVIDERS, is_benefits, modele
 
+T = TypeVar("T")
+
 CONTACT_FIELDS = {
     "caf": ["matricule", "role", "nom", "prenom", "telephone", "adresse", "code_postal",
             "code_commune"],
     "cpam": ["qualite", "nom", "prenom", "adresse", "code_postal", "code_commune"],
 }
+
+
+def _timed(fn: Callable[..., T], *args: object, **kwargs: object) -> tuple[T, float]:
+    """`fn(*args, **kwargs)` and its wall time (for a step run in another thread)."""
+    t0 = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, round(time.perf_counter() - t0, 3)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,14 +159,23 @@ def build(
     `catalogue`: the token scheme (default tokens.yaml, version 2; the attacks' tests pass the
     version 1 control)."""
     provider, agency = agency, modele(agency)  # an MSA file goes through the CPAM's contract
+    if not ingested["line"].is_sorted():  # tokens and attributes are row-aligned in line order
+        ingested = ingested.sort("line")
     prepared = prepare_components(ingested, agency)
-    with step("Jetons (HMAC par champ)"):
-        tokens = compute_tokens(prepared, agency, secret, engine=engine, prepared=True,
-                                catalogue=catalogue)
-    frame = pl.concat([add_attributes(prepared, agency, territory), tokens], how="horizontal")
-    frame, opp_counts = flag_opposition(frame, agency, opposition)
-    frame = assign_handles(frame, _household_key(agency), provider, secret=secret, seed=seed)
-    frame = add_features(frame, agency)
+    # The tokens (one parallel HMAC select) are computed in a second thread while this one
+    # derives attributes, handles and features, whose grouped steps leave a core idle; polars
+    # releases the GIL, and both only read `prepared`.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(compute_tokens, prepared, agency, secret, engine=engine,
+                              prepared=True, catalogue=catalogue)
+        frame = add_attributes(prepared, agency, territory)
+        frame, opp_counts = flag_opposition(frame, agency, opposition)
+        frame = assign_handles(frame, _household_key(agency), provider, secret=secret, seed=seed)
+        # The features' household joins gather every column: the 128-bit token columns (most
+        # of the frame's bytes) join only afterwards, row-aligned (a left join keeps rows).
+        frame = add_features(frame, agency)
+        tokens = pending.result()
+    frame = pl.concat([frame, tokens], how="horizontal")
 
     catalogue = catalogue or load_catalogue()
     attributes = export_attributes(agency, frame.columns)
@@ -163,7 +188,7 @@ def build(
     unknown = sorted(set(allowed_fields or []) - set(produced))
     if unknown:
         warn("colonnes autorisées par la convention mais non produites : " + ", ".join(unknown))
-    export = minimal_opposition(frame.select(wanted)).sort("handle")
+    export = sort_by_handle(minimal_opposition(frame.select(wanted)))
 
     contacts = contact_fields or CONTACT_FIELDS[agency]
     local = _contacts(frame, agency)
@@ -226,27 +251,40 @@ def pseudonymise(
         warn("pas de table du territoire : la colonne quartier restera vide")
     opp = read_opposition(Path(opposition), agency) if opposition else None
 
-    export, handles, counts = build(
-        ingested, agency, mat.secret, territory=terr, opposition=opp, seed=seed,
-        allowed_fields=mat.allowed_fields, contact_fields=mat.contact_fields, engine=engine)
+    with step("Jetons, handles et attributs"):
+        export, handles, counts = build(
+            ingested, agency, mat.secret, territory=terr, opposition=opp, seed=seed,
+            allowed_fields=mat.allowed_fields, contact_fields=mat.contact_fields, engine=engine)
     lap("jetons_handles_attributs")
 
-    with step("Contrôle des fuites (export)"):
+    # The attacks and the k-anonymity figures (aggregates for leakage.json, no gate) run in
+    # other threads while the identifier scan, the gate, runs here and the files are written.
+    with step("Contrôle des fuites (export)"), ThreadPoolExecutor(max_workers=2) as pool:
+        truth = agency_truth(ingested, handles, agency)
+        pending_freq = pool.submit(_timed, frequency_leakage_frame, export, truth=truth,
+                                   sample_rows=STEP_SAMPLE_ROWS)
+        pending_k = pool.submit(export_k, export)
         scan = scan_frame(export, ingested, agency)
         if not scan["ok"]:
             raise LeakageFound(scan)
         lap("controle_fuites")
-        freq = frequency_leakage_frame(export, truth=agency_truth(ingested, handles, agency))
-
-    lap("attaque_frequences")
-    private_dir(workdir)
-    handles_file = write_parquet(handles, workdir / "handles.parquet", sort_by=["line"],
-                                 private=True)
-    export_dir.mkdir(parents=True, exist_ok=True)
-    export_file = write_parquet(export, export_dir / f"{agency}.pseudo.parquet",
-                                sort_by=["handle"])
-    leakage = {"agency": agency, "scan": scan, "frequence": freq,
-               "k_anonymat": export_k(export)}
+        private_dir(workdir)
+        export_dir.mkdir(parents=True, exist_ok=True)
+        handles_file = workdir / "handles.parquet"
+        export_file = export_dir / f"{agency}.pseudo.parquet"
+        written: list[Path] = []
+        try:
+            written.append(write_parquet(handles, handles_file, sort_by=["line"], private=True))
+            written.append(write_parquet(export, export_file, sort_by=["handle"]))
+            lap("ecriture")
+            freq, timings["attaque_frequences"] = pending_freq.result()
+            k_anon = pending_k.result()
+        except BaseException:  # no export (nor its handles) without its leakage figures
+            for path in written:
+                path.unlink(missing_ok=True)
+            raise
+    lap("attente_attaques")
+    leakage = {"agency": agency, "scan": scan, "frequence": freq, "k_anonymat": k_anon}
     leakage_file = write_text(export_dir / f"{agency}.leakage.json",
                               json.dumps(leakage, indent=2, sort_keys=True, ensure_ascii=False))
     manifest_file = None
@@ -264,7 +302,7 @@ def pseudonymise(
         except BaseException:
             export_file.unlink(missing_ok=True)
             raise
-    lap("ecriture_signature")
+    lap("signature")
     info(f"{agency} : {export.height} personnes, {counts['foyers']} foyers, "
          f"{counts['opposition']['personnes_opposees']} en opposition")
     return PseudonymiseResult(agency, export_file, manifest_file, handles_file, leakage_file,

@@ -44,11 +44,35 @@ def bytes_to_hex(buf: bytes, width: int = HANDLE_BYTES) -> pl.Series:
     return pl.from_arrow(arr).cast(pl.Binary).bin.encode("hex")
 
 
+def _prefix_key(handles: pl.Series) -> pl.Series | None:
+    """The first 64 bits of each handle as an integer, when they tell every handle apart.
+
+    Handles are fixed-width lower-case hex, so integer order is text order; an integer sort or
+    count on 1M rows costs a fifth of the same on 32-character strings. None when a value is
+    not lower-case hex, the widths differ, or two handles share their first 64 bits (then the
+    caller works on the text)."""
+    prefix = handles.str.slice(0, 16)
+    key = prefix.str.to_integer(base=16, dtype=pl.UInt64, strict=False)
+    if (key.null_count() or key.n_unique() != handles.len()
+            or handles.str.len_bytes().n_unique() > 1 or prefix.str.contains("[^0-9a-f]").any()):
+        return None
+    return key
+
+
+def sort_by_handle(df: pl.DataFrame) -> pl.DataFrame:
+    """`df.sort("handle")`, through the integer key when it can be used (the result is
+    flagged sorted, so a later sort on `handle`, e.g. write_parquet's, costs nothing)."""
+    key = _prefix_key(df["handle"])
+    if key is None:
+        return df.sort("handle")
+    return df[key.arg_sort()].with_columns(pl.col("handle").set_sorted())
+
+
 def new_handles(n: int, *, secret: bytes | None = None, seed: int | None = None,
                 label: str) -> pl.Series:
     """`n` distinct 32-hex handles (a collision, odds 2^-128 x n^2, is refused, not ignored)."""
     handles = bytes_to_hex(random_bytes(n * HANDLE_BYTES, secret=secret, seed=seed, label=label))
-    if handles.n_unique() != n:
+    if _prefix_key(handles) is None and handles.n_unique() != n:
         raise PipelineError("collision de handles aléatoires : relancez la pseudonymisation")
     return handles
 

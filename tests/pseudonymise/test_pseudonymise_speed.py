@@ -1,0 +1,93 @@
+"""What the pseudonymise step's speed-ups must not change: row alignment of the tokens computed
+in their own thread, the leakage gate's exactness on systematic faults, the attacks' household
+sample, and "nothing half-written" when the attacks fail after the files were written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+from helpers_pseudonymise import KEY
+
+from pipeline.common.tables import write_parquet
+from pipeline.pseudonymise import core, leak_scan
+from pipeline.pseudonymise.core import Materials, build, pseudonymise
+from pipeline.pseudonymise.handles import sort_by_handle
+from pipeline.pseudonymise.leak_scan import scan_frame
+from pipeline.pseudonymise.leakage import sample_by_household
+from pipeline.pseudonymise.synthetic import ingested
+from pipeline.pseudonymise.tokens import compute_tokens
+
+
+@pytest.fixture(scope="module")
+def caf_case() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    df = ingested("caf", 2000, seed=4)
+    export, handles, _ = build(df, "caf", KEY, seed=2)
+    return df, export, handles
+
+
+def test_tokens_stay_on_their_row(caf_case) -> None:
+    """Each exported row carries the tokens of its own ingested line, even when the extract
+    arrives out of line order (tokens and attributes are computed apart, then joined)."""
+    df, _, _ = caf_case
+    shuffled = df.sample(fraction=1.0, shuffle=True, seed=3)
+    export, handles, _ = build(shuffled, "caf", KEY, seed=2)
+    expected = pl.concat([df.select("line"), compute_tokens(df, "caf", KEY)], how="horizontal")
+    got = export.join(handles.select("handle", "line"), on="handle").select(expected.columns)
+    assert got.sort("line").equals(expected.sort("line"))
+
+
+def test_token_character_check_on_a_sample_counts_systematic_faults_exactly(
+        caf_case, monkeypatch: pytest.MonkeyPatch) -> None:
+    df, export, _ = caf_case
+    monkeypatch.setattr(leak_scan, "FORMAT_SAMPLE_ROWS", 50)
+    clean = scan_frame(export, df, "caf")
+    assert clean["ok"]
+    assert 50 <= clean["format_jeton_lignes_lues"] < export.height
+    # right length, wrong characters in every cell: only the character check sees it
+    planted = export.with_columns(pl.col("tok_nom_dob").str.to_uppercase())
+    scan = scan_frame(planted, df, "caf")
+    found = {f["colonne"]: f["nombre"] for f in scan["findings"]
+             if f["controle"] == "format_jeton"}
+    assert found == {"tok_nom_dob": planted["tok_nom_dob"].drop_nulls().str.contains(
+        "[A-F]").sum()}
+    assert found["tok_nom_dob"] > 1000  # far more than the 50 sampled rows: counted in full
+
+
+def test_household_sample_keeps_whole_households_and_is_stable(caf_case) -> None:
+    _, export, _ = caf_case
+    sample = sample_by_household(export, 500)
+    assert 300 < sample.height < 700
+    kept = export.filter(pl.col("foyer").is_in(sample["foyer"].implode()))
+    assert kept.height == sample.height  # no household cut in two
+    assert sample_by_household(export, 500).equals(sample)
+    assert sample_by_household(export, export.height).equals(export)
+
+
+def test_no_export_left_when_the_attacks_fail(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    work = tmp_path / "caf"
+    write_parquet(ingested("caf", 200, seed=9), work / "ingested.parquet", sort_by=["line"],
+                  private=True)
+
+    def broken(*args: object, **kwargs: object) -> dict:
+        raise RuntimeError("attaque en échec")
+
+    monkeypatch.setattr(core, "frequency_leakage_frame", broken)
+    with pytest.raises(RuntimeError, match="attaque en échec"):
+        pseudonymise("caf", work, work / "keys", tmp_path / "c.yaml", work / "export", seed=1,
+                     materials=Materials(KEY, "x", "test", None, None, True), sign=False)
+    assert not (work / "export" / "caf.pseudo.parquet").exists()
+    assert not (work / "handles.parquet").exists()
+    assert not (work / "export" / "caf.leakage.json").exists()
+
+
+def test_sort_by_handle_is_the_text_sort(caf_case) -> None:
+    _, export, _ = caf_case
+    shuffled = export.sample(fraction=1.0, shuffle=True, seed=5)
+    assert sort_by_handle(shuffled).equals(shuffled.sort("handle"))
+    # two handles sharing their first 64 bits, or a non-hex one: the text sort decides
+    for planted in ("0" * 16 + "f" * 16, "0" * 16 + "e" * 16), ("zz" + "0" * 30, "1" * 32):
+        frame = pl.DataFrame({"handle": [*planted, "a" * 32], "v": [1, 2, 3]})
+        assert sort_by_handle(frame).equals(frame.sort("handle"))
