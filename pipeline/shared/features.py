@@ -178,13 +178,25 @@ def caf_features(rows: pl.DataFrame, sel: css_params.ParameterSelection,
         type_foyer=pl.when(pl.col("_n") == 1).then(pl.lit("personne_seule"))
         .when(pl.col("_mono").fill_null(False)
               & (pl.col("position_plafond_css") == "sous_plafond_gratuite"))
-        .then(pl.lit("monoparent")).otherwise(pl.lit("autre"))
-    ).drop("_mono", "_n")
+        .then(pl.lit("monoparent")).otherwise(pl.lit("autre")),
+    ).with_columns(a_aah=_aah_where_read()).drop("_mono", "_n")
     cat = load_catalogue()
     wanted = [c for c in cat.names("caf", household.columns) if c in household.columns]
     return rows.drop([c for c in wanted if c in rows.columns]).join(
         household.select(group, *wanted), on=group, how="left", maintain_order="left"
-    )
+    ).with_columns(adulte=pl.col("role").is_in(ADULT_ROLES).fill_null(False))
+
+
+def _aah_where_read() -> pl.Expr:
+    """a_aah where a rule can read it, false elsewhere (features.yaml): a person living alone
+    without PPA (aah_isole), or a household neither under the contribution ceiling nor on RSA
+    (statut_css_a_verifier). tests/detect/test_detect_minimisation.py proves on every
+    combination that no rule outcome changes."""
+    alone = (pl.col("type_foyer") == "personne_seule") & ~pl.col("a_ppa").fill_null(False)
+    under = pl.col("position_plafond_css").is_in(
+        ["sous_plafond_gratuite", "sous_plafond_participation"]).fill_null(False)
+    read = alone | (~under & ~pl.col("a_rsa").fill_null(False))
+    return pl.when(read).then(pl.col("a_aah")).otherwise(pl.lit(False))
 
 
 def _has_in(col: str, benefits: list[str]) -> pl.Expr:

@@ -20,7 +20,7 @@ OLD_CAF = ["role", "mineur", "rang_foyer", "a_charge_css", "quartier", "code_com
            "situation_familiale", "residence_alternee", "ressources_12m", "prestations",
            "opposition"]
 # contract 3: the features only (no role, sex, NIR status, commune or quartier)
-NEW_CAF = ["type_foyer", "position_plafond_css", "a_rsa", "a_aah", "a_ppa", "opposition"]
+NEW_CAF = ["type_foyer", "adulte", "position_plafond_css", "a_rsa", "a_aah", "a_ppa", "opposition"]
 
 
 def _frame(households: list[list[dict]]) -> pl.DataFrame:

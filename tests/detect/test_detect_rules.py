@@ -212,10 +212,7 @@ CASES: list[tuple[str, list, dict, set[str]]] = [
         set(),
     ),
     ("not_found_under_ceiling", LONE, {"ressources": 9000, "linked": "none"}, {AV}),
-    # contract 3: no role leaves, so a household is found when any member is linked (a child
-    # links through its parent's NIR: the parent is known there); its CSS is the child's row's
-    ("only_child_linked_is_found", LONE, {"ressources": 9000, "linked": "children"},
-     {MONO, SOUS}),
+    ("only_child_linked_is_not_found", LONE, {"ressources": 9000, "linked": "children"}, {AV}),
     (
         "not_found_rsa_above",
         [("DEM", 40)],

@@ -33,6 +33,7 @@ def caf_export(n: int = N) -> pl.DataFrame:
         # contract 3: features only (pipeline/shared/features.yaml); the opposed household's
         # last row is empty
         "type_foyer": ["monoparent"] * (n - 1) + [None],
+        "adulte": [*([True, False, False] * n)[: n - 1], None],
         "position_plafond_css": ["sous_plafond_gratuite"] * (n - 1) + [None],
         "a_rsa": [True] * (n - 1) + [None],
         "a_aah": [False] * (n - 1) + [None],

@@ -20,9 +20,9 @@ WITH agg AS (
         coalesce(bool_or(a_ppa), false)                             AS a_ppa,
         arg_min(aah_taux_plein, rang_dossier) FILTER (WHERE aah_taux_plein IS NOT NULL)
                                                                     AS aah_taux_plein,
-        -- found at the CPAM: a member of the foyer is linked (contract 3: no role leaves; a
-        -- child links through its parent's NIR, so its parent is known there too)
-        coalesce(bool_or(cpam_handle IS NOT NULL), false)         AS trouve_cpam,
+        -- found at the CPAM: an adult of the foyer is linked (contract 3: the CAF's `adulte`
+        -- feature, not its role)
+        coalesce(bool_or(adulte AND cpam_handle IS NOT NULL), false)  AS trouve_cpam,
         count(cpam_handle)::INTEGER                                 AS nb_lies,
         coalesce(bool_or(css_en_cours), false)                      AS css_active,
         -- every active CSS of the household ends within the renewal window (features.yaml)

@@ -9,6 +9,7 @@ SELECT
     c.handle,
     c.foyer,
     coalesce(c.opposition, false)                          AS opposition_caf,
+    c.adulte,
     -- contract 3: no geography leaves the CAF; its lists are split per quartier at
     -- re-identification, and the per-quartier counts are made there too
     NULL::VARCHAR                                          AS quartier,
@@ -21,7 +22,7 @@ SELECT
     l.cpam_handle,
     p.statut_css,
     coalesce(p.opposition, false)                          AS opposition_cpam,
-    -- contract 3: no role leaves; the re-identifying CAF picks the contact person itself
+    -- contract 3: no role leaves (only `adulte`); the re-identifying CAF picks the contact person
     row_number() OVER (PARTITION BY c.foyer ORDER BY c.handle)::INTEGER AS rang_dossier,
     -- a linked member whose (readable) CSS covers the reference date
     coalesce(p.statut_css IN ('en_cours', 'fin_proche'), false) AS css_en_cours,
