@@ -35,9 +35,9 @@ HORS_TERRITOIRE = "HORS_TERRITOIRE"
 # Export columns per agency, in the order of docs/CONTRACTS.md ("Pseudonymised export").
 STRUCTURE = ["handle", "foyer", "opposition"]
 # Contract 3 (data minimisation, docs/CONTRACTS.md): no plain attribute besides the features and
-# the reference date. Role, sex, NIR status, commune and quartier stay at the agency: sex and the
-# NIR status travel only inside person-unique NIR tokens (tokens.yaml), the quartier is applied at
-# re-identification, the contact person is chosen there too.
+# the reference date. Role (beyond the CAF's `adulte` feature), sex, NIR status, commune and
+# quartier stay at the agency: sex and the NIR status travel only inside person-unique tokens
+# (tokens.yaml), the quartier is applied at re-identification, the contact person chosen there.
 # What an opposed person's household keeps besides handle, foyer and opposition (docs/CONTRACTS.md
 # "Opposition"): what the centre needs to link its members to the other agency's records and
 # exclude those households too. Every row: the NIR token. Adult rows (the only ones whose link
