@@ -34,8 +34,10 @@ def write_aggregates(
     quartiers: Sequence[str],
     target: Path,
     threshold: int | None = None,
+    private: bool = False,
 ) -> Path:
-    """Write aggregates.csv: both tables, suppressed, quartiers in sorted order."""
+    """Write aggregates.csv: both tables, suppressed, quartiers in sorted order (`private`:
+    owner-only, for the per-quartier counts an agency keeps)."""
     cols = sorted(set(quartiers) | set(hits["quartier"].drop_nulls().to_list()))
     frames = []
     for name, liste in (("non_recours", "cible"), ("a_verifier", "a_verifier")):
@@ -55,4 +57,4 @@ def write_aggregates(
             }
         )
     )
-    return write_csv(out, target)
+    return write_csv(out, target, private=private)

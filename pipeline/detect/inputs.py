@@ -20,7 +20,6 @@ _STRUCTURE = {
     "handle": pl.String,
     "foyer": pl.String,
     "opposition": pl.Boolean,
-    "role": pl.String,
 }
 _FEATURES = load_catalogue()
 

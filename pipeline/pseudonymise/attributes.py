@@ -34,9 +34,10 @@ HORS_TERRITOIRE = "HORS_TERRITOIRE"
 
 # Export columns per agency, in the order of docs/CONTRACTS.md ("Pseudonymised export").
 STRUCTURE = ["handle", "foyer", "opposition"]
-# `role` (contact person, adults found at the CPAM) and the linkage attributes the match reads
-# (sexe, nir_statut, code_commune: pipeline/match/comparisons.yaml); then the features.
-LINKAGE_ATTRIBUTES = ["role", "sexe", "nir_statut", "code_commune"]
+# Contract 3 (data minimisation, docs/CONTRACTS.md): no plain attribute besides the features and
+# the reference date. Role (beyond the CAF's `adulte` feature), sex, NIR status, commune and
+# quartier stay at the agency: sex and the NIR status travel only inside person-unique tokens
+# (tokens.yaml), the quartier is applied at re-identification, the contact person chosen there.
 # What an opposed person's household keeps besides handle, foyer and opposition (docs/CONTRACTS.md
 # "Opposition"): what the centre needs to link its members to the other agency's records and
 # exclude those households too. Every row: the NIR token. Adult rows (the only ones whose link
@@ -50,12 +51,11 @@ ADULT_ROLES = ("DEM", "CJT", "ASSURE")
 
 def export_attributes(agency: str, columns: list[str]) -> list[str]:
     """The attribute columns an export of `agency` carries, given the frame's columns."""
-    features = feats.load_catalogue().names(agency, columns)
-    return LINKAGE_ATTRIBUTES + features + ["date_reference"]
+    return [*feats.load_catalogue().names(agency, columns), "date_reference"]
 
 
 # The attribute columns each export carries when its extract has no optional column (territory
-# bootstrap, conventions): role, linkage attributes, the catalogue's mandatory features.
+# bootstrap, conventions): the catalogue's mandatory features and the reference date.
 ATTRIBUTES = {agency: export_attributes(agency, []) for agency in AGENCIES}
 
 
@@ -159,6 +159,15 @@ def add_attributes(df: pl.DataFrame, agency: str, territory: pl.DataFrame | None
     return out
 
 
+def local_place(frame: pl.DataFrame, agency: str) -> list[pl.Expr]:
+    """What the handles table keeps to place each household at re-identification (contract 3:
+    no geography leaves): the CAF household's quartier, as contract 2 exported it (the first
+    localised member's in R.861-3 rank order). The CPAM places a person by its own commune."""
+    if agency != "caf" or "quartier" not in frame.columns:
+        return []
+    return [feats.first_by_rank("quartier").over("foyer").alias("quartier")]
+
+
 def add_features(frame: pl.DataFrame, agency: str) -> pl.DataFrame:
     """The features of features.yaml, computed from the exact data (after the handles: by foyer).
 
@@ -175,13 +184,14 @@ def add_features(frame: pl.DataFrame, agency: str) -> pl.DataFrame:
     return feats.caf_features(frame, sel)
 
 
-def minimal_opposition(export: pl.DataFrame) -> pl.DataFrame:
+def minimal_opposition(export: pl.DataFrame, roles: pl.Series | None = None) -> pl.DataFrame:
     """An opposed person's household leaves as handle, foyer, opposition and its linkage tokens.
 
     Every row of the household is flagged and emptied (attributes, features, comparison tokens;
     children's name and date tokens): the centre can still link its members by NIR (adults also
     by name + birth date) to the other agency's records and exclude those households too, and
-    learns nothing else about the household.
+    learns nothing else about the household. `roles`: the rows' roles, aligned with `export`
+    (kept at the agency since contract 3; default: the export's own `role` column, if any).
     """
     # The household flag is a window over every row: computed once (not once per column), and
     # nothing to empty at all in the usual export with no opposed household.
@@ -189,8 +199,10 @@ def minimal_opposition(export: pl.DataFrame) -> pl.DataFrame:
     household = household.to_series()
     if not household.any():
         return export.with_columns(opposition=household)
-    adult = export.select(pl.col("role").is_in(ADULT_ROLES).fill_null(False)).to_series() \
-        if "role" in export.columns else pl.repeat(False, export.height, eager=True)
+    if roles is None and "role" in export.columns:
+        roles = export["role"]
+    adult = roles.is_in(ADULT_ROLES).fill_null(False) if roles is not None \
+        else pl.repeat(False, export.height, eager=True)
     kept = (*STRUCTURE, *OPPOSITION_TOKENS)
     emptied = [c for c in export.columns if c not in kept]
     empty_all, empty_child = pl.lit(household), pl.lit(household & ~adult)

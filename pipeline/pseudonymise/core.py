@@ -34,6 +34,7 @@ from pipeline.pseudonymise.attributes import (
     add_attributes,
     add_features,
     export_attributes,
+    local_place,
     minimal_opposition,
     read_territory,
 )
@@ -188,7 +189,7 @@ def build(
     unknown = sorted(set(allowed_fields or []) - set(produced))
     if unknown:
         warn("colonnes autorisées par la convention mais non produites : " + ", ".join(unknown))
-    export = sort_by_handle(minimal_opposition(frame.select(wanted)))
+    export = sort_by_handle(minimal_opposition(frame.select(wanted), frame["role"]))
 
     contacts = contact_fields or CONTACT_FIELDS[agency]
     local = _contacts(frame, agency)
@@ -197,12 +198,12 @@ def build(
         raise PipelineError("champs de contact de la convention inconnus de l'extrait : "
                             + ", ".join(absent))
     handles = local.select(
-        "handle", "foyer", "line", *[c for c in contacts if c != "line"], "opposition"
-    ).sort("line")
+        "handle", "foyer", "line", *[c for c in contacts if c != "line"], "opposition",
+        *local_place(local, agency)).sort("line")
 
     quartier_hors = 0
-    if "quartier" in frame.columns:
-        quartier_hors = int((frame["quartier"] == "HORS_TERRITOIRE").sum())
+    if "quartier" in handles.columns:  # household level, kept at the agency (contract 3)
+        quartier_hors = int((handles["quartier"] == "HORS_TERRITOIRE").sum())
     counts = {
         "personnes": frame.height,
         "foyers": frame["foyer"].n_unique(),

@@ -50,6 +50,8 @@ def prepare_components(df: pl.DataFrame, agency: str) -> pl.DataFrame:
     mois, jour = _two_digits("naiss_mois"), _two_digits("naiss_jour")
     out = df.with_columns(
         nir=_blank_to_null(pl.col("nir")),
+        nir_certifie=pl.when(pl.col("nir_statut") == "certifie")
+        .then(_blank_to_null(pl.col("nir"))),
         nom=_blank_to_null(pl.col("nom_naissance" if agency == "caf" else "nom")),
         nom_usage=(
             _blank_to_null(pl.col("nom_usage")) if agency == "caf"

@@ -19,7 +19,7 @@ from pipeline.common.errors import InputError, PipelineError, RefusalError
 from pipeline.common.files import private_dir, write_bytes
 from pipeline.common.progress import step, warn
 from pipeline.common.tables import read_parquet, write_parquet
-from pipeline.reidentify import agency_data
+from pipeline.reidentify import agency_data, places
 from pipeline.reidentify.fieldwork import household_facts, territory_names
 from pipeline.reidentify.lists import ListHeader, css_table_text, csv_bytes, to_display
 from pipeline.reidentify.sheets import xlsx_bytes
@@ -141,6 +141,8 @@ def reidentify(
     if hold_months < 0:
         raise InputError("--hold-months", "durée de mise en attente négative")
     names = territory_names(territory)
+    if agency != "caf":  # the CPAM's lists are per commune (places.py): show its name
+        names = ({**names[0], **names[1]}, names[1])
     run_info = dict(run_info or {})
     run_date = run_info.get("run_date") or dt.date.today()
     if isinstance(run_date, str):
@@ -203,7 +205,9 @@ def reidentify(
         "opposition_liste": counts_opp_list,
         "contact_recent": int(mine.filter(is_contacted).height),
     }
-    kept = mine.filter(~is_opp & ~is_contacted)
+    # contract 3: the quartier (CPAM: commune) and the CAF contact person come from here
+    located = places.localise(mine.filter(~is_opp), agency, Path(workdir), handles)
+    kept = located.filter(~is_contacted)
 
     available = [c for c in handles.columns if c not in ("handle", "foyer", "line", "opposition")]
     fields = available if contact_fields is None else [c for c in contact_fields if c in available]
@@ -301,4 +305,5 @@ def reidentify(
             )
         )
         written.append(write_agency_stats(out / "reidentify_stats.json", stats))
+        written.append(places.write_local_aggregates(kept, agency, out))
     return ReidentifyResult(out, tuple(written), stats)

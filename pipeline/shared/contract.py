@@ -5,4 +5,5 @@ French message, so an agency running an old release cannot feed a central step t
 columns differently.
 """
 
-EXPORT_SCHEMA_VERSION = "2"  # 2: composite match-keys (pipeline/pseudonymise/tokens.yaml)
+EXPORT_SCHEMA_VERSION = "3"  # 2: composite match-keys (tokens.yaml); 3: data minimisation
+# (features only: no role, sex, NIR status, commune or quartier; sex and NIR status inside NIR keys)

@@ -81,7 +81,7 @@ def load_catalogue(path: Path = CATALOGUE_PATH) -> FeatureCatalogue:
     return FeatureCatalogue(features, params)
 
 
-def _first(col: str, rank: str = "rang_foyer") -> pl.Expr:
+def first_by_rank(col: str, rank: str = "rang_foyer") -> pl.Expr:
     """The dossier-level value: the first non-null one in R.861-3 rank order."""
     return pl.col(col).sort_by(pl.col(rank).fill_null(32767)).drop_nulls().first()
 
@@ -109,12 +109,12 @@ def caf_household_figures(rows: pl.DataFrame, sel: css_params.ParameterSelection
     )
     dossier = r.group_by(group).agg(
         n=pl.col("_css").sum().cast(pl.Int32),
-        zone=pl.when(_first("code_commune").str.slice(0, 3).is_in(overseas))
+        zone=pl.when(first_by_rank("code_commune").str.slice(0, 3).is_in(overseas))
         .then(pl.lit("outre_mer")).otherwise(pl.lit("metropole")),
-        ressources_12m=_first("ressources_12m"),
-        a_al=_first("prestations").list.contains("AL").fill_null(False),
-        aide_logement_mensuelle=_first("aide_logement_mensuelle"),
-        statut_occupation=_first("statut_occupation"),
+        ressources_12m=first_by_rank("ressources_12m"),
+        a_al=first_by_rank("prestations").list.contains("AL").fill_null(False),
+        aide_logement_mensuelle=first_by_rank("aide_logement_mensuelle"),
+        statut_occupation=first_by_rank("statut_occupation"),
     )
     ranked = (
         r.filter(pl.col("_css"))
@@ -160,16 +160,12 @@ def caf_features(rows: pl.DataFrame, sel: css_params.ParameterSelection,
         .otherwise(pl.lit("au_dessus"))
     )
     in_css = pl.col("a_charge_css").fill_null(True)
-    situation = _first("situation_familiale")
+    situation = first_by_rank("situation_familiale")
     household = rows.group_by(group).agg(
-        quartier=_first("quartier") if "quartier" in rows.columns else pl.lit(None, pl.String),
-        type_foyer=pl.when(pl.len() == 1).then(pl.lit("personne_seule"))
-        .when((situation == "ISOLE") & ((pl.col("role") == "ENF") & in_css).any())
-        .then(pl.lit("monoparent"))
-        .when(situation == "COUPLE").then(pl.lit("couple"))
-        .otherwise(pl.lit("autre")),
-        _prest=_first("prestations"),
-        **({"aah_taux_plein": _first("aah_taux_plein")} if "aah_taux_plein" in rows.columns
+        _n=pl.len(),
+        _mono=(situation == "ISOLE") & ((pl.col("role") == "ENF") & in_css).any(),
+        _prest=first_by_rank("prestations"),
+        **({"aah_taux_plein": first_by_rank("aah_taux_plein")} if "aah_taux_plein" in rows.columns
            else {}),
     ).with_columns(
         a_rsa=_has_in("_prest", ["RSA", "RSAM"]),
@@ -177,12 +173,30 @@ def caf_features(rows: pl.DataFrame, sel: css_params.ParameterSelection,
         a_ppa=_has_in("_prest", ["PPA"]),
     ).drop("_prest").join(
         figures.select(group, position_plafond_css=position), on=group, how="left"
-    )
+    ).with_columns(
+        # only where a rule reads it (features.yaml): a lone parent under the free ceiling
+        type_foyer=pl.when(pl.col("_n") == 1).then(pl.lit("personne_seule"))
+        .when(pl.col("_mono").fill_null(False)
+              & (pl.col("position_plafond_css") == "sous_plafond_gratuite"))
+        .then(pl.lit("monoparent")).otherwise(pl.lit("autre")),
+    ).with_columns(a_aah=_aah_where_read()).drop("_mono", "_n")
     cat = load_catalogue()
     wanted = [c for c in cat.names("caf", household.columns) if c in household.columns]
     return rows.drop([c for c in wanted if c in rows.columns]).join(
         household.select(group, *wanted), on=group, how="left", maintain_order="left"
-    )
+    ).with_columns(adulte=pl.col("role").is_in(ADULT_ROLES).fill_null(False))
+
+
+def _aah_where_read() -> pl.Expr:
+    """a_aah where a rule can read it, false elsewhere (features.yaml): a person living alone
+    without PPA (aah_isole), or a household neither under the contribution ceiling nor on RSA
+    (statut_css_a_verifier). tests/detect/test_detect_minimisation.py proves on every
+    combination that no rule outcome changes."""
+    alone = (pl.col("type_foyer") == "personne_seule") & ~pl.col("a_ppa").fill_null(False)
+    under = pl.col("position_plafond_css").is_in(
+        ["sous_plafond_gratuite", "sous_plafond_participation"]).fill_null(False)
+    read = alone | (~under & ~pl.col("a_rsa").fill_null(False))
+    return pl.when(read).then(pl.col("a_aah")).otherwise(pl.lit(False))
 
 
 def _has_in(col: str, benefits: list[str]) -> pl.Expr:
@@ -216,8 +230,8 @@ def cpam_features(rows: pl.DataFrame) -> pl.DataFrame:
     r = pl.col("date_reference")
     return rows.with_columns(
         statut_css=cpam_status_expr(),
-        css_gratuite_en_cours=(pl.col("css") == "GRATUITE") & (pl.col("css_debut") <= r)
-        & (r <= pl.col("css_fin")),
+        css_gratuite_en_cours=(pl.col("role") == "ASSURE") & (pl.col("css") == "GRATUITE")
+        & (pl.col("css_debut") <= r) & (r <= pl.col("css_fin")),
     ).with_columns(pl.col("css_gratuite_en_cours").fill_null(False))
 
 

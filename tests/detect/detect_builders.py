@@ -189,10 +189,10 @@ class Builder:
         folder.mkdir(parents=True, exist_ok=True)
         caf = caf_features(self.caf_rows(), css_params.select_period(self.r))
         caf = minimal_opposition(
-            caf.select(*STRUCTURE, *export_attributes("caf", caf.columns), "tok_nir"))
-        cpam = cpam_features(pl.DataFrame(self.cpam, schema=CPAM_RAW).with_columns(
-            pl.lit("certifie").alias("nir_statut"), pl.lit(1, dtype=pl.Int8).alias("sexe")))
-        cpam = minimal_opposition(cpam.select(*STRUCTURE, *export_attributes("cpam", cpam.columns)))
+            caf.select(*STRUCTURE, *export_attributes("caf", caf.columns), "tok_nir"), caf["role"])
+        cpam = cpam_features(pl.DataFrame(self.cpam, schema=CPAM_RAW))
+        cpam = minimal_opposition(
+            cpam.select(*STRUCTURE, *export_attributes("cpam", cpam.columns)), cpam["role"])
         links = pl.DataFrame(
             self.links,
             schema={

@@ -18,7 +18,7 @@ import polars as pl
 
 from pipeline.pseudonymise.attributes import export_age_fields
 from pipeline.shared import css_params
-from pipeline.shared.features import caf_features, cpam_features
+from pipeline.shared.features import caf_features, cpam_features, first_by_rank
 
 RULES = [
     "monoparent_sous_plafond_sans_css",
@@ -139,9 +139,14 @@ def build_truth_fixture(dataset: Path, out: Path) -> dict:
         "adresse",
         "code_postal",
         "code_commune",
-    ).join(caf_export.select(pl.col("_line").alias("line"), "opposition"), on="line")
+    ).join(caf_export.select(pl.col("_line").alias("line"), "opposition",
+                             # the household's quartier, kept here (contract 3: never exported)
+                             first_by_rank("quartier").over("foyer").alias("quartier")),
+           on="line")
     handles.write_parquet(work / "handles.parquet")
-    caf.select("line", pl.col("nir").str.slice(0, 13)).write_parquet(work / "ingested.parquet")
+    # the role picks the contact person at re-identification (contract 3: no role leaves)
+    caf.select("line", pl.col("nir").str.slice(0, 13), "role").write_parquet(
+        work / "ingested.parquet")
     for f in ("handles.parquet", "ingested.parquet"):
         (work / f).chmod(0o600)
     paths["caf_work"] = work

@@ -29,7 +29,18 @@ def accepted(tmp_path_factory: pytest.TempPathFactory) -> dict:
     fx = build_truth_fixture(DATASET, out)
     detect(fx["caf"], fx["cpam"], fx["links"], out / "central")
     targets = pl.read_parquet(out / "central" / "targets.parquet")
-    return {"fx": fx, "out": out, "targets": targets, "report": compare(DATASET, fx, targets)}
+    res = reidentify(
+        "caf",
+        out / "central" / "targets.parquet",
+        fx["caf_work"],
+        out / "listes",
+        opposition=DATASET / "agencies" / "caf" / "opposition.csv",
+        contacts=DATASET / "agencies" / "caf" / "contacts.csv",
+        territory=DATASET / "territory" / "iris_quartiers.csv",
+        run_info={"run_date": "2026-03-10", "convention_id": "test"},
+    )
+    return {"fx": fx, "out": out, "targets": targets, "report": compare(DATASET, fx, targets),
+            "reidentified": res}
 
 
 @pytest.mark.parametrize("rule", [*RULES, "css_gratuite_sans_minima"])
@@ -41,16 +52,7 @@ def test_rule_matches_truth_with_perfect_links(accepted: dict, rule: str) -> Non
 
 def test_reidentified_caf_lists_match_truth(accepted: dict) -> None:
     """CAF lists = households meeting a CAF rule, minus opposition, minus contacts < 6 months."""
-    out = accepted["out"] / "listes"
-    res = reidentify(
-        "caf",
-        accepted["out"] / "central" / "targets.parquet",
-        accepted["fx"]["caf_work"],
-        out,
-        opposition=DATASET / "agencies" / "caf" / "opposition.csv",
-        contacts=DATASET / "agencies" / "caf" / "contacts.csv",
-        run_info={"run_date": "2026-03-10", "convention_id": "test"},
-    )
+    out, res = accepted["out"] / "listes", accepted["reidentified"]
     truth = _csv(DATASET / "truth" / "households.csv")
     cible_rules = [r for r in RULES if r != "a_verifier"]
     expected = truth.filter(
@@ -71,10 +73,15 @@ def test_reidentified_caf_lists_match_truth(accepted: dict) -> None:
 
 
 def test_aggregates_published_cells_match_targets(accepted: dict) -> None:
-    """Every published cell equals the count recomputed from targets; hidden ones are marked."""
-    agg = _csv(accepted["out"] / "central" / "aggregates.csv")
+    """Every published cell of the CAF's per-quartier counts (made at re-identification since
+    contract 3: the centre has no quartier) equals the count recomputed from its lists; hidden
+    ones are marked. The centre's own table has the single column NON_LOCALISE."""
+    central = _csv(accepted["out"] / "central" / "aggregates.csv")
+    assert [c for c in central.columns if c not in ("tableau", "regle", "Total")] == \
+        ["NON_LOCALISE"]
+    agg = _csv(accepted["out"] / "listes" / "agregats_quartiers.csv")
     quartiers = [c for c in agg.columns if c not in ("tableau", "regle", "Total")]
-    hits = accepted["targets"].explode("regles")
+    hits = pl.read_parquet(accepted["out"] / "listes" / "listes.parquet").explode("regles")
     published = hidden = 0
     for row in agg.filter(pl.col("regle") != "Total").iter_rows(named=True):
         for q in quartiers:

@@ -40,9 +40,16 @@ def test_r861_2_applies_at_source_and_only_the_position_leaves() -> None:
     export, handles, _ = build(caf_frame(rows), "caf", KEY, seed=1)
     got = _by_line(export, handles)
     assert got["position_plafond_css"].to_list() == ["sous_plafond_participation"] * 5
-    assert got["type_foyer"].to_list() == ["monoparent"] * 5
+    # contract 3: « monoparent » only where a rule reads it (under the free ceiling)
+    assert got["type_foyer"].to_list() == ["autre"] * 5
     assert got["a_rsa"].to_list() == [False] * 5
     assert not FIGURES & set(export.columns)
+    lower = [{**r, "ressources_12m": 15000.0, "prestations": []} for r in ROWS]
+    export, handles, _ = build(caf_frame(lower), "caf", KEY, seed=1)
+    got = _by_line(export, handles)
+    assert got["position_plafond_css"].to_list() == ["sous_plafond_gratuite"] * 5
+    assert got["type_foyer"].to_list() == ["monoparent"] * 5
+    assert not {"role", "sexe", "nir_statut", "code_commune", "quartier"} & set(export.columns)
 
 
 def test_optional_columns_leave_only_when_the_extract_has_them() -> None:

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from pipeline.detect.rules import default_rules_path, load_rules, required_features
-from pipeline.pseudonymise.attributes import LINKAGE_ATTRIBUTES, STRUCTURE
+from pipeline.pseudonymise.attributes import STRUCTURE
 from pipeline.report.suite_spec import load_suite
 from pipeline.shared.features import cpam_features, load_catalogue
 from pipeline.trust.convention import load_convention
@@ -21,11 +21,13 @@ R = dt.date(2025, 9, 30)
 CAT = load_catalogue()
 
 
-def _status(css: str | None, debut: dt.date | None, fin: dt.date | None) -> tuple[str, bool]:
+def _status(css: str | None, debut: dt.date | None, fin: dt.date | None,
+            role: str = "ASSURE") -> tuple[str, bool]:
     row = cpam_features(pl.DataFrame(
-        {"css": [css], "css_debut": [debut], "css_fin": [fin], "date_reference": [R]},
+        {"css": [css], "css_debut": [debut], "css_fin": [fin], "date_reference": [R],
+         "role": [role]},
         schema={"css": pl.String, "css_debut": pl.Date, "css_fin": pl.Date,
-                "date_reference": pl.Date}))
+                "date_reference": pl.Date, "role": pl.String}))
     return row["statut_css"][0], row["css_gratuite_en_cours"][0]
 
 
@@ -45,6 +47,13 @@ def test_cpam_status_at_the_reference_date(css, debut, fin, expected) -> None:
     assert _status(css, debut, fin) == expected
 
 
+def test_free_css_flag_is_on_the_insured_persons_row_only() -> None:
+    """Contract 3: no role leaves the CPAM; the reverse rule reads the insured person's flag."""
+    active = ("GRATUITE", dt.date(2025, 1, 1), dt.date(2026, 6, 30))
+    assert _status(*active) == ("en_cours", True)
+    assert _status(*active, role="ENFANT") == ("en_cours", False)
+
+
 def test_every_rule_declares_known_features_and_every_feature_is_needed() -> None:
     needed = required_features()  # raises on an unknown or an unneeded feature
     assert set(needed) == set(CAT.features)
@@ -62,12 +71,14 @@ def test_rule_predicates_read_only_feature_derived_columns() -> None:
         assert not identifiers & figures, (rule.id, identifiers & figures)
 
 
-def test_convention_allows_exactly_structure_linkage_and_the_needed_features() -> None:
+def test_convention_allows_exactly_structure_and_the_needed_features() -> None:
+    """Contract 3: no role, sex, NIR status, commune or quartier column is allowed to leave."""
     conv = load_convention(Path(__file__).resolve().parents[2] / "conventions" / "demo-flers.yaml")
     for agency in ("caf", "cpam"):
         allowed = [c for c in conv.allowed_fields(agency) if not c.startswith("tok_")]
         features = [f for f in CAT.names(agency) if not CAT.features[f].optionnel]
-        assert set(allowed) == {*STRUCTURE, *LINKAGE_ATTRIBUTES, *features, "date_reference"}
+        assert set(allowed) == {*STRUCTURE, *features, "date_reference"}
+        assert not set(allowed) & {"role", "sexe", "nir_statut", "code_commune", "quartier"}
 
 
 def test_export_suites_agree_with_the_catalogue() -> None:

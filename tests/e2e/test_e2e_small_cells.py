@@ -35,10 +35,15 @@ def _report_counts(view: dict) -> Iterator[Any]:
 
 
 def test_aggregates_csv_publishes_no_small_cell(chain_run) -> None:
-    cells = _wide_cells((chain_run.out / "central" / "aggregates.csv").read_bytes(),
-                        ["tableau", "regle"])
-    assert primary_label() in cells  # the sample does exercise the suppression
-    assert [c for c in cells if not _publishable(c)] == []
+    # contract 3: the centre counts per rule only (no quartier); the per-quartier table is made
+    # at the CAF's re-identification (agregats_quartiers.csv), suppressed the same way
+    central = _wide_cells((chain_run.out / "central" / "aggregates.csv").read_bytes(),
+                          ["tableau", "regle"])
+    local = _wide_cells((chain_run.out / "caf" / "listes" / "agregats_quartiers.csv")
+                        .read_bytes(), ["tableau", "regle"])
+    assert primary_label() in local  # the sample does exercise the suppression
+    for cells in (central, local):
+        assert [c for c in cells if not _publishable(c)] == []
 
 
 def test_report_publishes_no_small_count(chain_run) -> None:

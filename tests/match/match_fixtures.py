@@ -41,6 +41,9 @@ def _derive(p: dict) -> dict:
         q[dst] = q[src][:3] if q.get(src) else None
     q.setdefault("prenoms", q.get("prenom1"))
     q["prenom1_init"] = q["prenom1"][:1] if q.get("prenom1") else None
+    # contract 3: the certified NIR key (tokens.yaml tok_nir_certifie); `statut` defaults to
+    # certified, as most NIRs of an extract are
+    q["nir_certifie"] = q.get("nir") if q.get("statut", "certifie") == "certifie" else None
     return q
 
 

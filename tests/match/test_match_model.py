@@ -111,12 +111,26 @@ def test_full_hierarchy_links_the_noise_deterministically(noisy_run, tmp_path):
     assert res.stats["quality"]["recall"] > 0.94  # measured 0.95: two errors on one record remain
 
 
-def test_probabilistic_pass_links_noisy_records(noisy_run):
-    _, _, _, result = noisy_run
+def test_probabilistic_pass_links_noisy_records(noisy_run, tmp_path):
+    _, a, b, result = noisy_run
     stats = result.stats
-    assert stats["funnel"]["links_by_pass"].get("probabiliste", 0) > 40
-    assert stats["quality"]["precision"] > 0.97
-    assert stats["quality"]["recall"] > 0.9
+    # Contract 3: sex and commune are no longer compared in clear (no such column leaves), so
+    # the noisy residual carries 1 to 4 bits less evidence: with only the NIR and name + date
+    # passes, its 52 true pairs reach the model and land in the clerical band (measured: 47
+    # pairs, all true, weights 0 to 1.4 < link_weight 3.0), none linked wrongly.
+    assert stats["quality"]["precision"] == 1.0 and stats["quality"]["recall"] > 0.8
+    assert stats["clerical_review"]["pairs"] > 40
+    assert stats["quality"]["clerical_review"]["true_pairs"] == stats["clerical_review"]["pairs"]
+    # the model still ranks them: with the link weight at the band's floor, it links them
+    cfg = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    cfg["passes"] = [p for p in cfg["passes"] if p["name"] in ("nir", "nom_dob")]
+    cfg["probabilistic"]["link_weight"] = 0.0
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(cfg, allow_unicode=True))
+    _caf, _cpam, pairs = noisy_population(300, seed=7, nir_share=0.3)
+    low = link(a, b, tmp_path / "out", config=path, truth=truth_file(tmp_path, pairs)).stats
+    assert low["funnel"]["links_by_pass"].get("probabiliste", 0) > 25
+    assert low["quality"]["precision"] > 0.97 and low["quality"]["recall"] > 0.9
     assert stats["blocking"]["candidate_pairs"] > 0
     hist = stats["match_weight_histogram"]
     assert sum(b["pairs"] for b in hist) == stats["blocking"]["candidate_pairs"]

@@ -43,9 +43,11 @@ def ingested(tmp_path_factory) -> dict:
     return out
 
 
-def _v1_age_fields(ingested: pl.DataFrame, handles: pl.DataFrame) -> pl.DataFrame:
-    """mineur and rang_foyer as the v1 export sent them (features at source no longer do)."""
-    v1 = add_attributes(ingested, "caf", None).select("line", "mineur", "rang_foyer")
+def _v1_age_fields(ingested: pl.DataFrame, handles: pl.DataFrame, agency: str) -> pl.DataFrame:
+    """mineur and rang_foyer (CAF), role and sex, as the v1 export sent them (features at source
+    and contract 3 no longer do)."""
+    cols = ["mineur", "rang_foyer"] if agency == "caf" else []
+    v1 = add_attributes(ingested, agency, None).select("line", *cols, "role", "sexe")
     return handles.select("handle", "line").join(v1, on="line").drop("line")
 
 
@@ -54,8 +56,8 @@ def _tokenised(ingested: dict, catalogue, *, v1_ages: bool = False) -> dict:
     for agency, work in ingested.items():
         frame = pl.read_parquet(work / "ingested.parquet")
         export, handles, _ = build(frame, agency, KEY, seed=3, catalogue=catalogue)
-        if v1_ages and agency == "caf":  # the v1 export also carried the minor flag and ranks
-            export = export.join(_v1_age_fields(frame, handles), on="handle", how="left")
+        if v1_ages:  # the v1 export also carried the minor flag and ranks, role and sex
+            export = export.join(_v1_age_fields(frame, handles, agency), on="handle", how="left")
         out[agency] = (export, agency_truth(frame, handles, agency))
         out[f"{agency}_work"] = work
     return out

@@ -59,7 +59,10 @@ def test_default_export_matches_contract(tmp_path: Path) -> None:
     forbidden = {"nir", "nom", "prenom1", "prenoms", "date_naissance", "adresse", "line",
                  "nir_ouvrant_droit", "telephone", "code_postal"}
     assert not forbidden & set(export.columns)
-    assert "age" not in export.columns and export.schema["sexe"] == pl.Int8
+    assert "age" not in export.columns
+    # contract 3: sex and NIR status only inside person-unique NIR keys; no role, no commune
+    assert not {"sexe", "nir_statut", "role", "code_commune"} & set(export.columns)
+    assert {"tok_nir_sexe", "tok_nir_certifie"} <= set(export.columns)
     assert export["handle"].n_unique() == export.height
 
 
@@ -129,7 +132,7 @@ def test_opposition_rows_carry_tokens_only(tmp_path: Path) -> None:
     assert opposed["line"].to_list() == [2, 3, 4, 6]
     attrs = [c for c in export.columns if not c.startswith("tok_")
              and c not in ("handle", "foyer", "opposition")]
-    assert {"role", "quartier", "type_foyer", "position_plafond_css", "a_rsa"} <= set(attrs)
+    assert {"type_foyer", "position_plafond_css", "a_rsa"} <= set(attrs)
     assert opposed.select(attrs).null_count().row(0) == (4,) * len(attrs)
     comparison = [c for c in export.columns if c.startswith("tok_")
                   and c not in ("tok_nir", "tok_nom_dob", "tok_nomusage_dob")]
@@ -170,9 +173,11 @@ def test_household_quartier() -> None:
     ]
     territory = pl.DataFrame({"code_iris": ["611690101"], "quartier": ["QN06101M"]})
     export, handles, counts = build(caf_frame(rows), "caf", KEY, seed=1, territory=territory)
-    by_line = handles.select("handle", "line").join(export, on="handle").sort("line")
+    by_line = handles.sort("line")
     assert "mineur" not in export.columns
-    # household level: the allocataire's quartier on every row of the dossier
+    # contract 3: the quartier never leaves; the owner-only handles table keeps it, household
+    # level (the allocataire's quartier on every row of the dossier), for re-identification
+    assert "quartier" not in export.columns
     assert by_line["quartier"].to_list() == ["QN06101M", HORS_TERRITOIRE, HORS_TERRITOIRE,
                                              HORS_TERRITOIRE]
     assert counts["hors_territoire"] == 3  # rows (household-level quartier)

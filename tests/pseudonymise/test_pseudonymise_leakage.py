@@ -41,11 +41,11 @@ def test_clean_export_passes(caf_case) -> None:
 
 
 @pytest.mark.parametrize(("column", "value", "check"), [
-    ("quartier", "2850561169001", "nir"),
-    ("quartier", "2 85 05 61 169 001 42", "nir"),
-    ("role", "1985-05-17", "date"),
+    ("position_plafond_css", "2850561169001", "nir"),
+    ("position_plafond_css", "2 85 05 61 169 001 42", "nir"),
+    ("type_foyer", "1985-05-17", "date"),
     ("type_foyer", "17/05/1985", "date"),
-    ("nir_statut", "06 12 34 56 78", "telephone"),
+    ("position_plafond_css", "06 12 34 56 78", "telephone"),
 ])
 def test_planted_identifier_is_caught(caf_case, column: str, value: str, check: str) -> None:
     df, export, _ = caf_case
@@ -63,14 +63,14 @@ def test_planted_name_and_address_in_coded_columns_are_caught(caf_case) -> None:
     name = df["nom_naissance"][0]
     address = df["adresse"][0]
     planted = export.with_columns(
-        quartier=pl.when(pl.int_range(pl.len()) == 3).then(pl.lit(name))
-        .otherwise(pl.col("quartier")),
+        type_foyer=pl.when(pl.int_range(pl.len()) == 3).then(pl.lit(name))
+        .otherwise(pl.col("type_foyer")),
         position_plafond_css=pl.when(pl.int_range(pl.len()) == 4).then(pl.lit(address))
         .otherwise(pl.col("position_plafond_css")),
     )
     for scan in (scan_frame(planted, df, "caf"), scan_frame(planted, None, "caf")):
         # a coded column is judged by its declared domain: caught with or without the extract
-        assert {("quartier", "hors_domaine"),
+        assert {("type_foyer", "hors_domaine"),
                 ("position_plafond_css", "hors_domaine")} <= _checks(scan)
         assert name not in str(scan) and address not in str(scan)
 
@@ -118,19 +118,22 @@ def test_scan_export_file(tmp_path: Path, caf_case) -> None:
     assert not scan_export(path)["ok"]
 
 
-def test_pseudonymise_writes_nothing_when_scan_fails(tmp_path: Path) -> None:
+def test_pseudonymise_writes_nothing_when_scan_fails(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import pipeline.pseudonymise.core as core
+
     work = tmp_path / "caf"
     df = ingested("caf", 200, seed=9)
     write_parquet(df, work / "ingested.parquet", sort_by=["line"], private=True)
-    # a territory table whose quartier label is a surname of the extract: must be refused
-    territory = tmp_path / "iris.csv"
-    iris = df["code_iris"][0]
-    territory.write_text(f"code_iris;quartier\n{iris};{df['nom_naissance'][0]}\n", "utf-8")
+    # a feature computation gone wrong puts a surname of the extract in a coded column (since
+    # contract 3 no territory label leaves, so the fault is planted in the features): refused
+    real = core.add_features
+    monkeypatch.setattr(core, "add_features", lambda frame, agency: real(frame, agency)
+                        .with_columns(type_foyer=pl.lit(df["nom_naissance"][0])))
     with pytest.raises(LeakageFound) as err:
-        pseudonymise("caf", work, work / "keys", tmp_path / "c.yaml", work / "export",
-                     territory=territory, seed=1,
+        pseudonymise("caf", work, work / "keys", tmp_path / "c.yaml", work / "export", seed=1,
                      materials=Materials(KEY, "x", "test", None, None, True), sign=False)
-    assert "quartier (hors_domaine" in str(err.value)
+    assert "type_foyer (hors_domaine" in str(err.value)
     assert "domaine que le contrat d'export déclare" in str(err.value)
     assert df["nom_naissance"][0] not in str(err.value)
     assert not (work / "export").exists()
@@ -180,10 +183,10 @@ SAMPLE_RAW = Path(__file__).resolve().parents[2] / "sample_data" / "raw"
 CODE_NAMES = {  # agency -> (given-name column, surname column, [(given name, surname)])
     "caf": ("prenoms", "nom_naissance",
             [("Al", "Rsa"), ("Af", "Couple"), ("Isole", "Paje"), ("Cf", "Aah"), ("Ppa", "Asf"),
-             ("Dem", "Cjt"), ("Enf", "Apc"), ("Non", "Oui")]),
+             ("Dem", "Cjt"), ("Enf", "Apc"), ("Non", "Oui"), ("Autre", "Monoparent")]),
     "cpam": ("prenom", "nom",
              [("Non", "Gratuite"), ("Assure", "Enfant"), ("Al", "Participation"),
-              ("Oui", "Certifie"), ("Absent", "Provisoire")]),
+              ("Oui", "Certifie"), ("Absent", "Provisoire"), ("Aucune", "Autre")]),
 }
 
 
@@ -226,13 +229,13 @@ def test_people_named_like_codes_never_block_the_export(tmp_path: Path, agency: 
     # code of a coded column of the export
     ingested_df = pl.read_parquet(work / "ingested.parquet")
     export = pl.read_parquet(result.export_file)
-    names = set(ingested_df["prenom1"].drop_nulls()) | set(
-        ingested_df["nom_naissance" if agency == "caf" else "nom"].drop_nulls())
+    names = {n.upper() for n in set(ingested_df["prenom1"].drop_nulls()) | set(
+        ingested_df["nom_naissance" if agency == "caf" else "nom"].drop_nulls())}
     codes = set()
     for col in export_domains(agency):
         if col in export.columns and export[col].dtype in (pl.String, pl.List(pl.String)):
             series = export[col].explode() if export[col].dtype == pl.List else export[col]
-            codes |= set(series.drop_nulls())
+            codes |= {c.upper() for c in series.drop_nulls()}  # contract 3: lower-case codes
     assert names & codes, "fixture lost its code-like names"
     # the central re-scan (pipeline/central/run.py: no extract, the agency's domains) agrees
     assert scan_frame(export, agency=agency)["ok"]

@@ -69,7 +69,7 @@ def test_every_v2_key_holds_a_name_or_a_nir() -> None:
     """No standalone low-cardinality token: each key carries a full name, a NIR or a parent
     NIR, so its values are near-unique per person (docs/CONTRACTS.md, version 2)."""
     anchors = {"nom", "nom_usage", "prenom1", "nom_phon", "nir", "nir_parent1", "nir_parent2",
-               "nir_ouvrant_droit"}
+               "nir_ouvrant_droit", "nir_certifie"}
     for tok in load_catalogue().tokens:
         for side in tok["agencies"].values():
             comps = set(side["components"])

@@ -118,6 +118,8 @@ def write_agency(
                     "code_postal": "61100",
                     "code_commune": "61169",
                     "opposition": handle == opposed_handle,
+                    # kept by pseudonymisation (contract 3: the centre has no quartier)
+                    "quartier": quartier,
                 }
             )
             ingested.append(
@@ -140,8 +142,9 @@ def write_agency(
             {
                 "agence": "caf",
                 "foyer": _pad(foyer),
-                "handle": _pad(members[0][0]),
-                "quartier": quartier,
+                # the centre cannot place nor pick the contact: any member, NON_LOCALISE
+                "handle": _pad(members[-1][0]),
+                "quartier": "NON_LOCALISE",
                 "liste": liste,
                 "regles": regles,
                 "motifs": [f"motif {r}" for r in regles],
@@ -156,7 +159,7 @@ def write_agency(
             "agence": "cpam",
             "foyer": _pad("gz"),
             "handle": _pad("pz"),
-            "quartier": "Q1",
+            "quartier": "NON_LOCALISE",
             "liste": "cible",
             "regles": ["css_gratuite_sans_minima"],
             "motifs": ["m"],

@@ -49,6 +49,7 @@ def test_lists_per_quartier_with_holds(tmp_path: Path) -> None:
     assert names == [
         "a_verifier.csv",
         "a_verifier.xlsx",
+        "agregats_quartiers.csv",
         "cible_Q1.csv",
         "cible_Q1.xlsx",
         "listes.parquet",
@@ -57,6 +58,12 @@ def test_lists_per_quartier_with_holds(tmp_path: Path) -> None:
     q1 = _csv(out / "cible_Q1.csv")
     # fe contacted 2 months ago is held back; fb priority 1 first, then ff (ABADIE) before...
     assert q1["Nom"].to_list() == ["ABADIE", "BERNARD", "MARTIN"]
+    # contract 3: the centre sent the child's handle for fa and no quartier; the CAF placed the
+    # household in Q1 (handles table) and lists its allocataire
+    assert q1["Prénom"].to_list()[-1] == "LEA"
+    agg = _csv(out / "agregats_quartiers.csv")
+    assert agg.columns == ["tableau", "regle", "Q1", "Q2", "Total"]
+    assert (out / "agregats_quartiers.csv").stat().st_mode & 0o077 == 0
     assert q1["Priorité"].to_list() == ["1", "1", "2"]
     assert "Téléphone" in q1.columns and "Motif" in q1.columns
     assert "Avertissement" not in q1.columns

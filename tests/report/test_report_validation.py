@@ -30,13 +30,10 @@ def caf_export(n: int = N) -> pl.DataFrame:
         "handle": [hx(i, 1) for i in range(n)],
         "foyer": [hx(i // 3, 2) for i in range(n)],
         "opposition": [False] * (n - 1) + [True],
-        "role": (["DEM", "ENF", "ENF"] * n)[:n],
-        "sexe": pl.Series([*([1, 2] * n)[: n - 1], None], dtype=pl.Int8),
-        "nir_statut": (["certifie", "absent", "absent"] * n)[:n],
-        "code_commune": ["61169"] * n,
-        "quartier": (["QN06101M", "HQ61169A"] * n)[:n],
-        # features (pipeline/shared/features.yaml); the opposed household's last row is empty
+        # contract 3: features only (pipeline/shared/features.yaml); the opposed household's
+        # last row is empty
         "type_foyer": ["monoparent"] * (n - 1) + [None],
+        "adulte": [*([True, False, False] * n)[: n - 1], None],
         "position_plafond_css": ["sous_plafond_gratuite"] * (n - 1) + [None],
         "a_rsa": [True] * (n - 1) + [None],
         "a_aah": [False] * (n - 1) + [None],
@@ -112,7 +109,7 @@ def test_clean_export_passes_and_writes_results(good_export) -> None:
     assert outcome.results_path == out / "validation" / "caf_export.json"
     doc = json.loads(outcome.results_path.read_text("utf-8"))
     assert doc["success"] is True and doc["rows"] == N
-    assert doc["statistics"]["evaluated"] == outcome.evaluated >= 25
+    assert doc["statistics"]["evaluated"] == outcome.evaluated >= 19  # contract 3: fewer columns
     raise_on_critical(outcome)  # no exception
 
 
@@ -129,10 +126,9 @@ def _bad_export_frame() -> pl.DataFrame:
         .alias("tok_nom_dob"),
         pl.when(pl.int_range(pl.len()) == 2).then(pl.col("handle").first())
         .otherwise("handle").alias("handle"),
-        pl.when(pl.int_range(pl.len()) == 3).then(pl.lit(PLANTED_NIR)).otherwise("code_commune")
-        .alias("code_commune"),
+        pl.when(pl.int_range(pl.len()) == 3).then(pl.lit(PLANTED_NIR)).otherwise("type_foyer")
+        .alias("type_foyer"),
         pl.lit("DUPONT").alias("nom"),
-        pl.when(pl.int_range(pl.len()) == 4).then(pl.lit("XYZ")).otherwise("role").alias("role"),
         pl.when(pl.int_range(pl.len()) == 5).then(pl.lit(None)).otherwise("foyer").alias("foyer"),
         pl.when(pl.int_range(pl.len()) == 6).then(pl.lit("9100")).otherwise("position_plafond_css")
         .alias("position_plafond_css"),
@@ -150,8 +146,8 @@ def test_bad_export_fails_on_each_planted_fault(bad_export: ValidationOutcome) -
     assert "colonnes non autorisées : nom" in msgs
     assert "(colonne « tok_nom_dob »)" in msgs
     assert "identifiant de réidentification unique (colonne « handle »)" in msgs
-    assert "NIR, une date ou un téléphone (colonne « code_commune »)" in msgs
-    assert "rôle parmi DEM, CJT, ENF, APC (colonne « role ») : 1 valeur(s)" in msgs
+    assert "NIR, une date ou un téléphone (colonne « type_foyer »)" in msgs
+    assert "ou autre (colonne « type_foyer ») : 1 valeur(s)" in msgs
     assert "identifiant aléatoire renseigné (colonne « foyer ») : 1 valeur(s)" in msgs
     assert "(jamais le montant des ressources) (colonne « position_plafond_css ») : 1" in msgs
 

@@ -51,10 +51,9 @@ class World:
 
 def export_frame(agency: str) -> pl.DataFrame:
     cols = {"handle": ["0" * 32, "1" * 32, "2" * 32], "foyer": ["a" * 32, "a" * 32, "b" * 32],
-            "sexe": pl.Series([1, 2, None], dtype=pl.Int8),
             "tok_nir": ["c" * 32, None, "d" * 32]}
-    if agency == "caf":
-        cols["quartier"] = ["QN06101M", "QN06101M", "HQ61169A"]
+    if agency == "caf":  # contract 3: features only (no quartier, no sex)
+        cols["type_foyer"] = ["autre", "autre", "personne_seule"]
     else:
         cols["statut_css"] = ["aucune", "en_cours", "aucune"]
     return pl.DataFrame(cols)

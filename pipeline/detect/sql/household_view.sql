@@ -20,8 +20,9 @@ WITH agg AS (
         coalesce(bool_or(a_ppa), false)                             AS a_ppa,
         arg_min(aah_taux_plein, rang_dossier) FILTER (WHERE aah_taux_plein IS NOT NULL)
                                                                     AS aah_taux_plein,
-        -- found at the CPAM: an adult of the foyer is linked
-        coalesce(bool_or(role IN ('DEM', 'CJT') AND cpam_handle IS NOT NULL), false)  AS trouve_cpam,
+        -- found at the CPAM: an adult of the foyer is linked (contract 3: the CAF's `adulte`
+        -- feature, not its role)
+        coalesce(bool_or(adulte AND cpam_handle IS NOT NULL), false)  AS trouve_cpam,
         count(cpam_handle)::INTEGER                                 AS nb_lies,
         coalesce(bool_or(css_en_cours), false)                      AS css_active,
         -- every active CSS of the household ends within the renewal window (features.yaml)
@@ -55,7 +56,8 @@ SELECT
 FROM agg AS a
 CROSS JOIN run_params AS r;
 
--- CPAM side (reverse rule): one row per ASSURE with its CAF situation when linked.
+-- CPAM side (reverse rule): one row per CPAM person with its CAF situation when linked (contract 3:
+-- no role leaves; css_gratuite_en_cours is true on the insured person's row only).
 CREATE OR REPLACE TEMP TABLE assures_cpam AS
 SELECT
     p.handle,
@@ -76,5 +78,4 @@ FROM cpam AS p
 CROSS JOIN run_params AS r
 LEFT JOIN links AS l ON l.cpam_handle = p.handle
 LEFT JOIN caf AS c ON c.handle = l.caf_handle
-LEFT JOIN foyers AS f ON f.foyer = c.foyer
-QUALIFY p.role = 'ASSURE';
+LEFT JOIN foyers AS f ON f.foyer = c.foyer;

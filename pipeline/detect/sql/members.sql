@@ -8,9 +8,11 @@ CREATE OR REPLACE TEMP TABLE ranked_members AS
 SELECT
     c.handle,
     c.foyer,
-    c.role,
     coalesce(c.opposition, false)                          AS opposition_caf,
-    c.quartier,
+    c.adulte,
+    -- contract 3: no geography leaves the CAF; its lists are split per quartier at
+    -- re-identification, and the per-quartier counts are made there too
+    NULL::VARCHAR                                          AS quartier,
     c.type_foyer,
     c.position_plafond_css,
     c.a_rsa,
@@ -20,11 +22,8 @@ SELECT
     l.cpam_handle,
     p.statut_css,
     coalesce(p.opposition, false)                          AS opposition_cpam,
-    -- the contact person first: the allocataire, then the spouse, then the others
-    row_number() OVER (
-        PARTITION BY c.foyer
-        ORDER BY CASE c.role WHEN 'DEM' THEN 0 WHEN 'CJT' THEN 1 ELSE 2 END, c.handle
-    )::INTEGER                                             AS rang_dossier,
+    -- contract 3: no role leaves (only `adulte`); the re-identifying CAF picks the contact person
+    row_number() OVER (PARTITION BY c.foyer ORDER BY c.handle)::INTEGER AS rang_dossier,
     -- a linked member whose (readable) CSS covers the reference date
     coalesce(p.statut_css IN ('en_cours', 'fin_proche'), false) AS css_en_cours,
     -- a linked member whose CSS status the CPAM extract does not state (INCONNU, empty): it
