@@ -120,6 +120,33 @@ class Config:
         return cols
 
 
+def variant_conditions(family: str) -> list[str]:
+    """Equality conditions under which two records share a value of a `variants` token family
+    (tokens.yaml: deletion neighbourhoods D_00..D_NN of a key O): the same position (a
+    substitution there), neighbouring positions (an adjacent transposition), or one side's
+    deletion against the other's key (an insertion or a deletion). Each is an equi-join."""
+    from pipeline.pseudonymise.tokens import load_catalogue
+
+    cols, orig = load_catalogue().variant_family(family)
+    out = []
+    for i, col in enumerate(cols):
+        out += [f"l.{col} = r.{col}", f"l.{col} = r.{orig}", f"l.{orig} = r.{col}"]
+        if i + 1 < len(cols):
+            out += [f"l.{col} = r.{cols[i + 1]}", f"l.{cols[i + 1]} = r.{col}"]
+    return out
+
+
+def _variants(entry: Any, path: Path, where: str) -> list[str] | None:
+    """The conditions of a `{variants: <family>}` entry (None for a plain entry)."""
+    if not isinstance(entry, dict) or "variants" not in entry:
+        return None
+    try:
+        return variant_conditions(str(entry["variants"]))
+    except KeyError as exc:
+        raise InputError(path, f"famille de variantes inconnue dans {where} : "
+                         f"{entry['variants']}", column="variants") from exc
+
+
 def _need(d: dict[str, Any], key: str, path: Path, where: str) -> Any:
     if key not in d or d[key] is None or d[key] == "":
         raise InputError(path, f"clé « {key} » manquante dans {where}", column=key)
@@ -154,7 +181,7 @@ def load_config(path: Path | None = None) -> Config:
         passes.append(Pass(
             name=_name(_need(p, "name", path, where), path, where),
             label=str(p.get("label", p["name"])),
-            joins=tuple(str(j) for j in joins),
+            joins=tuple(c for j in joins for c in (_variants(j, path, where) or [str(j)])),
             consistent=str(p.get("consistent", "TRUE")),
             tie_break=p.get("tie_break"),
             short=str(p.get("short", p.get("label", p["name"]))),
@@ -165,11 +192,15 @@ def load_config(path: Path | None = None) -> Config:
         raise InputError(path, "un rôle de passe est déclaré deux fois", column="role")
 
     prob = _need(raw, "probabilistic", path, "la racine")
-    rules = [
-        BlockingRule(_name(_need(b, "name", path, f"blocking_rules[{i}]"), path, "blocking_rules"),
-                     str(_need(b, "condition", path, f"blocking_rules[{i}]")))
-        for i, b in enumerate(_need(prob, "blocking_rules", path, "probabilistic"))
-    ]
+    rules = []
+    for i, b in enumerate(_need(prob, "blocking_rules", path, "probabilistic")):
+        name = _name(_need(b, "name", path, f"blocking_rules[{i}]"), path, "blocking_rules")
+        conds = _variants(b, path, f"blocking_rules[{i}]")
+        if conds is None:  # one rule; a variants family: one rule per condition
+            rules.append(BlockingRule(name, str(_need(b, "condition", path,
+                                                      f"blocking_rules[{i}]"))))
+        else:
+            rules += [BlockingRule(f"{name}_{k:02d}", c) for k, c in enumerate(conds)]
     comparisons = []
     for i, c in enumerate(_need(prob, "comparisons", path, "probabilistic")):
         where = f"comparisons[{i}]"
@@ -177,7 +208,7 @@ def load_config(path: Path | None = None) -> Config:
             Level(
                 name=_name(_need(lv, "name", path, f"{where}.levels[{j}]"), path, where),
                 label=str(lv.get("label", lv["name"])),
-                when=str(_need(lv, "when", path, f"{where}.levels[{j}]")),
+                when=_level_when(lv, path, f"{where}.levels[{j}]"),
                 tf=lv.get("tf"),
             )
             for j, lv in enumerate(_need(c, "levels", path, where))
@@ -213,6 +244,14 @@ def load_config(path: Path | None = None) -> Config:
         deterministic_recall=float(prob.get("deterministic_recall", 0.9)),
         probabilistic_pass=_probabilistic_pass(prob.get("pass"), path),
     )
+
+
+def _level_when(level: dict[str, Any], path: Path, where: str) -> str:
+    """A level's condition: `when`, or any condition of its `variants` family."""
+    conds = _variants(level, path, where)
+    if conds is None:
+        return str(_need(level, "when", path, where))
+    return "(" + " OR ".join(conds) + ")"
 
 
 def _probabilistic_pass(raw: Any, path: Path) -> Pass:
