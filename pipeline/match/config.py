@@ -120,31 +120,46 @@ class Config:
         return cols
 
 
-def variant_conditions(family: str) -> list[str]:
-    """Equality conditions under which two records share a value of a `variants` token family
-    (tokens.yaml: deletion neighbourhoods D_00..D_NN of a key O): the same position (a
-    substitution there), neighbouring positions (an adjacent transposition), or one side's
+def variant_conditions(family: str, against: str | None = None) -> list[str]:
+    """Equality conditions under which a CAF record's `family` shares a value with a CPAM
+    record's `against` family (default: the same), both `variants` token families of
+    tokens.yaml (deletion neighbourhoods D_00..D_NN of a key O, one subkey): the same position
+    (a substitution there), neighbouring positions (an adjacent transposition), or one side's
     deletion against the other's key (an insertion or a deletion). Each is an equi-join."""
     from pipeline.pseudonymise.tokens import load_catalogue
 
-    cols, orig = load_catalogue().variant_family(family)
+    cat = load_catalogue()
+    left, l_orig = cat.variant_family(family)
+    right, r_orig = cat.variant_family(against or family)
     out = []
-    for i, col in enumerate(cols):
-        out += [f"l.{col} = r.{col}", f"l.{col} = r.{orig}", f"l.{orig} = r.{col}"]
-        if i + 1 < len(cols):
-            out += [f"l.{col} = r.{cols[i + 1]}", f"l.{cols[i + 1]} = r.{col}"]
+    for i, (lc, rc) in enumerate(zip(left, right, strict=False)):
+        out += [f"l.{lc} = r.{rc}", f"l.{lc} = r.{r_orig}", f"l.{l_orig} = r.{rc}"]
+        if i + 1 < min(len(left), len(right)):
+            out += [f"l.{lc} = r.{right[i + 1]}", f"l.{left[i + 1]} = r.{rc}"]
     return out
 
 
 def _variants(entry: Any, path: Path, where: str) -> list[str] | None:
-    """The conditions of a `{variants: <family>}` entry (None for a plain entry)."""
+    """The conditions of a `{variants: <family>[, against: <family>]}` entry (None for a plain
+    entry)."""
     if not isinstance(entry, dict) or "variants" not in entry:
         return None
     try:
-        return variant_conditions(str(entry["variants"]))
+        return variant_conditions(str(entry["variants"]), entry.get("against"))
     except KeyError as exc:
         raise InputError(path, f"famille de variantes inconnue dans {where} : "
-                         f"{entry['variants']}", column="variants") from exc
+                         f"{exc.args[0]}", column="variants") from exc
+
+
+_MACRO = re.compile(r"VARIANTS\(\s*(\w+)\s*(?:,\s*(\w+)\s*)?\)")
+
+
+def _expand_macros(text: str, path: Path, where: str) -> str:
+    """`VARIANTS(family[, against])` in a condition -> any of its equality conditions, OR-ed."""
+    def one(m: re.Match[str]) -> str:
+        conds = _variants({"variants": m.group(1), "against": m.group(2)}, path, where) or []
+        return "(" + " OR ".join(conds) + ")"
+    return _MACRO.sub(one, text)
 
 
 def _need(d: dict[str, Any], key: str, path: Path, where: str) -> Any:
@@ -182,7 +197,7 @@ def load_config(path: Path | None = None) -> Config:
             name=_name(_need(p, "name", path, where), path, where),
             label=str(p.get("label", p["name"])),
             joins=tuple(c for j in joins for c in (_variants(j, path, where) or [str(j)])),
-            consistent=str(p.get("consistent", "TRUE")),
+            consistent=_expand_macros(str(p.get("consistent", "TRUE")), path, where),
             tie_break=p.get("tie_break"),
             short=str(p.get("short", p.get("label", p["name"]))),
             role=None if p.get("role") is None else str(p["role"]),
@@ -250,7 +265,7 @@ def _level_when(level: dict[str, Any], path: Path, where: str) -> str:
     """A level's condition: `when`, or any condition of its `variants` family."""
     conds = _variants(level, path, where)
     if conds is None:
-        return str(_need(level, "when", path, where))
+        return _expand_macros(str(_need(level, "when", path, where)), path, where)
     return "(" + " OR ".join(conds) + ")"
 
 
