@@ -1,0 +1,92 @@
+"""Typo tolerance of the key hierarchy: what the deletion-neighbourhood keys and the names +
+commune key link, and what they must refuse (twins, namesakes). No NIR anywhere, so every link
+below comes from the name keys; each test fails if its pass or its tokens break."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+from match_fixtures import handle_of, write_exports
+
+from pipeline.match import link
+
+# One row per case; ids: c<case> at the CAF, r<case> at the CPAM (true pairs share the case).
+CAF = [
+    # a one-letter typo in both names (substitution in the surname, transposition in the first)
+    dict(id="c1", foyer="f1", sexe=2, dob="1971-08-30", nom="LODGE", prenom1="JOELLE"),
+    # surname: a letter deleted; first name replaced by another one (FEBRL-style)
+    dict(id="c2", foyer="f2", sexe=1, dob="1906-06-22", nom="HARRINGTON", prenom1="TIARNA"),
+    # names swapped, and the (swapped) surname mistyped
+    dict(id="c3", foyer="f3", sexe=1, dob="1912-06-28", nom="ERIN", prenom1="DELACY"),
+    # a first name mistyped, the surname replaced (usage name not declared)
+    dict(id="c4", foyer="f4", sexe=2, dob="1984-08-08", nom="MALINAUSKAS", prenom1="JACQUELINE"),
+    # a birth date with one wrong digit, names equal
+    dict(id="c5", foyer="f5", sexe=1, dob="1947-11-23", nom="RICARD", prenom1="LACHLAN"),
+    # a birth date blank at the CPAM: names + commune
+    dict(id="c6", foyer="f6", sexe=2, dob="1966-04-09", nom="RAWARD", prenom1="JOSHUA",
+         code_commune="61214"),
+]
+CPAM = [
+    dict(id="r1", sexe=2, dob="1971-08-30", nom="LIDGE", prenom1="JEOLLE"),
+    dict(id="r2", sexe=1, dob="1906-06-22", nom="HARRIGTON", prenom1="KEELY"),
+    dict(id="r3", sexe=1, dob="1912-06-28", nom="DELCAY", prenom1="ERIN"),
+    dict(id="r4", sexe=2, dob="1984-08-08", nom="SMITH", prenom1="JACQULINE"),
+    dict(id="r5", sexe=1, dob="1947-11-28", nom="RICARD", prenom1="LACHLAN"),
+    dict(id="r6", sexe=2, dob=None, nom="RAWARD", prenom1="JOSHUA", code_commune="61214"),
+]
+EXPECTED_PASS = {"1": "nom_faute", "2": "nom_faute", "3": "noms_inverses_faute",
+                 "4": "prenom_faute", "5": "date_deux_sur_trois", "6": "noms_commune"}
+
+
+def _links(tmp, caf, cpam) -> dict[tuple[str, str], str]:
+    tmp.mkdir(parents=True, exist_ok=True)
+    a, b = write_exports(tmp, caf, cpam)
+    res = link(a, b, tmp / "out")
+    ids = {handle_of(p["id"], "caf"): p["id"] for p in caf}
+    ids |= {handle_of(p["id"], "cpam"): p["id"] for p in cpam}
+    got = pl.read_parquet(res.links)
+    return {(ids[c], ids[r]): p for c, r, p in got.select("caf_handle", "cpam_handle", "pass")
+            .iter_rows()}
+
+
+@pytest.fixture(scope="module")
+def typo_links(tmp_path_factory):
+    return _links(tmp_path_factory.mktemp("typo"), CAF, CPAM)
+
+
+@pytest.mark.parametrize("case", sorted(EXPECTED_PASS))
+def test_typo_pair_linked_by_its_pass(typo_links, case: str) -> None:
+    assert typo_links.get((f"c{case}", f"r{case}")) == EXPECTED_PASS[case]
+
+
+def test_no_false_link_among_typo_cases(typo_links) -> None:
+    assert all(c[1:] == r[1:] for c, r in typo_links)
+
+
+def test_two_edits_in_the_surname_alone_is_not_a_typo_link(tmp_path) -> None:
+    """Surname two edits away, first name different: no key says it is the same person."""
+    caf = [dict(id="c1", sexe=1, dob="1950-01-01", nom="MARTIN", prenom1="PAUL")]
+    cpam = [dict(id="r1", sexe=1, dob="1950-01-01", nom="MRATNI", prenom1="LUC")]
+    assert _links(tmp_path, caf, cpam) == {}
+
+
+def test_mistyped_surname_needs_close_first_names_or_the_same_commune(tmp_path) -> None:
+    """Same surname up to a typo and same date, first names far apart (a brother, a twin, a
+    namesake): linked only in the same commune; first names one typo apart link anywhere."""
+    caf = [dict(id="c1", sexe=1, dob="2007-01-16", nom="GUATIER", prenom1="JULES")]
+    far = [dict(id="r1", sexe=1, dob="2007-01-16", nom="GAUTIER", prenom1="JULIEN",
+                code_commune="61277")]
+    close = [dict(id="r1", sexe=1, dob="2007-01-16", nom="GAUTIER", prenom1="JULE",
+                  code_commune="61277")]
+    assert _links(tmp_path / "far", caf, far) == {}
+    assert _links(tmp_path / "close", caf, close) == {("c1", "r1"): "nom_faute"}
+
+
+def test_namesake_in_the_commune_leaves_the_names_commune_key_ambiguous(tmp_path) -> None:
+    """Blank date on one side: names + commune links only a pair unique on both sides."""
+    same = dict(sexe=1, nom="DUBOIS", prenom1="RAPHAEL", code_commune="61169")
+    caf = [dict(same, id="c1", foyer="f1", dob="2019-11-07"),
+           dict(same, id="c2", foyer="f2", dob="1988-02-03")]
+    cpam = [dict(same, id="r1", dob=None)]
+    assert _links(tmp_path / "two", caf, cpam) == {}
+    assert _links(tmp_path / "one", caf[:1], cpam) == {("c1", "r1"): "noms_commune"}
