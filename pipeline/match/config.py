@@ -151,17 +151,6 @@ def _variants(entry: Any, path: Path, where: str) -> list[str] | None:
                          f"{exc.args[0]}", column="variants") from exc
 
 
-_MACRO = re.compile(r"VARIANTS\(\s*(\w+)\s*(?:,\s*(\w+)\s*)?\)")
-
-
-def _expand_macros(text: str, path: Path, where: str) -> str:
-    """`VARIANTS(family[, against])` in a condition -> any of its equality conditions, OR-ed."""
-    def one(m: re.Match[str]) -> str:
-        conds = _variants({"variants": m.group(1), "against": m.group(2)}, path, where) or []
-        return "(" + " OR ".join(conds) + ")"
-    return _MACRO.sub(one, text)
-
-
 def _need(d: dict[str, Any], key: str, path: Path, where: str) -> Any:
     if key not in d or d[key] is None or d[key] == "":
         raise InputError(path, f"clé « {key} » manquante dans {where}", column=key)
@@ -197,7 +186,7 @@ def load_config(path: Path | None = None) -> Config:
             name=_name(_need(p, "name", path, where), path, where),
             label=str(p.get("label", p["name"])),
             joins=tuple(c for j in joins for c in (_variants(j, path, where) or [str(j)])),
-            consistent=_expand_macros(str(p.get("consistent", "TRUE")), path, where),
+            consistent=str(p.get("consistent", "TRUE")),
             tie_break=p.get("tie_break"),
             short=str(p.get("short", p.get("label", p["name"]))),
             role=None if p.get("role") is None else str(p["role"]),
@@ -265,7 +254,7 @@ def _level_when(level: dict[str, Any], path: Path, where: str) -> str:
     """A level's condition: `when`, or any condition of its `variants` family."""
     conds = _variants(level, path, where)
     if conds is None:
-        return _expand_macros(str(_need(level, "when", path, where)), path, where)
+        return str(_need(level, "when", path, where))
     return "(" + " OR ".join(conds) + ")"
 
 

@@ -70,16 +70,17 @@ def test_two_edits_in_the_surname_alone_is_not_a_typo_link(tmp_path) -> None:
     assert _links(tmp_path, caf, cpam) == {}
 
 
-def test_mistyped_surname_needs_close_first_names_or_the_same_commune(tmp_path) -> None:
-    """Same surname up to a typo and same date, first names far apart (a brother, a twin, a
-    namesake): linked only in the same commune; first names one typo apart link anywhere."""
+def test_mistyped_surname_needs_the_same_first_name_or_the_same_commune(tmp_path) -> None:
+    """Same surname up to a typo and same date, another first name (a brother, a twin, a
+    namesake) in another commune: refused; the same first name or the same commune links."""
     caf = [dict(id="c1", sexe=1, dob="2007-01-16", nom="GUATIER", prenom1="JULES")]
-    far = [dict(id="r1", sexe=1, dob="2007-01-16", nom="GAUTIER", prenom1="JULIEN",
-                code_commune="61277")]
-    close = [dict(id="r1", sexe=1, dob="2007-01-16", nom="GAUTIER", prenom1="JULE",
-                  code_commune="61277")]
-    assert _links(tmp_path / "far", caf, far) == {}
-    assert _links(tmp_path / "close", caf, close) == {("c1", "r1"): "nom_faute"}
+    other = dict(id="r1", sexe=1, dob="2007-01-16", nom="GAUTIER", prenom1="JULIEN",
+                 code_commune="61277")
+    assert _links(tmp_path / "far", caf, [other]) == {}
+    same_name = dict(other, prenom1="JULES")
+    same_commune = dict(other, code_commune="61169")
+    for case, cpam in (("name", same_name), ("commune", same_commune)):
+        assert _links(tmp_path / case, caf, [cpam]) == {("c1", "r1"): "nom_faute"}, case
 
 
 def test_namesake_in_the_commune_leaves_the_names_commune_key_ambiguous(tmp_path) -> None:
