@@ -196,15 +196,11 @@ def load_config(path: Path | None = None) -> Config:
         raise InputError(path, "un rôle de passe est déclaré deux fois", column="role")
 
     prob = _need(raw, "probabilistic", path, "la racine")
-    rules = []
-    for i, b in enumerate(_need(prob, "blocking_rules", path, "probabilistic")):
-        name = _name(_need(b, "name", path, f"blocking_rules[{i}]"), path, "blocking_rules")
-        conds = _variants(b, path, f"blocking_rules[{i}]")
-        if conds is None:  # one rule; a variants family: one rule per condition
-            rules.append(BlockingRule(name, str(_need(b, "condition", path,
-                                                      f"blocking_rules[{i}]"))))
-        else:
-            rules += [BlockingRule(f"{name}_{k:02d}", c) for k, c in enumerate(conds)]
+    rules = [
+        BlockingRule(_name(_need(b, "name", path, f"blocking_rules[{i}]"), path, "blocking_rules"),
+                     str(_need(b, "condition", path, f"blocking_rules[{i}]")))
+        for i, b in enumerate(_need(prob, "blocking_rules", path, "probabilistic"))
+    ]
     comparisons = []
     for i, c in enumerate(_need(prob, "comparisons", path, "probabilistic")):
         where = f"comparisons[{i}]"
@@ -212,7 +208,7 @@ def load_config(path: Path | None = None) -> Config:
             Level(
                 name=_name(_need(lv, "name", path, f"{where}.levels[{j}]"), path, where),
                 label=str(lv.get("label", lv["name"])),
-                when=_level_when(lv, path, f"{where}.levels[{j}]"),
+                when=str(_need(lv, "when", path, f"{where}.levels[{j}]")),
                 tf=lv.get("tf"),
             )
             for j, lv in enumerate(_need(c, "levels", path, where))
@@ -248,14 +244,6 @@ def load_config(path: Path | None = None) -> Config:
         deterministic_recall=float(prob.get("deterministic_recall", 0.9)),
         probabilistic_pass=_probabilistic_pass(prob.get("pass"), path),
     )
-
-
-def _level_when(level: dict[str, Any], path: Path, where: str) -> str:
-    """A level's condition: `when`, or any condition of its `variants` family."""
-    conds = _variants(level, path, where)
-    if conds is None:
-        return str(_need(level, "when", path, where))
-    return "(" + " OR ".join(conds) + ")"
 
 
 def _probabilistic_pass(raw: Any, path: Path) -> Pass:
