@@ -120,6 +120,37 @@ class Config:
         return cols
 
 
+def variant_conditions(family: str, against: str | None = None) -> list[str]:
+    """Equality conditions under which a CAF record's `family` shares a value with a CPAM
+    record's `against` family (default: the same), both `variants` token families of
+    tokens.yaml (deletion neighbourhoods D_00..D_NN of a key O, one subkey): the same position
+    (a substitution there), neighbouring positions (an adjacent transposition), or one side's
+    deletion against the other's key (an insertion or a deletion). Each is an equi-join."""
+    from pipeline.pseudonymise.tokens import load_catalogue
+
+    cat = load_catalogue()
+    left, l_orig = cat.variant_family(family)
+    right, r_orig = cat.variant_family(against or family)
+    out = []
+    for i, (lc, rc) in enumerate(zip(left, right, strict=False)):
+        out += [f"l.{lc} = r.{rc}", f"l.{lc} = r.{r_orig}", f"l.{l_orig} = r.{rc}"]
+        if i + 1 < min(len(left), len(right)):
+            out += [f"l.{lc} = r.{right[i + 1]}", f"l.{left[i + 1]} = r.{rc}"]
+    return out
+
+
+def _variants(entry: Any, path: Path, where: str) -> list[str] | None:
+    """The conditions of a `{variants: <family>[, against: <family>]}` entry (None for a plain
+    entry)."""
+    if not isinstance(entry, dict) or "variants" not in entry:
+        return None
+    try:
+        return variant_conditions(str(entry["variants"]), entry.get("against"))
+    except KeyError as exc:
+        raise InputError(path, f"famille de variantes inconnue dans {where} : "
+                         f"{exc.args[0]}", column="variants") from exc
+
+
 def _need(d: dict[str, Any], key: str, path: Path, where: str) -> Any:
     if key not in d or d[key] is None or d[key] == "":
         raise InputError(path, f"clé « {key} » manquante dans {where}", column=key)
@@ -154,7 +185,7 @@ def load_config(path: Path | None = None) -> Config:
         passes.append(Pass(
             name=_name(_need(p, "name", path, where), path, where),
             label=str(p.get("label", p["name"])),
-            joins=tuple(str(j) for j in joins),
+            joins=tuple(c for j in joins for c in (_variants(j, path, where) or [str(j)])),
             consistent=str(p.get("consistent", "TRUE")),
             tie_break=p.get("tie_break"),
             short=str(p.get("short", p.get("label", p["name"]))),

@@ -50,6 +50,11 @@ ATTACKED = {
     "tok_phon_dob": ("nom", True),
     "tok_prenom_dob": ("prenom1", False),
     "tok_nom_ym": ("prenom1", False),
+    # typo-tolerant keys: names + commune (no date), first name in the surname's place, and a
+    # deletion variant (surname minus its first letter + date)
+    "tok_noms_commune": ("nom", False),
+    "tok_invseul_dob": ("prenom1", False),
+    "tok_nomdel_dob_00": ("nom", False),
 }
 
 

@@ -21,6 +21,39 @@ def _two_digits(col: str) -> pl.Expr:
     return pl.col(col).cast(pl.Int32).cast(pl.String).str.zfill(2)
 
 
+# A deletion-variant component is `<name>_del_<NN>`: the prepared column `<name>` with its
+# character at position NN (0-based) deleted (tokens.yaml, `variants`).
+DELETION_MARK = "_del_"
+
+
+def deletion_variant(name: pl.Expr, position: int) -> pl.Expr:
+    """`name` with the character at `position` deleted (SymSpell's deletion neighbourhood).
+
+    Two spellings one edit apart (substitution, insertion, deletion, adjacent transposition)
+    share a deletion at the same or a neighbouring position, or one equals the other's
+    deletion. Where no distinct deletion exists (position beyond the name, or the same letter
+    as the previous position, whose deletion gives the same string) the variant is a pad,
+    "#NN#" + the whole name: never equal to a real deletion, and as unique as the name itself,
+    so that neither the name's length nor its doubled letters show as nulls or as equal
+    columns within a row. Null stays null.
+    """
+    n = name.str.len_chars()
+    kept = (n > position) & (n > 1)
+    if position > 0:
+        kept = kept & (name.str.slice(position, 1) != name.str.slice(position - 1, 1))
+    deleted = pl.concat_str([name.str.slice(0, position), name.str.slice(position + 1)])
+    return pl.when(kept).then(deleted).otherwise(
+        pl.concat_str([pl.lit(f"#{position:02d}#"), name]))
+
+
+def component_expr(component: str) -> pl.Expr:
+    """The expression of a token component: a prepared column, or a deletion variant of one."""
+    base, mark, pos = component.rpartition(DELETION_MARK)
+    if mark and pos.isdigit():
+        return deletion_variant(pl.col(base).cast(pl.String), int(pos))
+    return pl.col(component).cast(pl.String)
+
+
 def role_column(agency: str) -> str:
     return "role" if agency == "caf" else "qualite"
 

@@ -16,7 +16,12 @@ import polars as pl
 import yaml
 
 from pipeline.pseudonymise.hmac_engine import default_engine, derive_subkey, get_engine, hmac_key
-from pipeline.pseudonymise.prepare import prepare_components, role_column
+from pipeline.pseudonymise.prepare import (
+    DELETION_MARK,
+    component_expr,
+    prepare_components,
+    role_column,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +57,13 @@ class TokenCatalogue:
     def names(self, agency: str | None = None) -> list[str]:
         return [t["name"] for t in self.tokens if agency is None or agency in t["agencies"]]
 
+    def variant_family(self, family: str) -> tuple[list[str], str]:
+        """Columns of a `variants` family (position order) and the key they vary."""
+        cols = [t["name"] for t in self.tokens if t.get("family") == family]
+        if not cols:
+            raise KeyError(family)
+        return cols, next(t for t in self.tokens if t.get("family") == family)["original"]
+
 
 # The version 1 catalogue, kept only as the attacks' control (no export uses it any more).
 V1_CATALOGUE = Path(__file__).with_name("tokens_v1.yaml")
@@ -76,16 +88,35 @@ def _parse(text: str) -> TokenCatalogue:
     bits = int(data["truncate_bits"])
     if bits % 4 or not 64 <= bits <= 256:
         raise ValueError("truncate_bits must be a multiple of 4 between 64 and 256")
-    names = [t["name"] for t in data["tokens"]]
+    tokens = [v for t in data["tokens"] for v in _expand(t)]
+    names = [t["name"] for t in tokens]
     if len(set(names)) != len(names) or not all(n.startswith("tok_") for n in names):
         raise ValueError("token names must be unique and start with tok_")
-    return TokenCatalogue(data["info_prefix"], data["separator"], bits // 4,
-                          tuple(data["tokens"]))
+    return TokenCatalogue(data["info_prefix"], data["separator"], bits // 4, tuple(tokens))
+
+
+def _expand(tok: dict) -> list[dict]:
+    """A `variants` entry -> one token per position (`<name>_NN`), its `component` replaced by
+    that position's deletion variant; every other entry as written. The positions share the
+    subkey of the key they vary (`original`), so any of them compares with it and each other."""
+    spec = tok.get("variants")
+    if spec is None:
+        return [tok]
+    comp, positions = spec["component"], int(spec["positions"])
+    out = []
+    for i in range(positions):
+        sides = {a: {**side, "components": [f"{c}{DELETION_MARK}{i:02d}" if c == comp else c
+                                            for c in side["components"]]}
+                 for a, side in tok["agencies"].items()}
+        out.append({**{k: v for k, v in tok.items() if k != "variants"},
+                    "name": f"{tok['name']}_{i:02d}", "family": tok["name"],
+                    "original": spec["original"], "agencies": sides})
+    return out
 
 
 def message_expr(spec: TokenSpec, separator: str, agency: str) -> pl.Expr:
     """Components joined by the separator; null when any is null or the role is not concerned."""
-    msg = pl.concat_str([pl.col(c).cast(pl.String) for c in spec.components],
+    msg = pl.concat_str([component_expr(c) for c in spec.components],
                         separator=separator, ignore_nulls=False)
     if spec.roles is not None:
         msg = pl.when(pl.col(role_column(agency)).is_in(list(spec.roles))).then(msg)

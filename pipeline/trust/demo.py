@@ -94,7 +94,9 @@ def _token_fields() -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     if not TOKENS.exists():
         return out
-    for token in yaml.safe_load(TOKENS.read_text("utf-8"))["tokens"]:
+    from pipeline.pseudonymise.tokens import load_catalogue
+
+    for token in load_catalogue(TOKENS).tokens:  # `variants` entries expanded per position
         for agency in token.get("agencies", {}):
             out.setdefault(agency, []).append(token["name"])
     return out

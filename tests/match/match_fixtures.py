@@ -47,8 +47,20 @@ def _derive(p: dict) -> dict:
     return q
 
 
+def _component(q: dict, name: str) -> object:
+    """A prepared component, or a deletion variant of one (`nom_del_03`), computed by the
+    pipeline's own expression (pipeline/pseudonymise/prepare.py)."""
+    from pipeline.pseudonymise.prepare import component_expr
+
+    if "_del_" not in name:
+        return q.get(name)
+    base = name.rpartition("_del_")[0]
+    return pl.DataFrame({base: [q.get(base)]}, schema={base: pl.String}).select(
+        component_expr(name)).item()
+
+
 def export(persons: list[dict], agency: str) -> pl.DataFrame:
-    """A pseudonymised export (handle, foyer, role, sexe, code_commune, tok_*) for `persons`.
+    """A pseudonymised export (handle, foyer, CAF `adulte`, tok_*) for `persons`.
 
     Each person dict: id (test name), foyer, role, sexe, dob, nom, prenom1, optional nom_usage,
     prenom2, nir, nir_parent1, nir_parent2, nir_ouvrant_droit, code_commune.
@@ -67,11 +79,16 @@ def export(persons: list[dict], agency: str) -> pl.DataFrame:
         }
         for s in specs:
             ok = s.roles is None or row["role"] in s.roles
-            row[s.name] = _token(s.subkey, [q.get(c) for c in s.components]) if ok else None
+            row[s.name] = _token(s.subkey, [_component(q, c) for c in s.components]) if ok else None
         rows.append(row)
     schema = {"handle": pl.String, "foyer": pl.String, "role": pl.String, "sexe": pl.Int8,
               "code_commune": pl.String, **{s.name: pl.String for s in specs}}
-    return pl.DataFrame(rows, schema=schema)
+    # Contract 3: role, sex and commune stay at the agency (they only shaped the tokens); the
+    # CAF sends its `adulte` flag.
+    frame = pl.DataFrame(rows, schema=schema)
+    if agency == "caf":
+        frame = frame.with_columns(adulte=pl.col("role").is_in(["DEM", "CJT"]))
+    return frame.drop("role", "sexe", "code_commune")
 
 
 def write_exports(tmp: Path, caf: list[dict], cpam: list[dict]) -> tuple[Path, Path]:

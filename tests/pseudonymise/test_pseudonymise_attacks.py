@@ -204,11 +204,19 @@ NEAR_DUPLICATE_MARGIN = 0.01  # share of rows a column may put in shared-value c
 # born the same day): the narrowest key (tok_nomseul_dob) is that very pair of components
 
 
-def _near_duplicate_rate(ingested: dict, agency: str) -> float:
+# The one key without a date (names + commune, for a birth date blank on one side): its classes
+# are the namesakes of a commune, held to the rate of rows sharing those names in clear (the
+# synthetic name lists make it ~7 % on the sample); it joins no date family (the class attack
+# below and the name attacks of test_v2_meets_the_leakage_targets judge what it gives away).
+NAMES_ONLY_KEYS = {"tok_noms_commune": ("nom", "prenom1", "code_commune")}
+
+
+def _near_duplicate_rate(ingested: dict, agency: str,
+                         components: tuple[str, ...] = ("nom", "dob")) -> float:
     from pipeline.pseudonymise.prepare import prepare_components
 
     d = prepare_components(pl.read_parquet(ingested[agency] / "ingested.parquet"), agency)
-    g = d.drop_nulls(["nom", "dob"]).group_by("nom", "dob").len()
+    g = d.drop_nulls(list(components)).group_by(components).len()
     return int(g.filter(pl.col("len") > 1)["len"].sum()) / d.height
 
 
@@ -218,7 +226,10 @@ def test_v2_no_token_column_partitions_the_export(sample_v2, ingested, agency) -
     res, _ = class_attack(export.join(truth, on="handle"))
     limit = _near_duplicate_rate(ingested, agency) + NEAR_DUPLICATE_MARGIN
     for col, part in res["partition_par_colonne"].items():
-        assert part["part_lignes_en_classes_multiples"] <= limit, col
+        bound = (_near_duplicate_rate(ingested, agency, NAMES_ONLY_KEYS[col]) + 0.001
+                 if col in NAMES_ONLY_KEYS else limit)
+        assert part["part_lignes_en_classes_multiples"] <= bound, col
+    assert not set(NAMES_ONLY_KEYS) & set(family("annee", export.columns))
     for part in ("annee", "mois", "jour"):
         # the union of every date-holding key: twins (parent NIR + date + sex) and namesakes,
         # in classes of a few rows, never a partition by year, month or day

@@ -12,6 +12,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from helpers_pseudonymise import KEY, OTHER_KEY, caf_frame, caf_person, cpam_frame, person
 
+from pipeline.match.config import variant_conditions
+from pipeline.pseudonymise.prepare import DELETION_MARK
 from pipeline.pseudonymise.tokens import V1_CATALOGUE, compute_tokens, load_catalogue
 
 # Fixed vectors: KEY = bytes(range(32)), the CPAM row of helpers_pseudonymise.person().
@@ -72,7 +74,8 @@ def test_every_v2_key_holds_a_name_or_a_nir() -> None:
                "nir_ouvrant_droit", "nir_certifie"}
     for tok in load_catalogue().tokens:
         for side in tok["agencies"].values():
-            comps = set(side["components"])
+            # a deletion variant (nom_del_03) carries its name minus one letter: same anchor
+            comps = {c.rpartition(DELETION_MARK)[0] or c for c in side["components"]}
             assert comps & anchors, tok["name"]
             assert len(comps) >= 2 or comps <= {"nir"}, tok["name"]
             if comps & {"annee", "mois", "jour", "dob", "dob_swap", "sexe", "code_commune"}:
@@ -168,7 +171,8 @@ def test_catalogue_declares_every_token_once() -> None:
     assert {"tok_nir", "tok_enfant", "tok_nom_dob"} <= cpam
     for tok in cat.tokens:
         for other in tok["compare_with"]:
-            partner = next(t for t in cat.tokens if t["name"] == other)
+            # a `variants` family is named by its entry (its positions carry `family`)
+            partner = next(t for t in cat.tokens if other in (t["name"], t.get("family")))
             assert partner["subkey"] == tok["subkey"], (tok["name"], other)
 
 
@@ -191,3 +195,77 @@ def test_engines_give_same_tokens(engine: str) -> None:
 def test_unknown_agency_refused() -> None:
     with pytest.raises(ValueError):
         compute_tokens(pl.DataFrame({"line": [1]}), "msa", KEY)
+
+
+# --- typo-tolerant keys: deletion neighbourhoods (tokens.yaml `variants`) -----------------------
+
+
+def test_deletion_variant_known_answer() -> None:
+    """Position NN of tok_nomdel_dob = the surname without its NN-th letter + date, under the
+    subkey of tok_nomseul_dob; past the name's end, the pad "#NN#" + the name."""
+    toks = compute_tokens(cpam_frame([person()]), "cpam", KEY)
+    sep = "\x1f"
+    assert toks["tok_nomdel_dob_02"][0] == _independent("tok_nomseul_dob",
+                                                         sep.join(["DUONT", "1985-05-17"]))
+    assert toks["tok_nomdel_dob_06"][0] == _independent("tok_nomseul_dob",
+                                                         sep.join(["#06#DUPONT", "1985-05-17"]))
+    assert toks["tok_invseul_dob"][0] == _independent("tok_nomseul_dob",
+                                                       sep.join(["CAMILLE", "1985-05-17"]))
+
+
+def _shares(left: pl.DataFrame, right: pl.DataFrame, family: str,
+            against: str | None = None) -> bool:
+    """Whether row 0 of `left` (CAF) and row 0 of `right` (CPAM) meet one of the match side's
+    conditions for the family (pipeline/match/config.py, variant_conditions)."""
+    for cond in variant_conditions(family, against):
+        lc, rc = (side.strip().split(".", 1)[1] for side in cond.split("="))
+        if left[lc][0] is not None and left[lc][0] == right[rc][0]:
+            return True
+    return False
+
+
+@pytest.mark.parametrize(("caf_nom", "cpam_nom"), [
+    ("LODGE", "LODGW"),          # substitution
+    ("HARRINGTON", "HARRIGTON"),  # deletion
+    ("SATTERLEY", "SATTE RLEY"),  # insertion
+    ("MUSOLINO", "MUSOILNO"),     # adjacent transposition
+    ("WEBB", "WEVB"),             # substitution next to a doubled letter
+    ("BUTERFIELD", "BUTERFELD"),  # deletion past a pad-free prefix
+])
+def test_one_edit_apart_surnames_share_a_deletion_key(caf_nom: str, cpam_nom: str) -> None:
+    caf = compute_tokens(caf_frame([caf_person(nom_naissance=caf_nom)]), "caf", KEY)
+    cpam = compute_tokens(cpam_frame([person(nom=cpam_nom)]), "cpam", KEY)
+    assert _shares(caf, cpam, "tok_nomdel_dob")
+
+
+@pytest.mark.parametrize(("caf_nom", "cpam_nom", "dob_cpam"), [
+    ("MARTIN", "MRATNI", dt.date(1985, 5, 17)),   # three edits
+    ("LODGE", "LODGW", dt.date(1985, 5, 18)),     # one edit, another date
+])
+def test_far_names_or_another_date_share_no_deletion_key(caf_nom: str, cpam_nom: str,
+                                                         dob_cpam: dt.date) -> None:
+    caf = compute_tokens(caf_frame([caf_person(nom_naissance=caf_nom)]), "caf", KEY)
+    cpam = compute_tokens(cpam_frame([person(nom=cpam_nom, date_naissance=dob_cpam,
+                                             naiss_jour=dob_cpam.day)]), "cpam", KEY)
+    assert not _shares(caf, cpam, "tok_nomdel_dob")
+
+
+def test_swapped_and_mistyped_names_share_the_crossed_key() -> None:
+    """CAF first name in the surname's place, one typo away from the CPAM surname."""
+    caf = compute_tokens(caf_frame([caf_person(nom_naissance="CAMILLE", prenom1="DUPNOT",
+                                               prenoms="DUPNOT")]), "caf", KEY)
+    cpam = compute_tokens(cpam_frame([person()]), "cpam", KEY)
+    assert _shares(caf, cpam, "tok_invdel_dob", "tok_nomdel_dob")
+    assert not _shares(caf, cpam, "tok_nomdel_dob")
+
+
+def test_deletion_columns_hide_length_and_doubled_letters() -> None:
+    """Every position is non-null and the positions of a row are all distinct, whatever the
+    name's length or its doubled letters: no null pattern or in-row equality shows either."""
+    rows = [person(line=i + 2, nom=n) for i, n in enumerate(["WEBB", "A", "LEE", "ABBBBA"])]
+    toks = compute_tokens(cpam_frame(rows), "cpam", KEY)
+    cols, _ = load_catalogue().variant_family("tok_nomdel_dob")
+    for i in range(len(rows)):
+        values = [toks[c][i] for c in cols]
+        assert None not in values
+        assert len(set(values)) == len(values)
