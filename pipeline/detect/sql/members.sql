@@ -2,9 +2,8 @@
 -- reads features only (pipeline/shared/features.yaml): the CAF household's position relative to
 -- the CSS ceilings, its type and benefit flags were computed at the CAF; each linked person's CSS
 -- status at the reference date at the CPAM. No resources, ceiling, age or CSS date is here.
--- Inputs (registered by pipeline/detect/engine.py): caf, cpam, links, run_params.
+-- Inputs (loaded by pipeline/detect/engine.py): {caf}, {cpam}, {links}.
 
-CREATE OR REPLACE TEMP TABLE ranked_members AS
 SELECT
     c.handle,
     c.foyer,
@@ -21,15 +20,15 @@ SELECT
     p.statut_css,
     coalesce(p.opposition, false)                          AS opposition_cpam,
     -- the contact person first: the allocataire, then the spouse, then the others
-    row_number() OVER (
+    CAST(row_number() OVER (
         PARTITION BY c.foyer
         ORDER BY CASE c.role WHEN 'DEM' THEN 0 WHEN 'CJT' THEN 1 ELSE 2 END, c.handle
-    )::INTEGER                                             AS rang_dossier,
+    ) AS INTEGER)                                          AS rang_dossier,
     -- a linked member whose (readable) CSS covers the reference date
     coalesce(p.statut_css IN ('en_cours', 'fin_proche'), false) AS css_en_cours,
     -- a linked member whose CSS status the CPAM extract does not state (INCONNU, empty): it
     -- never reads as "no CSS" (docs/CONTRACTS.md "Rules")
     (l.cpam_handle IS NOT NULL AND coalesce(p.statut_css = 'a_verifier', true)) AS css_illisible
-FROM caf AS c
-LEFT JOIN links AS l ON l.caf_handle = c.handle
-LEFT JOIN cpam AS p ON p.handle = l.cpam_handle;
+FROM {caf} AS c
+LEFT JOIN {links} AS l ON l.caf_handle = c.handle
+LEFT JOIN {cpam} AS p ON p.handle = l.cpam_handle

@@ -1,0 +1,1 @@
+CAST(('0x' || left({col}, 15)) AS BIGINT)
