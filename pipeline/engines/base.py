@@ -99,6 +99,12 @@ class Engine(ABC):
         """Create table `target` from the SELECT of `name`.sql (inputs and values in `params`)."""
         return self.create(target, self.sql(package, name, **params))
 
+    def intermediate(self, name: str, select_sql: str) -> Table:
+        """A result several later queries read: a view where recomputing it is cheap and copying
+        it costs memory (DuckDB, out of core), a table where each read would replay its plan
+        (Spark overrides this)."""
+        return self.view(name, select_sql)
+
     def rows(self, select_sql: str) -> list[tuple[Any, ...]]:
         return self.collect(select_sql).rows()
 

@@ -9,6 +9,7 @@ by the steps (link, then detect) and stopped when the process ends.
 from __future__ import annotations
 
 import atexit
+import os
 import re
 import shutil
 from pathlib import Path
@@ -49,8 +50,8 @@ def _conf(settings: EngineSettings) -> tuple[str, dict[str, str]]:
         "spark.log.level": "ERROR",
     }
     if master.startswith("local"):
-        # one machine: a few shuffle partitions per core, not Spark's cluster default of 200
-        conf["spark.sql.shuffle.partitions"] = str(4 * (settings.threads or 2))
+        # one machine: one shuffle partition per core, not Spark's cluster default of 200
+        conf["spark.sql.shuffle.partitions"] = str(settings.threads or os.cpu_count() or 2)
     if settings.temp_dir is not None:
         Path(settings.temp_dir).mkdir(parents=True, exist_ok=True)
         conf["spark.local.dir"] = str(settings.temp_dir)
@@ -109,6 +110,9 @@ class SparkEngine(Engine):
     def create(self, name: str, select_sql: str) -> Table:
         df = self._sql(select_sql).localCheckpoint(eager=True, storageLevel=self._level)
         return self._keep(name, df)
+
+    def intermediate(self, name: str, select_sql: str) -> Table:
+        return self.create(name, select_sql)
 
     def view(self, name: str, select_sql: str) -> Table:
         self._sql(select_sql).createOrReplaceTempView(name)

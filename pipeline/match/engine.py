@@ -297,12 +297,15 @@ def _write_outputs(eng: Engine, cfg: Config, t: _OutputTables, out_dir: Path) ->
 
 
 def _typed(df: pl.DataFrame) -> pl.DataFrame:
+    """Output columns and types; match_probability = 1 / (1 + 2^-match_weight), computed here
+    rather than by each engine's pow() (Java's and the C library's differ in the last bit)."""
     provider = ([pl.col(PROVIDER_COLUMN).cast(pl.String)] if PROVIDER_COLUMN in df.columns
                 else [])
+    weight = pl.col("match_weight").cast(pl.Float64)
     return df.select(
         pl.col("caf_handle").cast(pl.String), pl.col("cpam_handle").cast(pl.String), *provider,
-        pl.col("pass").cast(pl.String), pl.col("match_weight").cast(pl.Float64),
-        pl.col("match_probability").cast(pl.Float64),
+        pl.col("pass").cast(pl.String), weight,
+        (1.0 / (1.0 + pl.lit(2.0).pow(-weight))).alias("match_probability"),
     )
 
 
@@ -324,9 +327,13 @@ def _explanations(eng: Engine, cfg: Config, t: _OutputTables) -> pl.DataFrame:
         if c.levels and c.levels[0].tf:
             cols.append(f"s.w_tf_{c.name} AS {c.name}_tf_weight")
     body = ",\n       ".join(cols)
-    return eng.collect(render(eng, "explanations", columns=body, scored=t.all_scored,
-                              caf_handles=t.caf.handles, cpam_handles=t.cpam.handles,
-                              links=t.links))
+    df = eng.collect(render(eng, "explanations", columns=body, scored=t.all_scored,
+                            caf_handles=t.caf.handles, cpam_handles=t.cpam.handles,
+                            links=t.links))
+    # Weights as doubles whatever decimal type an engine infers for the SQL literals of a level's
+    # weight (DuckDB and Spark widen them differently): same values, same bytes on every engine.
+    return df.with_columns(pl.col(c).cast(pl.Float64) for c in df.columns
+                           if c.endswith("_weight") and df.schema[c] != pl.Float64)
 
 
 def _weight_names(cfg: Config) -> list[str]:

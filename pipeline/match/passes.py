@@ -56,10 +56,10 @@ def _free(engine: Engine, caf: Table, cpam: Table, links: Table | None) -> tuple
     """Records not linked yet: what the next pass (or the probabilistic step) may use."""
     if links is None:
         return caf, cpam
-    return (engine.view("caf_free", render(engine, "free_records", records=caf, links=links,
-                                           side="lid")),
-            engine.view("cpam_free", render(engine, "free_records", records=cpam, links=links,
-                                            side="rid")))
+    return (engine.intermediate("caf_free", render(engine, "free_records", records=caf,
+                                                   links=links, side="lid")),
+            engine.intermediate("cpam_free", render(engine, "free_records", records=cpam,
+                                                    links=links, side="rid")))
 
 
 def run_pass(engine: Engine, p: Pass, k: int, caf: Table, cpam: Table, links: Table | None,

@@ -1,6 +1,6 @@
 -- links.parquet: handles, pass and weights (never a token).
 SELECT l.handle AS caf_handle, r.handle AS cpam_handle{extra}, k.pass,
-       s.w AS match_weight, s.p AS match_probability
+       s.w AS match_weight
 FROM {links} AS k
 JOIN {caf_handles} AS l ON l.id = k.lid
 JOIN {cpam_handles} AS r ON r.id = k.rid

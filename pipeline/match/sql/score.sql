@@ -1,7 +1,7 @@
--- Per pair: each comparison's weight (level weight + term-frequency adjustment), the total match
--- weight w (prior + components) and the match probability p.
-SELECT *, {prior} + {total} AS w,
-       1.0 / (1.0 + pow(2.0, -({prior} + {total}))) AS p
+-- Per pair: each comparison's weight (level weight + term-frequency adjustment) and the total
+-- match weight w (prior + components). The match probability is derived from w where the outputs
+-- are written (pipeline/match/engine.py), once, the same on every engine.
+SELECT *, {prior} + {total} AS w
 FROM (
     SELECT s.*,
     {components}
