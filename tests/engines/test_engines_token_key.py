@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-import secrets
+import random
 
 import polars as pl
 import pytest
+from spark_support import needs_spark, spark_settings
 
 from pipeline.engines import EngineSettings
 from pipeline.engines.duckdb_engine import DuckDBEngine
 from pipeline.match.db import render
-from spark_support import needs_spark, spark_settings
 
-TOKENS = [secrets.token_hex(16) for _ in range(200)] + ["f" * 32, "0" * 32, "8" * 15 + "0" * 17]
+_RNG = random.Random(20261202)
+TOKENS = [f"{_RNG.getrandbits(128):032x}" for _ in range(200)] + [
+    "f" * 32, "0" * 32, "8" * 15 + "0" * 17]
 
 
-def _keys(engine) -> list[int | None]:  # noqa: ANN001
+def _keys(engine) -> list[int | None]:
     t = engine.load_frame("toks", pl.DataFrame({"i": range(len(TOKENS) + 1),
                                                 "tok": [*TOKENS, None]}))
     expr = render(engine, "token_key", col="tok").strip()
