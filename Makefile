@@ -58,8 +58,9 @@ bench-pseudonymise: $(STAMP) ## 1,000,000 person records pseudonymised, records/
 bench-linkage: $(BENCH_STAMP) ## linkage quality: FEBRL4, FEBRL3, pseudopeople, synthetic (realistic noise) vs Splink 5
 	$(PY) bench/linkage.py
 
-bench-scale: $(STAMP) ## 1M x 1M (and 10M x 10M with SCALE_10M=1) linkage time and memory
-	$(PY) bench/scale.py
+ENGINE ?= duckdb
+bench-scale: $(STAMP) ## 1M x 1M (and 10M x 10M with SCALE_10M=1) linkage time and memory; ENGINE=spark adds Spark next to DuckDB
+	ENGINE=$(ENGINE) $(PY) bench/scale.py
 
 clean: ## remove run outputs (not the venv)
 	rm -rf $(OUT) .pytest_cache
