@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from pipeline.engines.base import Engine, Table
 from pipeline.match.config import Config, Pass
-from pipeline.match.db import render, run, sql_literal, sql_template, union_all
+from pipeline.match.db import render, run, sql_literal, union_all
 
 FOYER_COLUMN = "foyer_lie"
 FUNNEL_KEYS = ("candidate_pairs", "conflicts", "linked", "linked_by_tie_break",
@@ -34,22 +34,14 @@ def _reads_foyer(p: Pass) -> bool:
     return any(FOYER_COLUMN in t for t in (*p.joins, p.consistent, p.tie_break or ""))
 
 
-def pass_sql(p: Pass) -> tuple[str, str]:
-    """The two statements of a pass, as auditors read them (shared SQL, inputs by role name)."""
-    left = "caf_free_foyer" if _reads_foyer(p) else "caf_free"
-    return (_candidates_sql(sql_template, p, left, "cpam_free"),
-            sql_template("pass_linked").format(ok="pass_ok", pass_name=sql_literal(p.name)))
-
-
-def _candidates_sql(template, p: Pass, left: str, right: str) -> str:
+def _candidates_sql(engine: Engine, p: Pass, left: Table, right: Table) -> str:
+    """Candidate pairs of a pass: one join per `joins` entry of comparisons.yaml, united."""
     unions = "\n    UNION ALL\n".join(
-        template("pass_join").format(
-            consistent=p.consistent, tie_break=p.tie_break or "FALSE", join=j, left=left,
-            right=right,
-        ).rstrip()
+        render(engine, "pass_join", consistent=p.consistent, tie_break=p.tie_break or "FALSE",
+               join=j, left=left, right=right).rstrip()
         for j in p.joins
     )
-    return template("pass_candidates").format(name=p.name, unions=unions)
+    return render(engine, "pass_candidates", name=p.name, unions=unions)
 
 
 def _free(engine: Engine, caf: Table, cpam: Table, links: Table | None) -> tuple[Table, Table]:
@@ -74,16 +66,11 @@ def run_pass(engine: Engine, p: Pass, k: int, caf: Table, cpam: Table, links: Ta
                                                     foyer_map=fmap))
     elif _reads_foyer(p):
         left = engine.view("caf_free_foyer", render(engine, "free_without_foyer", free=caf_free))
-    cand = engine.create("pass_cand", _candidates_sql(lambda name: _raw(engine, name), p,
-                                                      str(left), str(cpam_free)))
+    cand = engine.create("pass_cand", _candidates_sql(engine, p, left, cpam_free))
     ok = run(engine, "pass_ok", "pass_ok", candidates=cand)
     linked = run(engine, "pass_linked", f"links_{k}", ok=ok, pass_name=sql_literal(p.name))
     stats = engine.rows(render(engine, "pass_funnel", candidates=cand, ok=ok, linked=linked))[0]
     return linked, {key: int(v) for key, v in zip(FUNNEL_KEYS, stats, strict=True)}
-
-
-def _raw(engine: Engine, name: str) -> str:
-    return sql_template(name, engine.dialect)
 
 
 def run_passes(engine: Engine, config: Config, caf: Table, cpam: Table) -> PassResult:
