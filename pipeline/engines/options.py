@@ -9,8 +9,10 @@ import typer
 
 from pipeline.engines.settings import ENGINES, EngineSettings
 
+# NONRECOURS_ENGINE also reaches the `match` stage that `run` (make match) starts as a process.
 EngineOpt = Annotated[str, typer.Option(
-    "--engine", help=f"Moteur de calcul : {' ou '.join(ENGINES)} (voir README, « Moteurs »).")]
+    "--engine", envvar="NONRECOURS_ENGINE",
+    help=f"Moteur de calcul : {' ou '.join(ENGINES)} (voir README, « Engines »).")]
 MemoryLimitOpt = Annotated[str, typer.Option(
     "--memory-limit", help="Limite mémoire du moteur (DuckDB ; Spark local : mémoire du driver).")]
 TempDirOpt = Annotated[Path | None, typer.Option(
