@@ -179,6 +179,17 @@ def _link(eng: Engine, cfg: Config, caf_export: Path, cpam_export: Path | Sequen
                                  assigned=assigned, link_weight=link_weight))
     timings["assignment"] = time.perf_counter() - t
 
+    quality = None
+    if truth is not None:  # before the outputs, so that the working tables can go first
+        t = time.perf_counter()
+        quality = evaluate.evaluate(
+            eng, Path(truth), cfg, evaluate.Linkage(caf, cpam, links, clerical, cand, caf_rest,
+                                                    cpam_rest))
+        timings["evaluate"] = time.perf_counter() - t
+    # Large files: free what the outputs do not read before they are built in memory.
+    for table in (cand_gamma, cand, caf_rest, cpam_rest, caf.data, cpam.data):
+        eng.drop(table)
+
     t = time.perf_counter()
     with step("Écriture des liens et explications"):
         # Deterministic links get their model weight too (for explanations and audit).
@@ -186,6 +197,8 @@ def _link(eng: Engine, cfg: Config, caf_export: Path, cpam_export: Path | Sequen
         all_scored = run(eng, "all_scored", "all_scored", columns=", ".join(
             eng.columns(det_scored)), det_scored=det_scored, cand_scored=cand_scored,
             links=links, clerical=clerical)
+        for table in (det_scored, det_gamma, *tf.values()):
+            eng.drop(table)
         tables = _OutputTables(links, clerical, all_scored, cand_scored, caf, cpam)
         written = _write_outputs(eng, cfg, tables, out_dir)
     timings["write"] = time.perf_counter() - t
@@ -219,12 +232,8 @@ def _link(eng: Engine, cfg: Config, caf_export: Path, cpam_export: Path | Sequen
         "match_weight_histogram": probabilistic.histogram(eng, cand_scored),
         "clerical_review": {"pairs": written["clerical"]},
     }
-    if truth is not None:
-        t = time.perf_counter()
-        stats["quality"] = evaluate.evaluate(
-            eng, Path(truth), cfg, evaluate.Linkage(caf, cpam, links, clerical, cand, caf_rest,
-                                                    cpam_rest))
-        timings["evaluate"] = time.perf_counter() - t
+    if quality is not None:
+        stats["quality"] = quality
     timings["total"] = time.perf_counter() - t_all
     # Wall and CPU seconds (all engine threads) go to their own file: link_stats.json stays a
     # deterministic output (same inputs -> same bytes), timings never are.
