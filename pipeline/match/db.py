@@ -102,7 +102,7 @@ def _offsets(paths: Sequence[Path]) -> list[int]:
 
 
 def _column_expr(engine: Engine, col: str, present: bool) -> str:
-    """Tokens become 60-bit integer keys (sql/<engine>/token_key.sql); others pass through."""
+    """Tokens become 64-bit integer keys (sql/<engine>/token_key.sql); others pass through."""
     if col.startswith("tok_"):
         if not present:
             return f"CAST(NULL AS BIGINT) AS {ident(col)}"

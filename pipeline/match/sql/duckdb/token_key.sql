@@ -1,1 +1,1 @@
-CAST(('0x' || left({col}, 15)) AS BIGINT)
+CAST(CAST(CAST(('0x' || left({col}, 16)) AS UBIGINT) AS HUGEINT) - 9223372036854775808 AS BIGINT)
