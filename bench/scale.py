@@ -344,10 +344,12 @@ def bench(n: int, memory_limit: str, spill: bool, engines: list[str]) -> list[di
         for engine in engines:
             out = Path(tmp) / f"out_{engine}"
             print(f"… liaison {engine} ({syn['synthesis_s']} s de synthèse)", flush=True)
-            res = run_link(data, out, memory_limit, Path(tmp) / "spill" if spill else None,
-                           engine)
+            # SPARK_MEMORY: the Spark driver's memory when it should differ from DuckDB's limit
+            mem = (os.environ.get("SPARK_MEMORY", memory_limit) if engine == "spark"
+                   else memory_limit)
+            res = run_link(data, out, mem, Path(tmp) / "spill" if spill else None, engine)
             res.update(quality(data, out))
-            runs.append({"n": n, "memory_limit": memory_limit, **syn, **res})
+            runs.append({"n": n, "memory_limit": mem, **syn, **res})
         if len(engines) > 1:  # same files, so the links must be the same rows
             first = pl.read_parquet(Path(tmp) / f"out_{engines[0]}" / "links.parquet")
             for r, engine in zip(runs, engines, strict=True):
