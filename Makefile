@@ -61,8 +61,9 @@ bench-leakage-1m: $(STAMP) ## leakage attacks on every row of a 1,000,000-record
 bench-linkage: $(BENCH_STAMP) ## linkage quality: FEBRL4, FEBRL3, pseudopeople, synthetic (realistic noise) vs Splink 5
 	$(PY) bench/linkage.py
 
-bench-scale: $(STAMP) ## 1M x 1M (and 10M x 10M with SCALE_10M=1) linkage time and memory
-	$(PY) bench/scale.py
+ENGINE ?= duckdb
+bench-scale: $(STAMP) ## 1M x 1M (and 10M x 10M with SCALE_10M=1) linkage time and memory; ENGINE=spark adds Spark next to DuckDB
+	ENGINE=$(ENGINE) $(PY) bench/scale.py
 
 bench-scale-splink: $(BENCH_STAMP) ## Splink 5 on the plaintext of the 1M x 1M scale records, beside ours
 	$(PY) bench/scale_splink.py

@@ -2,6 +2,7 @@
 # Install the Debian packages the test suite drives as a user would:
 #   chromium + chromium-driver          the report opened offline in a headless browser
 #   libreoffice-calc + poppler-utils    the CCAS lists rendered to PDF/PNG (soffice, pdftoppm, pdftotext)
+#   openjdk-17-jre-headless             Java for the Spark engine (PySpark, local mode)
 #
 # Idempotent: installs only what is missing. Never fails CI: when apt-get is missing, not root, or
 # the network/mirror is unavailable, it says why and exits 0, and the tests that need the tool then
@@ -13,8 +14,9 @@ missing=()
 if ! { command -v soffice && command -v pdftoppm && command -v pdftotext; } >/dev/null 2>&1; then
     missing+=(libreoffice-calc poppler-utils)
 fi
+command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
 if [ ${#missing[@]} -eq 0 ]; then
-    echo "install_test_tools: chromium, soffice et poppler-utils déjà présents"
+    echo "install_test_tools: chromium, soffice, poppler-utils et java déjà présents"
     exit 0
 fi
 skip="les tests qui en ont besoin seront ignorés"

@@ -8,6 +8,14 @@ from typing import Annotated
 import typer
 
 from pipeline.common.outputs import Remplacer
+from pipeline.engines.options import (
+    EngineOpt,
+    MemoryLimitOpt,
+    SparkConfOpt,
+    SparkMasterOpt,
+    TempDirOpt,
+    ThreadsOpt,
+)
 from pipeline.territory.config import ConfigOpt
 
 
@@ -47,21 +55,32 @@ def register(app: typer.Typer) -> None:
                  "msa=out/transfer/msa (répétable).")] = None,
         config: ConfigOpt = None,
         remplacer: Remplacer = False,
+        engine: EngineOpt = "duckdb",
+        memory_limit: MemoryLimitOpt = "4GB",
+        temp_dir: TempDirOpt = None,
+        threads: ThreadsOpt = None,
+        spark_master: SparkMasterOpt = None,
+        spark_conf: SparkConfOpt = None,
     ) -> None:
         """Run the central step: refuse unless the convention and manifests verify, then link,
         detect and write targets, aggregates and the validation report."""
         from pipeline.central.run import run_central
         from pipeline.common.outputs import parse_day
+        from pipeline.engines import use_settings
+        from pipeline.engines.options import settings_from
         from pipeline.trust.cli import _pairs
 
-        run_central(
-            convention,
-            {"caf": caf, **({"cpam": cpam} if cpam else {}), **_pairs(fournisseur,
-                                                                      "--fournisseur")},
-            out,
-            audit_log,
-            today=parse_day(today),
-            rules=[r.strip() for r in rules.split(",")] if rules else None,
-            strict=strict,
-            replace=remplacer,
-        )
+        settings = settings_from(engine, memory_limit, temp_dir, threads, spark_master,
+                                 spark_conf)
+        with use_settings(settings):
+            run_central(
+                convention,
+                {"caf": caf, **({"cpam": cpam} if cpam else {}), **_pairs(fournisseur,
+                                                                          "--fournisseur")},
+                out,
+                audit_log,
+                today=parse_day(today),
+                rules=[r.strip() for r in rules.split(",")] if rules else None,
+                strict=strict,
+                replace=remplacer,
+            )

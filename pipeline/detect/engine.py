@@ -1,15 +1,16 @@
 """Central detection: linked household view -> rule hits -> targets, aggregates, stats.
 
-All the row work happens in DuckDB over the registered exports; Python only assembles SQL from
-the validated catalogue (rules.yaml) and writes the outputs deterministically.
+All the row work happens in the engine (pipeline/engines: DuckDB, Spark) over the loaded exports;
+Python only assembles SQL from the validated catalogue (rules.yaml) and the .sql files of
+pipeline/detect/sql, and writes the outputs deterministically.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +25,16 @@ from pipeline.detect import css_params
 from pipeline.detect.aggregates import write_aggregates
 from pipeline.detect.inputs import CentralInputs, read_inputs
 from pipeline.detect.rules import SQL_MACROS, Rule, load_rules
+from pipeline.engines import EngineSettings, current_settings, open_engine
+from pipeline.engines.base import Engine, Table, sql_text
 from pipeline.shared import kanonymity
 from pipeline.shared.features import load_catalogue
 from pipeline.shared.providers import AGENCIES
 
-SQL_FILES = ("members.sql", "household_view.sql")
+PACKAGE = "pipeline.detect"
 TARGET_SORT = ["agence", "liste", "priorite", "quartier", "foyer"]
+# Detection reads one row per household: two DuckDB threads are plenty and leave the rest free.
+DETECT_THREADS = 2
 
 
 @dataclass(frozen=True)
@@ -44,52 +49,63 @@ class DetectResult:
     warnings: tuple[str, ...]
 
 
-def sql_text(name: str) -> str:
-    return (resources.files("pipeline.detect") / "sql" / name).read_text(encoding="utf-8")
+def _sql(engine: Engine, name: str, /, **params: Table | str) -> str:
+    return engine.sql(PACKAGE, name, **params)
+
+
+def _statements(text: str) -> list[str]:
+    return [s for s in (part.strip() for part in text.split(";")) if s and not all(
+        line.lstrip().startswith("--") for line in s.splitlines())]
+
+
+def prepare(engine: Engine, inputs: CentralInputs,
+            sel: css_params.ParameterSelection) -> dict[str, Table]:
+    """Load the inputs and parameters; build the household views `foyers` and `assures_cpam`
+    (the names rules.yaml's `vue` uses)."""
+    windows = load_catalogue().parametres
+    run_params = pl.DataFrame(
+        {
+            "date_reference": [sel.reference_date],
+            "fenetre_fin_proche_jours": [windows["fenetre_fin_proche_jours"]],
+            "fenetre_terminee_recente_jours": [windows["fenetre_terminee_recente_jours"]],
+        }
+    )
+    t = {name: engine.load_frame(name, df) for name, df in (
+        ("caf", inputs.caf), ("cpam", inputs.cpam), ("links", inputs.links),
+        ("run_params", run_params))}
+    # French formatting functions of the reason templates (rules.py; Spark: sql/spark/macros.sql)
+    macros = SQL_MACROS if engine.dialect == "duckdb" else sql_text(PACKAGE, "macros",
+                                                                    engine.dialect)
+    for statement in _statements(macros):
+        engine.execute(statement)
+    t["ranked_members"] = engine.run(PACKAGE, "members", "ranked_members", caf=t["caf"],
+                                     cpam=t["cpam"], links=t["links"])
+    t["foyers"] = engine.run(PACKAGE, "households", "foyers", ranked_members=t["ranked_members"],
+                             run_params=t["run_params"])
+    t["assures_cpam"] = engine.run(PACKAGE, "assures_cpam", "assures_cpam", cpam=t["cpam"],
+                                   run_params=t["run_params"], links=t["links"], caf=t["caf"],
+                                   foyers=t["foyers"])
+    return t
 
 
 def connect(inputs: CentralInputs, sel: css_params.ParameterSelection) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with the inputs, the parameter tables and the household views."""
-    con = duckdb.connect(":memory:")
-    con.execute("SET threads TO 2")
-    con.execute("SET enable_progress_bar = false")
-    windows = load_catalogue().parametres
-    tables = {
-        "caf": inputs.caf,
-        "cpam": inputs.cpam,
-        "links": inputs.links,
-        "run_params": pl.DataFrame(
-            {
-                "date_reference": [sel.reference_date],
-                "fenetre_fin_proche_jours": [windows["fenetre_fin_proche_jours"]],
-                "fenetre_terminee_recente_jours": [windows["fenetre_terminee_recente_jours"]],
-            }
-        ),
-    }
-    for name, df in tables.items():
-        # plain (non-view) Arrow strings: DuckDB scans them faster
-        con.register(name, df.to_arrow(compat_level=pl.CompatLevel.oldest()))
-    con.execute(SQL_MACROS)
-    for name in SQL_FILES:
-        con.execute(sql_text(name))
-    return con
+    """A DuckDB connection holding the inputs, the parameter tables and the household views
+    (pipeline/detect/predicates.py binds every rule predicate against it)."""
+    from pipeline.engines.duckdb_engine import DuckDBEngine
+
+    engine = DuckDBEngine(EngineSettings(threads=DETECT_THREADS))
+    prepare(engine, inputs, sel)
+    return engine.con
 
 
-def _view_columns(con: duckdb.DuckDBPyConnection, view: str) -> set[str]:
-    return {row[0] for row in con.execute(f"DESCRIBE {view}").fetchall()}
-
-
-def _hits_sql(rule: Rule, columns: set[str], overrides: dict[str, int]) -> str:
+def _hits_sql(engine: Engine, rule: Rule, columns: set[str], overrides: dict[str, int]) -> str:
     def lit(s: str) -> str:
         return "'" + s.replace("'", "''") + "'"
 
-    return f"""
-        SELECT {lit(rule.agence)} AS agence, foyer, handle, quartier, {lit(rule.liste)} AS liste,
-               {lit(rule.id)} AS regle, {rule.motif_sql(columns)} AS motif,
-               {lit(rule.action)} AS action, {rule.priorite}::INTEGER AS priorite
-        FROM {rule.vue}
-        WHERE NOT coalesce(opposition, false) AND ({rule.gate_sql()})
-          AND coalesce(({rule.predicate_sql(overrides)}), false)"""
+    return _sql(engine, "rule_hits", agence=lit(rule.agence), liste=lit(rule.liste),
+                regle=lit(rule.id), motif=rule.motif_sql(columns), action=lit(rule.action),
+                priorite=str(rule.priorite), view=rule.vue, gate=rule.gate_sql(),
+                predicate=rule.predicate_sql(overrides))
 
 
 def select_rules(all_rules: list[Rule], wanted: list[str] | None) -> list[Rule]:
@@ -105,39 +121,27 @@ def select_rules(all_rules: list[Rule], wanted: list[str] | None) -> list[Rule]:
 
 
 def compute_hits(
-    con: duckdb.DuckDBPyConnection, rules: list[Rule], overrides: dict[str, dict[str, int]]
-) -> pl.DataFrame:
+    engine: Engine, rules: list[Rule], overrides: dict[str, dict[str, int]]
+) -> tuple[Table, pl.DataFrame]:
     """One row per (household, rule) met; empty frame with the right schema when none."""
-    parts = [_hits_sql(r, _view_columns(con, r.vue), overrides.get(r.id, {})) for r in rules]
+    parts = [_hits_sql(engine, r, set(engine.columns(Table(r.vue))), overrides.get(r.id, {}))
+             for r in rules]
     if not parts:
-        parts = [
-            "SELECT NULL::VARCHAR agence, NULL::VARCHAR foyer, NULL::VARCHAR handle, "
-            "NULL::VARCHAR quartier, NULL::VARCHAR liste, NULL::VARCHAR regle, "
-            "NULL::VARCHAR motif, NULL::VARCHAR action, NULL::INTEGER priorite WHERE false"
-        ]
-    con.execute("CREATE OR REPLACE TEMP TABLE hits AS " + "\nUNION ALL\n".join(parts))
-    return con.sql("SELECT * FROM hits ORDER BY agence, foyer, priorite, regle").pl()
+        parts = [_sql(engine, "no_hits")]
+    hits = engine.create("hits", "\nUNION ALL\n".join(parts))
+    return hits, engine.collect(_sql(engine, "hits_sorted", hits=hits))
 
 
-def build_targets(con: duckdb.DuckDBPyConnection, warning: str | None) -> pl.DataFrame:
+def build_targets(engine: Engine, hits: Table, run_params: Table,
+                  warning: str | None) -> pl.DataFrame:
     """Fold the hits into one row per household and agency (contract "Targets")."""
-    df = con.sql(
-        """
-        SELECT agence, foyer, min(handle) AS handle, min(quartier) AS quartier,
-               CASE WHEN bool_or(liste = 'cible') THEN 'cible' ELSE 'a_verifier' END AS liste,
-               list(regle ORDER BY priorite, regle) AS regles,
-               list(motif ORDER BY priorite, regle) AS motifs,
-               list(action ORDER BY priorite, regle) AS actions,
-               min(priorite)::INTEGER AS priorite,
-               (SELECT date_reference FROM run_params) AS date_reference
-        FROM hits GROUP BY agence, foyer
-        """
-    ).pl()
+    df = engine.collect(_sql(engine, "targets", hits=hits, run_params=run_params))
     return df.with_columns(pl.lit(warning, dtype=pl.String).alias("avertissement"))
 
 
 def _stats(
-    con: duckdb.DuckDBPyConnection,
+    engine: Engine,
+    t: dict[str, Table],
     inputs: CentralInputs,
     sel: css_params.ParameterSelection,
     rules: list[Rule],
@@ -146,33 +150,10 @@ def _stats(
     overrides: dict[str, dict[str, int]],
     warnings: list[str],
 ) -> dict[str, Any]:
-    f = (
-        con.sql(
-            """SELECT count(*) AS foyers_caf,
-                  count(*) FILTER (WHERE opposition) AS foyers_exclus_opposition,
-                  count(*) FILTER (WHERE NOT opposition AND trouve_cpam) AS foyers_trouves_cpam,
-                  count(*) FILTER (WHERE NOT opposition AND NOT trouve_cpam)
-                      AS foyers_non_trouves_cpam,
-                  count(*) FILTER (WHERE NOT opposition AND position_plafond_css IS NULL)
-                      AS foyers_ressources_inconnues,
-                  count(*) FILTER (WHERE NOT opposition AND css_active) AS foyers_css_active,
-                  count(*) FILTER (WHERE NOT opposition AND css_a_verifier)
-                      AS foyers_statut_css_illisible
-           FROM foyers"""
-        )
-        .pl()
-        .row(0, named=True)
-    )
-    a = (
-        con.sql(
-            """SELECT count(*) AS assures_cpam,
-                      count(*) FILTER (WHERE opposition) AS assures_exclus_opposition
-               FROM assures_cpam"""
-        )
-        .pl()
-        .row(0, named=True)
-    )
-    per_rule = con.sql("SELECT regle, count(*) AS n FROM hits GROUP BY regle").pl()
+    f = engine.collect(_sql(engine, "household_counts", foyers=t["foyers"])).row(0, named=True)
+    a = engine.collect(_sql(engine, "insured_counts", assures_cpam=t["assures_cpam"])).row(
+        0, named=True)
+    per_rule = engine.collect(_sql(engine, "hits_per_rule", hits=t["hits"]))
     counts = {r.id: 0 for r in rules}
     counts.update(dict(zip(per_rule["regle"].to_list(), per_rule["n"].to_list(), strict=True)))
     by_pass = inputs.links.group_by("pass").len().sort("pass")
@@ -236,11 +217,13 @@ def detect(
     rules: list[str] | None = None,
     strict: bool = False,
     renewal_window_days: int | None = None,
+    engine: EngineSettings | None = None,
 ) -> DetectResult:
     """Run the rule catalogue over the linked households and write targets, aggregates, stats.
 
     Opposed households are never targets; a reference date without a confirmed CSS table is
-    refused with `strict`, else applied with a warning repeated on every output.
+    refused with `strict`, else applied with a warning repeated on every output. `engine`
+    (default: the settings in force) chooses the engine the rules run on.
     """
     window = load_catalogue().parametres["fenetre_fin_proche_jours"]
     if renewal_window_days is not None and renewal_window_days != window:
@@ -267,21 +250,30 @@ def detect(
     applicable = [r for r in catalogue if r.applies_on(sel.reference_date)]
     skipped = [r for r in catalogue if not r.applies_on(sel.reference_date)]
     overrides: dict[str, dict[str, int]] = {}
-    with step("Règles de détection (DuckDB)"):
-        con = connect(inputs, sel)
-        hits = compute_hits(con, applicable, overrides)
-        targets = build_targets(con, sel.warning)
-    with step("Écriture des cibles, agrégats et statistiques"):
-        targets_path = write_parquet(targets, out_dir / "targets.parquet", sort_by=TARGET_SORT)
-        quartiers = con.sql("SELECT DISTINCT quartier FROM foyers").pl()["quartier"].to_list()
-        aggregates_path = write_aggregates(hits, applicable, quartiers, out_dir / "aggregates.csv")
-        stats = _stats(con, inputs, sel, applicable, skipped, targets, overrides, warnings)
-        stats["k_anonymat"] = central_k_anonymity(caf_export, cpam_export, inputs.links)
-        stats_path = write_text(
-            out_dir / "detect_stats.json",
-            json.dumps(stats, ensure_ascii=False, indent=2, sort_keys=True) + "\n",
-        )
-    con.close()
+    settings = engine or current_settings()
+    if settings.name == "duckdb" and settings.threads is None:
+        settings = dataclasses.replace(settings, threads=DETECT_THREADS)
+    eng = open_engine(settings)
+    try:
+        with step(f"Règles de détection ({settings.name})"):
+            t = prepare(eng, inputs, sel)
+            t["hits"], hits = compute_hits(eng, applicable, overrides)
+            targets = build_targets(eng, t["hits"], t["run_params"], sel.warning)
+        with step("Écriture des cibles, agrégats et statistiques"):
+            targets_path = write_parquet(targets, out_dir / "targets.parquet",
+                                         sort_by=TARGET_SORT)
+            quartiers = eng.collect(_sql(eng, "quartiers", foyers=t["foyers"]))["quartier"]
+            aggregates_path = write_aggregates(hits, applicable, quartiers.to_list(),
+                                               out_dir / "aggregates.csv")
+            stats = _stats(eng, t, inputs, sel, applicable, skipped, targets, overrides,
+                           warnings)
+            stats["k_anonymat"] = central_k_anonymity(caf_export, cpam_export, inputs.links)
+            stats_path = write_text(
+                out_dir / "detect_stats.json",
+                json.dumps(stats, ensure_ascii=False, indent=2, sort_keys=True) + "\n",
+            )
+    finally:
+        eng.close()
     counts = {d["id"]: d["foyers"] for d in stats["regles_appliquees"]}
     return DetectResult(
         targets_path, aggregates_path, stats_path, sel.reference_date, counts, tuple(warnings)

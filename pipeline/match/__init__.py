@@ -1,6 +1,8 @@
-"""Central linkage: deterministic passes then Fellegi–Sunter, in DuckDB (docs/CONTRACTS.md).
+"""Central linkage: deterministic passes then Fellegi–Sunter, on DuckDB or Spark.
 
-Public API imported on first use, so mounting the CLI does not load DuckDB.
+See docs/CONTRACTS.md.
+
+Public API imported on first use, so mounting the CLI does not load an engine.
 """
 
 from typing import TYPE_CHECKING

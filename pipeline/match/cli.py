@@ -8,6 +8,15 @@ from typing import Annotated
 import typer
 
 from pipeline.common.outputs import Remplacer
+from pipeline.engines.options import (
+    EngineOpt,
+    MemoryLimitOpt,
+    SparkConfOpt,
+    SparkMasterOpt,
+    TempDirOpt,
+    ThreadsOpt,
+    settings_from,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -28,13 +37,12 @@ def register(app: typer.Typer) -> None:
             "--truth",
             help="Vérité terrain (données synthétiques seulement) : caf_handle, cpam_handle.")]
         = None,
-        memory_limit: Annotated[str, typer.Option(
-            "--memory-limit", help="Limite mémoire DuckDB.")] = "4GB",
-        temp_dir: Annotated[Path | None, typer.Option(
-            "--temp-dir", help="Dossier où DuckDB déborde sur disque au-delà de la limite.")]
-        = None,
-        threads: Annotated[int | None, typer.Option(
-            "--threads", help="Fils DuckDB (défaut : tous).")] = None,
+        engine: EngineOpt = "duckdb",
+        memory_limit: MemoryLimitOpt = "4GB",
+        temp_dir: TempDirOpt = None,
+        threads: ThreadsOpt = None,
+        spark_master: SparkMasterOpt = None,
+        spark_conf: SparkConfOpt = None,
         remplacer: Remplacer = False,
     ) -> None:
         """Lier les personnes des deux exports : passes déterministes puis Fellegi–Sunter."""
@@ -42,9 +50,10 @@ def register(app: typer.Typer) -> None:
         from pipeline.common.progress import info
         from pipeline.match import link
 
+        settings = settings_from(engine, memory_limit, temp_dir, threads, spark_master,
+                                 spark_conf)
         with exclusive_output(out, replace=remplacer, outputs=[out / "links.parquet"]):
-            result = link(caf, cpam, out, config=config, truth=truth,
-                          memory_limit=memory_limit, temp_dir=temp_dir, threads=threads)
+            result = link(caf, cpam, out, config=config, truth=truth, engine=settings)
         by_pass = result.stats["funnel"]["links_by_pass"]
         detail = ", ".join(f"{k} {v}" for k, v in by_pass.items())
         info(f"{result.n_links} liens ({detail}) ; {result.n_clerical} paires à revoir "

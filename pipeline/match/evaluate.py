@@ -7,48 +7,61 @@ agency's handles.parquet.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import duckdb
+import polars as pl
 
 from pipeline.common.errors import InputError
 from pipeline.common.quality import precision_recall_f1
+from pipeline.engines.base import Engine, Table
 from pipeline.match.config import Config
+from pipeline.match.db import LoadedExport, counts_by, render, run
 
 
-def _read_truth_sql(path: Path) -> str:
-    p = str(path).replace("'", "''")
-    if path.suffix == ".parquet":
-        return f"read_parquet('{p}')"
-    return f"read_csv('{p}', header = true, all_varchar = true)"
+@dataclass(frozen=True)
+class Linkage:
+    """The tables of one `link` run that the evaluation reads (passed as values)."""
+
+    caf: LoadedExport
+    cpam: LoadedExport
+    links: Table
+    clerical: Table
+    candidates: Table
+    caf_rest: Table
+    cpam_rest: Table
 
 
-def load_truth(con: duckdb.DuckDBPyConnection, path: Path) -> int:
-    """Truth pairs into table `truth(lid, rid)`; pairs naming an unknown handle are an error."""
+def _read_truth(path: Path) -> pl.DataFrame:
     if not path.exists():
         raise InputError(path, "fichier de vérité terrain introuvable")
     try:
-        cols = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {_read_truth_sql(path)}")
-                .fetchall()}
-    except duckdb.Error as exc:
+        if path.suffix == ".parquet":
+            df = pl.read_parquet(path)
+        else:
+            head = path.read_text(encoding="utf-8").split("\n", 1)[0]
+            sep = ";" if head.count(";") > head.count(",") else ","
+            df = pl.read_csv(path, separator=sep, infer_schema=False)
+    except Exception as exc:
         raise InputError(path, "fichier de vérité terrain illisible") from exc
     for col in ("caf_handle", "cpam_handle"):
-        if col not in cols:
+        if col not in df.columns:
             raise InputError(path, "colonne absente", column=col)
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE truth AS
-        SELECT DISTINCT l.id AS lid, r.id AS rid
-        FROM {_read_truth_sql(path)} t
-        JOIN caf_handles l ON l.handle = t.caf_handle
-        JOIN cpam_handles r ON r.handle = t.cpam_handle
-    """)
-    n_file = con.execute(f"SELECT count(*) FROM {_read_truth_sql(path)}").fetchall()[0][0]
-    n = con.execute("SELECT count(*) FROM truth").fetchall()[0][0]
-    if n != n_file:
-        raise InputError(path, f"{n_file - n} paires de la vérité terrain désignent un handle "
+    return df.select(pl.col("caf_handle").cast(pl.String), pl.col("cpam_handle").cast(pl.String))
+
+
+def load_truth(engine: Engine, path: Path, linkage: Linkage) -> tuple[Table, int]:
+    """Truth pairs into table `truth(lid, rid)`; pairs naming an unknown handle are an error."""
+    raw = _read_truth(path)
+    pairs = engine.load_frame("truth_handles", raw)
+    truth = run(engine, "truth_pairs", "truth", pairs=pairs, caf_handles=linkage.caf.handles,
+                cpam_handles=linkage.cpam.handles)
+    n = engine.count(truth)
+    if n != raw.height:
+        raise InputError(path, f"{raw.height - n} paires de la vérité terrain désignent un handle "
                                "absent des exports (ou sont en double)")
-    return int(n)
+    return truth, int(n)
 
 
 def _prf(tp: int, fp: int, fn: int) -> dict[str, float | int]:
@@ -56,45 +69,36 @@ def _prf(tp: int, fp: int, fn: int) -> dict[str, float | int]:
             **precision_recall_f1(tp, tp + fp, tp + fn)}
 
 
-def evaluate(con: duckdb.DuckDBPyConnection, truth_path: Path, cfg: Config) -> dict[str, Any]:
-    """Person-level quality of `links`, per pass, and blocking pair completeness."""
-    n_truth = load_truth(con, truth_path)
-    tp = con.execute("SELECT count(*) FROM links k SEMI JOIN truth t "
-                     "ON k.lid = t.lid AND k.rid = t.rid").fetchall()[0][0]
-    n_links = con.execute("SELECT count(*) FROM links").fetchall()[0][0]
+def _true_count(engine: Engine, pairs: Table, truth: Table) -> int:
+    return int(engine.scalar(render(engine, "true_pairs_count", pairs=pairs, truth=truth)))
+
+
+def evaluate(engine: Engine, truth_path: Path, cfg: Config, linkage: Linkage) -> dict[str, Any]:
+    """Person-level quality of the links, per pass, and blocking pair completeness."""
+    truth, n_truth = load_truth(engine, truth_path, linkage)
+    tp = _true_count(engine, linkage.links, truth)
+    n_links = engine.count(linkage.links)
     out: dict[str, Any] = {"truth_pairs": n_truth, **_prf(tp, n_links - tp, n_truth - tp)}
-    per_pass = con.execute("""
-        SELECT k.pass, count(*) AS n, count(t.lid) AS tp
-        FROM links k LEFT JOIN truth t ON k.lid = t.lid AND k.rid = t.rid
-        GROUP BY k.pass ORDER BY k.pass
-    """).fetchall()
+    per_pass = engine.rows(render(engine, "precision_by_pass", links=linkage.links, truth=truth))
     out["precision_by_pass"] = {
         p: {"links": int(n), "true": int(t), "precision": precision_recall_f1(t, n, t)["precision"]}
         for p, n, t in per_pass}
-    clerical_true = con.execute("SELECT count(*) FROM clerical c SEMI JOIN truth t "
-                                "ON c.lid = t.lid AND c.rid = t.rid").fetchall()[0][0]
-    n_clerical = con.execute("SELECT count(*) FROM clerical").fetchall()[0][0]
-    out["clerical_review"] = {"pairs": int(n_clerical), "true_pairs": int(clerical_true)}
+    clerical_true = _true_count(engine, linkage.clerical, truth)
+    out["clerical_review"] = {"pairs": engine.count(linkage.clerical),
+                              "true_pairs": clerical_true}
     # Pair completeness: among true pairs whose two records reached the probabilistic step,
     # the share each blocking rule (and their union) puts among the candidates.
-    rules = ",\n".join(
+    rules = ",\n       ".join(
         f"coalesce(({b.on}), FALSE) AS b{i}" for i, b in enumerate(cfg.blocking_rules)
     )
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE truth_rest AS
-        SELECT t.lid, t.rid, {rules}
-        FROM truth t
-        SEMI JOIN caf_rest a ON a.id = t.lid
-        SEMI JOIN cpam_rest b ON b.id = t.rid
-        JOIN caf l ON l.id = t.lid
-        JOIN cpam r ON r.id = t.rid
-    """)
-    n_rest = con.execute("SELECT count(*) FROM truth_rest").fetchall()[0][0]
-    in_cand = con.execute("SELECT count(*) FROM truth_rest t SEMI JOIN cand c "
-                          "ON c.lid = t.lid AND c.rid = t.rid").fetchall()[0][0]
+    truth_rest = run(engine, "truth_rest", "truth_rest", rules=rules, truth=truth,
+                     caf_rest=linkage.caf_rest, cpam_rest=linkage.cpam_rest,
+                     caf=linkage.caf.data, cpam=linkage.cpam.data)
+    n_rest = engine.count(truth_rest)
+    in_cand = _true_count(engine, truth_rest, linkage.candidates)
     per_rule = {}
     for i, b in enumerate(cfg.blocking_rules):
-        k = con.execute(f"SELECT count(*) FROM truth_rest WHERE b{i}").fetchall()[0][0]
+        k = sum(counts_by(engine, truth_rest, f"b{i}", where=f"b{i}").values())
         per_rule[b.name] = (k / n_rest) if n_rest else 1.0
     out["blocking_pair_completeness"] = {
         "true_pairs_reaching_probabilistic": int(n_rest),

@@ -1,20 +1,20 @@
-"""Fellegi–Sunter step in DuckDB: blocking, agreement levels, u, EM, scoring, one-to-one.
+"""Fellegi–Sunter step on the engine: blocking, agreement levels, u, EM, scoring, one-to-one.
 
-Only aggregates leave DuckDB for Python: per-rule pair counts, per-level counts of the random
-sample, and the (pattern, count) table EM runs on. Pairs themselves stay in DuckDB tables, so
-the step runs out of core on large files.
+Only aggregates leave the engine for Python: per-rule pair counts, per-level counts of the random
+sample, and the (pattern, count) table EM runs on. Pairs themselves stay in engine tables, so
+the step runs out of core (DuckDB) or distributed (Spark) on large files.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import duckdb
 import numpy as np
-import pyarrow as pa
+import polars as pl
 
+from pipeline.engines.base import Engine, Table
 from pipeline.match.config import Comparison, Config
-from pipeline.match.db import sql_template
+from pipeline.match.db import counts_by, render, run, union_all
 from pipeline.match.model import (
     EMResult,
     level_weights,
@@ -39,28 +39,20 @@ class FittedModel:
 # ---------------------------------------------------------------- blocking
 
 
-def blocking(con: duckdb.DuckDBPyConnection, config: Config) -> list[dict[str, object]]:
+def blocking(engine: Engine, config: Config, caf_free: Table,
+             cpam_free: Table) -> tuple[Table, list[dict[str, object]]]:
     """Candidate pairs = union of the blocking rules; table `cand(lid, rid, first_rule)`."""
     parts = [
-        sql_template("blocking").format(rule_no=i, name=b.name, on=b.on,
-                                        on_text=" ".join(b.on.split()))
+        render(engine, "blocking", rule_no=i, name=b.name, on=b.on,
+               on_text=" ".join(b.on.split()), caf_free=caf_free, cpam_free=cpam_free)
         for i, b in enumerate(config.blocking_rules)
     ]
-    con.execute("CREATE OR REPLACE TEMP TABLE cand_all AS\n" + "\nUNION ALL\n".join(parts))
-    per_rule = dict(con.execute(
-        "SELECT rule_no, count(*) FROM cand_all GROUP BY rule_no"
-    ).fetchall())
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE cand AS
-        SELECT lid, rid, min(rule_no) AS first_rule
-        FROM cand_all
-        GROUP BY lid, rid
-    """)
-    new_per_rule = dict(con.execute(
-        "SELECT first_rule, count(*) FROM cand GROUP BY first_rule"
-    ).fetchall())
-    con.execute("DROP TABLE cand_all")
-    return [
+    cand_all = engine.create("cand_all", "\nUNION ALL\n".join(parts))
+    per_rule = counts_by(engine, cand_all, "rule_no")
+    cand = run(engine, "candidates", "cand", pairs=cand_all)
+    new_per_rule = counts_by(engine, cand, "first_rule")
+    engine.drop(cand_all)
+    return cand, [
         {"rule": b.name, "on": " ".join(b.on.split()), "pairs": int(per_rule.get(i, 0)),
          "new_pairs": int(new_per_rule.get(i, 0))}
         for i, b in enumerate(config.blocking_rules)
@@ -75,63 +67,57 @@ def gamma_case(c: Comparison) -> str:
         f"        WHEN {lv.when} THEN {c.level_index(i)}" for i, lv in enumerate(c.levels)
     )
 
-    return (f"    (CASE\n        WHEN {c.null} THEN -1\n{whens}\n        ELSE 0\n"
-            f"    END)::TINYINT AS g_{c.name}")
+    return (f"    CAST(CASE\n        WHEN {c.null} THEN -1\n{whens}\n        ELSE 0\n"
+            f"    END AS TINYINT) AS g_{c.name}")
 
 
-def compute_gammas(con: duckdb.DuckDBPyConnection, config: Config, pairs: str, target: str,
-                   extra: str = "") -> None:
+def compute_gammas(engine: Engine, config: Config, pairs: Table, target: str, caf: Table,
+                   cpam: Table) -> Table:
     """Agreement levels for every pair of table `pairs` into table `target`."""
     gammas = ",\n".join(gamma_case(c) for c in config.comparisons)
     tf_cols = "".join(
         f",\n    l.{lv.tf} AS tfv_{c.name}"
         for c in config.comparisons for lv in c.levels[:1] if lv.tf
     )
-    con.execute(sql_template("gamma").format(
-        target=target, pairs=pairs, gammas=gammas + tf_cols + extra))
+    return run(engine, "gamma", target, pairs=pairs, gammas=gammas + tf_cols, caf=caf, cpam=cpam)
 
 
 # ---------------------------------------------------------------- u from random pairs
 
 
-def sample_random_pairs(con: duckdb.DuckDBPyConnection, n_pairs: int, seed: int) -> int:
+def sample_random_pairs(engine: Engine, n_l: int, n_r: int, n_pairs: int,
+                        seed: int) -> tuple[Table, int]:
     """Seeded random CAF x CPAM pairs (all records) into table `rand_pairs`."""
-    n_l = con.execute("SELECT count(*) FROM caf").fetchall()[0][0]
-    n_r = con.execute("SELECT count(*) FROM cpam").fetchall()[0][0]
     n = int(min(n_pairs, n_l * n_r))
     rng = np.random.default_rng(seed)
     empty = np.zeros(0, dtype=np.int32)
-    pairs = pa.table({
-        "lid": pa.array(rng.integers(0, n_l, n, dtype=np.int32) if n else empty),
-        "rid": pa.array(rng.integers(0, n_r, n, dtype=np.int32) if n else empty),
+    pairs = pl.DataFrame({
+        "lid": rng.integers(0, n_l, n, dtype=np.int32) if n else empty,
+        "rid": rng.integers(0, n_r, n, dtype=np.int32) if n else empty,
     })
-    con.register("rand_pairs_arrow", pairs)
-    con.execute("CREATE OR REPLACE TEMP TABLE rand_pairs AS SELECT * FROM rand_pairs_arrow")
-    con.unregister("rand_pairs_arrow")
-    return n
+    return engine.load_frame("rand_pairs", pairs), n
 
 
-def level_counts(con: duckdb.DuckDBPyConnection, config: Config, table: str) -> list[np.ndarray]:
-    """Per comparison, counts of each level >= 0 in `table` (nulls left out)."""
+def level_counts(engine: Engine, config: Config, table: Table) -> list[np.ndarray]:
+    """Per comparison, counts of each level >= 0 in `table` (nulls left out).
+
+    Summed from the table's agreement patterns (one query, a few hundred rows) rather than one
+    query per comparison: the same integers, fewer passes over the pairs."""
+    patterns, counts = pattern_counts(engine, config, table)
     out = []
-    for c in config.comparisons:
-        rows = con.execute(
-            f"SELECT g_{c.name}, count(*) FROM {table} WHERE g_{c.name} >= 0 GROUP BY 1"
-        ).fetchall()
-        arr = np.zeros(c.n_levels, dtype=np.int64)
-        for g, k in rows:
-            arr[int(g)] = int(k)
-        out.append(arr)
+    for k, c in enumerate(config.comparisons):
+        g = patterns[:, k]
+        valid = g >= 0
+        out.append(np.bincount(g[valid], weights=counts[valid], minlength=c.n_levels)
+                   .astype(np.int64))
     return out
 
 
-def pattern_counts(con: duckdb.DuckDBPyConnection, config: Config,
-                   table: str) -> tuple[np.ndarray, np.ndarray]:
+def pattern_counts(engine: Engine, config: Config,
+                   table: Table) -> tuple[np.ndarray, np.ndarray]:
     """Distinct agreement patterns of `table` and their counts (what EM runs on)."""
     cols = ", ".join(f"g_{c.name}" for c in config.comparisons)
-    rows = con.execute(
-        f"SELECT {cols}, count(*) FROM {table} GROUP BY ALL ORDER BY ALL"
-    ).fetchall()
+    rows = engine.rows(render(engine, "patterns", columns=cols, table=table))
     if not rows:
         return np.zeros((0, len(config.comparisons)), dtype=np.int64), np.zeros(0)
     arr = np.asarray(rows, dtype=np.int64)
@@ -141,7 +127,8 @@ def pattern_counts(con: duckdb.DuckDBPyConnection, config: Config,
 # ---------------------------------------------------------------- term frequencies
 
 
-def build_term_frequencies(con: duckdb.DuckDBPyConnection, config: Config) -> list[str]:
+def build_term_frequencies(engine: Engine, config: Config, caf: Table,
+                           cpam: Table) -> dict[str, Table]:
     """Frequency of each value of the tf tokens, over both files.
 
     Privacy: these are frequencies of salted tokens the central side already holds in the two
@@ -150,48 +137,43 @@ def build_term_frequencies(con: duckdb.DuckDBPyConnection, config: Config) -> li
     The frequency-attack risk lies in the exports themselves and is measured by the
     pseudonymisation's leakage scan, not here.
     """
-    made = []
-    for tok in sorted({lv.tf for c in config.comparisons for lv in c.levels if lv.tf}):
-        con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE tf_{tok} AS
-            SELECT v, count(*)::DOUBLE / sum(count(*)) OVER () AS f
-            FROM (SELECT {tok} AS v FROM caf UNION ALL SELECT {tok} AS v FROM cpam)
-            WHERE v IS NOT NULL
-            GROUP BY v
-        """)
-        made.append(tok)
-    return made
+    return {tok: run(engine, "term_frequencies", f"tf_{tok}", token=tok, caf=caf, cpam=cpam)
+            for tok in sorted({lv.tf for c in config.comparisons for lv in c.levels if lv.tf})}
 
 
 # ---------------------------------------------------------------- fitting
 
 
-def m_prior(con: duckdb.DuckDBPyConnection, config: Config,
-            table: str) -> list[np.ndarray] | None:
+def m_prior(engine: Engine, config: Config, table: Table) -> list[np.ndarray] | None:
     """Prior counts for m: level counts among pairs the identifier (NIR) pass linked, scaled.
 
     The NIR pass does not look at names, so its links show how often true pairs disagree on
     each field (birth date only up to its consistency check). Scaled to `em_m_prior_pairs`
     pseudo-pairs per comparison; None when fewer than 20 such links exist.
     """
-    counts = level_counts(con, config, table)
+    counts = level_counts(engine, config, table)
     if min(int(c.sum()) for c in counts) < 20:
         return None
     strength = config.em_m_prior_pairs
     return [c / c.sum() * strength for c in counts]
 
 
-def fit(con: duckdb.DuckDBPyConnection, config: Config, lam: float,
+def fit(engine: Engine, config: Config, lam: float, cand_gamma: Table,
         n_candidates: int, n_left: int, n_right: int,
+        sides: tuple[Table, Table, int, int],
         m_prior_counts: list[np.ndarray] | None = None,
         ) -> tuple[FittedModel, dict[str, object]]:
-    """u from random pairs, then m (and the in-block match share) by EM on candidate patterns."""
-    n_sample = sample_random_pairs(con, config.u_sample_pairs, config.seed)
-    compute_gammas(con, config, "rand_pairs", "rand_gamma")
-    u = u_from_counts(level_counts(con, config, "rand_gamma"))
-    con.execute("DROP TABLE rand_gamma")
-    con.execute("DROP TABLE rand_pairs")
-    patterns, counts = pattern_counts(con, config, "cand_gamma")
+    """u from random pairs, then m (and the in-block match share) by EM on candidate patterns.
+
+    `sides` = (caf, cpam, their row counts): the random pairs are drawn among all records."""
+    caf, cpam, n_l, n_r = sides
+    rand_pairs, n_sample = sample_random_pairs(engine, n_l, n_r, config.u_sample_pairs,
+                                               config.seed)
+    rand_gamma = compute_gammas(engine, config, rand_pairs, "rand_gamma", caf, cpam)
+    u = u_from_counts(level_counts(engine, config, rand_gamma))
+    engine.drop(rand_gamma)
+    engine.drop(rand_pairs)
+    patterns, counts = pattern_counts(engine, config, cand_gamma)
     n_levels = [c.n_levels for c in config.comparisons]
     em = None
     if len(counts):
@@ -242,53 +224,50 @@ def weight_expressions(config: Config, model: FittedModel) -> dict[str, str]:
     return exprs
 
 
-def score(con: duckdb.DuckDBPyConnection, config: Config, model: FittedModel, source: str,
-          target: str) -> None:
+def score(engine: Engine, config: Config, model: FittedModel, source: Table, target: str,
+          tf_tables: dict[str, Table]) -> Table:
     """Per pair: each component's weight, the total match weight and probability."""
     exprs = weight_expressions(config, model)
     tf_joins = "".join(
-        f"\nLEFT JOIN tf_{c.levels[0].tf} AS tf_{c.name} ON tf_{c.name}.v = s.tfv_{c.name}"
+        f"\nLEFT JOIN {tf_tables[c.levels[0].tf]} AS tf_{c.name} ON tf_{c.name}.v = s.tfv_{c.name}"
         for c in config.comparisons if c.levels and c.levels[0].tf
     )
     comps = ",\n    ".join(f"{e} AS w_{name}" for name, e in exprs.items())
     total = " + ".join(f"w_{name}" for name in exprs)
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE {target} AS
-        SELECT *, {_lit(model.prior)} + {total} AS w,
-               1.0 / (1.0 + pow(2.0, -({_lit(model.prior)} + {total}))) AS p
-        FROM (
-            SELECT s.*,
-            {comps}
-            FROM {source} AS s{tf_joins}
-        )
-    """)
+    return run(engine, "score", target, prior=_lit(model.prior), total=total, components=comps,
+               source=source, tf_joins=tf_joins)
 
 
 # ---------------------------------------------------------------- one-to-one
 
 
-def assign_one_to_one(con: duckdb.DuckDBPyConnection, source: str, min_weight: float,
-                      max_rounds: int = 10_000) -> int:
-    """Greedy one-to-one over pairs of `source` with w >= min_weight into table `assigned`."""
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE assign_left AS
-        SELECT lid, rid, w FROM {source} WHERE w >= {_lit(min_weight)}
-    """)
-    con.execute("CREATE OR REPLACE TEMP TABLE assigned (lid INTEGER, rid INTEGER, w DOUBLE)")
+def assign_one_to_one(engine: Engine, source: Table, min_weight: float,
+                      max_rounds: int = 10_000) -> tuple[Table, int]:
+    """Greedy one-to-one over pairs of `source` with w >= min_weight: view `assigned`.
+
+    Each round's choices are a table of their own and the pairs left a new table (no in-place
+    DELETE); `assigned` is the view of every round's choices."""
+    left = run(engine, "assign_candidates", "assign_left_0", source=source,
+               min_weight=_lit(min_weight))
+    chosen: list[Table] = []
     rounds = 0
-    round_sql = sql_template("assign_round")
-    while con.execute("SELECT count(*) FROM assign_left").fetchall()[0][0] and rounds < max_rounds:
-        con.execute(round_sql)
+    while rounds < max_rounds and engine.count(left):
+        best = run(engine, "assign_best", f"assign_best_{rounds}", left=left)
+        rest = run(engine, "assign_rest", f"assign_left_{rounds + 1}", left=left, best=best)
+        engine.drop(left)
+        chosen.append(best)
+        left = rest
         rounds += 1
-    return rounds
+    if chosen:
+        engine.drop(left)
+    else:  # nothing at or above the review weight: the (empty) pairs left are the assignment
+        chosen.append(left)
+    return union_all(engine, "assigned", chosen), rounds
 
 
-def histogram(con: duckdb.DuckDBPyConnection, table: str) -> list[dict[str, float]]:
+def histogram(engine: Engine, table: Table) -> list[dict[str, float]]:
     """Match-weight histogram of the scored candidate pairs: contiguous one-bit bins, min..max."""
-    rows = con.execute(
-        f"SELECT floor(w)::INTEGER AS b, count(*) FROM {table} "
-        "WHERE w IS NOT NULL AND NOT isnan(w) GROUP BY b ORDER BY b"
-    ).fetchall()
+    rows = engine.rows(render(engine, "weight_histogram", scored=table))
     if not rows:
         return []
     counts = {int(b): int(k) for b, k in rows}

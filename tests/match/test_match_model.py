@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import json
 
-import duckdb
 import numpy as np
 import pandas as pd
 import polars as pl
@@ -14,6 +13,8 @@ import recordlinkage as rl
 import yaml
 from match_fixtures import config_with_passes, noisy_population, truth_file, write_exports
 
+from pipeline.engines import EngineSettings
+from pipeline.engines.duckdb_engine import DuckDBEngine
 from pipeline.match import link
 from pipeline.match.config import DEFAULT_CONFIG
 from pipeline.match.model import level_weights, run_em, u_from_counts
@@ -78,11 +79,11 @@ def test_one_to_one_equals_greedy_by_descending_weight(seed):
     rid = rng.integers(0, 60, n)
     w = rng.integers(-5, 20, n).astype(float)  # many ties: the tie-break must decide
     df = pd.DataFrame({"lid": lid, "rid": rid, "w": w}).drop_duplicates(["lid", "rid"])
-    con = duckdb.connect()
-    con.register("src", df)
-    con.execute("CREATE TABLE scored AS SELECT lid::INTEGER lid, rid::INTEGER rid, w FROM src")
-    assign_one_to_one(con, "scored", 0.0)
-    got = {(a, b) for a, b in con.execute("SELECT lid, rid FROM assigned").fetchall()}
+    with DuckDBEngine(EngineSettings(threads=2)) as engine:
+        scored = engine.load_frame("scored", pl.from_pandas(df).with_columns(
+            pl.col("lid").cast(pl.Int32), pl.col("rid").cast(pl.Int32)))
+        assigned, _ = assign_one_to_one(engine, scored, 0.0)
+        got = set(engine.rows(f"SELECT lid, rid FROM {assigned}"))
     ref = _greedy_reference([p for p in df.itertuples(index=False, name=None) if p[2] >= 0])
     assert got == ref
 

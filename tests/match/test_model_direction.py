@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 
-import duckdb
 import numpy as np
 import polars as pl
 import pytest
 from match_fixtures import config_with_passes
 
 from pipeline.common.tables import write_parquet
+from pipeline.engines import EngineSettings
+from pipeline.engines.duckdb_engine import DuckDBEngine
 from pipeline.evaluate import prf
 from pipeline.match import link
 from pipeline.match.config import load_config
@@ -144,17 +145,17 @@ def test_agreement_raises_the_scored_weight(harsh_run) -> None:
     rows = [tops, [0] * len(tops)]
     for k in range(len(tops)):  # all agree except comparison k
         rows.append([0 if j == k else t for j, t in enumerate(tops)])
-    con = duckdb.connect()
     cols = {f"g_{c.name}": [r[k] for r in rows] for k, c in enumerate(cfg.comparisons)}
     tf = {f"tfv_{c.name}": [None] * len(rows) for c in cfg.comparisons
           if c.levels and c.levels[0].tf}
-    con.register("src", pl.DataFrame({"i": list(range(len(rows))), **cols, **tf},
-                                     schema_overrides={k: pl.String for k in tf}).to_arrow())
-    for c in cfg.comparisons:
-        if c.levels and c.levels[0].tf:
-            con.execute(f"CREATE TEMP TABLE tf_{c.levels[0].tf} (v VARCHAR, f DOUBLE)")
-    score(con, cfg, model, "src", "scored")
-    w = dict(con.execute("SELECT i, w FROM scored").fetchall())
+    with DuckDBEngine(EngineSettings(threads=2)) as engine:
+        src = engine.load_frame("src", pl.DataFrame({"i": list(range(len(rows))), **cols, **tf},
+                                                    schema_overrides={k: pl.Int64 for k in tf}))
+        tf_tables = {c.levels[0].tf: engine.load_frame(
+            f"tf_{c.levels[0].tf}", pl.DataFrame(schema={"v": pl.Int64, "f": pl.Float64}))
+            for c in cfg.comparisons if c.levels and c.levels[0].tf}
+        scored = score(engine, cfg, model, src, "scored", tf_tables)
+        w = dict(engine.rows(f"SELECT i, w FROM {scored}"))
     assert w[0] >= cfg.link_weight
     assert w[1] < cfg.review_weight
     for k in range(len(tops)):

@@ -4,4 +4,4 @@
         coalesce(({consistent}), FALSE) AS consistent,
         coalesce(({tie_break}), FALSE) AS tie
     FROM {left} AS l
-    JOIN cpam_free AS r ON {join}
+    JOIN {right} AS r ON {join}

@@ -1,29 +1,28 @@
 -- The linked household view: one row per CAF foyer, everything the rules look at (materialised
 -- as a table: every rule and the statistics read it). Features only (pipeline/shared/features.yaml):
 -- the household-level CAF features are the same on every row of the foyer.
--- Runs after members.sql. Inputs: ranked_members, run_params, cpam, links, caf.
+-- Runs after members.sql. Inputs: {ranked_members}, {run_params}.
 
-CREATE OR REPLACE TEMP TABLE foyers AS
 WITH agg AS (
     SELECT
         foyer,
-        count(*)::INTEGER                                           AS nb_personnes_dossier,
+        CAST(count(*) AS INTEGER)                                           AS nb_personnes_dossier,
         -- the contact person: the allocataire, else the first member of the dossier
-        arg_min(handle, rang_dossier)                               AS handle,
-        coalesce(arg_min(quartier, rang_dossier) FILTER (WHERE quartier IS NOT NULL),
+        min_by(handle, rang_dossier)                               AS handle,
+        coalesce(min_by(quartier, rang_dossier) FILTER (WHERE quartier IS NOT NULL),
                  'NON_LOCALISE')                                    AS quartier,
-        arg_min(type_foyer, rang_dossier) FILTER (WHERE type_foyer IS NOT NULL) AS type_foyer,
-        arg_min(position_plafond_css, rang_dossier) FILTER (WHERE position_plafond_css IS NOT NULL)
+        min_by(type_foyer, rang_dossier) FILTER (WHERE type_foyer IS NOT NULL) AS type_foyer,
+        min_by(position_plafond_css, rang_dossier) FILTER (WHERE position_plafond_css IS NOT NULL)
                                                                     AS position_plafond_css,
         coalesce(bool_or(a_rsa), false)                             AS a_rsa,
         coalesce(bool_or(a_aah), false)                             AS a_aah,
         coalesce(bool_or(a_ppa), false)                             AS a_ppa,
-        arg_min(aah_taux_plein, rang_dossier) FILTER (WHERE aah_taux_plein IS NOT NULL)
+        min_by(aah_taux_plein, rang_dossier) FILTER (WHERE aah_taux_plein IS NOT NULL)
                                                                     AS aah_taux_plein,
         -- found at the CPAM: an adult of the foyer is linked (contract 3: the CAF's `adulte`
         -- feature, not its role)
         coalesce(bool_or(adulte AND cpam_handle IS NOT NULL), false)  AS trouve_cpam,
-        count(cpam_handle)::INTEGER                                 AS nb_lies,
+        CAST(count(cpam_handle) AS INTEGER)                          AS nb_lies,
         coalesce(bool_or(css_en_cours), false)                      AS css_active,
         -- every active CSS of the household ends within the renewal window (features.yaml)
         coalesce(bool_or(css_en_cours), false)
@@ -32,7 +31,7 @@ WITH agg AS (
         coalesce(bool_or(css_illisible), false)                     AS css_illisible_membre,
         -- opposition: any member opposed at the CAF, or linked to an opposed CPAM row
         bool_or(opposition_caf OR opposition_cpam)                  AS opposition
-    FROM ranked_members
+    FROM {ranked_members}
     GROUP BY foyer
 )
 SELECT
@@ -43,39 +42,15 @@ SELECT
     position_plafond_css IN ('sous_plafond_gratuite', 'sous_plafond_participation')
                                                                     AS sous_plafond_participation,
     CASE WHEN a.css_fin_proche THEN 'en cours, arrivant à échéance dans les '
-             || (SELECT fenetre_fin_proche_jours FROM run_params) || ' jours'
+             || (SELECT fenetre_fin_proche_jours FROM {run_params}) || ' jours'
          WHEN a.css_active THEN 'en cours'
          WHEN a.css_illisible_membre THEN 'de statut illisible dans l''extrait CPAM'
          WHEN a.css_terminee_recente THEN 'terminée au cours des '
-             || (SELECT fenetre_terminee_recente_jours FROM run_params) || ' derniers jours'
+             || (SELECT fenetre_terminee_recente_jours FROM {run_params}) || ' derniers jours'
          ELSE 'jamais ouverte ou terminée depuis plus longtemps' END AS echeance_css,
     CASE WHEN a.aah_taux_plein THEN 'AAH à taux plein selon la CAF'
          ELSE 'taux de l''AAH non transmis par la CAF (taux plein à vérifier)' END
                                                                     AS aah_taux_texte,
     r.date_reference
 FROM agg AS a
-CROSS JOIN run_params AS r;
-
--- CPAM side (reverse rule): one row per CPAM person with its CAF situation when linked (contract 3:
--- no role leaves; css_gratuite_en_cours is true on the insured person's row only).
-CREATE OR REPLACE TEMP TABLE assures_cpam AS
-SELECT
-    p.handle,
-    p.foyer,
-    coalesce(p.css_gratuite_en_cours, false)                        AS css_gratuite_active,
-    l.caf_handle IS NOT NULL                                        AS lie_caf,
-    f.foyer                                                         AS foyer_caf,
-    coalesce(f.a_rsa OR f.a_ppa, false)                             AS a_minima,
-    -- opposition: the person, anyone of their CPAM group, or anyone of the linked CAF foyer
-    coalesce(p.opposition, false)
-        OR coalesce(bool_or(coalesce(p.opposition, false)) OVER (PARTITION BY p.foyer), false)
-        OR coalesce(f.opposition, false)                            AS opposition,
-    coalesce(f.quartier, 'NON_LOCALISE')                            AS quartier,
-    CASE WHEN l.caf_handle IS NULL THEN 'inconnu(e) de la CAF'
-         ELSE 'ni RSA ni prime d''activité versés par la CAF' END    AS situation_caf,
-    r.date_reference
-FROM cpam AS p
-CROSS JOIN run_params AS r
-LEFT JOIN links AS l ON l.cpam_handle = p.handle
-LEFT JOIN caf AS c ON c.handle = l.caf_handle
-LEFT JOIN foyers AS f ON f.foyer = c.foyer;
+CROSS JOIN {run_params} AS r

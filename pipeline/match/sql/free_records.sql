@@ -1,0 +1,5 @@
+-- Records of one side that no pass linked yet: what the next pass (or the probabilistic step)
+-- may use. `{side}` is the id column of that side in the links.
+SELECT t.*
+FROM {records} AS t
+WHERE NOT EXISTS (SELECT 1 FROM {links} AS k WHERE k.{side} = t.id)
