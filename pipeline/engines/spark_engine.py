@@ -111,9 +111,6 @@ class SparkEngine(Engine):
         df = self._sql(select_sql).localCheckpoint(eager=True, storageLevel=self._level)
         return self._keep(name, df)
 
-    def intermediate(self, name: str, select_sql: str) -> Table:
-        return self.create(name, select_sql)
-
     def view(self, name: str, select_sql: str) -> Table:
         self._sql(select_sql).createOrReplaceTempView(name)
         return Table(name)
