@@ -22,8 +22,8 @@ CONVENTION = ROOT / "conventions" / "demo-flers.yaml"
 def agency_chain(dataset: Path, work: Path, *, seed: int = 20261122,
                  territory: Path | None = None) -> dict[str, object]:
     """Raw extracts of `dataset`/raw -> ingest -> pseudonymise, per agency, under `work`."""
-    from pipeline.ingest import ingest
-    from pipeline.pseudonymise.core import pseudonymise
+    from pipeline.agency.ingest import ingest
+    from pipeline.agency.pseudonymise.core import pseudonymise
     from pipeline.trust.demo import install_demo_keys
 
     timings: dict[str, float] = {}

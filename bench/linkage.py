@@ -2,7 +2,8 @@
 
 Every case runs, in one process, through the whole pseudonymised chain the agencies and the
 centre run (raw extracts -> ingest -> pseudonymise with the demo linkage key, current token
-scheme -> pipeline.match.link), and Splink 5 runs on the ingested plaintext of the same fields
+scheme -> pipeline.central.match.link), and Splink 5 runs on the ingested plaintext of the same
+fields
 of the same rows (bench/splink_peer.py); both are scored against the same truth (pairs of handles).
 
 Cases (bench/linkage_data.py says how each file is built):
@@ -53,7 +54,7 @@ def run_case(name: str, build: Callable[[Path], object], tmp: Path, french: bool
     """Build the case's raw files, run our chain and Splink, score both, check the targets."""
     import splink_peer
 
-    from pipeline.match import link
+    from pipeline.central.match import link
 
     ds, work = tmp / name, tmp / f"{name}_work"
     t0 = time.perf_counter()

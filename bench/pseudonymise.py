@@ -6,7 +6,7 @@ handles, leakage gate and rank attack, handles table, export and signed manifest
 Writes bench/results/pseudonymise.json and prints records/s LAST.
 
 With --leakage-full (`make bench-leakage-1m`) the timed run is followed by the leakage measure
-(pipeline/pseudonymise/leakage.py and attacks/) on EVERY row of the 1,000,000-record export,
+(pipeline/agency/pseudonymise/leakage.py and attacks/) on EVERY row of the 1,000,000-record export,
 no household sample, scored against the targets of the token design (birth year recovered for
 at most the prior + 2 points of rows, full birth date for < 1 %, names for < 1 %): figures to
 bench/results/leakage_1m.json (pseudonymise.json is left alone).
@@ -26,17 +26,17 @@ os.environ.setdefault("NONRECOURS_QUIET", "1")
 
 import polars as pl
 
-from pipeline.common.errors import PipelineError
-from pipeline.common.tables import write_parquet
-from pipeline.pseudonymise.core import Materials, PseudonymiseResult, pseudonymise
-from pipeline.pseudonymise.hmac_engine import (
+from pipeline.agency.pseudonymise.core import Materials, PseudonymiseResult, pseudonymise
+from pipeline.agency.pseudonymise.hmac_engine import (
     ENGINES,
     default_engine,
     derive_subkey,
     hmac_key,
     polars_hash_available,
 )
-from pipeline.pseudonymise.synthetic import ingested
+from pipeline.agency.pseudonymise.synthetic import ingested
+from pipeline.common.errors import PipelineError
+from pipeline.common.tables import write_parquet
 
 REPO = Path(__file__).resolve().parents[1]
 RESULT = REPO / "bench" / "results" / "pseudonymise.json"
@@ -82,9 +82,9 @@ def full_leakage(res: PseudonymiseResult, work: Path) -> dict:
     """The step's leakage measure on every row of the export (no household sample)."""
     from unittest import mock
 
+    from pipeline.agency.pseudonymise.attacks import measure
+    from pipeline.agency.pseudonymise.leakage import agency_truth, frequency_leakage_frame
     from pipeline.common.tables import read_parquet
-    from pipeline.pseudonymise.attacks import measure
-    from pipeline.pseudonymise.leakage import agency_truth, frequency_leakage_frame
 
     export = read_parquet(res.export_file, "export")
     truth = agency_truth(read_parquet(work / "ingested.parquet", "extrait"),

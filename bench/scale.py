@@ -280,14 +280,14 @@ def _tree_rss_kb(root: int) -> int:
 
 def run_link(data: Path, out: Path, memory_limit: str, temp_dir: Path | None,
              engine: str = "duckdb") -> dict[str, object]:
-    """`pipeline.match.link` in a child process: wall time and the peak memory of its tree.
+    """`pipeline.central.match.link` in a child process: wall time and the peak memory of its tree.
 
     The child calls the API rather than `python -m pipeline link` because the CLI imports every
     stage (pandas, Great Expectations...: ~5 s here) before the link starts.
     """
     code = (
-        "import sys; from pathlib import Path; from pipeline.match import link; "
-        "from pipeline.engines import EngineSettings; "
+        "import sys; from pathlib import Path; from pipeline.central.match import link; "
+        "from pipeline.central.engines import EngineSettings; "
         "link(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), "
         "engine=EngineSettings(name=sys.argv[4], memory_limit=sys.argv[5], "
         "temp_dir=Path(sys.argv[6]) if len(sys.argv) > 6 else None))"
@@ -381,7 +381,7 @@ def main() -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     payload = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                            "load_average_at_end": list(os.getloadavg())},
-               "note": "wall time of pipeline.match.link in a child process (includes "
+               "note": "wall time of pipeline.central.match.link in a child process (includes "
                        "interpreter start, imports and, on Spark, the JVM start); peak_rss_gb = "
                        "the larger of the sampled summed RSS of that child and its descendants "
                        "(the JVM) and the child's own peak (wait4)",

@@ -24,13 +24,13 @@ app = typer.Typer(
 
 
 def _mount() -> None:
+    from pipeline.agency.ingest import cli as ingest_cli
+    from pipeline.agency.pseudonymise import cli as pseudonymise_cli
+    from pipeline.agency.reidentify import cli as reidentify_cli
     from pipeline.central import cli as central_cli
-    from pipeline.detect import cli as detect_cli
-    from pipeline.ingest import cli as ingest_cli
-    from pipeline.match import cli as match_cli
-    from pipeline.pseudonymise import cli as pseudonymise_cli
-    from pipeline.reidentify import cli as reidentify_cli
-    from pipeline.report import cli as report_cli
+    from pipeline.central.detect import cli as detect_cli
+    from pipeline.central.match import cli as match_cli
+    from pipeline.central.report import cli as report_cli
     from pipeline.synth import cli as synth_cli
     from pipeline.territory import cli as territory_cli
     from pipeline.trust import cli as trust_cli

@@ -14,11 +14,11 @@ from pathlib import Path
 import polars as pl
 from rich.table import Table
 
+from pipeline.central.report.render import fmt_pct
 from pipeline.chain import run, stages
 from pipeline.common.files import write_text
 from pipeline.common.progress import console
 from pipeline.common.quality import precision_recall_f1
-from pipeline.report.render import fmt_pct
 from pipeline.shared.providers import AGENCIES
 
 CAF_RULES = (
@@ -147,8 +147,8 @@ def leakage_figures(out: Path) -> dict:
 def cross_export_figures(out: Path) -> dict | None:
     """The token-class attack on both exports at once, as the central operator holds them,
     scored with both agencies' truth (the evaluator alone may look at both)."""
-    from pipeline.pseudonymise.attacks import cross_export_attack
-    from pipeline.pseudonymise.leakage import agency_truth
+    from pipeline.agency.pseudonymise.attacks import cross_export_attack
+    from pipeline.agency.pseudonymise.leakage import agency_truth
 
     exports, truths = {}, {}
     for agency in AGENCIES:

@@ -7,8 +7,7 @@ from typing import Annotated
 
 import typer
 
-from pipeline.common.outputs import Remplacer
-from pipeline.engines.options import (
+from pipeline.central.engines.options import (
     EngineOpt,
     MemoryLimitOpt,
     SparkConfOpt,
@@ -16,6 +15,7 @@ from pipeline.engines.options import (
     TempDirOpt,
     ThreadsOpt,
 )
+from pipeline.common.outputs import Remplacer
 from pipeline.territory.config import ConfigOpt
 
 
@@ -64,10 +64,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run the central step: refuse unless the convention and manifests verify, then link,
         detect and write targets, aggregates and the validation report."""
+        from pipeline.central.engines import use_settings
+        from pipeline.central.engines.options import settings_from
         from pipeline.central.run import run_central
         from pipeline.common.outputs import parse_day
-        from pipeline.engines import use_settings
-        from pipeline.engines.options import settings_from
         from pipeline.trust.cli import _pairs
 
         settings = settings_from(engine, memory_limit, temp_dir, threads, spark_master,

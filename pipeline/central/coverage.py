@@ -52,7 +52,7 @@ def assign_targets(out_dir: Path, providers: list[str], coverage_file: Path,
     A target's kind is the detection view of its rules (rules.yaml `vue`); the providers of the
     run that can re-identify that kind are its candidates (providers.yaml `reidentifie`); with
     several, the one whose export holds the target's handle."""
-    from pipeline.detect.rules import load_rules
+    from pipeline.shared.rules import load_rules
 
     views = {r.id: r.vue for r in load_rules()}
     path = Path(out_dir) / "targets.parquet"

@@ -1,4 +1,4 @@
-"""Turn the stages' own stats files into the report's `facts` (pipeline/report/facts.py).
+"""Turn the stages' own stats files into the report's `facts` (pipeline/central/report/facts.py).
 
 Each stage writes the figures it knows in its own vocabulary (link_stats.json, detect_stats.json,
 <agency>.leakage.json, the gate result); this module is the one place that maps them onto the
@@ -15,10 +15,10 @@ from typing import Any
 import polars as pl
 
 from pipeline import __version__
-from pipeline.match.config import load_config
-from pipeline.report import drilldown
-from pipeline.report.facts import collect_versions
-from pipeline.report.render import aggregate_cells
+from pipeline.central.report import drilldown
+from pipeline.central.report.facts import collect_versions
+from pipeline.central.report.render import aggregate_cells
+from pipeline.shared.linkage_model import load_config
 
 FREQUENCY_LEAKAGE_THRESHOLD = 0.01  # issue target: under 1 % of names recovered
 
@@ -87,14 +87,14 @@ def manifest_extras(gate: Any) -> dict[str, dict[str, Any]]:
 
 def rule_catalogue(rule_ids: list[str]) -> list[dict[str, Any]]:
     """Titles, lists and limits of the rules run, through the detect catalogue loader."""
-    from pipeline.detect.rules import load_rules
+    from pipeline.central.detect.predicates import load_checked_rules
 
     wanted = set(rule_ids)
     return [
         {"id": r.id, "titre": r.titre, "source": r.source, "liste": r.liste,
          "agence": r.agence, "priorite": r.priorite,
          "limites": [str(x) for x in (getattr(r, "limites", None) or [])]}
-        for r in load_rules() if not wanted or r.id in wanted
+        for r in load_checked_rules() if not wanted or r.id in wanted
     ]
 
 
@@ -136,7 +136,7 @@ def parameter_facts(stats: dict[str, Any]) -> dict[str, Any]:
         "period_from": start.strip() or period,
         "period_to": end.strip(),
         "confirmed": bool(p.get("confirme")),
-        "source": "art. L.861-1 et R.861-3 CSS ; pipeline/detect/parameters/css.yaml",
+        "source": "art. L.861-1 et R.861-3 CSS ; pipeline/shared/parameters/css.yaml",
         "gratuite": metro.get("gratuite", {}),
         "participation": metro.get("participation", {}),
         "housing_forfait_monthly": p.get("forfait_logement_mensuel", {}),
@@ -196,7 +196,8 @@ def joined_view_facts(detect_stats: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _class_attack_details(classes: Any) -> dict[str, float]:
-    """Token-equivalence classes (pipeline/pseudonymise/attacks): birth-date parts named by the
+    """Token-equivalence classes (pipeline/agency/pseudonymise/attacks): birth-date parts named by
+    the
     operator against the no-token guess, and names recovered within the year classes."""
     if not isinstance(classes, dict):
         return {}

@@ -103,11 +103,11 @@ def _run_locked(
     audit.require_intact(audit_log)
 
     from pipeline.central.coverage import assign_targets, union
-    from pipeline.detect import detect
-    from pipeline.detect.engine import TARGET_SORT
-    from pipeline.match import link
-    from pipeline.pseudonymise.leakage import scan_frame
-    from pipeline.report import raise_on_critical, render_report, validate
+    from pipeline.central.detect import detect
+    from pipeline.central.detect.engine import TARGET_SORT
+    from pipeline.central.match import link
+    from pipeline.central.report import raise_on_critical, render_report, validate
+    from pipeline.shared.leak_scan import scan_frame
     from pipeline.trust.convention import load_convention
     from pipeline.trust.gate import verify_central_inputs
     providers = ordered(inboxes)

@@ -1,7 +1,7 @@
 """French number formatting for everything a CCAS worker or an auditor reads.
 
 Thousands are separated by a narrow no-break space (« 18 609 »), as the official CSS tables
-print them. (The reasons built in SQL by pipeline/detect/rules.py do the same in DuckDB.)
+print them. (The reasons built in SQL by pipeline/shared/rules.py do the same in DuckDB.)
 """
 
 from __future__ import annotations

@@ -110,12 +110,14 @@ def parse_day(value: str | None, option: str = "--today") -> date:
         ) from None
 
 
+# The ingest step's statistics file: it says which agency's extract a folder holds.
+STATS = "ingest_stats.json"
+
+
 def check_agency_folder(workdir: str | Path, agency: str) -> None:
     """Refuse to run an agency's step on another agency's folder (e.g. `--agency cpam` on the
     CAF folder): the ingest statistics say which agency's extract the folder holds."""
     import json
-
-    from pipeline.ingest.api import STATS
 
     stats = Path(workdir) / STATS
     if not stats.is_file():

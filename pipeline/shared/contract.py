@@ -7,3 +7,4 @@ columns differently.
 
 EXPORT_SCHEMA_VERSION = "3"  # 2: composite match-keys (tokens.yaml); 3: data minimisation
 # (features only: no role, sex, NIR status, commune or quartier; sex and NIR status inside NIR keys)
+TOKEN_HEX_CHARS = 32  # every token and handle: 128 bits as lower-case hex

@@ -2,7 +2,7 @@
 
 Side-neutral (pipeline/shared): the agency computes the ceiling position of each household from
 it (pipeline/shared/features.py) and the central side describes the table it was given; neither
-imports the other. The table itself stays at pipeline/detect/parameters/css.yaml (the path the
+imports the other. The table itself stays at pipeline/shared/parameters/css.yaml (the path the
 conventions and the audit name).
 
 The ceiling arithmetic lives in exactly one place: this module turns the official cells of the
@@ -78,7 +78,7 @@ def use_parameters(path: Path | None) -> None:
 def default_parameters_path() -> Path:
     if _PINNED is not None:
         return _PINNED
-    return Path(__file__).resolve().parents[1] / "detect" / "parameters" / "css.yaml"
+    return Path(__file__).resolve().parent / "parameters" / "css.yaml"
 
 
 def load_parameters(path: Path | None = None) -> dict[str, Any]:
@@ -157,7 +157,7 @@ def select_period(
     message = f"AUCUN BARÈME CSS CONFIRMÉ pour la date de référence {reference_date:%d/%m/%Y}"
     if strict or not earlier:
         raise RefusalError(
-            message + " : mettez à jour pipeline/detect/parameters/css.yaml avant de lancer "
+            message + " : mettez à jour pipeline/shared/parameters/css.yaml avant de lancer "
             "la détection" + ("" if earlier else " (aucun barème antérieur disponible)")
         )
     used = earlier[-1]

@@ -44,7 +44,8 @@ MSA_SHARE = 0.6
 CHUNK_HOUSEHOLDS = 100_000  # ~0.6 GB peak per chunk
 PERSONS_PER_HOUSEHOLD = 2.8  # all households, CPAM-only ones included (for birth-place spread)
 NOTES = [
-    "Vérité calculée sur les foyers propres (avant bruit), indépendamment de pipeline/detect ; "
+    "Vérité calculée sur les foyers propres (avant bruit), indépendamment de "
+    "pipeline/central/detect ; "
     "colonnes de règles = vérité pure (opposition et contacts à part).",
     "css_fin jamais tirée à R-365, R+60 ou R+61 ; date_contact jamais à moins de 3 jours de la "
     "limite des 6 mois : la vérité ne dépend pas des bornes.",

@@ -1,6 +1,7 @@
 """CSS figures for the ground truth, read from the detect stage's parameter file.
 
-The generator computes the rule truth on its own (it must not import pipeline.detect code, so a
+The generator computes the rule truth on its own (it must not import pipeline.central.detect code,
+so a
 bug there cannot hide in the truth); only the official figures are shared, via the YAML file.
 """
 
@@ -15,7 +16,7 @@ import yaml
 
 from pipeline.common.errors import PipelineError
 
-CSS_YAML = Path(__file__).resolve().parent.parent / "detect" / "parameters" / "css.yaml"
+CSS_YAML = Path(__file__).resolve().parent.parent / "shared" / "parameters" / "css.yaml"
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@
    population (incomes as a ratio to a ceiling, the CSS status as a function of resources). They
    shape the raw extracts and are kept unchanged so that the same seed gives the same raw files.
 2. The ground truth (`household_truth`): a second, deliberately simple reading of the texts in
-   plain Python, one household at a time, written from docs/LEGAL.md and not from pipeline/detect
+   plain Python, one household at a time, written from docs/LEGAL.md and not from
+   pipeline/central/detect
    (it imports nothing from it and shares no SQL), so that `make evaluate` can disagree with the
    engine. Only the official figures are shared (params.CssTable, read from the same YAML file).
 """

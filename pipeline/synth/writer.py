@@ -26,7 +26,8 @@ CPAM_COLUMNS = [
     "date_naissance", "sexe", "adresse", "code_postal", "code_commune", "css", "css_debut",
     "css_fin", "medecin_traitant", "date_extraction",
 ]
-# The MSA's extract (pipeline/ingest/layouts/msa.yaml): the CPAM's content under the MSA's own
+# The MSA's extract (pipeline/agency/ingest/layouts/msa.yaml): the CPAM's content under the MSA's
+# own
 # names (C2S, the other name of the CSS), UTF-8 with LF, ISO dates.
 MSA_NAMES = {"nir_beneficiaire": "nir", "prenom": "prenoms", "css": "c2s", "css_debut": "c2s_debut",
              "css_fin": "c2s_fin"}

@@ -74,8 +74,8 @@ def slug(name: str) -> str:
 
 def export_fields(agency: str) -> list[str]:
     """Every column the export of `agency` can carry: structure, attributes, then tokens."""
-    from pipeline.pseudonymise.attributes import ATTRIBUTES, STRUCTURE
-    from pipeline.pseudonymise.tokens import load_catalogue
+    from pipeline.shared.attributes import ATTRIBUTES, STRUCTURE
+    from pipeline.shared.token_catalogue import load_catalogue
 
     return [*STRUCTURE, *ATTRIBUTES[agency], *load_catalogue().names(agency)]
 
@@ -87,8 +87,8 @@ def convention_spec(name: str, convention_id: str, valid_from: dt.date, valid_un
     """The unsigned content: the model's wording, lists read from the catalogues; `providers`
     (default: the CAF and the CPAM) are the data providers, each sending the columns of its
     data contract (pipeline/shared/providers.yaml `modele`)."""
-    from pipeline.detect.rules import load_rules
-    from pipeline.pseudonymise.core import CONTACT_FIELDS
+    from pipeline.agency.pseudonymise.core import CONTACT_FIELDS
+    from pipeline.central.detect.predicates import load_checked_rules as load_rules
 
     model = yaml.safe_load(MODEL.read_text("utf-8"))
     providers = ordered(providers or AGENCIES)

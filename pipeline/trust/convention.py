@@ -33,7 +33,8 @@ FORMAT = "nonrecours/convention/v1"
 ROLE_PROVIDER = "fournisseur_donnees"
 ROLE_OPERATOR = "operateur_appariement"
 ROLE_RECIPIENT = "destinataire_listes"
-# Raw identifiers and contact data never leave an agency (BRIEF §3): a convention that would let a
+# Raw identifiers and contact data never leave an agency (data minimisation, RGPD art. 5.1.c;
+# docs/LEGAL.md): a convention that would let a
 # provider send one of these columns to the central operator is refused outright.
 FORBIDDEN_CENTRAL_FIELDS = frozenset({
     "nir", "nir_beneficiaire", "nir_ouvrant_droit", "matricule", "nom", "nom_naissance",
@@ -285,8 +286,8 @@ def demo_key_parties(conv: Convention) -> list[str]:
 
 def central_required_columns(agency: str) -> list[str]:
     """Columns the central step needs from `agency`: the export contract's required columns
-    (pipeline/report/suites/<modele>_export.yaml, expectation `required_columns`)."""
-    from pipeline.report.suite_spec import load_suite
+    (pipeline/shared/suites/<modele>_export.yaml, expectation `required_columns`)."""
+    from pipeline.shared.suite_spec import load_suite
 
     return [c for e in load_suite(f"{modele(agency)}_export").expectations
             for c in e.get("required_columns") or []]

@@ -36,7 +36,7 @@ OTHER_PARTIES = ("operateur", "ccas")
 PARTIES = (*PROVIDERS, *OTHER_PARTIES)  # every party that has published demo keys
 SAMPLE = REPO / "sample_data"
 SPEC = Path(__file__).with_name("demo_convention.yaml")
-TOKENS = REPO / "pipeline" / "pseudonymise" / "tokens.yaml"
+TOKENS = REPO / "pipeline" / "shared" / "tokens.yaml"
 
 README = """# DEMO ONLY — clés de démonstration
 
@@ -94,7 +94,7 @@ def _token_fields() -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     if not TOKENS.exists():
         return out
-    from pipeline.pseudonymise.tokens import load_catalogue
+    from pipeline.shared.token_catalogue import load_catalogue
 
     for token in load_catalogue(TOKENS).tokens:  # `variants` entries expanded per position
         for agency in token.get("agencies", {}):

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[2]
 LIST_FILE = Path(__file__).with_name("reference_files.yaml")
-BUNDLED_CSS_TABLE = "pipeline/detect/parameters/css.yaml"
+BUNDLED_CSS_TABLE = "pipeline/shared/parameters/css.yaml"
 PARAMETER_KEY = "table_parametres_css"
 MAP_KEY = "fichiers_reference"
 

@@ -14,8 +14,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "detect"))
 from casebook import DOC, LABELS, load_book, render
 from detect_builders import Builder
 
-from pipeline.detect import detect
-from pipeline.detect.rules import load_rules
+from pipeline.central.detect import detect
+from pipeline.shared.rules import load_rules
 
 BOOK = load_book()
 CASES = BOOK["cas"]

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import polars as pl
 
+from pipeline.central.match.evaluate import _prf
 from pipeline.common.quality import precision_recall_f1
 from pipeline.evaluate import prf
-from pipeline.match.evaluate import _prf
 
 ROOT = Path(__file__).resolve().parents[2]
 DECLARATION = ROOT / "pipeline" / "common" / "quality.py"

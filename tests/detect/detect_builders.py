@@ -14,13 +14,13 @@ from typing import Any
 
 import polars as pl
 
-from pipeline.pseudonymise.attributes import (
+from pipeline.shared import css_params
+from pipeline.shared.attributes import (
     STRUCTURE,
     export_age_fields,
     export_attributes,
     minimal_opposition,
 )
-from pipeline.shared import css_params
 from pipeline.shared.features import caf_features, cpam_features
 
 # What the agencies hold (before the features): the builder's raw schemas.

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import polars as pl
 
-from pipeline.pseudonymise.attributes import export_age_fields
 from pipeline.shared import css_params
+from pipeline.shared.attributes import export_age_fields
 from pipeline.shared.features import caf_features, cpam_features, first_by_rank
 
 RULES = [

@@ -10,7 +10,7 @@ import pytest
 from detect_builders import Builder
 
 from pipeline.common.errors import RefusalError
-from pipeline.detect import css_params
+from pipeline.shared import css_params
 from pipeline.shared.features import caf_household_figures
 
 

@@ -11,7 +11,7 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pseudonymise"))
 from helpers_pseudonymise import KEY, caf_frame, caf_person
 
-from pipeline.pseudonymise.core import build
+from pipeline.agency.pseudonymise.core import build
 
 # REF of the helpers: 2026-03-31. A dependant born on 2001-03-31 turns 25 that day.
 ROWS = [
@@ -74,7 +74,7 @@ def test_optional_columns_from_the_raw_extract_to_the_export(tmp_path: Path) -> 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ingest"))
     from ingest_fixtures import CAF_HEADER, caf_rows, write_caf
 
-    from pipeline.ingest import ingest
+    from pipeline.agency.ingest import ingest
 
     extra = ["O;150,50;LOCATAIRE", "N;;PROPRIETAIRE", ";;", "1;;HEBERGE_GRATUIT", "NON;0;AUTRE"]
     rows = [f"{r};{e}" for r, e in zip(caf_rows(), extra, strict=True)]

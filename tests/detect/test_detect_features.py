@@ -11,10 +11,10 @@ import polars as pl
 import pytest
 import yaml
 
-from pipeline.detect.rules import default_rules_path, load_rules, required_features
-from pipeline.pseudonymise.attributes import STRUCTURE
-from pipeline.report.suite_spec import load_suite
+from pipeline.shared.attributes import STRUCTURE
 from pipeline.shared.features import cpam_features, load_catalogue
+from pipeline.shared.rules import default_rules_path, load_rules, required_features
+from pipeline.shared.suite_spec import load_suite
 from pipeline.trust.convention import load_convention
 
 R = dt.date(2025, 9, 30)

@@ -94,10 +94,10 @@ def test_every_run_records_it_leakage_file_and_report_facts(tmp_path: Path) -> N
     joined view that the detection measured."""
     import json
 
+    from pipeline.agency.pseudonymise.core import Materials, pseudonymise
+    from pipeline.agency.pseudonymise.synthetic import ingested
     from pipeline.central.facts import joined_view_facts, leakage_facts
     from pipeline.common.tables import write_parquet
-    from pipeline.pseudonymise.core import Materials, pseudonymise
-    from pipeline.pseudonymise.synthetic import ingested
 
     work = tmp_path / "caf"
     write_parquet(ingested("caf", 200, seed=2), work / "ingested.parquet", sort_by=["line"],

@@ -15,7 +15,7 @@ from pathlib import Path
 import polars as pl
 from detect_builders import Builder, R
 
-from pipeline.detect import detect
+from pipeline.central.detect import detect
 
 MAKEUPS = {
     "seule": ([("DEM", 40)], "ISOLE"),

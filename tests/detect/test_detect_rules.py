@@ -10,9 +10,9 @@ import polars as pl
 import pytest
 from detect_builders import Builder
 
+from pipeline.agency.reidentify.api import TARGET_COLUMNS
+from pipeline.central.detect import detect
 from pipeline.common.errors import InputError, RefusalError
-from pipeline.detect import detect
-from pipeline.reidentify.api import TARGET_COLUMNS
 
 R = dt.date(2025, 9, 30)
 D = dt.timedelta

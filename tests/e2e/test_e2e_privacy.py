@@ -14,7 +14,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from pipeline.ingest.normalise.names import lexicon
+from pipeline.agency.ingest.normalise.names import lexicon
 
 CONTRACT_CODES = {"INCONNU"}
 NAME_MIN_LEN = 4  # shorter given names ("LEA") collide with ordinary words in French text

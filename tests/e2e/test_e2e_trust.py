@@ -7,7 +7,7 @@ import json
 from pipeline.common.files import sha256_file
 from pipeline.trust.reference import ROOT, current_hashes
 
-RULES = "pipeline/detect/rules.yaml"
+RULES = "pipeline/shared/rules.yaml"
 
 
 def test_manifests_audit_and_report_record_the_reference_hashes(chain_run) -> None:
@@ -22,7 +22,7 @@ def test_manifests_audit_and_report_record_the_reference_hashes(chain_run) -> No
     run = [e for e in entries if e.get("event") == "central_run"][-1]
     recorded = run["fichiers_reference"]
     assert {k: v for k, v in recorded.items() if k != "table_parametres"} == expected
-    assert recorded["table_parametres"]["fichier"] == "pipeline/detect/parameters/css.yaml"
+    assert recorded["table_parametres"]["fichier"] == "pipeline/shared/parameters/css.yaml"
     html = (chain_run.out / "central" / "report.html").read_text("utf-8")
     assert expected[RULES] in html and RULES in html
 

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from pipeline.engines import EngineSettings
+from pipeline.central.engines import EngineSettings
 
 needs_spark = pytest.mark.skipif(
     shutil.which("java") is None,

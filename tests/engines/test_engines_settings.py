@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.central.engines import EngineSettings, current_settings, use_settings
+from pipeline.central.engines.spark_engine import _conf
 from pipeline.common.errors import InputError
-from pipeline.engines import EngineSettings, current_settings, use_settings
-from pipeline.engines.spark_engine import _conf
 
 
 def test_unknown_engine_is_refused_in_french(run_cli, tmp_path: Path) -> None:

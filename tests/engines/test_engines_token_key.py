@@ -8,9 +8,9 @@ import polars as pl
 import pytest
 from spark_support import needs_spark, spark_settings
 
-from pipeline.engines import EngineSettings
-from pipeline.engines.duckdb_engine import DuckDBEngine
-from pipeline.match.db import render
+from pipeline.central.engines import EngineSettings
+from pipeline.central.engines.duckdb_engine import DuckDBEngine
+from pipeline.central.match.db import render
 
 _RNG = random.Random(20261202)
 TOKENS = [f"{_RNG.getrandbits(128):032x}" for _ in range(200)] + [
@@ -38,7 +38,7 @@ def test_duckdb_key_is_the_first_64_bits_of_the_token() -> None:
 
 @needs_spark
 def test_spark_key_equals_duckdb_key() -> None:
-    from pipeline.engines.spark_engine import SparkEngine
+    from pipeline.central.engines.spark_engine import SparkEngine
 
     with SparkEngine(spark_settings()) as engine:
         assert _keys(engine) == [*map(_python, TOKENS), None]

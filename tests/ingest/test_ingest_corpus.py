@@ -15,8 +15,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from pipeline.agency.ingest import ingest
 from pipeline.common.errors import InputError
-from pipeline.ingest import ingest
 
 CORPUS = Path(__file__).with_name("corpus")
 CASES = list(csv.DictReader(io.StringIO((CORPUS / "expected.csv").read_text(encoding="utf-8")),

@@ -24,9 +24,9 @@ from ingest_fixtures import (
     write_cpam,
 )
 
+from pipeline.agency.ingest import ingest
+from pipeline.agency.ingest.schema import output_schema
 from pipeline.common.errors import InputError
-from pipeline.ingest import ingest
-from pipeline.ingest.schema import output_schema
 
 
 def _rejections(path: Path) -> list[dict[str, str]]:
@@ -306,7 +306,7 @@ def test_other_territory_layout(tmp_path):
     """A territory with its own column names and formats supplies a layout file."""
     import yaml
 
-    from pipeline.ingest.layout import default_layout_path
+    from pipeline.agency.ingest.layout import default_layout_path
 
     spec = yaml.safe_load(default_layout_path("cpam").read_text(encoding="utf-8"))
     spec["encoding"] = "utf-8"
@@ -330,7 +330,7 @@ def test_other_territory_layout(tmp_path):
 def test_layout_that_breaks_the_contract_is_refused(tmp_path):
     import yaml
 
-    from pipeline.ingest.layout import default_layout_path
+    from pipeline.agency.ingest.layout import default_layout_path
 
     spec = yaml.safe_load(default_layout_path("caf").read_text(encoding="utf-8"))
     spec["columns"]["ressources_12m"]["type"] = "text"

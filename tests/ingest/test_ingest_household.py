@@ -17,7 +17,7 @@ import polars as pl
 import pytest
 from ingest_fixtures import NIR_ANNE, NIR_PAUL, write_caf, write_cpam
 
-from pipeline.ingest import ingest
+from pipeline.agency.ingest import ingest
 
 
 def caf(m: str, role: str, nom: str, prenoms: str, dob: str, *, sexe: str = "2",
@@ -236,8 +236,8 @@ def test_quarantine_file_has_no_identifier(tmp_path):
 def test_layout_rules_are_checked(tmp_path):
     import yaml
 
+    from pipeline.agency.ingest.layout import default_layout_path
     from pipeline.common.errors import InputError
-    from pipeline.ingest.layout import default_layout_path
 
     spec = yaml.safe_load(default_layout_path("caf").read_text(encoding="utf-8"))
     spec["dossier"]["rules"][1]["action"] = "supprimer"

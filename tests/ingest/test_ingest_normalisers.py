@@ -10,14 +10,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from stdnum.fr import nir as stdnir
 
-from pipeline.ingest.normalise.dates import date_exprs, parse_date_scalar
-from pipeline.ingest.normalise.names import (
+from pipeline.agency.ingest.normalise.dates import date_exprs, parse_date_scalar
+from pipeline.agency.ingest.normalise.names import (
     clean_name,
     clean_name_scalar,
     given_names,
     split_birth_usage,
 )
-from pipeline.ingest.normalise.nir import (
+from pipeline.agency.ingest.normalise.nir import (
     ABSENT,
     CERTIFIE,
     INVALIDE,

@@ -13,8 +13,8 @@ import polars as pl
 import pytest
 from ingest_fixtures import CAF_HEADER, CPAM_HEADER, caf_rows, cpam_rows, write_caf, write_cpam
 
+from pipeline.agency.ingest import ingest
 from pipeline.common.errors import InputError
-from pipeline.ingest import ingest
 
 
 def _refused(agency: str, src: Path, out: Path, match: str) -> InputError:
@@ -149,7 +149,7 @@ def test_field_over_the_size_limit(tmp_path, size):
 def test_size_limit_is_declared_in_the_layout(tmp_path):
     import yaml
 
-    from pipeline.ingest.layout import default_layout_path
+    from pipeline.agency.ingest.layout import default_layout_path
 
     spec = yaml.safe_load(default_layout_path("caf").read_text(encoding="utf-8"))
     spec["columns"]["adresse"]["max_length"] = 10

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.ingest import ingest
+from pipeline.agency.ingest import ingest
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
 MALFORMED = SAMPLE / "truth" / "malformed.csv"

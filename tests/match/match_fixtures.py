@@ -1,6 +1,7 @@
 """Small token-level exports for the linkage tests, built from synthetic plaintext persons.
 
-Tokens follow pipeline/pseudonymise/tokens.yaml (components and shared subkeys) but use a local
+Tokens follow pipeline/shared/tokens.yaml (components and shared subkeys) but use a
+local
 stand-in hash (SHA-256 of subkey + components) instead of the keyed HMAC: the linkage only needs
 equal inputs to give equal tokens. Phonetic codes are a crude stand-in (first 3 letters).
 """
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import polars as pl
 
-from pipeline.pseudonymise.tokens import load_catalogue
+from pipeline.agency.pseudonymise.tokens import load_catalogue
 
 SEP = "\x1f"
 
@@ -49,8 +50,8 @@ def _derive(p: dict) -> dict:
 
 def _component(q: dict, name: str) -> object:
     """A prepared component, or a deletion variant of one (`nom_del_03`), computed by the
-    pipeline's own expression (pipeline/pseudonymise/prepare.py)."""
-    from pipeline.pseudonymise.prepare import component_expr
+    pipeline's own expression (pipeline/agency/pseudonymise/prepare.py)."""
+    from pipeline.agency.pseudonymise.prepare import component_expr
 
     if "_del_" not in name:
         return q.get(name)
@@ -103,7 +104,7 @@ def config_with_passes(tmp: Path, names: tuple[str, ...]) -> Path:
     Fellegi-Sunter (the full key hierarchy links most noisy fixtures deterministically)."""
     import yaml
 
-    from pipeline.match.config import DEFAULT_CONFIG
+    from pipeline.shared.linkage_model import DEFAULT_CONFIG
 
     cfg = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
     cfg["passes"] = [p for p in cfg["passes"] if p["name"] in names]

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.agency.pseudonymise.tokens import load_catalogue as load_tokens
+from pipeline.central.detect.predicates import load_checked_rules
 from pipeline.common.errors import InputError
-from pipeline.detect.rules import default_rules_path, load_rules
-from pipeline.match.config import load_config
-from pipeline.pseudonymise.tokens import load_catalogue as load_tokens
 from pipeline.shared.features import load_catalogue as load_features
+from pipeline.shared.linkage_model import load_config
+from pipeline.shared.rules import default_rules_path, load_rules
 from pipeline.trust.convention import load_convention
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,7 +64,7 @@ def test_a_typo_in_a_predicate_names_the_rule_when_the_catalogue_loads(tmp_path)
     bad.write_text(text.replace("type_foyer = 'monoparent'", "typ_foyer = 'monoparent'", 1),
                    encoding="utf-8")
     with pytest.raises(InputError) as err:
-        load_rules(bad)
+        load_checked_rules(bad)
     message = str(err.value)
     assert "règle monoparent_sous_plafond_sans_css : prédicat invalide" in message
     assert "typ_foyer" in message

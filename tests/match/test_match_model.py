@@ -13,12 +13,12 @@ import recordlinkage as rl
 import yaml
 from match_fixtures import config_with_passes, noisy_population, truth_file, write_exports
 
-from pipeline.engines import EngineSettings
-from pipeline.engines.duckdb_engine import DuckDBEngine
-from pipeline.match import link
-from pipeline.match.config import DEFAULT_CONFIG
-from pipeline.match.model import level_weights, run_em, u_from_counts
-from pipeline.match.probabilistic import assign_one_to_one
+from pipeline.central.engines import EngineSettings
+from pipeline.central.engines.duckdb_engine import DuckDBEngine
+from pipeline.central.match import link
+from pipeline.central.match.model import level_weights, run_em, u_from_counts
+from pipeline.central.match.probabilistic import assign_one_to_one
+from pipeline.shared.linkage_model import DEFAULT_CONFIG
 
 
 def _binary_sample(seed: int, n: int = 20_000, lam: float = 0.2):

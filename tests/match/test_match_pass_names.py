@@ -1,4 +1,4 @@
-"""Pass names live in pipeline/match/comparisons.yaml only: renaming every pass (and moving the
+"""Pass names live in pipeline/shared/comparisons.yaml only: renaming every pass (and moving the
 identifier pass away from the front) in a copy of it links the same pairs under the new names,
 and the links suite accepts them, reading its value set from the catalogue."""
 
@@ -9,11 +9,11 @@ import yaml
 from match_fixtures import write_exports
 from test_match_passes import CAF, CPAM
 
-from pipeline.match import link
-from pipeline.match.config import DEFAULT_CONFIG, IDENTIFIER_ROLE, load_config
-from pipeline.report.render import pass_label, short_pass_label
-from pipeline.report.suite_spec import load_suite
-from pipeline.report.validation import validate
+from pipeline.central.match import link
+from pipeline.central.report.render import pass_label, short_pass_label
+from pipeline.central.report.validation import validate
+from pipeline.shared.linkage_model import DEFAULT_CONFIG, IDENTIFIER_ROLE, load_config
+from pipeline.shared.suite_spec import load_suite
 
 
 def _renamed_config(tmp) -> tuple:

@@ -1,4 +1,4 @@
-"""Deterministic passes, outputs and determinism of pipeline.match.link on tiny fixtures."""
+"""Deterministic passes, outputs and determinism of pipeline.central.match.link on tiny fixtures."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from match_fixtures import (
     write_exports,
 )
 
+from pipeline.central.match import link
 from pipeline.common.errors import InputError
-from pipeline.match import link
 
 DEM_NIR, CJT_NIR = "1780561169002", "2800361169001"
 

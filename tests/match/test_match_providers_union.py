@@ -6,8 +6,8 @@ import polars as pl
 import pytest
 from match_fixtures import export, noisy_population
 
+from pipeline.central.match import link
 from pipeline.common.errors import InputError
-from pipeline.match import link
 
 COLS = ["caf_handle", "cpam_handle", "pass", "match_weight", "match_probability"]
 

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 from match_fixtures import handle_of, write_exports
 
-from pipeline.match import link
+from pipeline.central.match import link
 
 # One row per case; ids: c<case> at the CAF, r<case> at the CPAM (true pairs share the case).
 CAF = [

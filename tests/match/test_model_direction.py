@@ -16,14 +16,14 @@ import polars as pl
 import pytest
 from match_fixtures import config_with_passes
 
+from pipeline.central.engines import EngineSettings
+from pipeline.central.engines.duckdb_engine import DuckDBEngine
+from pipeline.central.match import link
+from pipeline.central.match.model import level_weights, prior_weight, probability, run_em
+from pipeline.central.match.probabilistic import FittedModel, score
 from pipeline.common.tables import write_parquet
-from pipeline.engines import EngineSettings
-from pipeline.engines.duckdb_engine import DuckDBEngine
 from pipeline.evaluate import prf
-from pipeline.match import link
-from pipeline.match.config import load_config
-from pipeline.match.model import level_weights, prior_weight, probability, run_em
-from pipeline.match.probabilistic import FittedModel, score
+from pipeline.shared.linkage_model import load_config
 
 KEY = bytes(range(32))  # stand-in linkage key (never a real one)
 HOUSEHOLDS, NOISE, SEED = 2000, 3.0, 99
@@ -85,8 +85,8 @@ def test_thresholds_point_the_right_way() -> None:
 @pytest.fixture(scope="module")
 def harsh_run(tmp_path_factory) -> dict:
     """2,000 households at 3x noise: generated, ingested, tokenised and linked once."""
-    from pipeline.ingest.api import ingest
-    from pipeline.pseudonymise.core import build
+    from pipeline.agency.ingest.api import ingest
+    from pipeline.agency.pseudonymise.core import build
     from pipeline.synth import generate
 
     root = tmp_path_factory.mktemp("harsh")

@@ -7,6 +7,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from pipeline.agency.ingest.layout import LAYOUT_DIR
 from pipeline.common.errors import PipelineError, RefusalError
 from pipeline.shared import providers as prov
 
@@ -46,13 +47,13 @@ def test_a_broken_profile_fails_naming_the_provider(tmp_path: Path, change: dict
 
 
 def test_every_reidentifiable_kind_is_a_detection_view() -> None:
-    from pipeline.detect.rules import load_rules
+    from pipeline.shared.rules import load_rules
 
     views = {r.vue for r in load_rules()}
     kinds = {k for p in prov.PROVIDERS.values() for k in p.reidentifie}
     assert kinds <= views and views <= kinds  # every target has a provider that can take it
     for p in prov.PROVIDERS.values():
-        assert (Path(prov.__file__).parents[1] / "ingest" / "layouts" / p.disposition).is_file()
+        assert (LAYOUT_DIR / p.disposition).is_file()
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +78,8 @@ def test_synth_msa_option_adds_a_file_and_changes_no_other_extract(datasets) -> 
 
 
 def test_msa_extract_ingests_into_the_cpam_contract(datasets, tmp_path: Path) -> None:
-    from pipeline.ingest.api import ingest
-    from pipeline.ingest.schema import output_schema
+    from pipeline.agency.ingest.api import ingest
+    from pipeline.agency.ingest.schema import output_schema
 
     _, three = datasets
     raw = three / "raw" / "msa_extract.csv"

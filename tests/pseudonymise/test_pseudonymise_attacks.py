@@ -20,14 +20,14 @@ import polars as pl
 import pytest
 from helpers_pseudonymise import KEY
 
+from pipeline.agency.ingest.api import ingest
+from pipeline.agency.pseudonymise.attacks import class_attack, cross_export_attack
+from pipeline.agency.pseudonymise.attacks.clusters import components, family
+from pipeline.agency.pseudonymise.core import Materials, build, pseudonymise
+from pipeline.agency.pseudonymise.leakage import agency_truth, frequency_leakage_frame
+from pipeline.agency.pseudonymise.tokens import V1_CATALOGUE, load_catalogue
 from pipeline.central.facts import leakage_facts
-from pipeline.ingest.api import ingest
-from pipeline.pseudonymise.attacks import class_attack, cross_export_attack
-from pipeline.pseudonymise.attacks.clusters import components, family
-from pipeline.pseudonymise.attributes import add_attributes
-from pipeline.pseudonymise.core import Materials, build, pseudonymise
-from pipeline.pseudonymise.leakage import agency_truth, frequency_leakage_frame
-from pipeline.pseudonymise.tokens import V1_CATALOGUE, load_catalogue
+from pipeline.shared.attributes import add_attributes
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_data" / "raw"
 
@@ -213,7 +213,7 @@ NAMES_ONLY_KEYS = {"tok_noms_commune": ("nom", "prenom1", "code_commune")}
 
 def _near_duplicate_rate(ingested: dict, agency: str,
                          components: tuple[str, ...] = ("nom", "dob")) -> float:
-    from pipeline.pseudonymise.prepare import prepare_components
+    from pipeline.agency.pseudonymise.prepare import prepare_components
 
     d = prepare_components(pl.read_parquet(ingested[agency] / "ingested.parquet"), agency)
     g = d.drop_nulls(list(components)).group_by(components).len()

@@ -9,11 +9,11 @@ import polars as pl
 from helpers_pseudonymise import KEY
 from typer.testing import CliRunner
 
+from pipeline.agency.pseudonymise.core import build
+from pipeline.agency.pseudonymise.synthetic import ingested
 from pipeline.cli import app
 from pipeline.common.errors import PipelineError
 from pipeline.common.tables import write_parquet
-from pipeline.pseudonymise.core import build
-from pipeline.pseudonymise.synthetic import ingested
 
 runner = CliRunner()
 

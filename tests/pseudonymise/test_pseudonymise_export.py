@@ -12,11 +12,11 @@ import polars as pl
 import pytest
 from helpers_pseudonymise import KEY, OTHER_KEY, caf_frame, caf_person
 
+from pipeline.agency.pseudonymise.core import Materials, build, pseudonymise
+from pipeline.agency.pseudonymise.synthetic import ingested
+from pipeline.agency.pseudonymise.tokens import load_catalogue
 from pipeline.common.tables import write_parquet
-from pipeline.pseudonymise.attributes import HORS_TERRITOIRE, add_attributes
-from pipeline.pseudonymise.core import Materials, build, pseudonymise
-from pipeline.pseudonymise.synthetic import ingested
-from pipeline.pseudonymise.tokens import load_catalogue
+from pipeline.shared.attributes import HORS_TERRITOIRE, add_attributes
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -120,7 +120,7 @@ def test_opposition_rows_carry_tokens_only(tmp_path: Path) -> None:
     ])
     opp = tmp_path / "opposition.csv"
     opp.write_text("matricule;nir\n;2 85 05 61 169 001 42\n2222222;\n4444444;\n", "utf-8")
-    from pipeline.pseudonymise.opposition import read_opposition
+    from pipeline.agency.pseudonymise.opposition import read_opposition
 
     export, handles, counts = build(df, "caf", KEY, seed=1,
                                     opposition=read_opposition(opp, "caf"))
@@ -146,8 +146,8 @@ def test_opposition_rows_carry_tokens_only(tmp_path: Path) -> None:
 
 
 def test_opposition_file_errors_name_line_and_column(tmp_path: Path) -> None:
+    from pipeline.agency.pseudonymise.opposition import read_opposition
     from pipeline.common.errors import InputError
-    from pipeline.pseudonymise.opposition import read_opposition
 
     bad = tmp_path / "opp.csv"
     bad.write_text("nir\n185057800608412\n12345\n", "utf-8")
@@ -260,7 +260,7 @@ def test_handles_depend_on_position_not_identity() -> None:
 
 
 def test_invalid_nir_leaves_as_absent(tmp_path: Path) -> None:
-    from pipeline.pseudonymise.attributes import add_attributes
+    from pipeline.shared.attributes import add_attributes
 
     frame = ingested("caf", 50, seed=3).with_columns(
         nir_statut=pl.when(pl.col("line") % 2 == 0).then(pl.lit("invalide"))

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.pseudonymise.hmac_engine import (
+from pipeline.agency.pseudonymise.hmac_engine import (
     ENGINES,
     derive_subkey,
     hmac_key,

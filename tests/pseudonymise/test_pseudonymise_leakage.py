@@ -10,9 +10,8 @@ import polars as pl
 import pytest
 from helpers_pseudonymise import KEY
 
-from pipeline.common.tables import write_parquet
-from pipeline.pseudonymise.core import Materials, build, pseudonymise
-from pipeline.pseudonymise.leakage import (
+from pipeline.agency.pseudonymise.core import Materials, build, pseudonymise
+from pipeline.agency.pseudonymise.leakage import (
     LeakageFound,
     frequency_leakage,
     frequency_leakage_frame,
@@ -20,7 +19,8 @@ from pipeline.pseudonymise.leakage import (
     scan_export,
     scan_frame,
 )
-from pipeline.pseudonymise.synthetic import ingested
+from pipeline.agency.pseudonymise.synthetic import ingested
+from pipeline.common.tables import write_parquet
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +120,7 @@ def test_scan_export_file(tmp_path: Path, caf_case) -> None:
 
 def test_pseudonymise_writes_nothing_when_scan_fails(tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    import pipeline.pseudonymise.core as core
+    import pipeline.agency.pseudonymise.core as core
 
     work = tmp_path / "caf"
     df = ingested("caf", 200, seed=9)
@@ -192,7 +192,7 @@ CODE_NAMES = {  # agency -> (given-name column, surname column, [(given name, su
 
 def _code_named_extract(agency: str, dest: Path, households: int = 120) -> Path:
     """A slice of the sample extract (whole households) whose first persons carry code names."""
-    from pipeline.ingest.layout import load_layout
+    from pipeline.agency.ingest.layout import load_layout
 
     encoding = load_layout(agency).encoding
     text = (SAMPLE_RAW / f"{agency}_extract.csv").read_bytes().decode(encoding)
@@ -215,8 +215,8 @@ def _code_named_extract(agency: str, dest: Path, households: int = 120) -> Path:
 
 @pytest.mark.parametrize("agency", ["caf", "cpam"])
 def test_people_named_like_codes_never_block_the_export(tmp_path: Path, agency: str) -> None:
-    from pipeline.ingest.api import ingest
-    from pipeline.pseudonymise.leak_scan import export_domains
+    from pipeline.agency.ingest.api import ingest
+    from pipeline.shared.leak_scan import export_domains
 
     work = tmp_path / agency
     ingest(agency, _code_named_extract(agency, tmp_path), work)

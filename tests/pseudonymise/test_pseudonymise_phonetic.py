@@ -5,10 +5,10 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from pipeline.pseudonymise.phonetic import encode_unique, soundex2
+from pipeline.agency.pseudonymise.phonetic import encode_unique, soundex2
 
 # Reference vectors of the Soundex2 algorithm (as published with Talisman's implementation),
-# inputs already normalised the way pipeline/ingest does (upper-case ASCII).
+# inputs already normalised the way pipeline/agency/ingest does (upper-case ASCII).
 VECTORS = [
     ("ASAMIAN", "AZMN"), ("KNIGHT", "NG"), ("MACKENZIE", "MKNZ"), ("PFEIFER", "FR"),
     ("PHILIPPE", "FLP"), ("SCHINDLER", "SNDL"), ("CHATEAU", "CHT"), ("HABITAT", "HBT"),

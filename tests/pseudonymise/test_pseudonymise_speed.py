@@ -10,14 +10,15 @@ import polars as pl
 import pytest
 from helpers_pseudonymise import KEY
 
+from pipeline.agency.pseudonymise import core
+from pipeline.agency.pseudonymise.core import Materials, build, pseudonymise
+from pipeline.agency.pseudonymise.handles import sort_by_handle
+from pipeline.agency.pseudonymise.leakage import sample_by_household
+from pipeline.agency.pseudonymise.synthetic import ingested
+from pipeline.agency.pseudonymise.tokens import compute_tokens
 from pipeline.common.tables import write_parquet
-from pipeline.pseudonymise import core, leak_scan
-from pipeline.pseudonymise.core import Materials, build, pseudonymise
-from pipeline.pseudonymise.handles import sort_by_handle
-from pipeline.pseudonymise.leak_scan import scan_frame
-from pipeline.pseudonymise.leakage import sample_by_household
-from pipeline.pseudonymise.synthetic import ingested
-from pipeline.pseudonymise.tokens import compute_tokens
+from pipeline.shared import leak_scan
+from pipeline.shared.leak_scan import scan_frame
 
 
 @pytest.fixture(scope="module")

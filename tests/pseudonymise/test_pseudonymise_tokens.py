@@ -12,9 +12,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from helpers_pseudonymise import KEY, OTHER_KEY, caf_frame, caf_person, cpam_frame, person
 
-from pipeline.match.config import variant_conditions
-from pipeline.pseudonymise.prepare import DELETION_MARK
-from pipeline.pseudonymise.tokens import V1_CATALOGUE, compute_tokens, load_catalogue
+from pipeline.agency.pseudonymise.prepare import DELETION_MARK
+from pipeline.agency.pseudonymise.tokens import V1_CATALOGUE, compute_tokens, load_catalogue
+from pipeline.shared.linkage_model import variant_conditions
 
 # Fixed vectors: KEY = bytes(range(32)), the CPAM row of helpers_pseudonymise.person().
 FIXED = {
@@ -216,7 +216,7 @@ def test_deletion_variant_known_answer() -> None:
 def _shares(left: pl.DataFrame, right: pl.DataFrame, family: str,
             against: str | None = None) -> bool:
     """Whether row 0 of `left` (CAF) and row 0 of `right` (CPAM) meet one of the match side's
-    conditions for the family (pipeline/match/config.py, variant_conditions)."""
+    conditions for the family (pipeline/shared/linkage_model.py, variant_conditions)."""
     for cond in variant_conditions(family, against):
         lc, rc = (side.strip().split(".", 1)[1] for side in cond.split("="))
         if left[lc][0] is not None and left[lc][0] == right[rc][0]:

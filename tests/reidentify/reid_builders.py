@@ -212,7 +212,7 @@ def write_agency(
 def write_lists(tmp: Path, run_info: dict | None = None) -> Path:
     """The CAF lists of `write_agency` without opposition nor contact history, territory names
     shown: what a CCAS worker opens (returns the lists folder)."""
-    from pipeline.reidentify import reidentify
+    from pipeline.agency.reidentify import reidentify
 
     paths = write_agency(tmp, opposed_handle=None)
     out = tmp / "listes"

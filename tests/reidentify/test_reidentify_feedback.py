@@ -12,8 +12,8 @@ import polars as pl
 import pytest
 from reid_builders import write_lists
 
+from pipeline.agency.reidentify.feedback import load_feedback
 from pipeline.common.errors import InputError
-from pipeline.reidentify.feedback import load_feedback
 from pipeline.shared.suppression import SECONDARY_LABEL, primary_label
 
 

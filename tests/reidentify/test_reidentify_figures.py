@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 from reid_builders import _pad, write_agency
 
-from pipeline.reidentify import reidentify
+from pipeline.agency.reidentify import reidentify
 
 RUN = {"run_date": "2025-10-06", "convention_id": "test"}
 

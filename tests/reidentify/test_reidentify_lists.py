@@ -15,9 +15,9 @@ import polars as pl
 import pytest
 from reid_builders import R, write_agency
 
+from pipeline.agency.reidentify import reidentify
+from pipeline.agency.reidentify.agency_data import months_before
 from pipeline.common.errors import PipelineError, RefusalError
-from pipeline.reidentify import reidentify
-from pipeline.reidentify.agency_data import months_before
 
 RUN = {"run_date": "2026-11-22", "convention_id": "demo-test"}
 

@@ -18,9 +18,9 @@ import polars as pl
 import pytest
 from reid_builders import write_agency, write_lists
 
-from pipeline.reidentify import reidentify
-from pipeline.reidentify.lists import ListHeader
-from pipeline.reidentify.sheets import CONFIDENTIAL, xlsx_bytes
+from pipeline.agency.reidentify import reidentify
+from pipeline.agency.reidentify.lists import ListHeader
+from pipeline.agency.reidentify.sheets import CONFIDENTIAL, xlsx_bytes
 
 TOOLS = ("soffice", "pdfinfo", "pdftotext", "pdftoppm")
 MISSING = [t for t in TOOLS if shutil.which(t) is None]

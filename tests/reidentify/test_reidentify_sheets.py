@@ -11,8 +11,8 @@ import polars as pl
 import pytest
 from reid_builders import ADDRESSES, RESOURCES, write_agency
 
-from pipeline.reidentify import reidentify
-from pipeline.reidentify.fieldwork import fieldwork
+from pipeline.agency.reidentify import reidentify
+from pipeline.agency.reidentify.fieldwork import fieldwork
 
 RUN = {"run_date": "2026-11-22", "convention_id": "demo-test"}
 
@@ -168,7 +168,7 @@ def test_legend_explains_roles_priorities_rules_outcomes_and_notice(listes: Path
 
 
 def test_tour_parses_house_numbers_without_eating_the_street() -> None:
-    from pipeline.reidentify.sheets import tour_frame
+    from pipeline.agency.reidentify.sheets import tour_frame
 
     addresses = [
         "10 R DE LA PAIX",
@@ -192,7 +192,7 @@ def test_legend_shows_rule_limits_from_the_catalogue(tmp_path: Path, monkeypatch
     """Rules may carry `limites` (detect's catalogue): the legend lists them under the rule."""
     import dataclasses
 
-    from pipeline.detect import rules as catalogue
+    from pipeline.shared import rules as catalogue
 
     real = catalogue.load_rules
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.report.facts import SECTION_IDS
-from pipeline.report.render import render_report
+from pipeline.central.report.facts import SECTION_IDS
+from pipeline.central.report.render import render_report
 
 pytestmark = pytest.mark.browser
 

@@ -10,9 +10,9 @@ import polars as pl
 import pytest
 from report_fixtures import complete_facts
 
-from pipeline.pseudonymise.export_facts import export_facts
-from pipeline.report.drilldown import pair_ref, reconciliation, waterfalls
-from pipeline.report.render import build_view, render_report
+from pipeline.agency.pseudonymise.export_facts import export_facts
+from pipeline.central.report.drilldown import pair_ref, reconciliation, waterfalls
+from pipeline.central.report.render import build_view, render_report
 
 MODEL = {"comparisons": [
     {"comparison": "nom", "label": "Nom", "levels": [
@@ -133,7 +133,7 @@ def test_report_of_a_failed_validation_quotes_no_data_value(tmp_path: Path) -> N
     from test_report_validation import PLANTED_NIR, _bad_export_frame
 
     from pipeline.central.facts import validation_facts
-    from pipeline.report.validation import validate
+    from pipeline.central.report.validation import validate
 
     outcome = validate("caf_export", _bad_export_frame(), tmp_path / "run")
     facts = complete_facts()

@@ -15,8 +15,8 @@ import polars as pl
 import pytest
 from test_report_validation import _bad_export_frame, _targets, caf_export, hx, links
 
+from pipeline.central.report.validation import validate
 from pipeline.common.errors import PipelineError
-from pipeline.report.validation import validate
 
 
 def cpam_export(n: int = 30) -> pl.DataFrame:

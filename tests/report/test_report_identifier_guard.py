@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from pipeline.central.report.render import _check_no_identifiers
 from pipeline.common.errors import PipelineError
-from pipeline.report.render import _check_no_identifiers
 
 
 @pytest.mark.parametrize("text", [

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from report_fixtures import complete_facts
 
+from pipeline.central.report.facts import SECTION_IDS
+from pipeline.central.report.render import build_view, render_report
 from pipeline.common.errors import PipelineError
-from pipeline.report.facts import SECTION_IDS
-from pipeline.report.render import build_view, render_report
 
 
 class _Collector(HTMLParser):

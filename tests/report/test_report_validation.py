@@ -13,9 +13,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from pipeline.central.report.validation import ValidationOutcome, raise_on_critical, validate
 from pipeline.common.errors import PipelineError
-from pipeline.report.suite_spec import available_stages, expand, load_patterns, load_suite
-from pipeline.report.validation import ValidationOutcome, raise_on_critical, validate
+from pipeline.shared.suite_spec import available_stages, expand, load_patterns, load_suite
 
 N = 40
 PLANTED_NIR = "1850761169042"  # synthetic, NIR-shaped: must be caught and never echoed

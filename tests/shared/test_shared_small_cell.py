@@ -10,8 +10,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from pipeline.report.crosschecks import targets_vs_aggregates
-from pipeline.report.render import _mask_detection, fmt_count
+from pipeline.central.report.crosschecks import targets_vs_aggregates
+from pipeline.central.report.render import _mask_detection, fmt_count
 from pipeline.shared import suppression
 from pipeline.shared.agency_stats import suppressed_counts
 from pipeline.shared.suppression import primary_label, suppress, suppressed_frame

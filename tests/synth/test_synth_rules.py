@@ -1,7 +1,7 @@
 """Truth rule flags on small hand-checked households (2025-04-01 table, R = 2026-03-02).
 
 The truth is the generator's own reading of the texts (pipeline/synth/rules.py), independent of
-pipeline/detect: these cases pin it to the texts (docs/LEGAL.md).
+pipeline/central/detect: these cases pin it to the texts (docs/LEGAL.md).
 """
 
 from __future__ import annotations

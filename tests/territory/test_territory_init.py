@@ -141,8 +141,8 @@ def test_config_errors_name_the_file(tmp_path: Path) -> None:
 
 
 def test_init_convention_lists_come_from_the_catalogues(tmp_path: Path, synth: Path) -> None:
-    from pipeline.detect.rules import load_rules
-    from pipeline.pseudonymise.tokens import load_catalogue
+    from pipeline.agency.pseudonymise.tokens import load_catalogue
+    from pipeline.shared.rules import load_rules
     from pipeline.trust.convention import central_readiness_errors, load_convention
 
     conv = load_convention(load_config(_init(tmp_path / "t", synth)).path("convention"))

@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 from trust_world import ROOT, TODAY, edit_yaml, make_world
 
+from pipeline.agency.pseudonymise.tokens import load_catalogue
 from pipeline.common.errors import RefusalError
-from pipeline.pseudonymise.tokens import load_catalogue
 from pipeline.trust.convention import load_convention, sign_convention, verify_convention
 
 DEMO = ROOT / "conventions" / "demo-flers.yaml"
@@ -31,7 +31,7 @@ def test_demo_convention_is_signed_by_every_party_and_in_force():
 def test_demo_convention_allows_every_token_of_tokens_yaml():
     conv = load_convention(DEMO)
     # `variants` entries expanded: one export column per position (tok_nomdel_dob_00, ...)
-    tokens = load_catalogue(ROOT / "pipeline/pseudonymise/tokens.yaml").tokens
+    tokens = load_catalogue(ROOT / "pipeline/shared/tokens.yaml").tokens
     for token in tokens:
         for agency in token["agencies"]:
             assert token["name"] in conv.allowed_fields(agency), (agency, token["name"])
@@ -136,8 +136,8 @@ def test_convention_without_tokens_refused_by_verify_and_pseudonymise(tmp_path):
     central step failed. Both `convention verify` and `pseudonymise` now refuse it up front."""
     from typer.testing import CliRunner
 
+    from pipeline.agency.pseudonymise.core import load_materials
     from pipeline.cli import app
-    from pipeline.pseudonymise.core import load_materials
 
     w = make_world(tmp_path, spec_changes={"fields": _spec_fields(drop_tokens="cpam")})
     conv = load_convention(w.convention)

@@ -19,11 +19,11 @@ import pytest
 import yaml
 from trust_world import TODAY, edit_yaml, export_frame, full_world, make_world
 
+from pipeline.agency.pseudonymise.core import pseudonymise
+from pipeline.agency.pseudonymise.synthetic import ingested
 from pipeline.common.errors import RefusalError
 from pipeline.common.files import sha256_file
 from pipeline.common.tables import write_parquet
-from pipeline.pseudonymise.core import pseudonymise
-from pipeline.pseudonymise.synthetic import ingested
 from pipeline.shared.contract import EXPORT_SCHEMA_VERSION
 from pipeline.trust.convention import load_convention
 from pipeline.trust.demo import DEMO_SEED, install_demo_keys
@@ -41,13 +41,13 @@ from pipeline.trust.manifest import write_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_KEYS = ROOT / "sample_data" / "keys"
-RULES = "pipeline/detect/rules.yaml"
+RULES = "pipeline/shared/rules.yaml"
 
 
 @pytest.fixture(autouse=True)
 def _bundled_css_table():
     """The gate may switch the detection to a pinned table: back to the bundled one after."""
-    from pipeline.detect import css_params
+    from pipeline.shared import css_params
 
     yield
     if hasattr(css_params, "use_parameters"):
@@ -112,7 +112,7 @@ def test_agency_signs_the_reference_hashes_into_its_manifest(tmp_path):
     manifest = json.loads(res.manifest_file.read_text("utf-8"))
     assert manifest["fichiers_reference"] == current_hashes()
     assert manifest["fichiers_reference"][RULES] == sha256_file(ROOT / RULES)
-    assert manifest["table_parametres"]["fichier"] == "pipeline/detect/parameters/css.yaml"
+    assert manifest["table_parametres"]["fichier"] == "pipeline/shared/parameters/css.yaml"
 
 
 # --- 2. demo key pairs and the demo linkage key are refused outside a demo ------------------
@@ -256,7 +256,7 @@ def test_gate_refuses_a_manifest_made_under_other_reference_files(world):
 
 
 def test_gate_result_audit_and_report_carry_the_reference_hashes(tmp_path):
-    from pipeline.report.render import build_view
+    from pipeline.central.report.render import build_view
     from pipeline.trust.reference import current_hashes
 
     w = full_world(tmp_path)
@@ -284,7 +284,7 @@ def test_committed_demo_convention_pins_the_current_files():
 
 def _next_table(folder: Path) -> Path:
     """The bundled table plus a confirmed 1 April 2026 revaluation (synthetic figures)."""
-    data = yaml.safe_load((ROOT / "pipeline/detect/parameters/css.yaml").read_text("utf-8"))
+    data = yaml.safe_load((ROOT / "pipeline/shared/parameters/css.yaml").read_text("utf-8"))
     last = data["ceilings"][-1]
     data["ceilings"].append({**last, "from": "2026-04-01", "to": "2027-03-31", "confirmed": True,
                              "gratuite": {k: v + 100 for k, v in last["gratuite"].items()}})
@@ -298,7 +298,7 @@ def _next_table(folder: Path) -> Path:
 def test_territory_pins_a_new_parameter_table_without_code_change(tmp_path):
     import datetime as dt
 
-    from pipeline.detect import css_params
+    from pipeline.shared import css_params
 
     (tmp_path / "conventions").mkdir(parents=True)
     table = _next_table(tmp_path / "conventions")

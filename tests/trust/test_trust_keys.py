@@ -186,7 +186,7 @@ def test_ceremony_refuses_to_hand_the_key_to_the_operator(tmp_path):
 
 
 def test_subkeys_match_the_pseudonymise_token_engine(tmp_path):
-    hmac_engine = pytest.importorskip("pipeline.pseudonymise.hmac_engine")
+    hmac_engine = pytest.importorskip("pipeline.agency.pseudonymise.hmac_engine")
     w = make_world(tmp_path)
     key = load_linkage_key(w.keys["caf"], w.convention_id, convention=w.convention)
     for name in ("tok_nir", "tok_enfant", "tok_nom_dob"):

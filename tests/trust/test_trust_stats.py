@@ -34,7 +34,7 @@ def test_reidentify_stats_file_is_owner_only_and_suppressed(tmp_path, monkeypatc
     monkeypatch.syspath_prepend(str(ROOT / "tests" / "reidentify"))
     from reid_builders import write_agency
 
-    from pipeline.reidentify import reidentify
+    from pipeline.agency.reidentify import reidentify
 
     paths = write_agency(tmp_path)
     out = tmp_path / "listes"
@@ -54,7 +54,7 @@ def test_feedback_count_files_are_owner_only(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(ROOT / "tests" / "reidentify"))
     from reid_builders import write_lists
 
-    from pipeline.reidentify.feedback import load_feedback
+    from pipeline.agency.reidentify.feedback import load_feedback
 
     listes = write_lists(tmp_path)
     res = load_feedback(listes, [listes], tmp_path / "retours")

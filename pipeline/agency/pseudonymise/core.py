@@ -1,0 +1,311 @@
+"""The agency-side pseudonymisation step: ingested extract -> export + handles table + manifest.
+
+Order matters for "nothing half-written": everything is computed and the export frame is scanned
+for leaks in memory first; only then are the handles table, the export and the manifest written
+(each atomically). If signing fails, the export is removed again so that no unsigned file sits in
+the export folder.
+
+The handles table is not encrypted at rest, on purpose: it holds the same contact data as the
+ingested extract beside it, on the same agency premises, with the same protection (owner-only
+0600 file in a 0700 folder, checked on read). Encrypting it with a key stored next to it would
+add nothing; encrypting it with K would let the other agency, which also holds K, read it if it
+ever got the file. Disk or volume encryption on the agency side is the right layer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+import polars as pl
+
+from pipeline.agency.pseudonymise.handles import assign_handles, sort_by_handle
+from pipeline.agency.pseudonymise.leakage import (
+    STEP_SAMPLE_ROWS,
+    agency_truth,
+    frequency_leakage_frame,
+)
+from pipeline.agency.pseudonymise.opposition import OppositionList, flag_opposition, read_opposition
+from pipeline.agency.pseudonymise.prepare import prepare_components
+from pipeline.agency.pseudonymise.tokens import TokenCatalogue, compute_tokens, load_catalogue
+from pipeline.common.errors import InputError, PipelineError, RefusalError
+from pipeline.common.files import check_private, private_dir, write_text
+from pipeline.common.progress import info, step, warn
+from pipeline.common.tables import read_parquet, write_parquet
+from pipeline.shared.attributes import (
+    STRUCTURE,
+    add_attributes,
+    add_features,
+    export_attributes,
+    local_place,
+    minimal_opposition,
+    read_territory,
+)
+from pipeline.shared.contract import EXPORT_SCHEMA_VERSION
+from pipeline.shared.kanonymity import export_k
+from pipeline.shared.leak_scan import LeakageFound, scan_frame
+from pipeline.shared.providers import PROVIDERS, is_benefits, modele
+
+T = TypeVar("T")
+
+CONTACT_FIELDS = {
+    "caf": ["matricule", "role", "nom", "prenom", "telephone", "adresse", "code_postal",
+            "code_commune"],
+    "cpam": ["qualite", "nom", "prenom", "adresse", "code_postal", "code_commune"],
+}
+
+
+def _timed(fn: Callable[..., T], *args: object, **kwargs: object) -> tuple[T, float]:
+    """`fn(*args, **kwargs)` and its wall time (for a step run in another thread)."""
+    t0 = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, round(time.perf_counter() - t0, 3)
+
+
+@dataclasses.dataclass(frozen=True)
+class PseudonymiseResult:
+    """What was written and the aggregate counts (no identifier)."""
+
+    agency: str
+    export_file: Path
+    manifest_file: Path | None
+    handles_file: Path
+    leakage_file: Path
+    rows: int
+    columns: list[str]
+    counts: dict
+    key_fingerprint: str
+    timings: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class Materials:
+    """The key and the convention facts the step needs (from pipeline.trust, or given)."""
+
+    secret: bytes
+    fingerprint: str
+    convention_id: str
+    allowed_fields: list[str] | None
+    contact_fields: list[str] | None
+    demo: bool
+    reference: dict = dataclasses.field(default_factory=dict)  # signed into the manifest
+
+
+def load_materials(keys_dir: Path, convention: Path, agency: str,
+                   today: dt.date | None = None) -> Materials:
+    """Read the convention and the linkage key through pipeline.trust; refuses, before anything
+    is written, a convention the central gate would refuse (pipeline.trust.agency)."""
+    from pipeline.trust.agency import verify_for_agency
+    from pipeline.trust.convention import load_convention
+    from pipeline.trust.keys import load_linkage_key
+
+    conv = load_convention(convention)
+    checked = verify_for_agency(conv, agency, Path(keys_dir), today or dt.date.today())
+    key = load_linkage_key(keys_dir, conv.id, convention=conv)
+    return Materials(key.secret, key.fingerprint, conv.id, conv.allowed_fields(agency),
+                     conv.contact_fields(agency), bool(conv.demo), checked.as_manifest())
+
+
+def refuse_seed_outside_demo(seed: int | None, mat: Materials) -> None:
+    """A fixed seed gives the same handles run after run: demo conventions only."""
+    if seed is not None and not mat.demo:
+        raise RefusalError(
+            f"graine de handles (--seed) refusée : la convention « {mat.convention_id} » n'est "
+            "pas une convention de démonstration ; des handles reproductibles relieraient les "
+            "exports d'un run à l'autre")
+
+
+def _read_ingested(workdir: Path) -> pl.DataFrame:
+    path = Path(workdir) / "ingested.parquet"
+    if not path.exists():
+        raise InputError(path, "fichier introuvable (lancez d'abord « ingest »)")
+    check_private(path)
+    return read_parquet(path, "extrait normalisé")
+
+
+def _household_key(agency: str) -> pl.Expr:
+    if agency == "caf":
+        return pl.coalesce(pl.col("matricule").cast(pl.String),
+                           pl.format("ligne:{}", pl.col("line")))
+    return pl.coalesce(pl.col("nir_ouvrant_droit"), pl.col("nir"),
+                       pl.format("ligne:{}", pl.col("line")))
+
+
+def _contacts(frame: pl.DataFrame, agency: str) -> pl.DataFrame:
+    nom = pl.coalesce("nom_usage", "nom_naissance") if agency == "caf" else pl.col("nom")
+    return frame.with_columns(nom=nom, prenom=pl.col("prenom1"))
+
+
+def build(
+    ingested: pl.DataFrame,
+    agency: str,
+    secret: bytes,
+    *,
+    territory: pl.DataFrame | None = None,
+    opposition: OppositionList | None = None,
+    seed: int | None = None,
+    allowed_fields: list[str] | None = None,
+    contact_fields: list[str] | None = None,
+    engine: str | None = None,
+    catalogue: TokenCatalogue | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
+    """Pure computation: (export frame, handles frame, counts). No file is touched.
+
+    `catalogue`: the token scheme (default tokens.yaml, version 2; the attacks' tests pass the
+    version 1 control)."""
+    provider, agency = agency, modele(agency)  # an MSA file goes through the CPAM's contract
+    if not ingested["line"].is_sorted():  # tokens and attributes are row-aligned in line order
+        ingested = ingested.sort("line")
+    prepared = prepare_components(ingested, agency)
+    # The tokens (one parallel HMAC select) are computed in a second thread while this one
+    # derives attributes, handles and features, whose grouped steps leave a core idle; polars
+    # releases the GIL, and both only read `prepared`.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(compute_tokens, prepared, agency, secret, engine=engine,
+                              prepared=True, catalogue=catalogue)
+        frame = add_attributes(prepared, agency, territory)
+        frame, opp_counts = flag_opposition(frame, agency, opposition)
+        frame = assign_handles(frame, _household_key(agency), provider, secret=secret, seed=seed)
+        # The features' household joins gather every column: the 128-bit token columns (most
+        # of the frame's bytes) join only afterwards, row-aligned (a left join keeps rows).
+        frame = add_features(frame, agency)
+        tokens = pending.result()
+    frame = pl.concat([frame, tokens], how="horizontal")
+
+    catalogue = catalogue or load_catalogue()
+    attributes = export_attributes(agency, frame.columns)
+    produced = STRUCTURE + attributes + catalogue.names(agency)
+    wanted = produced if allowed_fields is None else [c for c in produced if c in allowed_fields]
+    missing = [c for c in STRUCTURE if c not in wanted]
+    if missing:
+        raise PipelineError(
+            "la convention n'autorise pas les colonnes indispensables " + ", ".join(missing))
+    unknown = sorted(set(allowed_fields or []) - set(produced))
+    if unknown:
+        warn("colonnes autorisées par la convention mais non produites : " + ", ".join(unknown))
+    export = sort_by_handle(minimal_opposition(frame.select(wanted), frame["role"]))
+
+    contacts = contact_fields or CONTACT_FIELDS[agency]
+    local = _contacts(frame, agency)
+    absent = [c for c in contacts if c not in local.columns]
+    if absent:
+        raise PipelineError("champs de contact de la convention inconnus de l'extrait : "
+                            + ", ".join(absent))
+    handles = local.select(
+        "handle", "foyer", "line", *[c for c in contacts if c != "line"], "opposition",
+        *local_place(local, agency)).sort("line")
+
+    quartier_hors = 0
+    if "quartier" in handles.columns:  # household level, kept at the agency (contract 3)
+        quartier_hors = int((handles["quartier"] == "HORS_TERRITOIRE").sum())
+    counts = {
+        "personnes": frame.height,
+        "foyers": frame["foyer"].n_unique(),
+        "opposition": opp_counts,
+        "hors_territoire": quartier_hors,
+        "jetons_non_nuls": {t: int(tokens[t].is_not_null().sum()) for t in tokens.columns},
+    }
+    return export, handles, counts
+
+
+def pseudonymise(
+    agency: str,
+    workdir: Path,
+    keys_dir: Path,
+    convention: Path,
+    export_dir: Path,
+    territory: Path | None = None,
+    opposition: Path | None = None,
+    seed: int | None = None,
+    *,
+    materials: Materials | None = None,
+    engine: str | None = None,
+    sign: bool = True,
+    today: dt.date | None = None,
+) -> PseudonymiseResult:
+    """Run the whole agency-side step; see docs/CONTRACTS.md for every file written."""
+    if agency not in PROVIDERS:
+        raise PipelineError(f"organisme inconnu : « {agency} » ({', '.join(PROVIDERS)})")
+    workdir, export_dir = Path(workdir), Path(export_dir)
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = round(now - clock, 3)
+        clock = now
+
+    mat = materials or load_materials(Path(keys_dir), Path(convention), agency, today)
+    refuse_seed_outside_demo(seed, mat)
+    with step("Lecture de l'extrait normalisé"):
+        ingested = _read_ingested(workdir)
+    lap("lecture")
+    terr = read_territory(Path(territory)) if territory else None
+    if is_benefits(agency) and terr is None:
+        warn("pas de table du territoire : la colonne quartier restera vide")
+    opp = read_opposition(Path(opposition), agency) if opposition else None
+
+    with step("Jetons, handles et attributs"):
+        export, handles, counts = build(
+            ingested, agency, mat.secret, territory=terr, opposition=opp, seed=seed,
+            allowed_fields=mat.allowed_fields, contact_fields=mat.contact_fields, engine=engine)
+    lap("jetons_handles_attributs")
+
+    # The attacks and the k-anonymity figures (aggregates for leakage.json, no gate) run in
+    # other threads while the identifier scan, the gate, runs here and the files are written.
+    with step("Contrôle des fuites (export)"), ThreadPoolExecutor(max_workers=2) as pool:
+        truth = agency_truth(ingested, handles, agency)
+        pending_freq = pool.submit(_timed, frequency_leakage_frame, export, truth=truth,
+                                   sample_rows=STEP_SAMPLE_ROWS)
+        pending_k = pool.submit(export_k, export)
+        scan = scan_frame(export, ingested, agency)
+        if not scan["ok"]:
+            raise LeakageFound(scan)
+        lap("controle_fuites")
+        private_dir(workdir)
+        export_dir.mkdir(parents=True, exist_ok=True)
+        handles_file = workdir / "handles.parquet"
+        export_file = export_dir / f"{agency}.pseudo.parquet"
+        written: list[Path] = []
+        try:
+            written.append(write_parquet(handles, handles_file, sort_by=["line"], private=True))
+            written.append(write_parquet(export, export_file, sort_by=["handle"]))
+            lap("ecriture")
+            freq, timings["attaque_frequences"] = pending_freq.result()
+            k_anon = pending_k.result()
+        except BaseException:  # no export (nor its handles) without its leakage figures
+            for path in written:
+                path.unlink(missing_ok=True)
+            raise
+    lap("attente_attaques")
+    leakage = {"agency": agency, "scan": scan, "frequence": freq, "k_anonymat": k_anon}
+    leakage_file = write_text(export_dir / f"{agency}.leakage.json",
+                              json.dumps(leakage, indent=2, sort_keys=True, ensure_ascii=False))
+    manifest_file = None
+    if sign:
+        try:
+            from pipeline.agency.pseudonymise.export_facts import export_facts
+            from pipeline.trust.manifest import write_manifest
+
+            manifest_file = write_manifest(
+                export_file, agency=agency, convention_id=mat.convention_id,
+                key_fingerprint=mat.fingerprint, keys_dir=Path(keys_dir),
+                schema_version=EXPORT_SCHEMA_VERSION, reference=mat.reference,
+                extra={"rows_opposition": counts["opposition"]["personnes_opposees"],
+                       **export_facts(workdir, Path(territory) if territory else None)})
+        except BaseException:
+            export_file.unlink(missing_ok=True)
+            raise
+    lap("signature")
+    info(f"{agency} : {export.height} personnes, {counts['foyers']} foyers, "
+         f"{counts['opposition']['personnes_opposees']} en opposition")
+    return PseudonymiseResult(agency, export_file, manifest_file, handles_file, leakage_file,
+                              export.height, export.columns, counts, mat.fingerprint, timings)
+

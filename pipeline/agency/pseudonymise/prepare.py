@@ -1,0 +1,115 @@
+"""Canonical token components from an ingested extract (the columns tokens.yaml names).
+
+Both agencies are brought to the same column names and string forms here, so that a token is
+computed by the same code on both sides and equal inputs give equal tokens.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from pipeline.agency.pseudonymise.phonetic import encode_unique
+from pipeline.shared.providers import AGENCIES
+from pipeline.shared.token_catalogue import DELETION_MARK
+
+
+def _blank_to_null(expr: pl.Expr) -> pl.Expr:
+    s = expr.cast(pl.String).str.strip_chars()
+    return pl.when(s.str.len_bytes() > 0).then(s).otherwise(None)
+
+
+def _two_digits(col: str) -> pl.Expr:
+    return pl.col(col).cast(pl.Int32).cast(pl.String).str.zfill(2)
+
+
+# A deletion-variant component is `<name>_del_<NN>` (DELETION_MARK): the prepared column `<name>`
+# with its character at position NN (0-based) deleted (tokens.yaml, `variants`).
+
+
+def deletion_variant(name: pl.Expr, position: int) -> pl.Expr:
+    """`name` with the character at `position` deleted (SymSpell's deletion neighbourhood).
+
+    Two spellings one edit apart (substitution, insertion, deletion, adjacent transposition)
+    share a deletion at the same or a neighbouring position, or one equals the other's
+    deletion. Where no distinct deletion exists (position beyond the name, or the same letter
+    as the previous position, whose deletion gives the same string) the variant is a pad,
+    "#NN#" + the whole name: never equal to a real deletion, and as unique as the name itself,
+    so that neither the name's length nor its doubled letters show as nulls or as equal
+    columns within a row. Null stays null.
+    """
+    n = name.str.len_chars()
+    kept = (n > position) & (n > 1)
+    if position > 0:
+        kept = kept & (name.str.slice(position, 1) != name.str.slice(position - 1, 1))
+    deleted = pl.concat_str([name.str.slice(0, position), name.str.slice(position + 1)])
+    return pl.when(kept).then(deleted).otherwise(
+        pl.concat_str([pl.lit(f"#{position:02d}#"), name]))
+
+
+def component_expr(component: str) -> pl.Expr:
+    """The expression of a token component: a prepared column, or a deletion variant of one."""
+    base, mark, pos = component.rpartition(DELETION_MARK)
+    if mark and pos.isdigit():
+        return deletion_variant(pl.col(base).cast(pl.String), int(pos))
+    return pl.col(component).cast(pl.String)
+
+
+def role_column(agency: str) -> str:
+    return "role" if agency == "caf" else "qualite"
+
+
+def _parent_nirs(df: pl.DataFrame) -> pl.DataFrame:
+    """CAF: the DEM's and the CJT's nir of each dossier, on the dossier's ENF/APC rows."""
+    child = pl.col("role").is_in(["ENF", "APC"])
+    out = df
+    in_order = df["line"].is_sorted()  # an ingested extract is: no sort needed for "first"
+    for role, name in (("DEM", "nir_parent1"), ("CJT", "nir_parent2")):
+        parents = df.filter((pl.col("role") == role) & pl.col("nir").is_not_null())
+        parent = (
+            (parents if in_order else parents.sort("line"))
+            .unique("matricule", keep="first", maintain_order=True)
+            .select("matricule", pl.col("nir").alias(name))
+        )
+        out = out.join(parent, on="matricule", how="left", maintain_order="left")
+        out = out.with_columns(pl.when(child).then(pl.col(name)).alias(name))
+    return out
+
+
+def prepare_components(df: pl.DataFrame, agency: str) -> pl.DataFrame:
+    """Return `df` plus the canonical component columns (all strings) of tokens.yaml."""
+    if agency not in AGENCIES:
+        raise ValueError(f"unknown agency {agency!r}")
+    annee = pl.col("naiss_annee").cast(pl.Int32).cast(pl.String).str.zfill(4)
+    mois, jour = _two_digits("naiss_mois"), _two_digits("naiss_jour")
+    out = df.with_columns(
+        nir=_blank_to_null(pl.col("nir")),
+        nir_certifie=pl.when(pl.col("nir_statut") == "certifie")
+        .then(_blank_to_null(pl.col("nir"))),
+        nom=_blank_to_null(pl.col("nom_naissance" if agency == "caf" else "nom")),
+        nom_usage=(
+            _blank_to_null(pl.col("nom_usage")) if agency == "caf"
+            else pl.lit(None, dtype=pl.String)
+        ),
+        prenom1=_blank_to_null(pl.col("prenom1")),
+        prenom1_init=_blank_to_null(pl.col("prenom1")).str.slice(0, 1),
+        prenom2=pl.col("prenoms").cast(pl.String).str.extract(r"^\s*\S+\s+(\S+)", 1),
+        prenoms=_blank_to_null(pl.col("prenoms")),
+        dob=pl.col("date_naissance").dt.to_string("%Y-%m-%d"),
+        annee=annee,
+        mois=mois,
+        jour=jour,
+        dob_swap=pl.when(
+            (pl.col("naiss_jour") <= 12) & (pl.col("naiss_jour") != pl.col("naiss_mois"))
+        ).then(pl.concat_str([annee, jour, mois], separator="-")),
+        sexe=pl.col("sexe").cast(pl.Int8),
+        code_commune=_blank_to_null(pl.col("code_commune")),
+    )
+    if agency == "caf":
+        out = _parent_nirs(out)
+    else:
+        out = out.with_columns(nir_ouvrant_droit=_blank_to_null(pl.col("nir_ouvrant_droit")))
+    return out.with_columns(
+        nom_phon=encode_unique(out["nom"]),
+        nom_usage_phon=encode_unique(out["nom_usage"]),
+        prenom1_phon=encode_unique(out["prenom1"]),
+    )
