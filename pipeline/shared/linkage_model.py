@@ -163,6 +163,31 @@ def _name(value: Any, path: Path, where: str) -> str:
     return value
 
 
+_CONDITION_REF = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
+
+
+def _expander(raw: dict, path: Path) -> Any:
+    """`{name}` -> the condition declared once under `conditions:`; an unknown name is refused."""
+    conditions = raw.get("conditions") or {}
+    if not isinstance(conditions, dict):
+        raise InputError(path, "« conditions » doit être un dictionnaire nom -> SQL",
+                         column="conditions")
+
+    def expand(text: str | None, where: str) -> str | None:
+        if text is None:
+            return None
+
+        def one(m: re.Match[str]) -> str:
+            if m.group(1) not in conditions:
+                raise InputError(path, f"{where} : condition inconnue « {m.group(1)} »",
+                                 column="conditions")
+            return f"({' '.join(str(conditions[m.group(1)]).split())})"
+
+        return _CONDITION_REF.sub(one, str(text))
+
+    return expand
+
+
 def load_config(path: Path | None = None) -> Config:
     """Read comparisons.yaml (the packaged default when `path` is None) into a Config."""
     path = Path(path) if path is not None else DEFAULT_CONFIG
@@ -176,6 +201,7 @@ def load_config(path: Path | None = None) -> Config:
     if not isinstance(raw, dict):
         raise InputError(path, "la configuration doit être un dictionnaire YAML")
 
+    expand = _expander(raw, path)
     passes = []
     for i, p in enumerate(_need(raw, "passes", path, "la racine")):
         where = f"passes[{i}]"
@@ -185,9 +211,10 @@ def load_config(path: Path | None = None) -> Config:
         passes.append(Pass(
             name=_name(_need(p, "name", path, where), path, where),
             label=str(p.get("label", p["name"])),
-            joins=tuple(c for j in joins for c in (_variants(j, path, where) or [str(j)])),
-            consistent=str(p.get("consistent", "TRUE")),
-            tie_break=p.get("tie_break"),
+            joins=tuple(expand(c, where) for j in joins
+                        for c in (_variants(j, path, where) or [str(j)])),
+            consistent=expand(str(p.get("consistent", "TRUE")), where),
+            tie_break=expand(p.get("tie_break"), where),
             short=str(p.get("short", p.get("label", p["name"]))),
             role=None if p.get("role") is None else str(p["role"]),
         ))

@@ -68,3 +68,20 @@ def test_a_typo_in_a_predicate_names_the_rule_when_the_catalogue_loads(tmp_path)
     message = str(err.value)
     assert "règle monoparent_sous_plafond_sans_css : prédicat invalide" in message
     assert "typ_foyer" in message
+
+
+def test_shared_conditions_are_declared_once_and_expanded(tmp_path) -> None:
+    """`{jumeaux}` / `{nir_concordant}` are written once under `conditions:` and expanded in
+    every pass that names them; a pass naming an undeclared condition is refused at load."""
+    from pipeline.shared.linkage_model import DEFAULT_CONFIG, load_config
+
+    text = DEFAULT_CONFIG.read_text(encoding="utf-8")
+    guard = "l.tok_nomseul_dob_sexe IS NULL"
+    assert text.count(guard) == 1
+    twin = [p.name for p in load_config().passes if guard in p.consistent]
+    assert {"nom_dob", "noms_inverses", "nom_faute", "foyer"} <= set(twin)
+    assert all("{" not in p.consistent for p in load_config().passes)
+    bad = tmp_path / "comparisons.yaml"
+    bad.write_text(text.replace("{jumeaux}", "{jumeau}", 1), encoding="utf-8")
+    with pytest.raises(InputError, match="condition inconnue « jumeau »"):
+        load_config(bad)
