@@ -30,7 +30,7 @@ from pipeline.central.match.model import level_weights, prior_weight, run_em, u_
 from pipeline.common.errors import InputError
 from pipeline.common.files import write_text
 from pipeline.shared import bloom
-from pipeline.shared.linkage_model import Config
+from pipeline.shared.linkage_model import Comparison, Config
 
 BENEFITS = "caf"  # the benefits side's provider (its requests file)
 COVERAGE_DEFAULT = "cpam"  # the coverage side's provider when its file names none
@@ -53,6 +53,7 @@ class ResidueSettings:
     lanes: tuple[str, ...]
     bits: int
     bands: tuple[tuple[str, int, int], ...]
+    token_comparisons: tuple[str, ...]
 
     def max_distances(self) -> list[int]:
         """Each similarity level as the largest Hamming distance it admits (integers: the same
@@ -78,7 +79,8 @@ def settings(cfg: Config) -> ResidueSettings:
         max_bucket=int(raw["max_bucket"]), u_sample_pairs=int(raw["u_sample_pairs"]),
         seed=int(raw["seed"]), m_prior_pairs=float(raw["m_prior_pairs"]),
         link_weight=link_w, review_weight=review_w, lanes=tuple(bloom.LANES),
-        bits=64 * len(bloom.LANES), bands=tuple(bloom.lsh_bands()))
+        bits=64 * len(bloom.LANES), bands=tuple(bloom.lsh_bands()),
+        token_comparisons=tuple(str(x) for x in raw.get("token_comparisons", [])))
 
 
 # ---------------------------------------------------------------- requests (stage 1)
@@ -193,8 +195,8 @@ def load_residue(eng: Engine, residue: Mapping[str, Path], wanted: Mapping[str, 
 
 
 def _ham(st: ResidueSettings) -> str:
-    return " + ".join(f"(bit_count(bl.{c} | br.{c}) - bit_count(bl.{c} & br.{c}))"
-                      for c in st.lanes)
+    return " + ".join(f"(CAST(bit_count(bl.{c} | br.{c}) AS INTEGER)"
+                      f" - CAST(bit_count(bl.{c} & br.{c}) AS INTEGER))" for c in st.lanes)
 
 
 def _bloom_whens(st: ResidueSettings) -> str:
@@ -202,21 +204,32 @@ def _bloom_whens(st: ResidueSettings) -> str:
     return " ".join(f"WHEN d.ham <= {d} THEN {n - i}" for i, d in enumerate(st.max_distances()))
 
 
-def _gammas(cfg: Config) -> str:
-    return ",\n".join(probabilistic.gamma_case(c) for c in cfg.comparisons)
+def _tokens(cfg: Config, st: ResidueSettings) -> list[Comparison]:
+    """The token comparisons of comparisons.yaml the residue model keeps (`token_comparisons`):
+    only those whose levels say something about rows every key missed (the NIR)."""
+    known = {c.name: c for c in cfg.comparisons}
+    unknown = [n for n in st.token_comparisons if n not in known]
+    if unknown:
+        raise InputError(cfg.path, f"residue.token_comparisons : comparaison inconnue "
+                         f"« {unknown[0]} »", column="token_comparisons")
+    return [known[n] for n in st.token_comparisons]
+
+
+def _gammas(cfg: Config, st: ResidueSettings) -> str:
+    return "".join(",\n" + probabilistic.gamma_case(c) for c in _tokens(cfg, st))
 
 
 def _comparisons(cfg: Config, st: ResidueSettings) -> list[tuple[str, int]]:
     """(name, levels incl. `else`) of the residue model, in pattern order."""
     return [(BLOOM, len(st.similarity_levels) + 1), (FOYER, 2),
-            *((c.name, c.n_levels) for c in cfg.comparisons)]
+            *((c.name, c.n_levels) for c in _tokens(cfg, st))]
 
 
 def _gamma_table(eng: Engine, cfg: Config, st: ResidueSettings, pairs: Table, target: str,
                  sides: tuple[Table, Table, Table, Table, Table]) -> Table:
     res_l, res_r, caf, cpam, fmap = sides
     return run(eng, "residue_gamma", target, pairs=pairs, ham=_ham(st),
-               bloom_whens=_bloom_whens(st), gammas=_gammas(cfg), res_l=res_l, res_r=res_r,
+               bloom_whens=_bloom_whens(st), gammas=_gammas(cfg, st), res_l=res_l, res_r=res_r,
                caf=caf, cpam=cpam, foyer_map=fmap)
 
 
@@ -267,35 +280,67 @@ class ResidueModel:
     facts: dict[str, Any]
 
 
+def _self_levels(eng: Engine, st: ResidueSettings, records: Table, side: str) -> np.ndarray:
+    """Similarity-level counts of random pairs of two rows of one side (non-matches)."""
+    ids = eng.collect(render(eng, "residue_ids", records=records))["id"].to_numpy()
+    n = int(min(st.u_sample_pairs // 2, len(ids) * max(len(ids) - 1, 0)))
+    rng = np.random.default_rng(st.seed + (1 if side == "l" else 2))
+    pairs = pl.DataFrame({"lid": ids[rng.integers(0, len(ids), n)].astype(np.int32),
+                          "rid": ids[rng.integers(0, len(ids), n)].astype(np.int32)}
+                         ) if n else pl.DataFrame(schema={"lid": pl.Int32, "rid": pl.Int32})
+    table = eng.load_frame(f"res_self_{side}", pairs)
+    rows = eng.rows(render(eng, "residue_self_levels", pairs=table, records=records,
+                           ham=_ham(st), bloom_whens=_bloom_whens(st)))
+    eng.drop(table)
+    out = np.zeros(len(st.similarity_levels) + 1, dtype=np.int64)
+    for g, k in rows:
+        out[int(g)] += int(k)
+    return out
+
+
 def fit(eng: Engine, cfg: Config, st: ResidueSettings, cand_gamma: Table, rand_gamma: Table,
-        stage1: probabilistic.FittedModel, n_cand: int, n_l: int, n_r: int) -> ResidueModel:
-    """u from random residue pairs; m and the candidates' match share by EM (MAP: the token
-    comparisons' m of stage 1 as a prior of `m_prior_pairs` pseudo-pairs)."""
+        stage1: probabilistic.FittedModel, sides: tuple[Table, Table]) -> ResidueModel:
+    """Fellegi–Sunter over every pair of residue rows (n_l x n_r): the candidates' patterns,
+    plus the pairs no band gave as one pattern (lowest similarity level, other comparisons not
+    looked at). u of the similarity levels from random pairs of two rows of one side (certain
+    non-matches); u of the other comparisons from random cross pairs; m and the share of true
+    pairs by EM with u fixed (MAP: the token comparisons' m of stage 1 as a prior of
+    `m_prior_pairs` pseudo-pairs). The score's prior is that share."""
+    res_l, res_r = sides
+    n_l, n_r = eng.count(res_l), eng.count(res_r)
     comps = _comparisons(cfg, st)
     names = [n for n, _ in comps]
     n_levels = [k for _, k in comps]
     rp, rc = _pattern_counts(eng, names, rand_gamma)
-    u = u_from_counts(_level_counts(rp, rc, comps))
+    u_counts = _level_counts(rp, rc, comps)
+    self_counts = _self_levels(eng, st, res_l, "l") + _self_levels(eng, st, res_r, "r")
+    u_counts[0] = self_counts
+    u = u_from_counts(u_counts)
     patterns, counts = _pattern_counts(eng, names, cand_gamma)
-    m_init = [_initial_m(n_levels[0]), np.array([0.3, 0.7]),
-              *(np.asarray(m, dtype=float) for m in stage1.m)]
+    n_cand = int(counts.sum())
+    rest = n_l * n_r - n_cand
+    if rest > 0:  # the pairs no band gave: lowest level, nothing else compared
+        patterns = np.vstack([patterns, [[0] + [-1] * (len(names) - 1)]])
+        counts = np.append(counts, float(rest))
+    index = {c.name: k for k, c in enumerate(cfg.comparisons)}
+    stage1_m = [np.asarray(stage1.m[index[c.name]], dtype=float) for c in _tokens(cfg, st)]
+    m_init = [_initial_m(n_levels[0]), np.array([0.3, 0.7]), *stage1_m]
     prior_counts = [np.zeros(n_levels[0]), np.zeros(2),
-                    *(np.asarray(m, dtype=float) * st.m_prior_pairs for m in stage1.m)]
-    facts: dict[str, Any] = {"u_sample_pairs": int(rc.sum()), "patterns": len(counts)}
-    if len(counts):
-        guess = min(n_l, n_r) * 0.5 / max(n_cand, 1)
-        em = run_em(patterns, counts, n_levels, u=u, fix_u=False,
-                    lam_init=min(max(guess, 1e-4), 0.5), m_init=m_init,
+                    *(m * st.m_prior_pairs for m in stage1_m)]
+    facts: dict[str, Any] = {"u_cross_random_pairs": int(rc.sum()),
+                             "u_same_side_random_pairs": int(self_counts.sum()),
+                             "pairs": int(n_l * n_r), "patterns": len(counts)}
+    lam0 = min(n_l, n_r) * 0.5 / max(n_l * n_r, 1)
+    if len(counts) and n_l * n_r:
+        em = run_em(patterns, counts, n_levels, u=u, fix_u=True, lam_init=lam0, m_init=m_init,
                     m_prior_counts=prior_counts, max_iterations=cfg.em_max_iterations,
                     tolerance=cfg.em_tolerance)
-        m = em.m
-        expected = em.lam * n_cand
+        m, lam = em.m, em.lam
         facts |= {"em_iterations": em.iterations, "em_converged": em.converged,
-                  "em_in_block_match_share": em.lam, "em_expected_matches": expected}
+                  "em_match_share": em.lam, "em_expected_matches": em.lam * n_l * n_r}
     else:
-        m, expected = m_init, 0.0
-    pairs = max(n_l * n_r, 1)
-    lam = min(max(expected / pairs, 1.0 / pairs), 0.5)
+        m, lam = m_init, 0.5
+    lam = min(max(lam, 1.0 / max(n_l * n_r, 2)), 0.5)
     weights = level_weights(m, u)
     return ResidueModel(names, m, u, weights, lam, prior_weight(lam), facts)
 
@@ -348,7 +393,7 @@ def link_residue(eng: Engine, cfg: Config, residue: Mapping[str, Path],
     cand_gamma = _gamma_table(eng, cfg, st, cand, "res_cand_gamma", sides)
     rand = _random_pairs(eng, st, res_l, res_r)
     rand_gamma = _gamma_table(eng, cfg, st, rand, "res_rand_gamma", sides)
-    model = fit(eng, cfg, st, cand_gamma, rand_gamma, stage.model, n_cand, n_l, n_r)
+    model = fit(eng, cfg, st, cand_gamma, rand_gamma, stage.model, (res_l, res_r))
     eng.drop(rand_gamma)
     eng.drop(rand)
     scored = _score(eng, model, cand_gamma)

@@ -9,8 +9,7 @@ SELECT
     d.ham,
     CAST(CASE {bloom_whens} ELSE 0 END AS TINYINT) AS g_bloom,
     CAST(CASE WHEN fm.foyer_lie IS NULL THEN -1 WHEN fm.foyer_lie = r.foyer THEN 1 ELSE 0 END
-         AS TINYINT) AS g_foyer,
-{gammas}
+         AS TINYINT) AS g_foyer_contexte{gammas}
 FROM (
     SELECT p.lid, p.rid, {ham} AS ham
     FROM {pairs} AS p
