@@ -121,6 +121,8 @@ def params() -> BloomParams:
 PARAMS = params()
 COMPONENTS: list[str] = PARAMS.components
 LANES: list[str] = PARAMS.lanes()  # the residue's filter columns, both sides read this
+# Every column of residu.parquet: what a convention's `residue_fields` lists for each provider.
+RESIDUE_FIELDS: list[str] = [REQUEST_COLUMN, *LANES]
 
 
 def lsh_bands() -> list[tuple[str, int, int]]:
