@@ -26,7 +26,13 @@ import polars as pl
 from pipeline.central.engines.base import Engine, Table
 from pipeline.central.match import probabilistic
 from pipeline.central.match.db import PROVIDER_COLUMN, LoadedExport, render, run, sql_literal
-from pipeline.central.match.model import level_weights, prior_weight, run_em, u_from_counts
+from pipeline.central.match.model import (
+    PROB_FLOOR,
+    PSEUDO_COUNT,
+    level_weights,
+    prior_weight,
+    u_from_counts,
+)
 from pipeline.common.errors import InputError
 from pipeline.common.files import write_text
 from pipeline.shared import bloom
@@ -289,8 +295,11 @@ def _self_levels(eng: Engine, st: ResidueSettings, records: Table, side: str) ->
                           "rid": ids[rng.integers(0, len(ids), n)].astype(np.int32)}
                          ) if n else pl.DataFrame(schema={"lid": pl.Int32, "rid": pl.Int32})
     table = eng.load_frame(f"res_self_{side}", pairs)
+    in_block = " OR ".join(f"((bl.{lane} >> {shift}) & {(1 << w) - 1}) = "
+                           f"((br.{lane} >> {shift}) & {(1 << w) - 1})"
+                           for lane, shift, w in st.bands) or "FALSE"
     rows = eng.rows(render(eng, "residue_self_levels", pairs=table, records=records,
-                           ham=_ham(st), bloom_whens=_bloom_whens(st)))
+                           ham=_ham(st), bloom_whens=_bloom_whens(st), in_block=in_block))
     eng.drop(table)
     out = np.zeros(len(st.similarity_levels) + 1, dtype=np.int64)
     for g, k in rows:
@@ -298,14 +307,53 @@ def _self_levels(eng: Engine, st: ResidueSettings, records: Table, side: str) ->
     return out
 
 
+def _em_fixed_u(patterns: np.ndarray, counts: np.ndarray, u: list[np.ndarray],
+                m: list[np.ndarray], prior_counts: list[np.ndarray], cap: float,
+                max_iterations: int, tolerance: float
+                ) -> tuple[list[np.ndarray], float, int, bool]:
+    """EM for m and the match share λ with u fixed, λ capped at `cap` (no more true pairs than
+    the smaller side has rows: without the cap the mixture may explain the mass of dissimilar
+    pairs as a second "match" class)."""
+    log_u = np.zeros(len(patterns))
+    for k, p in enumerate(u):
+        g = patterns[:, k]
+        log_u[g >= 0] += np.log(np.maximum(p[g[g >= 0]], PROB_FLOOR))
+    lam = cap / 2
+    converged, it = False, 0
+    for it in range(1, max_iterations + 1):  # noqa: B007 (reported)
+        log_m = np.zeros(len(patterns))
+        for k, p in enumerate(m):
+            g = patterns[:, k]
+            log_m[g >= 0] += np.log(np.maximum(p[g[g >= 0]], PROB_FLOOR))
+        a = np.log(lam) + log_m
+        b = np.log1p(-lam) + log_u
+        post = 1.0 / (1.0 + np.exp(np.clip(b - a, -700, 700)))
+        w = counts * post
+        new_m = []
+        for k, p in enumerate(m):
+            g = patterns[:, k]
+            num = np.bincount(g[g >= 0], weights=w[g >= 0], minlength=len(p)) + PSEUDO_COUNT
+            num = num + prior_counts[k]
+            new_m.append(num / num.sum())
+        new_lam = float(min(max(w.sum() / counts.sum(), 1e-12), cap))
+        delta = max(abs(new_lam - lam) / max(lam, 1e-12),
+                    *(float(np.abs(x - y).max()) for x, y in zip(new_m, m, strict=True)))
+        m, lam = new_m, new_lam
+        if delta < tolerance:
+            converged = True
+            break
+    return m, lam, it, converged
+
+
 def fit(eng: Engine, cfg: Config, st: ResidueSettings, cand_gamma: Table, rand_gamma: Table,
         stage1: probabilistic.FittedModel, sides: tuple[Table, Table]) -> ResidueModel:
-    """Fellegi–Sunter over every pair of residue rows (n_l x n_r): the candidates' patterns,
-    plus the pairs no band gave as one pattern (lowest similarity level, other comparisons not
-    looked at). u of the similarity levels from random pairs of two rows of one side (certain
-    non-matches); u of the other comparisons from random cross pairs; m and the share of true
-    pairs by EM with u fixed (MAP: the token comparisons' m of stage 1 as a prior of
-    `m_prior_pairs` pseudo-pairs). The score's prior is that share."""
+    """Fellegi–Sunter among the candidates. u of the similarity levels from random pairs of two
+    rows of one side that share an LSH band (certain non-matches, selected as the candidates
+    are: with one strong comparison EM cannot also estimate u, and cross-side random pairs are
+    rich in true pairs in a residue); u of the other comparisons from random cross pairs; m and
+    the candidates' share of true pairs by EM with u fixed, the share capped at one partner per
+    row (MAP: the token comparisons' m of stage 1 as a prior of `m_prior_pairs` pseudo-pairs).
+    The score's prior is that share: weights are posterior log-odds among the candidates."""
     res_l, res_r = sides
     n_l, n_r = eng.count(res_l), eng.count(res_r)
     comps = _comparisons(cfg, st)
@@ -318,10 +366,6 @@ def fit(eng: Engine, cfg: Config, st: ResidueSettings, cand_gamma: Table, rand_g
     u = u_from_counts(u_counts)
     patterns, counts = _pattern_counts(eng, names, cand_gamma)
     n_cand = int(counts.sum())
-    rest = n_l * n_r - n_cand
-    if rest > 0:  # the pairs no band gave: lowest level, nothing else compared
-        patterns = np.vstack([patterns, [[0] + [-1] * (len(names) - 1)]])
-        counts = np.append(counts, float(rest))
     index = {c.name: k for k, c in enumerate(cfg.comparisons)}
     stage1_m = [np.asarray(stage1.m[index[c.name]], dtype=float) for c in _tokens(cfg, st)]
     m_init = [_initial_m(n_levels[0]), np.array([0.3, 0.7]), *stage1_m]
@@ -329,18 +373,18 @@ def fit(eng: Engine, cfg: Config, st: ResidueSettings, cand_gamma: Table, rand_g
                     *(m * st.m_prior_pairs for m in stage1_m)]
     facts: dict[str, Any] = {"u_cross_random_pairs": int(rc.sum()),
                              "u_same_side_random_pairs": int(self_counts.sum()),
-                             "pairs": int(n_l * n_r), "patterns": len(counts)}
-    lam0 = min(n_l, n_r) * 0.5 / max(n_l * n_r, 1)
-    if len(counts) and n_l * n_r:
-        em = run_em(patterns, counts, n_levels, u=u, fix_u=True, lam_init=lam0, m_init=m_init,
-                    m_prior_counts=prior_counts, max_iterations=cfg.em_max_iterations,
-                    tolerance=cfg.em_tolerance)
-        m, lam = em.m, em.lam
-        facts |= {"em_iterations": em.iterations, "em_converged": em.converged,
-                  "em_match_share": em.lam, "em_expected_matches": em.lam * n_l * n_r}
+                             "candidates": n_cand, "patterns": len(counts)}
+    cap = min(min(n_l, n_r) / max(n_cand, 1), 0.5)  # one partner per row at most
+    if len(counts):
+        m, lam, iterations, converged = _em_fixed_u(
+            patterns, counts, u, m_init, prior_counts, cap, cfg.em_max_iterations,
+            cfg.em_tolerance)
+        facts |= {"em_iterations": iterations, "em_converged": converged,
+                  "em_match_share": lam, "em_match_share_cap": cap,
+                  "em_expected_matches": lam * n_cand}
     else:
         m, lam = m_init, 0.5
-    lam = min(max(lam, 1.0 / max(n_l * n_r, 2)), 0.5)
+    lam = min(max(lam, 1.0 / max(n_cand, 2)), 0.5)
     weights = level_weights(m, u)
     return ResidueModel(names, m, u, weights, lam, prior_weight(lam), facts)
 
