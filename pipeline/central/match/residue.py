@@ -113,14 +113,14 @@ def requests(caf_paths: Sequence[Path], cpam_paths: Sequence[Path],
     sides = ((BENEFITS, caf_paths, "caf_handle"), (COVERAGE_DEFAULT, cpam_paths, "cpam_handle"))
     for default, paths, col in sides:
         frame = _export_frame(paths)
+        if PROVIDER_COLUMN not in frame.columns:
+            frame = frame.with_columns(pl.lit(default).alias(PROVIDER_COLUMN))
         keep = ~pl.col("handle").is_in(linked[col].implode())
         if "opposition" in frame.columns:
             keep = keep & ~pl.col("opposition").fill_null(False)
-        frame = frame.filter(keep)
-        if PROVIDER_COLUMN not in frame.columns:
-            frame = frame.with_columns(pl.lit(default).alias(PROVIDER_COLUMN))
-        for (provider,), group in frame.group_by(PROVIDER_COLUMN, maintain_order=True):
-            out[str(provider)] = group["handle"].sort()
+        for provider in frame[PROVIDER_COLUMN].unique().sort().to_list():
+            rows = frame.filter((pl.col(PROVIDER_COLUMN) == provider) & keep)
+            out[str(provider)] = rows["handle"].sort()
     return dict(sorted(out.items()))
 
 
