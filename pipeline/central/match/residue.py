@@ -60,6 +60,7 @@ class ResidueSettings:
     bits: int
     bands: tuple[tuple[str, int, int], ...]
     token_comparisons: tuple[str, ...]
+    full_comparison_max_pairs: int
 
     def max_distances(self) -> list[int]:
         """Each similarity level as the largest Hamming distance it admits (integers: the same
@@ -86,7 +87,8 @@ def settings(cfg: Config) -> ResidueSettings:
         seed=int(raw["seed"]), m_prior_pairs=float(raw["m_prior_pairs"]),
         link_weight=link_w, review_weight=review_w, lanes=tuple(bloom.LANES),
         bits=64 * len(bloom.LANES), bands=tuple(bloom.lsh_bands()),
-        token_comparisons=tuple(str(x) for x in raw.get("token_comparisons", [])))
+        token_comparisons=tuple(str(x) for x in raw.get("token_comparisons", [])),
+        full_comparison_max_pairs=int(raw.get("full_comparison_max_pairs", 0)))
 
 
 # ---------------------------------------------------------------- requests (stage 1)
@@ -286,7 +288,8 @@ class ResidueModel:
     facts: dict[str, Any]
 
 
-def _self_levels(eng: Engine, st: ResidueSettings, records: Table, side: str) -> np.ndarray:
+def _self_levels(eng: Engine, st: ResidueSettings, records: Table, side: str,
+                 full: bool) -> np.ndarray:
     """Similarity-level counts of random pairs of two rows of one side (non-matches)."""
     ids = eng.collect(render(eng, "residue_ids", records=records))["id"].to_numpy()
     n = int(min(st.u_sample_pairs // 2, len(ids) * max(len(ids) - 1, 0)))
@@ -298,6 +301,8 @@ def _self_levels(eng: Engine, st: ResidueSettings, records: Table, side: str) ->
     in_block = " OR ".join(f"((bl.{lane} >> {shift}) & {(1 << w) - 1}) = "
                            f"((br.{lane} >> {shift}) & {(1 << w) - 1})"
                            for lane, shift, w in st.bands) or "FALSE"
+    if full:  # compared in full: every pair is a candidate
+        in_block = "TRUE"
     rows = eng.rows(render(eng, "residue_self_levels", pairs=table, records=records,
                            ham=_ham(st), bloom_whens=_bloom_whens(st), in_block=in_block))
     eng.drop(table)
@@ -346,7 +351,8 @@ def _em_fixed_u(patterns: np.ndarray, counts: np.ndarray, u: list[np.ndarray],
 
 
 def fit(eng: Engine, cfg: Config, st: ResidueSettings, cand_gamma: Table, rand_gamma: Table,
-        stage1: probabilistic.FittedModel, sides: tuple[Table, Table]) -> ResidueModel:
+        stage1: probabilistic.FittedModel, sides: tuple[Table, Table],
+        full: bool = False) -> ResidueModel:
     """Fellegi–Sunter among the candidates. u of the similarity levels from random pairs of two
     rows of one side that share an LSH band (certain non-matches, selected as the candidates
     are: with one strong comparison EM cannot also estimate u, and cross-side random pairs are
@@ -361,7 +367,8 @@ def fit(eng: Engine, cfg: Config, st: ResidueSettings, cand_gamma: Table, rand_g
     n_levels = [k for _, k in comps]
     rp, rc = _pattern_counts(eng, names, rand_gamma)
     u_counts = _level_counts(rp, rc, comps)
-    self_counts = _self_levels(eng, st, res_l, "l") + _self_levels(eng, st, res_r, "r")
+    self_counts = (_self_levels(eng, st, res_l, "l", full)
+                   + _self_levels(eng, st, res_r, "r", full))
     u_counts[0] = self_counts
     u = u_from_counts(u_counts)
     patterns, counts = _pattern_counts(eng, names, cand_gamma)
@@ -399,6 +406,22 @@ def _score(eng: Engine, model: ResidueModel, source: Table) -> Table:
                components=",\n    ".join(comps), source=source, tf_joins="")
 
 
+def _lsh_pairs(eng: Engine, st: ResidueSettings, res_l: Table, res_r: Table) -> Table:
+    """Pairs sharing the value of at least one LSH band."""
+    keys = {}
+    for side, records in (("l", res_l), ("r", res_r)):
+        selects = "\nUNION ALL\n".join(
+            render(eng, "residue_band", band=b, lane=lane, shift=shift,
+                   mask=(1 << width) - 1, width=width, records=records).strip()
+            for b, (lane, shift, width) in enumerate(st.bands))
+        keys[side] = eng.create(f"res_bands_{side}", selects)
+    lsh = run(eng, "residue_lsh_pairs", "res_lsh", keys_l=keys["l"], keys_r=keys["r"],
+              max_bucket=st.max_bucket)
+    for t in keys.values():
+        eng.drop(t)
+    return lsh
+
+
 def link_residue(eng: Engine, cfg: Config, residue: Mapping[str, Path],
                  wanted: Mapping[str, pl.Series], stage: Stage1, truth: Table | None = None,
                  ) -> tuple[ResidueTables, dict[str, Any]]:
@@ -415,17 +438,9 @@ def link_residue(eng: Engine, cfg: Config, residue: Mapping[str, Path],
     eng.drop(raw_r)
     n_l, n_r = eng.count(res_l), eng.count(res_r)
 
-    keys = {}
-    for side, records in (("l", res_l), ("r", res_r)):
-        selects = "\nUNION ALL\n".join(
-            render(eng, "residue_band", band=b, lane=lane, shift=shift,
-                   mask=(1 << width) - 1, width=width, records=records).strip()
-            for b, (lane, shift, width) in enumerate(st.bands))
-        keys[side] = eng.create(f"res_bands_{side}", selects)
-    lsh = run(eng, "residue_lsh_pairs", "res_lsh", keys_l=keys["l"], keys_r=keys["r"],
-              max_bucket=st.max_bucket)
-    for t in keys.values():
-        eng.drop(t)
+    full = n_l * n_r <= st.full_comparison_max_pairs
+    lsh = (run(eng, "residue_all_pairs", "res_lsh", res_l=res_l, res_r=res_r) if full
+           else _lsh_pairs(eng, st, res_l, res_r))
     cand = run(eng, "residue_candidates", "res_cand", lsh=lsh, clerical=stage.clerical,
                res_l=res_l, res_r=res_r)
     n_lsh = eng.count(lsh)
@@ -437,7 +452,7 @@ def link_residue(eng: Engine, cfg: Config, residue: Mapping[str, Path],
     cand_gamma = _gamma_table(eng, cfg, st, cand, "res_cand_gamma", sides)
     rand = _random_pairs(eng, st, res_l, res_r)
     rand_gamma = _gamma_table(eng, cfg, st, rand, "res_rand_gamma", sides)
-    model = fit(eng, cfg, st, cand_gamma, rand_gamma, stage.model, (res_l, res_r))
+    model = fit(eng, cfg, st, cand_gamma, rand_gamma, stage.model, (res_l, res_r), full)
     eng.drop(rand_gamma)
     eng.drop(rand)
     scored = _score(eng, model, cand_gamma)
@@ -460,7 +475,8 @@ def link_residue(eng: Engine, cfg: Config, residue: Mapping[str, Path],
         "candidate_pairs": {"lsh": int(n_lsh), "total": int(n_cand),
                             "clerical_stage1_only": int(eng.scalar(
                                 f"SELECT count(*) FROM {cand} WHERE source = 1"))},
-        "lsh": {"bands": len(st.bands), "bits_per_band": st.bands[0][2] if st.bands else 0,
+        "lsh": {"full_comparison": full, "bands": len(st.bands),
+                "bits_per_band": st.bands[0][2] if st.bands else 0,
                 "max_bucket": st.max_bucket},
         "linked": eng.count(links),
         "clerical_review": eng.count(r_clerical),
