@@ -61,6 +61,16 @@ class ResidueSettings:
     bands: tuple[tuple[str, int, int], ...]
     token_comparisons: tuple[str, ...]
     full_comparison_max_pairs: int
+    sparse_density: float
+
+    @property
+    def n_sim(self) -> int:
+        """Similarity levels per density class, `else` included."""
+        return len(self.similarity_levels) + 1
+
+    @property
+    def sparse_bits(self) -> int:
+        return int(np.ceil(self.sparse_density * self.bits))
 
     def max_distances(self) -> list[int]:
         """Each similarity level as the largest Hamming distance it admits (integers: the same
@@ -88,7 +98,8 @@ def settings(cfg: Config) -> ResidueSettings:
         link_weight=link_w, review_weight=review_w, lanes=tuple(bloom.LANES),
         bits=64 * len(bloom.LANES), bands=tuple(bloom.lsh_bands()),
         token_comparisons=tuple(str(x) for x in raw.get("token_comparisons", [])),
-        full_comparison_max_pairs=int(raw.get("full_comparison_max_pairs", 0)))
+        full_comparison_max_pairs=int(raw.get("full_comparison_max_pairs", 0)),
+        sparse_density=float(raw.get("sparse_density", 0.0)))
 
 
 # ---------------------------------------------------------------- requests (stage 1)
@@ -208,8 +219,15 @@ def _ham(st: ResidueSettings) -> str:
 
 
 def _bloom_whens(st: ResidueSettings) -> str:
+    """Level = similarity band (1..n, 0 = below every band), + n + 1 when both filters are
+    dense (at least `sparse_density` of the bits set): one comparison, two scales."""
     n = len(st.similarity_levels)
-    return " ".join(f"WHEN d.ham <= {d} THEN {n - i}" for i, d in enumerate(st.max_distances()))
+    dense = f"d.pop_min >= {st.sparse_bits}"
+    whens = [f"WHEN {dense} AND d.ham <= {d} THEN {n - i + st.n_sim}"
+             for i, d in enumerate(st.max_distances())]
+    whens.append(f"WHEN {dense} THEN {st.n_sim}")
+    whens += [f"WHEN d.ham <= {d} THEN {n - i}" for i, d in enumerate(st.max_distances())]
+    return " ".join(whens)
 
 
 def _tokens(cfg: Config, st: ResidueSettings) -> list[Comparison]:
@@ -229,7 +247,7 @@ def _gammas(cfg: Config, st: ResidueSettings) -> str:
 
 def _comparisons(cfg: Config, st: ResidueSettings) -> list[tuple[str, int]]:
     """(name, levels incl. `else`) of the residue model, in pattern order."""
-    return [(BLOOM, len(st.similarity_levels) + 1), (FOYER, 2),
+    return [(BLOOM, 2 * st.n_sim), (FOYER, 2),
             *((c.name, c.n_levels) for c in _tokens(cfg, st))]
 
 
@@ -273,7 +291,9 @@ def _level_counts(patterns: np.ndarray, counts: np.ndarray,
 
 
 def _initial_m(n: int) -> np.ndarray:
-    p = 3.0 ** np.arange(n)  # most mass on the highest (most similar) levels
+    """Most mass on the most similar levels, in each density class."""
+    half = 3.0 ** np.arange(n // 2)
+    p = np.concatenate([half, half])
     return p / p.sum()
 
 
@@ -306,7 +326,7 @@ def _self_levels(eng: Engine, st: ResidueSettings, records: Table, side: str,
     rows = eng.rows(render(eng, "residue_self_levels", pairs=table, records=records,
                            ham=_ham(st), bloom_whens=_bloom_whens(st), in_block=in_block))
     eng.drop(table)
-    out = np.zeros(len(st.similarity_levels) + 1, dtype=np.int64)
+    out = np.zeros(2 * st.n_sim, dtype=np.int64)
     for g, k in rows:
         out[int(g)] += int(k)
     return out
@@ -429,11 +449,12 @@ def link_residue(eng: Engine, cfg: Config, residue: Mapping[str, Path],
     st = settings(cfg)
     raw_l, raw_r, rows = load_residue(eng, residue, wanted, st)
     lanes = ", ".join(f"x.{c}" for c in st.lanes)
+    pop = " + ".join(f"CAST(bit_count(x.{c}) AS INTEGER)" for c in st.lanes)
     all_zero = " AND ".join(f"x.{c} = 0" for c in st.lanes)
     res_l = run(eng, "residue_records", "res_caf", raw=raw_l, handles=stage.caf.handles,
-                links=stage.links, side="lid", lanes=lanes, all_zero=all_zero)
+                links=stage.links, side="lid", lanes=lanes, all_zero=all_zero, pop=pop)
     res_r = run(eng, "residue_records", "res_cpam", raw=raw_r, handles=stage.cpam.handles,
-                links=stage.links, side="rid", lanes=lanes, all_zero=all_zero)
+                links=stage.links, side="rid", lanes=lanes, all_zero=all_zero, pop=pop)
     eng.drop(raw_l)
     eng.drop(raw_r)
     n_l, n_r = eng.count(res_l), eng.count(res_r)
@@ -503,7 +524,9 @@ def model_stats(cfg: Config, st: ResidueSettings, model: ResidueModel) -> dict[s
         levels = []
         for g in range(len(model.m[k]) - 1, -1, -1):
             if name == BLOOM:
-                label = "différent" if g == 0 else sims[len(sims) - g]
+                j = g % st.n_sim
+                label = ("différent" if j == 0 else sims[len(sims) - j]) + (
+                    "" if g >= st.n_sim else " (filtre peu rempli)")
             elif name == FOYER:
                 label = "foyers déjà liés entre eux" if g == 1 else "foyer lié à un autre foyer"
             else:
@@ -519,7 +542,9 @@ def level_name(cfg: Config, st: ResidueSettings, name: str, g: int) -> str:
     if g < 0:
         return "null"
     if name == BLOOM:
-        return "else" if g == 0 else f"sim_{st.similarity_levels[len(st.similarity_levels) - g]:g}"
+        k = g % st.n_sim
+        sim = "else" if k == 0 else f"sim_{st.similarity_levels[len(st.similarity_levels) - k]:g}"
+        return sim if g >= st.n_sim else f"{sim}_creux"
     if name == FOYER:
         return "lie" if g == 1 else "else"
     return next(c for c in cfg.comparisons if c.name == name).level_name(g)

@@ -7,7 +7,7 @@ SELECT g_bloom, count(*) AS n
 FROM (
     SELECT CAST(CASE {bloom_whens} ELSE 0 END AS TINYINT) AS g_bloom
     FROM (
-        SELECT {ham} AS ham
+        SELECT {ham} AS ham, least(bl.pop, br.pop) AS pop_min
         FROM {pairs} AS p
         JOIN {records} AS bl ON bl.id = p.lid
         JOIN {records} AS br ON br.id = p.rid
