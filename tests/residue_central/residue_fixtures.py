@@ -11,12 +11,12 @@ from pathlib import Path
 import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "match"))
-from match_fixtures import export, handle_of  # noqa: E402
+from match_fixtures import export, handle_of
 
-from pipeline.shared import bloom  # noqa: E402
+from pipeline.shared import bloom
 
-KEY = bytes(range(32))
-COMMUNE = "61169"  # one commune: the names + commune key is the names' key  # test key: the encoder only needs 32 bytes
+KEY = bytes(range(32))  # test key: the encoder only needs 32 bytes
+COMMUNE = "61169"  # one commune: the names + commune key is the names' key
 
 SYLLABLES = ["BA", "LE", "RO", "MI", "TA", "NU", "CHE", "VAL", "DOR", "GUI", "PER", "SON",
              "MAR", "TIN", "LOU", "BRE", "FON", "DAL", "RIC", "HAR", "NOU", "VEL", "QUI", "ZEN"]
