@@ -64,6 +64,11 @@ def population(n: int, hard: int, seed: int, *, strangers: int = 0
             out.append(dict(id=f"{side}{j}", foyer=f"{side}f{j}", sexe=rnd.choice([1, 2]),
                             dob=random_dob(rnd), nom=surname(rnd), prenom1=rnd.choice(FIRST),
                             code_commune=COMMUNE))
+    # a territory with namesakes: a third of the CAF strangers bear the names of a CAF person
+    # whose pair the keys link
+    # (another birth date): what the namesake guard measures
+    for j in range(0, strangers, 3):
+        caf[n + j].update(nom=caf[hard + j]["nom"], prenom1=caf[hard + j]["prenom1"])
     return caf, cpam, pairs
 
 

@@ -70,7 +70,8 @@ def test_namesake_other_date_and_sex_not_linked(case):
     got = link_pairs(case["final"].links, case["caf"], case["cpam"])
     assert not [k for k in got if k[0] == "c_hom" or k[1] == "r_hom"]
     # the filters alone would have linked it: the namesake guard kept it out
-    assert case["final"].stats["residue"]["namesake_guard_kept_from_linking"] >= 1
+    guard = case["final"].stats["residue"]["namesake_guard"]
+    assert guard["applied"] and guard["kept_from_linking"] >= 1
 
 
 def test_residue_raises_recall_without_false_links(case):

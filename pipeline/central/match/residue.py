@@ -63,6 +63,8 @@ class ResidueSettings:
     full_comparison_max_pairs: int
     sparse_density: float
     namesake_guard: str
+    namesake_token: str
+    namesake_min_share: float
 
     @property
     def n_sim(self) -> int:
@@ -101,7 +103,9 @@ def settings(cfg: Config) -> ResidueSettings:
         token_comparisons=tuple(str(x) for x in raw.get("token_comparisons", [])),
         full_comparison_max_pairs=int(raw.get("full_comparison_max_pairs", 0)),
         sparse_density=float(raw.get("sparse_density", 0.0)),
-        namesake_guard=" ".join(str(raw.get("namesake_guard", "FALSE")).split()))
+        namesake_guard=" ".join(str(raw.get("namesake_guard", "FALSE")).split()),
+        namesake_token=str(raw.get("namesake_token", "")),
+        namesake_min_share=float(raw.get("namesake_min_share", 0.0)))
 
 
 # ---------------------------------------------------------------- requests (stage 1)
@@ -253,11 +257,24 @@ def _comparisons(cfg: Config, st: ResidueSettings) -> list[tuple[str, int]]:
             *((c.name, c.n_levels) for c in _tokens(cfg, st))]
 
 
+def namesake_shares(eng: Engine, st: ResidueSettings, caf: Table, cpam: Table
+                    ) -> dict[str, float]:
+    """Share of each side's rows with a namesake in its own file (`namesake_token`)."""
+    if not st.namesake_token:
+        return {}
+    out = {}
+    for side, records in (("caf", caf), ("cpam", cpam)):
+        n, shared = eng.rows(render(eng, "residue_namesake_rate", token=st.namesake_token,
+                                    records=records))[0]
+        out[side] = round(int(shared) / int(n), 6) if n else 0.0
+    return out
+
+
 def _gamma_table(eng: Engine, cfg: Config, st: ResidueSettings, pairs: Table, target: str,
-                 sides: tuple[Table, Table, Table, Table, Table, Table]) -> Table:
+                 sides: tuple[Table, Table, Table, Table, Table, Table], guard: str) -> Table:
     res_l, res_r, caf, cpam, fmap, sizes = sides
     return run(eng, "residue_gamma", target, pairs=pairs, ham=_ham(st), foyer_sizes=sizes,
-               guard=st.namesake_guard,
+               guard=guard,
                bloom_whens=_bloom_whens(st), gammas=_gammas(cfg, st), res_l=res_l, res_r=res_r,
                caf=caf, cpam=cpam, foyer_map=fmap)
 
@@ -474,9 +491,12 @@ def link_residue(eng: Engine, cfg: Config, residue: Mapping[str, Path],
                cpam=stage.cpam.data)
     sizes = run(eng, "residue_foyer_sizes", "res_foyer_sizes", caf=stage.caf.data)
     sides = (res_l, res_r, stage.caf.data, stage.cpam.data, fmap, sizes)
-    cand_gamma = _gamma_table(eng, cfg, st, cand, "res_cand_gamma", sides)
+    shares = namesake_shares(eng, st, stage.caf.data, stage.cpam.data)
+    guard_on = max(shares.values(), default=1.0) >= st.namesake_min_share
+    guard = st.namesake_guard if guard_on else "FALSE"
+    cand_gamma = _gamma_table(eng, cfg, st, cand, "res_cand_gamma", sides, guard)
     rand = _random_pairs(eng, st, res_l, res_r)
-    rand_gamma = _gamma_table(eng, cfg, st, rand, "res_rand_gamma", sides)
+    rand_gamma = _gamma_table(eng, cfg, st, rand, "res_rand_gamma", sides, guard)
     model = fit(eng, cfg, st, cand_gamma, rand_gamma, stage.model, (res_l, res_r), full)
     eng.drop(rand_gamma)
     eng.drop(rand)
@@ -510,7 +530,8 @@ def link_residue(eng: Engine, cfg: Config, residue: Mapping[str, Path],
         "linked": eng.count(links),
         "clerical_review": eng.count(r_clerical),
         "above_threshold_lost_to_one_to_one": int(lost),
-        "namesake_guard_kept_from_linking": guarded,
+        "namesake_guard": {"rows_with_a_namesake": shares, "applied": guard_on,
+                           "kept_from_linking": guarded},
         "assignment_rounds": rounds,
         "thresholds": {"link_weight": st.link_weight, "review_weight": st.review_weight,
                        "similarity_levels": list(st.similarity_levels)},
