@@ -29,6 +29,7 @@ import polars as pl
 from pipeline.agency.pseudonymise.prepare import prepare_components
 from pipeline.agency.pseudonymise.synthetic import ingested as synthetic_ingested
 from pipeline.shared import bloom
+from pipeline.shared.providers import AGENCIES
 
 KEY = bytes(range(32))
 RESULT = Path(__file__).parent / "results" / "bloom_separation.json"
@@ -39,7 +40,7 @@ def _ingest(dataset: Path, tmp: Path) -> dict[str, pl.DataFrame]:
     from pipeline.agency.ingest.api import ingest
 
     out = {}
-    for agency in ("caf", "cpam"):
+    for agency in AGENCIES:
         ingest(agency, dataset / "raw" / f"{agency}_extract.csv", tmp / agency)
         out[agency] = pl.read_parquet(tmp / agency / "ingested.parquet")
     return out
