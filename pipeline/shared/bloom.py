@@ -13,6 +13,7 @@ attacks read.
 - `prenom1`   first given name
 - `jour`, `mois`, `annee`   birth-date parts, "DD", "MM", "YYYY" (null where unknown)
 - `sexe`      "1" / "2" (null when unknown)
+- `code_commune`  INSEE commune code of residence (null when unknown)
 
 all normalised as ingested (upper-case ASCII, single spaces; pipeline/agency/ingest), i.e. the
 columns of the same names that pipeline/agency/pseudonymise/prepare.py builds
@@ -367,10 +368,11 @@ def _clean(values: Sequence[object] | pl.Series | None, n: int) -> pl.Series:
 def components_from(*, nom: Sequence[object] | pl.Series, prenom: Sequence[object] | pl.Series,
                     date_naissance: Sequence[object] | pl.Series,
                     sexe: Sequence[object] | pl.Series | None = None,
-                    nom_usage: Sequence[object] | pl.Series | None = None) -> pl.DataFrame:
+                    nom_usage: Sequence[object] | pl.Series | None = None,
+                    commune: Sequence[object] | pl.Series | None = None) -> pl.DataFrame:
     """The components frame from plain lists (already normalised names, as ingested; case and
     spaces are tidied only). `date_naissance`: dates or ISO "YYYY-MM-DD" strings (null: no date
-    item); `sexe`: 1 / 2."""
+    item); `sexe`: 1 / 2; `commune`: INSEE code."""
     n = len(nom)
     dates = pl.Series(
         [d.isoformat() if isinstance(d, dt.date) else d for d in date_naissance],
@@ -384,6 +386,7 @@ def components_from(*, nom: Sequence[object] | pl.Series, prenom: Sequence[objec
         "mois": parts.struct.field("2"),
         "annee": parts.struct.field("1"),
         "sexe": _clean(sexe, n),
+        "code_commune": _clean(commune, n),
     })
     if frame.height != n:
         raise ValueError("components_from: lists of different lengths")
