@@ -141,6 +141,8 @@ def variants() -> dict[str, bloom.BloomParams]:
     out = {"bloom.yaml": base}
     for t in (1, 2, 3, 5):
         out[f"t={t}"] = dataclasses.replace(base, t=t)
+    out["équilibré" if not base.balance else "non équilibré"] = dataclasses.replace(
+        base, balance=not base.balance)
     for nom, date in ((6, 12), (15, 30), (10, 10), (10, 30)):
         out[f"q-gramme={nom},date={date}"] = dataclasses.replace(base, items=items(nom, date))
     present = {c for it in base.items for c in it.components}

@@ -80,6 +80,12 @@ class BloomParams:
     t: int
     bits_per_band: int
     bands: int
+    balance: bool = False  # hardened input = filter + its complement (constant weight)
+
+    @property
+    def diffused_bits(self) -> int:
+        """Size of the diffusion layer's input: the filter, or filter + complement."""
+        return self.input_bits * (2 if self.balance else 1)
 
     @property
     def components(self) -> list[str]:
@@ -99,7 +105,8 @@ def parse_params(text: str) -> BloomParams:
                     d["separator"],
                     int(d["input_bits"]), int(d["output_bits"]), d["lane_prefix"], d["pad"],
                     int(d["q"]), items, int(d["diffusion"]["t"]),
-                    int(d["lsh"]["bits_per_band"]), int(d["lsh"]["bands"]))
+                    int(d["lsh"]["bits_per_band"]), int(d["lsh"]["bands"]),
+                    bool(d["diffusion"].get("balance", False)))
     for bits in (p.input_bits, p.output_bits):
         if bits % 64 or not 64 <= bits <= 65536 or 65536 % bits:
             raise ValueError("filter sizes must be powers of two between 64 and 65536 bits")
@@ -166,13 +173,16 @@ def item_positions(items: Sequence[str], hashes_per_item: Sequence[int], secret:
 
 @functools.lru_cache(maxsize=8)
 def _diffusion_cached(secret: bytes, p: BloomParams) -> np.ndarray:
-    """(output_bits, t) input-bit indices: t key-derived permutations of the input bits
-    (every input bit feeds exactly t output bits when output_bits = input_bits), repaired so
-    no output bit takes the same input bit twice (an XOR with itself would cancel)."""
+    """(output_bits, t) indices into the diffusion input (`diffused_bits`): t key-derived
+    permutations of the filter bits (every filter bit feeds exactly t output bits when
+    output_bits = input_bits), repaired so that no output bit takes the same filter bit twice;
+    balanced, each slot reads the bit or its complement (bit + input_bits) by a key-derived
+    coin. A bit XORed with itself or its complement would cancel to a constant."""
     m, t = p.input_bits, p.t
     stream = Cipher(algorithms.ChaCha20(subkey(secret, "diffusion", p), b"\0" * 16),
-                    mode=None).encryptor().update(b"\0" * (8 * m * t))
-    keys = np.frombuffer(stream, dtype="<u8").reshape(t, m)
+                    mode=None).encryptor().update(b"\0" * (9 * m * t))
+    keys = np.frombuffer(stream[: 8 * m * t], dtype="<u8").reshape(t, m)
+    coins = np.frombuffer(stream[8 * m * t:], dtype=np.uint8).reshape(t, m) & 1
     perms = [np.argsort(keys[i], kind="stable") for i in range(t)]
     for i in range(1, t):
         perm = perms[i]
@@ -188,7 +198,10 @@ def _diffusion_cached(secret: bytes, p: BloomParams) -> np.ndarray:
             perm[j0], perm[j1] = perm[j1], perm[j0]
         else:  # pragma: no cover - would need t close to m
             raise ValueError("diffusion layer: could not draw distinct input bits")
-    return np.stack(perms, axis=1)[: p.output_bits]
+    mix = np.stack(perms, axis=1)
+    if p.balance:
+        mix = mix + m * coins.T.astype(np.int64)
+    return mix[: p.output_bits]
 
 
 def diffusion_matrix(secret: bytes, p: BloomParams = PARAMS) -> np.ndarray:
@@ -309,6 +322,8 @@ def encode_array(components: pl.DataFrame, secret: bytes, *, hardened: bool = Tr
     cache: dict[str, np.ndarray] = {}
     for start in range(0, components.height, CHUNK_ROWS):
         bits = _bits_t(components.slice(start, CHUNK_ROWS), secret, p, cache)
+        if mix is not None and p.balance:
+            bits = np.concatenate([bits, ~bits])
         if mix is not None:
             mixed = bits[mix[:, 0]]
             for i in range(1, mix.shape[1]):
