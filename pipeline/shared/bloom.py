@@ -80,7 +80,7 @@ class BloomParams:
     t: int
     bits_per_band: int
     bands: int
-    balance: bool = False  # hardened input = filter + its complement (constant weight)
+    balance: bool = False  # diffusion input = filter + its complement (see bloom.yaml)
 
     @property
     def diffused_bits(self) -> int:
@@ -322,12 +322,14 @@ def encode_array(components: pl.DataFrame, secret: bytes, *, hardened: bool = Tr
     cache: dict[str, np.ndarray] = {}
     for start in range(0, components.height, CHUNK_ROWS):
         bits = _bits_t(components.slice(start, CHUNK_ROWS), secret, p, cache)
-        if mix is not None and p.balance:
-            bits = np.concatenate([bits, ~bits])
         if mix is not None:
-            mixed = bits[mix[:, 0]]
+            mixed = bits[mix[:, 0] % p.input_bits]
             for i in range(1, mix.shape[1]):
-                np.bitwise_xor(mixed, bits[mix[:, i]], out=mixed)
+                np.bitwise_xor(mixed, bits[mix[:, i] % p.input_bits], out=mixed)
+            # A complemented slot (index >= input_bits) flips its output bit: XOR with the
+            # parity of the row's complemented slots, without materialising the complement.
+            flip = np.flatnonzero((mix >= p.input_bits).sum(axis=1) % 2)
+            mixed[flip] = ~mixed[flip]
             bits = mixed
         out[start:start + bits.shape[1]] = _pack_t(bits)
     return out

@@ -118,6 +118,11 @@ def test_balanced_output_weight_does_not_follow_name_length() -> None:
     assert P.balance
     assert np.corrcoef(length, weight[False])[0, 1] > 0.3
     assert abs(np.corrcoef(length, weight[True])[0, 1]) < 0.1
+    # balancing under a linear diffusion is a key-derived XOR mask: similarities unchanged
+    a = bloom.encode_array(comp[:300], KEY)
+    b = bloom.encode_array(comp[:300], KEY, p=dataclasses.replace(P, balance=False))
+    assert not np.array_equal(a, b)
+    assert np.array_equal(bloom.similarity(a[:-1], a[1:]), bloom.similarity(b[:-1], b[1:]))
 
 
 def test_deterministic_chunk_and_order_independent(monkeypatch: pytest.MonkeyPatch) -> None:
