@@ -219,3 +219,14 @@ def test_convention_lists_residue_fields_from_bloom_yaml() -> None:
     doc = {**conv.content, "residue_fields": {"caf": ["handle", "nom"]}}
     with pytest.raises(RefusalError, match="identifiant en clair"):
         convention_from_dict(doc, CONVENTION)
+
+
+def test_paths_from_the_territory_file(run_cli, caf: Agency, tmp_path: Path) -> None:
+    toml = tmp_path / "territoire.toml"
+    toml.write_text(f'[territoire]\nconvention = "{CONVENTION}"\n\n'
+                    f'[caf]\ndossier = "{caf.work}"\ncles = "{caf.keys}"\n', "utf-8")
+    request = _request(tmp_path / "demande_caf.csv", _picked(caf)[0][:5])
+    res = run_cli("residu", "--config", str(toml), "--demande", str(request), "--export",
+                  str(tmp_path / "r"), "--today", TODAY)
+    assert res.returncode == 0, res.stderr
+    assert pl.read_parquet(tmp_path / "r" / bloom.RESIDUE_FILE).height == 5
