@@ -145,6 +145,10 @@ def variants() -> dict[str, bloom.BloomParams]:
         base, balance=not base.balance)
     for nom, date in ((6, 12), (15, 30), (10, 10), (10, 30)):
         out[f"q-gramme={nom},date={date}"] = dataclasses.replace(base, items=items(nom, date))
+    for k in (6, 20):
+        out[f"sexe:{k}"] = dataclasses.replace(base, items=tuple(
+            dataclasses.replace(it, hashes=k) if it.label == "sexe" else it
+            for it in base.items))
     present = {c for it in base.items for c in it.components}
     for extra, kind, label, k in (("code_commune", "value", "commune", 20),
                                   ("code_commune", "value", "commune", 10),
