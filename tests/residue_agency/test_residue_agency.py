@@ -114,6 +114,15 @@ def test_residue_written_signed_and_private(run_cli, caf: Agency, tmp_path: Path
             .join(caf.ingested, on="line").sort("handle"))
     expected = bloom.encode(bloom.components_of(prepare_components(rows, "caf")), secret)
     assert frame.select(bloom.LANES).equals(expected)
+    leakage = json.loads((export / "caf.residu.leakage.json").read_text("utf-8"))
+    assert leakage["comptes"]["encodes"] == 40 and leakage["scan"]["ok"]
+    try:
+        import pipeline.agency.pseudonymise.attacks.bloom_attacks  # noqa: F401
+    except ImportError:
+        assert "absent" in leakage["attaques"]["statut"]
+    else:  # the operator's attacks on the hardened lanes, scored against the plaintext
+        assert leakage["attaques"]["lignes"] == 40
+        assert leakage["attaques"]["noms_retrouves"] <= 0.1
     audit = (caf.work / "audit.jsonl").read_text("utf-8").splitlines()
     assert json.loads(audit[-1])["event"] == "residu"
     again = run_cli(*_args(caf, request, export))  # an existing output needs --remplacer
