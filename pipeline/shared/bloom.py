@@ -20,13 +20,15 @@ columns of the same names that pipeline/agency/pseudonymise/prepare.py builds
 (`components_of(prepared)`). `components_from(...)` builds the frame from plain lists.
 
 Encoding: each row's items (padded q-grams of the names under one label, so swapped names still
-agree; labelled date parts and sex) set key-derived positions of an input filter (CLK-style,
-Schnell, Bachteler & Reiher 2009); positions come from HMAC-SHA256 under the HKDF subkey
-"positions", computed once per distinct item and mapped back. Hardened (default): a key-derived
-linear diffusion layer, each output bit the XOR of t input bits (Armknecht, Heng & Schnell,
-PoPETs 2023), so no output bit belongs to one q-gram. `hardened=False` is the plain CLK, the
-control the attacks must break. Similarity: 1 - Hamming / bits (hardened), Dice (control).
-Vectorised: polars for the items, numpy for the bit matrices, in chunks of CHUNK_ROWS.
+agree; labelled date parts, sex and commune) set key-derived positions of an input filter
+(CLK-style, Schnell, Bachteler & Reiher 2009); positions come from HMAC-SHA256 under the HKDF
+subkey "positions", computed once per distinct value and scattered to the rows. Hardened
+(default): a key-derived linear diffusion layer, each output bit the XOR of t input bits
+(Armknecht, Heng & Schnell, PoPETs 2023), so no output bit belongs to one q-gram, on the
+balanced input (filter + complement: a key-derived XOR mask on the output, so the weight does
+not follow the names' length). `hardened=False` is the plain CLK, the control the attacks must
+break. Similarity: 1 - Hamming / bits (hardened), Dice (control). Vectorised: polars for the
+items, numpy for the bit matrices, in chunks of CHUNK_ROWS.
 """
 
 from __future__ import annotations
