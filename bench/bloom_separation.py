@@ -163,12 +163,39 @@ def variants() -> dict[str, bloom.BloomParams]:
 
 
 def speed(rows: int) -> dict:
+    """Encoding alone (components -> lanes), then the whole agency step (`encode_residue`:
+    read handles and extract, select, prepare, encode, identifier scan, write; unsigned) with
+    every row requested, on `rows` synthetic CAF rows pseudonymised under the demo convention."""
+    from pipeline.agency.pseudonymise.core import pseudonymise
+    from pipeline.agency.residue import encode_residue
+    from pipeline.common.tables import write_parquet
+    from pipeline.trust.demo import install_demo_keys
+
     df = synthetic_ingested("caf", rows, seed=3)
     comp = bloom.components_of(prepare_components(df, "caf"))
     t0 = time.perf_counter()
     bloom.encode(comp, KEY)
     dt_ = time.perf_counter() - t0
-    return {"lignes": rows, "secondes": round(dt_, 3), "lignes_par_seconde": round(rows / dt_)}
+    out = {"lignes": rows, "secondes": round(dt_, 3), "lignes_par_seconde": round(rows / dt_)}
+    root = Path(__file__).resolve().parents[1]
+    convention = root / "conventions" / "demo-flers.yaml"
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp) / "caf"
+        work.mkdir(mode=0o700)
+        write_parquet(df, work / "ingested.parquet", sort_by=["line"], private=True)
+        install_demo_keys("caf", work / "keys", source=root / "sample_data" / "keys")
+        pseudonymise("caf", work, work / "keys", convention, work / "export", seed=1,
+                     sign=False)
+        handles = pl.read_parquet(work / "handles.parquet").filter(~pl.col("opposition"))
+        request = Path(tmp) / "demande_caf.csv"
+        handles.select("handle").sort("handle").write_csv(request)
+        t0 = time.perf_counter()
+        encode_residue("caf", work, work / "keys", convention, request, Path(tmp) / "r",
+                       sign=False)
+        step_s = time.perf_counter() - t0
+    out["etape_residu"] = {"lignes": handles.height, "secondes": round(step_s, 3),
+                           "lignes_par_seconde": round(handles.height / step_s)}
+    return out
 
 
 def main() -> None:

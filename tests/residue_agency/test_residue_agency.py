@@ -239,3 +239,24 @@ def test_paths_from_the_territory_file(run_cli, caf: Agency, tmp_path: Path) -> 
                   str(tmp_path / "r"), "--today", TODAY)
     assert res.returncode == 0, res.stderr
     assert pl.read_parquet(tmp_path / "r" / bloom.RESIDUE_FILE).height == 5
+
+
+def test_empty_request_gives_an_empty_signed_residue(run_cli, caf: Agency, tmp_path: Path) -> None:
+    request = _request(tmp_path / "demande_caf.csv", [])
+    res = run_cli(*_args(caf, request, tmp_path / "r"))
+    assert res.returncode == 0, res.stderr
+    frame = pl.read_parquet(tmp_path / "r" / bloom.RESIDUE_FILE)
+    assert frame.height == 0 and frame.columns == bloom.RESIDUE_FIELDS
+    assert (tmp_path / "r" / "caf.manifest.json").exists()
+
+
+def test_cpam_rows_encoded_from_their_own_columns() -> None:
+    from pipeline.agency.residue.core import build_residue
+
+    df = ingested("cpam", 60, seed=3)
+    rows = df.with_columns(handle=pl.format("{}", pl.col("line")).str.zfill(32))
+    out = build_residue(rows, "cpam", bytes(range(32)))
+    assert out.columns == bloom.RESIDUE_FIELDS and out["handle"].is_sorted()
+    expected = bloom.encode(bloom.components_of(prepare_components(rows.sort("handle"),
+                                                                   "cpam")), bytes(range(32)))
+    assert out.select(bloom.LANES).equals(expected)
