@@ -48,6 +48,8 @@ DISJOINT = 0.02  # two groups overlapping on at most this share of the smaller a
 MIN_COVER = 0.8  # a family of disjoint groups covering this share of records is a field
 MAX_PROFILE_L1 = 0.6  # a family further than this from a field's public profile is not it
 MAX_SEEDS = 300
+WIDTH_SLACK_BELOW = 3  # a group may miss a few of its item's positions (hash collisions)...
+WIDTH_SLACK_ABOVE = 2  # ...or hold a position set in all its rows by chance
 ROW_CHUNK = 4096
 
 
@@ -79,8 +81,9 @@ def _grow(x: np.ndarray, seeds: np.ndarray, at: np.ndarray) -> np.ndarray:
     return members
 
 
-def item_groups(bits: np.ndarray) -> np.ndarray:
-    """(n, g) bool: the rows of each distinct item group the mining finds.
+def item_groups(bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """((n, g) bool, (g,) int): the rows and the number of positions of each distinct item
+    group the mining finds.
 
     From every position at once (one seed column each): add the position of best Ochiai
     overlap with the rows kept so far (|R & x|^2 / (|R| |x|): a frequent position that merely
@@ -96,7 +99,7 @@ def item_groups(bits: np.ndarray) -> np.ndarray:
     live = np.flatnonzero((freq >= MIN_ROWS) & (freq <= n - MIN_ROWS))
     found = np.zeros((n, 0), dtype=bool)
     if live.size == 0:
-        return found
+        return found, np.zeros(0, dtype=np.int64)
     x = bits[:, live].astype(np.float32)
     groups = np.zeros((0, live.size), dtype=bool)
     seeds, at = x.copy(), np.arange(live.size)
@@ -111,19 +114,24 @@ def item_groups(bits: np.ndarray) -> np.ndarray:
         seeds = seeds[:, at]
         if seeds.shape[1] == 0:
             break
-    found = found[:, found.sum(axis=0) >= MIN_ROWS]
+    width = groups.sum(axis=1)
+    big = found.sum(axis=0) >= MIN_ROWS
+    found, width = found[:, big], width[big]
     if found.shape[1] == 0:
-        return found
+        return found, width
     _, first = np.unique(np.packbits(found, axis=0), axis=1, return_index=True)
-    return found[:, np.sort(first)]
+    first = np.sort(first)
+    return found[:, first], width[first]
 
 
-def disjoint_families(groups: np.ndarray) -> list[list[int]]:
+def disjoint_families(groups: np.ndarray, candidates: np.ndarray | None = None
+                      ) -> list[list[int]]:
     """Greedy families of pairwise disjoint groups covering MIN_COVER of the records, largest
-    groups first; a group joins one family at most. (A field of small items, the birth year at
-    residue sizes, is crowded out by name-bigram groups disjoint from it by chance: see the
-    report; sex, month and day are found.)"""
-    n, g = groups.shape
+    groups first, among `candidates` (default all); a group joins one family at most. Among all
+    groups a field of small items (the birth year at residue sizes) is crowded out by
+    name-bigram groups disjoint from it by chance: `name_fields` offers only the groups of the
+    field's width."""
+    g = groups.shape[1]
     if g == 0:
         return []
     gf = groups.astype(np.float32)
@@ -132,7 +140,7 @@ def disjoint_families(groups: np.ndarray) -> list[list[int]]:
     disjoint = overlap <= DISJOINT * np.minimum(size[:, None], size[None, :])
     np.fill_diagonal(disjoint, False)
     order = np.argsort(-size, kind="stable")
-    used = np.zeros(g, dtype=bool)
+    used = np.zeros(g, dtype=bool) if candidates is None else ~candidates
     families = []
     for seed in [s for s in order if not used[s]][:MAX_SEEDS]:
         if used[seed]:
@@ -157,25 +165,44 @@ def _profile_l1(sizes: np.ndarray, counts: np.ndarray) -> float:
     return float(np.abs(np.pad(a, (0, k - a.size)) - np.pad(b, (0, k - b.size))).sum())
 
 
-def name_fields(groups: np.ndarray, families: list[list[int]], plain: pl.DataFrame
-                ) -> tuple[dict[str, np.ndarray], set[int]]:
-    """Field -> the attacker's guess per record (NaN where none), and the groups spent on them.
+def public_hashes() -> dict[str, int]:
+    """Positions per item of each date / sex field, from the public bloom.yaml (Kerckhoffs)."""
+    from pipeline.shared.bloom import PARAMS
 
-    Each field (year, day, month, sex) takes the unused family nearest its public profile,
-    then its groups are named by frequency rank."""
+    label = {"annee": "naiss_annee", "mois": "naiss_mois", "jour": "naiss_jour", "sexe": "sexe"}
+    return {label[it.label]: it.hashes for it in PARAMS.items if it.label in label}
+
+
+def name_fields(groups: np.ndarray, width: np.ndarray, plain: pl.DataFrame,
+                hashes: dict[str, int]) -> tuple[dict[str, np.ndarray], set[int], list[int]]:
+    """Field -> the attacker's guess per record (NaN where none), the groups spent on them,
+    and the sizes of the disjoint families considered.
+
+    The scheme says how many positions each field's items set: the groups of about that width
+    are the field's candidates; their disjoint families (`disjoint_families`) are matched to the
+    field's public profile (the unused family nearest it), and the family's groups named by
+    frequency rank."""
     guesses: dict[str, np.ndarray] = {}
     spent: set[int] = set()
-    for col in ("naiss_annee", "naiss_jour", "naiss_mois", "sexe"):
-        free = [f for f in families if not spent & set(f)]
-        if col not in plain.columns or not free:
+    seen: list[int] = []
+    for col in ("naiss_mois", "naiss_jour", "naiss_annee", "sexe"):
+        if col not in plain.columns or col not in hashes:
+            continue
+        h = hashes[col]
+        cand = (width >= h - WIDTH_SLACK_BELOW) & (width <= h + WIDTH_SLACK_ABOVE)
+        cand[list(spent)] = False
+        families = disjoint_families(groups, cand)
+        seen += [len(f) for f in families]
+        if not families:
             continue
         counts = (plain[col].drop_nulls().value_counts(name="n")
                   .sort(["n", col], descending=[True, False]))
-        dist = [_profile_l1(groups[:, f].sum(axis=0), counts["n"].to_numpy()) for f in free]
+        dist = [_profile_l1(groups[:, f].sum(axis=0), counts["n"].to_numpy())
+                for f in families]
         best = int(np.argmin(dist))
         if dist[best] > MAX_PROFILE_L1:
             continue
-        fam = free[best]
+        fam = families[best]
         spent.update(fam)
         ranked = sorted(fam, key=lambda h: -int(groups[:, h].sum()))
         values = counts[col].to_numpy()[:len(ranked)].astype(np.float64)
@@ -184,7 +211,7 @@ def name_fields(groups: np.ndarray, families: list[list[int]], plain: pl.DataFra
         guess = np.full(groups.shape[0], np.nan)
         guess[one] = values[member[one].argmax(axis=1)]
         guesses[col] = guess
-    return guesses, spent
+    return guesses, spent, seen
 
 
 def _share_and_prior(truth: pl.DataFrame, guess: dict[str, np.ndarray], cols: list[str]
@@ -247,14 +274,13 @@ def name_attack(groups: np.ndarray, spent: set[int], plain: pl.DataFrame,
     return out
 
 
-def pattern_mining(bits: np.ndarray, plain: pl.DataFrame, public_names: list[str] | None
-                   ) -> dict:
+def pattern_mining(bits: np.ndarray, plain: pl.DataFrame, public_names: list[str] | None,
+                   hashes: dict[str, int] | None = None) -> dict:
     """Attack a: groups, fields named, names guessed; scored against the plaintext."""
-    groups = item_groups(bits)
-    families = disjoint_families(groups)
-    guesses, spent = name_fields(groups, families, plain)
+    groups, width = item_groups(bits)
+    guesses, spent, families = name_fields(groups, width, plain, hashes or public_hashes())
     out: dict = {"groupes_de_positions": int(groups.shape[1]),
-                 "familles_disjointes": [len(f) for f in families],
+                 "familles_disjointes": families,
                  "champs_nommes": sorted(guesses)}
     for col, key in (("naiss_annee", "annee"), ("naiss_mois", "mois"), ("naiss_jour", "jour"),
                      ("sexe", "sexe")):

@@ -26,7 +26,7 @@ def bits_from_lanes(lanes: pl.DataFrame | np.ndarray) -> np.ndarray:
         return (lanes != 0).astype(np.uint8)
     cols = sorted(c for c in lanes.columns if c.startswith("bf_"))
     words = lanes.select(cols).to_numpy().astype(np.int64).view(np.uint64)
-    as_bytes = words.astype("<u8").view(np.uint8).reshape(words.shape[0], -1)
+    as_bytes = np.ascontiguousarray(words.astype("<u8")).view(np.uint8).reshape(words.shape[0], -1)
     return np.unpackbits(as_bytes, axis=1, bitorder="little")
 
 
@@ -63,3 +63,18 @@ def incidence(items: pl.Series) -> tuple[np.ndarray, list[str]]:
     mat = np.zeros((items.len(), vocab.len()), dtype=np.uint8)
     mat[codes["_r"].to_numpy(), codes["_c"].to_numpy()] = 1
     return mat, vocab.to_list()
+
+
+def scheme_encode(plain: pl.DataFrame, secret: bytes, *, hardened: bool) -> np.ndarray:
+    """(n, bits) filters of plaintext rows under the public scheme (pipeline/shared/bloom.py)
+    and a key of the caller's: the agency's encoding in the tests and benches, or the
+    attacker's simulation of it under a key of its own (Kerckhoffs)."""
+    from pipeline.shared import bloom
+
+    iso = plain.select(pl.concat_str([
+        pl.col("naiss_annee").cast(pl.Int32).cast(pl.String).str.zfill(4),
+        pl.col("naiss_mois").cast(pl.Int32).cast(pl.String).str.zfill(2),
+        pl.col("naiss_jour").cast(pl.Int32).cast(pl.String).str.zfill(2)], separator="-"))
+    comps = bloom.components_from(nom=plain["nom"], prenom=plain["prenom1"],
+                                  date_naissance=iso.to_series(), sexe=plain["sexe"])
+    return bits_from_lanes(bloom.encode(comps, secret, hardened=hardened))
