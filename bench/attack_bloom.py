@@ -35,14 +35,15 @@ os.environ.setdefault("NONRECOURS_QUIET", "1")
 import numpy as np
 import polars as pl
 
-from pipeline.agency.ingest.api import ingest
-from pipeline.agency.pseudonymise.attacks import bloom_graph
-from pipeline.agency.pseudonymise.attacks.bloom_attacks import measure
-from pipeline.agency.pseudonymise.attacks.bloom_items import scheme_encode
-from pipeline.agency.pseudonymise.attacks.public_names import first_name_table
-
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "bench"))
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]  # this checkout's pipeline, then linkage_data
+
+from pipeline.agency.ingest.api import ingest  # noqa: E402
+from pipeline.agency.pseudonymise.attacks import bloom_graph  # noqa: E402
+from pipeline.agency.pseudonymise.attacks.bloom_attacks import measure  # noqa: E402
+from pipeline.agency.pseudonymise.attacks.bloom_items import scheme_encode  # noqa: E402
+from pipeline.agency.pseudonymise.attacks.public_names import first_name_table  # noqa: E402
+
 OUT = ROOT / "bench" / "results" / "attack_bloom.json"
 KEY = bytes.fromhex("5eed" * 16)  # demo linkage key of the bench, not a real one
 SYNTH_HOUSEHOLDS, SYNTH_SEED = 8000, 20261202

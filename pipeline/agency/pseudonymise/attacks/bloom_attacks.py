@@ -166,10 +166,12 @@ def _profile_l1(sizes: np.ndarray, counts: np.ndarray) -> float:
 
 
 def public_hashes() -> dict[str, int]:
-    """Positions per item of each date / sex field, from the public bloom.yaml (Kerckhoffs)."""
+    """Positions per item of each date / sex field and of the name q-grams (`noms`), from the
+    public bloom.yaml (Kerckhoffs)."""
     from pipeline.shared.bloom import PARAMS
 
-    label = {"annee": "naiss_annee", "mois": "naiss_mois", "jour": "naiss_jour", "sexe": "sexe"}
+    label = {"annee": "naiss_annee", "mois": "naiss_mois", "jour": "naiss_jour", "sexe": "sexe",
+             "nom": "noms"}
     return {label[it.label]: it.hashes for it in PARAMS.items if it.label in label}
 
 
@@ -231,43 +233,52 @@ def _share_and_prior(truth: pl.DataFrame, guess: dict[str, np.ndarray], cols: li
     return round(right, 4), round((modal or 0) / max(n, 1), 4)
 
 
-def name_attack(groups: np.ndarray, spent: set[int], plain: pl.DataFrame,
-                public_names: list[str] | None) -> dict[str, float]:
-    """Bigram groups aligned to the name bigrams by frequency rank, then the dictionary name of
-    best Dice per record and field: share of records whose top guess is right."""
-    items = item_lists(plain.select([c for c in NAME_FIELDS if c in plain.columns]))
-    inc, vocab = incidence(items)
-    free = [h for h in range(groups.shape[1]) if h not in spent]
-    out = {}
-    if not vocab or not free:
-        return {col: 0.0 for col in NAME_FIELDS}
+def _bigram_incidence(frame: pl.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """(rows, bigrams) 0/1 of the padded name bigrams, field labels dropped: the scheme puts
+    every name component's q-grams under one label (bloom.yaml)."""
+    items = item_lists(frame).list.eval(pl.element().str.slice(2)).list.unique()
+    return incidence(items)
+
+
+def name_attack(groups: np.ndarray, width: np.ndarray, spent: set[int], plain: pl.DataFrame,
+                public_names: list[str] | None, name_hashes: int | None) -> dict[str, float]:
+    """Groups of a bigram's width aligned to the name bigrams by frequency rank; then, per
+    record and field, the dictionary name with the most of its bigrams recovered and the fewest
+    missing (frequent names first on ties): share of records whose top guess is right."""
+    fields = [c for c in NAME_FIELDS if c in plain.columns]
+    inc, vocab = _bigram_incidence(plain.select(fields))
+    free = np.ones(groups.shape[1], dtype=bool)
+    free[list(spent)] = False
+    if name_hashes:
+        free &= (width >= name_hashes - WIDTH_SLACK_BELOW) & (
+            width <= name_hashes + WIDTH_SLACK_ABOVE)
+    free_idx = np.flatnonzero(free)
+    if not vocab or free_idx.size == 0:
+        return {col: 0.0 for col in fields}
     item_rank = np.argsort(-inc.sum(axis=0), kind="stable")
-    group_rank = sorted(free, key=lambda h: -int(groups[:, h].sum()))
-    k = min(len(group_rank), item_rank.size)
-    recovered = np.zeros_like(inc, dtype=np.float32)
+    group_rank = free_idx[np.argsort(-groups[:, free_idx].sum(axis=0), kind="stable")]
+    k = min(group_rank.size, item_rank.size)
+    recovered = np.zeros(inc.shape, dtype=np.float32)
     recovered[:, item_rank[:k]] = groups[:, group_rank[:k]]
-    for col, lab in NAME_FIELDS.items():
-        if col not in plain.columns:
-            continue
+    pos = {v: i for i, v in enumerate(vocab)}
+    has = recovered.sum(axis=1) > 0
+    out = {}
+    for col in fields:
         truth = plain[col].cast(pl.String)
         extra = public_names if (col == "prenom1" and public_names) else []
         names = pl.concat([truth.drop_nulls(), pl.Series(col, extra, dtype=pl.String)])
         dictionary = names.value_counts(name="n").sort(["n", col], descending=[True, False])
-        d_inc, d_vocab = incidence(item_lists(dictionary.select(col)))
-        pos = {v: i for i, v in enumerate(vocab)}
+        d_inc, d_vocab = _bigram_incidence(dictionary.select(col))
         d_full = np.zeros((dictionary.height, len(vocab)), dtype=np.float32)
         cols_in = [j for j, v in enumerate(d_vocab) if v in pos]
         d_full[:, [pos[d_vocab[j]] for j in cols_in]] = d_inc[:, cols_in]
-        field = np.array([v.startswith(f"{lab}:") for v in vocab])
-        d_full[:, ~field] = 0
-        rec = recovered * field[None, :]
-        tie = 1e-6 * np.log1p(dictionary["n"].to_numpy())  # frequent names win ties
-        guess = np.empty(rec.shape[0], dtype=np.int64)
-        for lo in range(0, rec.shape[0], ROW_CHUNK):
-            r = rec[lo:lo + ROW_CHUNK]
-            dice = 2 * (r @ d_full.T) / (r.sum(1)[:, None] + d_full.sum(1)[None, :] + 1e-9)
-            guess[lo:lo + ROW_CHUNK] = np.argmax(dice + tie[None, :], axis=1)
-        has = rec.sum(axis=1) > 0
+        d_size = d_inc.sum(axis=1).astype(np.float32)  # bigrams outside the file: missing
+        tie = 1e-3 * np.log1p(dictionary["n"].to_numpy()) / np.log1p(dictionary["n"].max())
+        guess = np.empty(recovered.shape[0], dtype=np.int64)
+        for lo in range(0, recovered.shape[0], ROW_CHUNK):
+            hit = recovered[lo:lo + ROW_CHUNK] @ d_full.T
+            score = hit - (d_size[None, :] - hit) + tie[None, :]
+            guess[lo:lo + ROW_CHUNK] = np.argmax(score, axis=1)
         named = dictionary[col].gather(guess)
         right = (named == truth).fill_null(False).to_numpy() & has
         out[col] = round(float(right.mean()), 4)
@@ -277,8 +288,9 @@ def name_attack(groups: np.ndarray, spent: set[int], plain: pl.DataFrame,
 def pattern_mining(bits: np.ndarray, plain: pl.DataFrame, public_names: list[str] | None,
                    hashes: dict[str, int] | None = None) -> dict:
     """Attack a: groups, fields named, names guessed; scored against the plaintext."""
+    hashes = hashes or public_hashes()
     groups, width = item_groups(bits)
-    guesses, spent, families = name_fields(groups, width, plain, hashes or public_hashes())
+    guesses, spent, families = name_fields(groups, width, plain, hashes)
     out: dict = {"groupes_de_positions": int(groups.shape[1]),
                  "familles_disjointes": families,
                  "champs_nommes": sorted(guesses)}
@@ -289,7 +301,7 @@ def pattern_mining(bits: np.ndarray, plain: pl.DataFrame, public_names: list[str
     parts = [c for c in ("naiss_annee", "naiss_mois", "naiss_jour") if c in plain.columns]
     out["date_complete_retrouvee"], out["prior_date_complete"] = _share_and_prior(
         plain, guesses, parts)
-    names = name_attack(groups, spent, plain, public_names)
+    names = name_attack(groups, width, spent, plain, public_names, hashes.get("noms"))
     for col, key in (("nom", "noms"), ("prenom1", "prenoms")):
         if col in plain.columns:
             out[f"{key}_retrouves"] = names.get(col, 0.0)
