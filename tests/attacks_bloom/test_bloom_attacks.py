@@ -79,6 +79,9 @@ def test_pattern_mining_breaks_the_control(control) -> None:
     assert control["date_complete_retrouvee"] >= 0.05 > 10 * control["prior_date_complete"]
     assert mined["sexe_retrouve"] >= 0.95
     assert mined["mois_retrouve"] >= 0.3 and mined["jour_retrouve"] >= 0.3
+    # the name step (measured 9 % surnames, 15 % first names against a ~2 % prior)
+    assert control["noms_retrouves"] >= mined["prior_noms"] + 0.03
+    assert control["prenoms_retrouves"] >= mined["prior_prenoms"] + 0.05
 
 
 def test_weight_and_graph_break_the_control(control) -> None:
@@ -96,9 +99,10 @@ def test_hardened_within_targets(hardened) -> None:
 
 
 def test_hardened_graph_and_weight(hardened) -> None:
-    """Not targets of the issue, guarded so a regression shows: at full overlap the graph
-    attack re-identifies a few records in a thousand (chance: 1 in 1,000), and the weight still
-    tracks the name lengths (correlation ~0.65) but reads the length barely above the prior."""
+    """Guarded so a regression shows (a finding, not a pass): at full overlap (the attacker
+    holds the plaintext of exactly these records) the graph attack re-identifies ~1 % of the
+    hardened records, ten times chance (1 in 1,000); the weight still tracks the name lengths
+    (correlation ~0.65) but reads the length only ~4 points above the prior."""
     assert hardened["reidentifies_graphe"] < 0.02
     weight = hardened["poids_de_hamming"]
     assert weight["longueur_noms_retrouvee"] <= weight["prior_longueur_noms"] + 0.1
