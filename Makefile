@@ -20,7 +20,7 @@ NOISE ?= 1.0
 
 .PHONY: help venv match sample evaluate test lint clean \
         bench-pseudonymise bench-linkage bench-scale bench-scale-splink bench-leakage-1m \
-        bench-attack-bloom
+        bench-bloom bench-attack-bloom
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -61,6 +61,10 @@ bench-leakage-1m: $(STAMP) ## leakage attacks on every row of a 1,000,000-record
 
 bench-linkage: $(BENCH_STAMP) ## linkage quality: FEBRL4, FEBRL3, pseudopeople, synthetic (realistic noise) vs Splink 5
 	$(PY) bench/linkage.py
+
+bench-bloom: $(BENCH_STAMP) ## residue Bloom filters: separation and encoding speed, then the residue floor on the linkage cases vs Splink
+	$(PY) bench/bloom_separation.py
+	$(PY) bench/bloom_residue.py
 
 ENGINE ?= duckdb
 bench-scale: $(STAMP) ## 1M x 1M (and 10M x 10M with SCALE_10M=1) linkage time and memory; ENGINE=spark adds Spark next to DuckDB
