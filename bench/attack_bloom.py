@@ -49,7 +49,7 @@ KEY = bytes.fromhex("5eed" * 16)  # demo linkage key of the bench, not a real on
 SYNTH_HOUSEHOLDS, SYNTH_SEED = 8000, 20261202
 POPULATION, SHARES = 3000, (0.05, 0.2, 1.0)
 TARGETS = {"annee_au_plus_prior_plus": 0.02, "date_complete_max": 0.01, "noms_max": 0.01}
-PLAIN = ["nom", "prenom1", "naiss_annee", "naiss_mois", "naiss_jour", "sexe"]
+PLAIN = ["nom", "prenom1", "naiss_annee", "naiss_mois", "naiss_jour", "sexe", "code_commune"]
 
 
 def plain_of(ingested: pl.DataFrame, agency: str) -> pl.DataFrame:

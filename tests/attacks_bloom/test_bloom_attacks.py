@@ -33,7 +33,7 @@ def plain(tmp_path_factory) -> pl.DataFrame:
     ingest("caf", SAMPLE / "caf_extract.csv", work)
     df = pl.read_parquet(work / "ingested.parquet").select(
         pl.col("nom_naissance").alias("nom"), "prenom1", "naiss_annee", "naiss_mois",
-        "naiss_jour", "sexe")
+        "naiss_jour", "sexe", "code_commune")
     return df.sample(RESIDUE_ROWS, seed=7)
 
 
@@ -42,7 +42,8 @@ def _lanes(plain: pl.DataFrame, hardened: bool) -> pl.DataFrame:
                                  pl.col("naiss_mois").cast(pl.String).str.zfill(2),
                                  pl.col("naiss_jour").cast(pl.String).str.zfill(2)))
     comps = bloom.components_from(nom=plain["nom"], prenom=plain["prenom1"],
-                                  date_naissance=iso.to_series(), sexe=plain["sexe"])
+                                  date_naissance=iso.to_series(), sexe=plain["sexe"],
+                                  commune=plain["code_commune"])
     return bloom.encode(comps, KEY, hardened=hardened)
 
 
@@ -79,9 +80,9 @@ def test_pattern_mining_breaks_the_control(control) -> None:
     assert control["date_complete_retrouvee"] >= 0.05 > 10 * control["prior_date_complete"]
     assert mined["sexe_retrouve"] >= 0.95
     assert mined["mois_retrouve"] >= 0.3 and mined["jour_retrouve"] >= 0.3
-    # the name step (measured 9 % surnames, 15 % first names against a ~2 % prior)
-    assert control["noms_retrouves"] >= mined["prior_noms"] + 0.03
-    assert control["prenoms_retrouves"] >= mined["prior_prenoms"] + 0.05
+    # the name step (measured 4.4 % surnames, 5.0 % first names against a ~2 % prior)
+    assert control["noms_retrouves"] >= mined["prior_noms"] + 0.02
+    assert control["prenoms_retrouves"] >= mined["prior_prenoms"] + 0.02
 
 
 def test_weight_and_graph_break_the_control(control) -> None:
@@ -101,8 +102,10 @@ def test_hardened_within_targets(hardened) -> None:
 def test_hardened_graph_and_weight(hardened) -> None:
     """Guarded so a regression shows (a finding, not a pass): at full overlap (the attacker
     holds the plaintext of exactly these records) the graph attack re-identifies ~1 % of the
-    hardened records, ten times chance (1 in 1,000); the weight still tracks the name lengths
-    (correlation ~0.65) but reads the length only ~4 points above the prior."""
+    hardened records at best (the best round picked with the truth), ten times chance (1 in
+    1,000). The balanced diffusion input keeps the weight from following the names (measured
+    correlation 0.09, against 0.83 on the control and 0.66 before balancing)."""
     assert hardened["reidentifies_graphe"] < 0.02
     weight = hardened["poids_de_hamming"]
-    assert weight["longueur_noms_retrouvee"] <= weight["prior_longueur_noms"] + 0.1
+    assert abs(weight["correlation_poids_longueur_noms"]) < 0.3
+    assert weight["longueur_noms_retrouvee"] <= weight["prior_longueur_noms"] + 0.02

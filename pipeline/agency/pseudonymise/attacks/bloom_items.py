@@ -67,14 +67,17 @@ def incidence(items: pl.Series) -> tuple[np.ndarray, list[str]]:
 
 def scheme_encode(plain: pl.DataFrame, secret: bytes, *, hardened: bool) -> np.ndarray:
     """(n, bits) filters of plaintext rows under the public scheme (pipeline/shared/bloom.py)
-    and a key of the caller's: the agency's encoding in the tests and benches, or the
-    attacker's simulation of it under a key of its own (Kerckhoffs)."""
+    and a key of the caller's (with the commune item when `plain` has `code_commune`): the
+    agency's encoding in the tests and benches, or the attacker's simulation of it under a key
+    of its own (Kerckhoffs)."""
     from pipeline.shared import bloom
 
     iso = plain.select(pl.concat_str([
         pl.col("naiss_annee").cast(pl.Int32).cast(pl.String).str.zfill(4),
         pl.col("naiss_mois").cast(pl.Int32).cast(pl.String).str.zfill(2),
         pl.col("naiss_jour").cast(pl.Int32).cast(pl.String).str.zfill(2)], separator="-"))
+    commune = plain["code_commune"] if "code_commune" in plain.columns else None
     comps = bloom.components_from(nom=plain["nom"], prenom=plain["prenom1"],
-                                  date_naissance=iso.to_series(), sexe=plain["sexe"])
+                                  date_naissance=iso.to_series(), sexe=plain["sexe"],
+                                  commune=commune)
     return bits_from_lanes(bloom.encode(comps, secret, hardened=hardened))
