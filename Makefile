@@ -20,7 +20,7 @@ NOISE ?= 1.0
 
 .PHONY: help venv match sample evaluate test lint clean \
         bench-pseudonymise bench-linkage bench-scale bench-scale-splink bench-leakage-1m \
-        bench-bloom
+        bench-bloom bench-attack-bloom
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -75,3 +75,6 @@ bench-scale-splink: $(BENCH_STAMP) ## Splink 5 on the plaintext of the 1M x 1M s
 
 clean: ## remove run outputs (not the venv)
 	rm -rf $(OUT) .pytest_cache
+
+bench-attack-bloom: $(STAMP) ## the attacks on the residue's Bloom filters (control vs hardened): sample residue, 20k synthetic, FEBRL4
+	$(PY) bench/attack_bloom.py
