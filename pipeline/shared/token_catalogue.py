@@ -34,6 +34,7 @@ class TokenCatalogue:
     separator: str
     hex_chars: int
     tokens: tuple[dict, ...]
+    derivation: str = "hmac"  # "composants" (version 3) or "hmac" (the version 1 control)
 
     def for_agency(self, agency: str) -> list[TokenSpec]:
         """The tokens `agency` computes, in the declared order."""
@@ -85,7 +86,11 @@ def _parse(text: str) -> TokenCatalogue:
     names = [t["name"] for t in tokens]
     if len(set(names)) != len(names) or not all(n.startswith("tok_") for n in names):
         raise ValueError("token names must be unique and start with tok_")
-    return TokenCatalogue(data["info_prefix"], data["separator"], bits // 4, tuple(tokens))
+    derivation = data.get("derivation", "hmac")
+    if derivation not in ("hmac", "composants"):
+        raise ValueError(f"unknown token derivation {derivation!r}")
+    return TokenCatalogue(data["info_prefix"], data["separator"], bits // 4, tuple(tokens),
+                          derivation)
 
 
 def _expand(tok: dict) -> list[dict]:
