@@ -105,6 +105,8 @@ class _Components:
         self.frame, self.key, self.engine, self.order = frame, key, engine, order
         self._bases: dict[str, tuple[pl.Series, np.ndarray, np.ndarray]] = {}
         self._digests: dict[str, np.ndarray] = {}
+        self._rowwise: dict[str, pl.Series] = {}  # near-unique columns, hashed row by row
+        self._alias: dict[str, str] = {}
 
     def base(self, name: str) -> tuple[pl.Series, np.ndarray, np.ndarray]:
         """(distinct non-null values, row -> value index (0 where null), row is not null)."""
@@ -112,8 +114,14 @@ class _Components:
             col = self.frame.select(component_expr(name).alias("v")).to_series()
             uniq = col.drop_nulls().unique()  # any order: a digest depends on its value only
             if uniq.len() > col.len() // 2:  # near-unique (a NIR): hash every row in place
-                uniq = col.fill_null("")
                 index = pl.int_range(col.len(), eager=True).set(col.is_null(), None)
+                uniq = col.fill_null("")
+                # a masked copy of an earlier row-hashed column (nir_certifie of nir): its
+                # digests, row for row, are that column's
+                self._alias[name] = next(
+                    (other for other, ocol in self._rowwise.items()
+                     if ((col == ocol) | col.is_null()).all()), name)
+                self._rowwise[name] = col
             else:
                 index = col.replace_strict(uniq, pl.int_range(uniq.len(), eager=True,
                                                               dtype=pl.UInt32), default=None)
@@ -130,11 +138,15 @@ class _Components:
         is_variant = bool(mark) and pos.isdigit()
         uniq, index, valid = self.base(base if is_variant else component)
         if component not in self._digests:
-            values = uniq
-            if is_variant:
-                values = pl.DataFrame({"v": uniq}).select(
-                    deletion_variant(pl.col("v"), int(pos))).to_series()
-            self._digests[component] = _digests(values, self.key, self.engine)
+            alias = self._alias.get(component, component)
+            if alias != component:
+                self._digests[component] = self.get(alias)[0]
+            else:
+                values = uniq
+                if is_variant:
+                    values = pl.DataFrame({"v": uniq}).select(
+                        deletion_variant(pl.col("v"), int(pos))).to_series()
+                self._digests[component] = _digests(values, self.key, self.engine)
         return self._digests[component], index, valid
 
 
