@@ -21,11 +21,14 @@ import argparse
 import json
 import os
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("NONRECOURS_QUIET", "1")
+# The code of this checkout, not whatever copy an editable install of the venv points at.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import polars as pl
 

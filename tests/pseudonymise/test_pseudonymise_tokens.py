@@ -3,6 +3,7 @@ the plain-Python reference, per-field subkeys, key separation, cross-agency equa
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import hmac
@@ -334,3 +335,19 @@ def test_deletion_columns_hide_length_and_doubled_letters() -> None:
         values = [toks[c][i] for c in cols]
         assert None not in values
         assert len(set(values)) == len(values)
+
+
+@pytest.mark.parametrize("bits", [64, 72, 100])
+def test_truncated_tokens_equal_the_reference(bits: int) -> None:
+    """A catalogue truncating below 128 bits keeps the hex prefix of the same MAC."""
+    cat = dataclasses.replace(load_catalogue(), hex_chars=bits // 4)
+    df = ingested("caf", 120, seed=5)
+    got = compute_tokens(df, "caf", KEY, catalogue=cat)
+    ref = reference_tokens(df, "caf", KEY, catalogue=cat)
+    assert all(got[c].to_list() == ref[c] for c in got.columns)
+    assert got["tok_nom_dob"].str.len_chars().unique().to_list() == [bits // 4]
+
+
+def test_empty_extract_gives_empty_token_columns() -> None:
+    toks = compute_tokens(ingested("caf", 50, seed=5).head(0), "caf", KEY)
+    assert toks.height == 0 and toks.columns == load_catalogue().names("caf")

@@ -177,7 +177,7 @@ def _hex_column(name: str, state: np.ndarray, rows: np.ndarray | None, n: int,
         return pl.Series(name, arr)
     views = np.empty((r, 4), dtype=np.int32)  # length, 4-byte prefix, buffer 0, offset
     views[:, 0] = hex_chars
-    views[:, 1] = data.view(np.int32)[:: hex_chars // 4]
+    views[:, 1] = data.reshape(r, hex_chars)[:, :4].copy().view(np.int32).ravel()
     views[:, 2] = 0
     views[:, 3] = np.arange(0, r * hex_chars, hex_chars, dtype=np.int32)
     validity = None
@@ -238,7 +238,7 @@ def _tokens_composants(frame: pl.DataFrame, specs: list[TokenSpec], cat: TokenCa
         indexes = [(d, i) for d, i, _ in parts]
         rows = None if valid.all() else np.flatnonzero(valid)
         kt = derive_subkey(secret, spec.subkey, cat.info_prefix)
-        if rows is not None and rows.size == 0:
+        if (n if rows is None else rows.size) == 0:
             state = np.zeros((0, 2), dtype=np.uint64)
         else:
             state = _cbc_mac(kt, first_block(cat.info_prefix, len(parts)), indexes, rows, ws)
