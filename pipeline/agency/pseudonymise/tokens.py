@@ -25,6 +25,7 @@ import binascii
 import hashlib
 import hmac
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import polars as pl
@@ -52,6 +53,7 @@ from pipeline.shared.token_catalogue import (  # noqa: F401  (re-exported for ag
     load_catalogue,
 )
 
+TOKEN_THREADS = 2  # threads computing the token chains (the agency machines have 2+ cores)
 BLOCK = 16  # AES block = a component digest = a token, in bytes
 COMPONENT_SUBKEY = "composant"  # HKDF info suffix of Kc (token subkeys all start with tok_)
 
@@ -227,22 +229,34 @@ def _tokens_composants(frame: pl.DataFrame, specs: list[TokenSpec], cat: TokenCa
     comps = _Components(frame, component_key(secret, cat.info_prefix), engine, order)
     n = frame.height
     roles = frame[role_column(agency)] if any(s.roles for s in specs) else None
-    cols = []
-    ws = _Workspace(n)
+    # Digests and row indexes first (polars, parallel inside); then the per-token chains, in
+    # two threads: numpy's gathers, XORs and copies release the GIL.
+    jobs = []
     for spec in specs:
         parts = [comps.get(c) for c in spec.components]
         valid = np.logical_and.reduce([v for _, _, v in parts])
         if spec.roles is not None:
             concerned = roles.is_in(list(spec.roles)).fill_null(False).to_numpy()
             valid &= concerned if order is None else concerned[order]
-        indexes = [(d, i) for d, i, _ in parts]
         rows = None if valid.all() else np.flatnonzero(valid)
-        kt = derive_subkey(secret, spec.subkey, cat.info_prefix)
-        if (n if rows is None else rows.size) == 0:
-            state = np.zeros((0, 2), dtype=np.uint64)
-        else:
-            state = _cbc_mac(kt, first_block(cat.info_prefix, len(parts)), indexes, rows, ws)
-        cols.append(_hex_column(spec.name, state, rows, n, cat.hex_chars))
+        jobs.append((spec, [(d, i) for d, i, _ in parts], rows))
+
+    def run(share: list[tuple[TokenSpec, list, np.ndarray | None]]) -> list[pl.Series]:
+        ws, out = _Workspace(n), []
+        for spec, indexes, rows in share:
+            if (n if rows is None else rows.size) == 0:
+                state = np.zeros((0, 2), dtype=np.uint64)
+            else:
+                kt = derive_subkey(secret, spec.subkey, cat.info_prefix)
+                state = _cbc_mac(kt, first_block(cat.info_prefix, len(indexes)), indexes,
+                                 rows, ws)
+            out.append(_hex_column(spec.name, state, rows, n, cat.hex_chars))
+        return out
+
+    with ThreadPoolExecutor(max_workers=TOKEN_THREADS) as pool:
+        shares = list(pool.map(run, [jobs[i::TOKEN_THREADS] for i in range(TOKEN_THREADS)]))
+    by_name = {col.name: col for share in shares for col in share}
+    cols = [by_name[spec.name] for spec in specs]
     return pl.DataFrame(cols) if cols else pl.DataFrame()
 
 
