@@ -190,7 +190,8 @@ def build(
     unknown = sorted(set(allowed_fields or []) - set(produced))
     if unknown:
         warn("colonnes autorisées par la convention mais non produites : " + ", ".join(unknown))
-    sorted_frame = frame.select(c for c in {*wanted, "role"} if c not in tokens.columns)[order]
+    plain = [c for c in wanted if c not in tokens.columns]
+    sorted_frame = frame.select(*plain, *(["role"] if "role" not in plain else []))[order]
     export = pl.concat([sorted_frame, tokens.select(c for c in tokens.columns if c in wanted)],
                        how="horizontal").select(wanted)
     export = minimal_opposition(export, sorted_frame["role"]).with_columns(
@@ -238,7 +239,7 @@ def pseudonymise(
     if agency not in PROVIDERS:
         raise PipelineError(f"organisme inconnu : « {agency} » ({', '.join(PROVIDERS)})")
     workdir, export_dir = Path(workdir), Path(export_dir)
-    timings: dict[str, float] = {}
+    timings: dict[str, float | dict[str, float]] = {}
     cpu: dict[str, float] = {}  # CPU seconds of the whole process (every thread) per phase
     clock, cpu_clock = time.perf_counter(), time.process_time()
 
