@@ -9,7 +9,7 @@ Two derivations (the catalogue's `derivation`; docs/CONTRACTS.md, "Token derivat
   then a token over components (c1..ck) under its subkey is the CBC-MAC with AES-256,
   Kt = HKDF(K, info=prefix + subkey), of the k + 1 blocks B0(k) || D(c1) || ... || D(ck),
   where B0(k) = the prefix in ASCII, zero-padded to 15 bytes, then the byte k. Names and dates
-  repeat a lot, so the HMACs run on a few hundred thousand values per million rows, and the
+  repeat a lot, so the HMACs run once per distinct value (near-unique NIRs: once per row), and the
   per-row work is k AES-ECB passes over one contiguous (rows x 16 bytes) buffer per token
   (AES-NI, a few ms per million rows) with the XORs in numpy.
 - ``hmac`` (tokens_v1.yaml, the attacks' control only): HMAC-SHA256 under the subkey's hex
