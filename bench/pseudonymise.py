@@ -2,7 +2,10 @@
 
 Synthesises 1,000,000 ingested-like CAF person records (fake people, vectorised), times the HMAC
 engines on the same distinct values, then times the full `pseudonymise()` path: tokens, random
-handles, leakage gate and rank attack, handles table, export and signed manifest (DEMO keys).
+handles, leakage gate and rank attack, handles table, export and signed manifest (DEMO keys),
+with the wall and CPU seconds of each phase (CPU of every thread: the machine may be shared, so
+CPU seconds are the figure that does not depend on the neighbours), and the token computation
+alone (version 3 derivation; with --compare-hmac also the version 2 one, one HMAC per cell).
 Writes bench/results/pseudonymise.json and prints records/s LAST.
 
 With --leakage-full (`make bench-leakage-1m`) the timed run is followed by the leakage measure
@@ -18,11 +21,14 @@ import argparse
 import json
 import os
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("NONRECOURS_QUIET", "1")
+# The code of this checkout, not whatever copy an editable install of the venv points at.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import polars as pl
 
@@ -114,6 +120,27 @@ def full_leakage(res: PseudonymiseResult, work: Path) -> dict:
             "mesure": freq}
 
 
+def token_costs(ingested_file: Path, *, compare_hmac: bool) -> dict:
+    """CPU and wall seconds of compute_tokens alone on the bench's records (prepared once)."""
+    import dataclasses
+
+    from pipeline.agency.pseudonymise.prepare import prepare_components
+    from pipeline.agency.pseudonymise.tokens import compute_tokens, load_catalogue
+
+    prepared = prepare_components(pl.read_parquet(ingested_file), "caf")
+    catalogue = load_catalogue()
+    out: dict = {"colonnes": len(catalogue.for_agency("caf")), "lignes": prepared.height}
+    variants = {"v3_composants_cbcmac": catalogue}
+    if compare_hmac:
+        variants["v2_hmac_par_cellule"] = dataclasses.replace(catalogue, derivation="hmac")
+    for name, cat in variants.items():
+        t0, cpu0 = time.perf_counter(), time.process_time()
+        compute_tokens(prepared, "caf", os.urandom(32), prepared=True, catalogue=cat)
+        out[name] = {"secondes": round(time.perf_counter() - t0, 3),
+                     "cpu_secondes": round(time.process_time() - cpu0, 3)}
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=1_000_000)
@@ -121,6 +148,8 @@ def main() -> None:
     parser.add_argument("--engine", default=None)
     parser.add_argument("--leakage-full", action="store_true",
                         help="attacks on every row of the export -> leakage_1m.json")
+    parser.add_argument("--compare-hmac", action="store_true",
+                        help="also time the version 2 derivation (one HMAC per token cell)")
     args = parser.parse_args()
 
     per_million = micro(args.micro) if not args.leakage_full else {}
@@ -146,6 +175,8 @@ def main() -> None:
         cpu_seconds = time.process_time() - cpu0
         load_after = os.getloadavg()[0]
         leak = json.loads(res.leakage_file.read_text("utf-8"))["frequence"]
+        tokens_alone = {} if args.leakage_full else token_costs(
+            work / "ingested.parquet", compare_hmac=args.compare_hmac)
         if args.leakage_full:
             full = full_leakage(res, work)
             LEAKAGE_RESULT.write_text(json.dumps(full, indent=2, sort_keys=True,
@@ -159,9 +190,13 @@ def main() -> None:
         "seconds": round(seconds, 3),
         "records_per_s": round(rate),
         "cpu_seconds": round(cpu_seconds, 3),
-        "phases_seconds": res.timings,
+        "phases_seconds": {k: v for k, v in res.timings.items() if k != "cpu"},
+        "phases_cpu_seconds": res.timings.get("cpu", {}),
         "phases_note": "attaque_frequences runs in another thread, beside controle_fuites "
-                       "and ecriture (attente_attaques: what was left to wait for)",
+                       "and ecriture (attente_attaques: what was left to wait for); the tokens "
+                       "run in another thread beside handles, attributes and features; "
+                       "phases_cpu_seconds = CPU of every thread during the phase",
+        "tokens_alone": tokens_alone,
         "records_per_cpu_second": round(args.records / cpu_seconds),
         "load_average_1min_before": round(load_before, 2),
         "load_average_1min_after": round(load_after, 2),

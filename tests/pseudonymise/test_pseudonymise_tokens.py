@@ -1,59 +1,126 @@
-"""Token definitions: fixed vectors, per-field subkeys, key separation, cross-agency equality."""
+"""Token definitions: fixed vectors, an independent re-derivation, the vectorised path against
+the plain-Python reference, per-field subkeys, key separation, cross-agency equality."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import hmac
 
+import numpy as np
 import polars as pl
 import pytest
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from helpers_pseudonymise import KEY, OTHER_KEY, caf_frame, caf_person, cpam_frame, person
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.agency.pseudonymise.prepare import DELETION_MARK
-from pipeline.agency.pseudonymise.tokens import V1_CATALOGUE, compute_tokens, load_catalogue
+from pipeline.agency.pseudonymise.synthetic import ingested
+from pipeline.agency.pseudonymise.tokens import (
+    V1_CATALOGUE,
+    compute_tokens,
+    load_catalogue,
+    reference_token,
+    reference_tokens,
+)
 from pipeline.shared.linkage_model import variant_conditions
 
 # Fixed vectors: KEY = bytes(range(32)), the CPAM row of helpers_pseudonymise.person().
+# Version 3 (derivation composants); each one also re-derived below by `_independent`.
 FIXED = {
-    "tok_nir": "5fa30436ed3cbb66baa9e51d3f6488d7",
-    "tok_nir_dob": "e2fd6d8e4d83ab46a016f760036966b9",
-    "tok_nom_dob": "7e12fb809994a5965d9356c0fc4ca1f2",
-    "tok_nom_md": "b5f36532a198080a3b0ea72f49076e87",
-    "tok_phon_dob": "6b7ccfeda200f045b14dbf8cbc092208",
-    "tok_nom_commune": "7763fc53c94f95ec1cfa04b2f77d2080",
+    "tok_nir": "09165140cdd9ff6f28a5b246c9be493a",
+    "tok_nir_dob": "b6dea6a318d479fe3ab9f8083bd562e5",
+    "tok_nom_dob": "4e00e5bc907caf546acf991d01a6e05e",
+    "tok_nom_md": "e5a8fa24ef524f1e94e386656afd6709",
+    "tok_phon_dob": "e931bfe0126e9700a892cd08e3cefaf1",
+    "tok_nom_commune": "75ff6d19b841dac8a25a2bf632c7ce04",
+    "tok_nomdel_dob_02": "f93914a941f540a746774036209cd3e4",
 }
 
 
-def _independent(name: str, message: str, secret: bytes = KEY) -> str:
-    """The token definition re-derived with the stdlib (HKDF from cryptography), version 2."""
-    sub = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-               info=b"nonrecours/v2/" + name.encode()).derive(secret)
-    return hmac.new(sub.hex().encode(), message.encode(), hashlib.sha256).hexdigest()[:32]
+def _aes_ecb(key: bytes, block: bytes) -> bytes:
+    enc = Cipher(algorithms.AES(key), modes.ECB()).encryptor()
+    return enc.update(block) + enc.finalize()
+
+
+def _independent(name: str, components: list[str], secret: bytes = KEY) -> str:
+    """The version 3 definition re-derived apart from tokens.py: HKDF subkeys, stdlib HMAC per
+    component, CBC-MAC written out block by block with one-block AES-ECB calls."""
+    def hkdf(info: str) -> bytes:
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                    info=b"nonrecours/v3/" + info.encode()).derive(secret)
+
+    kc = hkdf("composant").hex().encode()
+    chain = _aes_ecb(hkdf(name), b"nonrecours/v3/\0" + bytes([len(components)]))
+    for value in components:
+        digest = hmac.new(kc, value.encode(), hashlib.sha256).digest()[:16]
+        chain = _aes_ecb(hkdf(name), bytes(a ^ b for a, b in zip(chain, digest, strict=True)))
+    return chain.hex()
 
 
 def test_fixed_vectors() -> None:
     toks = compute_tokens(cpam_frame([person()]), "cpam", KEY)
     for name, expected in FIXED.items():
         assert toks[name][0] == expected, name
+    assert FIXED["tok_nom_commune"] == _independent(
+        "tok_nom_commune", ["DUPONT", "CAMILLE", "61169", "1985"])
 
 
 def test_definition_matches_independent_derivation() -> None:
     toks = compute_tokens(cpam_frame([person()]), "cpam", KEY)
-    sep = "\x1f"
-    assert toks["tok_nir"][0] == _independent("tok_nir", "2850561169001")
-    assert toks["tok_nir_dob"][0] == _independent(
-        "tok_nir_dob", sep.join(["2850561169001", "1985-05-17"]))
-    assert toks["tok_nom_dob"][0] == _independent(
-        "tok_nom_dob", sep.join(["DUPONT", "CAMILLE", "1985-05-17"]))
-    assert toks["tok_nom_md"][0] == _independent(
-        "tok_nom_md", sep.join(["DUPONT", "CAMILLE", "05", "17"]))
-    assert toks["tok_nom_init_dob"][0] == _independent(
-        "tok_nom_init_dob", sep.join(["DUPONT", "C", "1985-05-17"]))
-    assert toks["tok_phon_dob"][0] == _independent(
-        "tok_phon_dob", sep.join(["DPN", "KML", "1985-05-17"]))
+    assert toks["tok_nir"][0] == _independent("tok_nir", ["2850561169001"])
+    assert toks["tok_nir_dob"][0] == _independent("tok_nir_dob", ["2850561169001", "1985-05-17"])
+    assert toks["tok_nom_dob"][0] == _independent("tok_nom_dob",
+                                                  ["DUPONT", "CAMILLE", "1985-05-17"])
+    assert toks["tok_nom_md"][0] == _independent("tok_nom_md", ["DUPONT", "CAMILLE", "05", "17"])
+    assert toks["tok_nom_init_dob"][0] == _independent("tok_nom_init_dob",
+                                                       ["DUPONT", "C", "1985-05-17"])
+    assert toks["tok_phon_dob"][0] == _independent("tok_phon_dob", ["DPN", "KML", "1985-05-17"])
+    assert toks["tok_nir_sexe"][0] == _independent("tok_nir_sexe", ["2850561169001", "2"])
+
+
+def test_component_order_and_boundaries_matter() -> None:
+    """The digests are per component: ("AB", "C") and ("A", "BC") differ, and so does the
+    order (the swapped-name key tok_inv_dob is not tok_nom_dob of the same row)."""
+    cat = load_catalogue()
+    assert reference_token(KEY, cat, "tok_x", ["AB", "C"]) != reference_token(
+        KEY, cat, "tok_x", ["A", "BC"])
+    toks = compute_tokens(caf_frame([caf_person()]), "caf", KEY)
+    assert toks["tok_inv_dob"][0] != toks["tok_nom_dob"][0]
+    assert toks["tok_inv_dob"][0] == _independent("tok_nom_dob",
+                                                  ["CAMILLE", "DUPONT", "1985-05-17"])
+
+
+@pytest.mark.parametrize("agency", ["caf", "cpam"])
+def test_vectorised_tokens_equal_the_reference(agency: str) -> None:
+    """Every token of a few hundred synthetic rows (nulls, roles, names of every length),
+    column by column, equal to the plain-Python reference, in any row order."""
+    df = ingested(agency, 300, seed=11)
+    got = compute_tokens(df, agency, KEY)
+    ref = reference_tokens(df, agency, KEY)
+    assert got.columns == list(ref)
+    for col in got.columns:
+        assert got[col].to_list() == ref[col], col
+    assert got[col].null_count() < got.height  # the comparison was not on empty columns
+    order = np.random.default_rng(3).permutation(df.height)
+    assert compute_tokens(df, agency, KEY, order=order).equals(got[order])
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.lists(st.tuples(st.one_of(st.none(), st.text(min_size=1, max_size=14)),
+                          st.one_of(st.none(), st.sampled_from(["ANNE", "LÉA", "JO"]))),
+                min_size=1, max_size=12),
+       st.binary(min_size=32, max_size=32))
+def test_vectorised_tokens_equal_the_reference_on_any_names(rows: list, secret: bytes) -> None:
+    frame = cpam_frame([person(line=i + 2, nom=n, prenom1=p) for i, (n, p) in enumerate(rows)])
+    got = compute_tokens(frame, "cpam", secret)
+    ref = reference_tokens(frame, "cpam", secret)
+    for col in ("tok_nom_dob", "tok_nomdel_dob_01", "tok_invdel_dob_03", "tok_nom_commune"):
+        assert got[col].to_list() == ref[col], col
 
 
 def test_v1_control_catalogue_still_computes() -> None:
@@ -204,13 +271,12 @@ def test_deletion_variant_known_answer() -> None:
     """Position NN of tok_nomdel_dob = the surname without its NN-th letter + date, under the
     subkey of tok_nomseul_dob; past the name's end, the pad "#NN#" + the name."""
     toks = compute_tokens(cpam_frame([person()]), "cpam", KEY)
-    sep = "\x1f"
     assert toks["tok_nomdel_dob_02"][0] == _independent("tok_nomseul_dob",
-                                                         sep.join(["DUONT", "1985-05-17"]))
+                                                         ["DUONT", "1985-05-17"])
     assert toks["tok_nomdel_dob_06"][0] == _independent("tok_nomseul_dob",
-                                                         sep.join(["#06#DUPONT", "1985-05-17"]))
+                                                         ["#06#DUPONT", "1985-05-17"])
     assert toks["tok_invseul_dob"][0] == _independent("tok_nomseul_dob",
-                                                       sep.join(["CAMILLE", "1985-05-17"]))
+                                                       ["CAMILLE", "1985-05-17"])
 
 
 def _shares(left: pl.DataFrame, right: pl.DataFrame, family: str,
@@ -269,3 +335,19 @@ def test_deletion_columns_hide_length_and_doubled_letters() -> None:
         values = [toks[c][i] for c in cols]
         assert None not in values
         assert len(set(values)) == len(values)
+
+
+@pytest.mark.parametrize("bits", [64, 72, 100])
+def test_truncated_tokens_equal_the_reference(bits: int) -> None:
+    """A catalogue truncating below 128 bits keeps the hex prefix of the same MAC."""
+    cat = dataclasses.replace(load_catalogue(), hex_chars=bits // 4)
+    df = ingested("caf", 120, seed=5)
+    got = compute_tokens(df, "caf", KEY, catalogue=cat)
+    ref = reference_tokens(df, "caf", KEY, catalogue=cat)
+    assert all(got[c].to_list() == ref[c] for c in got.columns)
+    assert got["tok_nom_dob"].str.len_chars().unique().to_list() == [bits // 4]
+
+
+def test_empty_extract_gives_empty_token_columns() -> None:
+    toks = compute_tokens(ingested("caf", 50, seed=5).head(0), "caf", KEY)
+    assert toks.height == 0 and toks.columns == load_catalogue().names("caf")

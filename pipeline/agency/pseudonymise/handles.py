@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 from cryptography.hazmat.primitives import hashes
@@ -66,6 +67,12 @@ def sort_by_handle(df: pl.DataFrame) -> pl.DataFrame:
     if key is None:
         return df.sort("handle")
     return df[key.arg_sort()].with_columns(pl.col("handle").set_sorted())
+
+
+def handle_order(handles: pl.Series) -> np.ndarray:
+    """The row order that sorts `handles` as text (`sort_by_handle`'s), as indices."""
+    key = _prefix_key(handles)
+    return (handles if key is None else key).arg_sort().to_numpy()
 
 
 def new_handles(n: int, *, secret: bytes | None = None, seed: int | None = None,

@@ -59,20 +59,27 @@ def role_column(agency: str) -> str:
 
 
 def _parent_nirs(df: pl.DataFrame) -> pl.DataFrame:
-    """CAF: the DEM's and the CJT's nir of each dossier, on the dossier's ENF/APC rows."""
+    """CAF: the DEM's and the CJT's nir of each dossier, on the dossier's ENF/APC rows.
+
+    The first DEM / CJT row with a nir in line order, per dossier: both parents gathered in one
+    grouped pass and joined once."""
     child = pl.col("role").is_in(["ENF", "APC"])
-    out = df
-    in_order = df["line"].is_sorted()  # an ingested extract is: no sort needed for "first"
-    for role, name in (("DEM", "nir_parent1"), ("CJT", "nir_parent2")):
-        parents = df.filter((pl.col("role") == role) & pl.col("nir").is_not_null())
-        parent = (
-            (parents if in_order else parents.sort("line"))
-            .unique("matricule", keep="first", maintain_order=True)
-            .select("matricule", pl.col("nir").alias(name))
-        )
-        out = out.join(parent, on="matricule", how="left", maintain_order="left")
-        out = out.with_columns(pl.when(child).then(pl.col(name)).alias(name))
-    return out
+    parents = df.filter(pl.col("role").is_in(["DEM", "CJT"]) & pl.col("nir").is_not_null())
+    if not df["line"].is_sorted():  # an ingested extract is: no sort needed for "first"
+        parents = parents.sort("line")
+    first = {name: pl.col("nir").filter(pl.col("role") == role).first().alias(name)
+             for role, name in (("DEM", "nir_parent1"), ("CJT", "nir_parent2"))}
+    table = parents.group_by("matricule").agg(*first.values())
+    out = df.drop([c for c in first if c in df.columns]).join(
+        table, on="matricule", how="left", maintain_order="left")
+    return out.with_columns([pl.when(child).then(pl.col(c)).alias(c) for c in first])
+
+
+def _distinct_map(values: pl.Series, fn: pl.Expr) -> pl.Series:
+    """`fn` (an expression of pl.col("v")) computed once per distinct value, mapped back."""
+    uniq = values.drop_nulls().unique()
+    mapped = pl.DataFrame({"v": uniq}).select(fn).to_series()
+    return values.replace_strict(uniq, mapped, default=None, return_dtype=mapped.dtype)
 
 
 def prepare_components(df: pl.DataFrame, agency: str) -> pl.DataFrame:
@@ -92,7 +99,8 @@ def prepare_components(df: pl.DataFrame, agency: str) -> pl.DataFrame:
         ),
         prenom1=_blank_to_null(pl.col("prenom1")),
         prenom1_init=_blank_to_null(pl.col("prenom1")).str.slice(0, 1),
-        prenom2=pl.col("prenoms").cast(pl.String).str.extract(r"^\s*\S+\s+(\S+)", 1),
+        prenom2=_distinct_map(df["prenoms"].cast(pl.String),
+                              pl.col("v").str.extract(r"^\s*\S+\s+(\S+)", 1)),
         prenoms=_blank_to_null(pl.col("prenoms")),
         dob=pl.col("date_naissance").dt.to_string("%Y-%m-%d"),
         annee=annee,

@@ -1,13 +1,36 @@
-"""Keyed tokens declared in tokens.yaml: HMAC-SHA256 with per-token HKDF subkeys, 128 bits.
+"""Keyed tokens declared in tokens.yaml, 128 bits, lower-case hex; null when a component is null
+(a missing birth date must not make two strangers agree) or the row's role is not concerned.
 
-A token is null when any component is null (a missing birth date must not make two strangers
-agree). With the native polars-hash engine every cell is hashed in place (cheaper than mapping
-distinct values back); the slower engines hash each distinct message once, then map it back.
+Two derivations (the catalogue's `derivation`; docs/CONTRACTS.md, "Token derivation"):
+
+- ``composants`` (tokens.yaml, version 3). Each normalised component value v (a surname, a
+  date, a deletion variant...) is hashed once per DISTINCT value,
+  D(v) = first 128 bits of HMAC-SHA256(Kc, utf8(v)), Kc = HKDF(K, info=prefix + "composant");
+  then a token over components (c1..ck) under its subkey is the CBC-MAC with AES-256,
+  Kt = HKDF(K, info=prefix + subkey), of the k + 1 blocks B0(k) || D(c1) || ... || D(ck),
+  where B0(k) = the prefix in ASCII, zero-padded to 15 bytes, then the byte k. Names and dates
+  repeat a lot, so the HMACs run once per distinct value (near-unique NIRs: once per row), and the
+  per-row work is k AES-ECB passes over one contiguous (rows x 16 bytes) buffer per token
+  (AES-NI, a few ms per million rows) with the XORs in numpy.
+- ``hmac`` (tokens_v1.yaml, the attacks' control only): HMAC-SHA256 under the subkey's hex
+  text over the components joined with the separator, every cell hashed in place.
+
+`reference_token` computes one token in plain Python (no polars, no numpy): the known-answer
+tests check the vectorised path against it.
 """
 
 from __future__ import annotations
 
+import binascii
+import hashlib
+import hmac
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
 import polars as pl
+import pyarrow as pa
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from pipeline.agency.pseudonymise.hmac_engine import (
     default_engine,
@@ -17,16 +40,227 @@ from pipeline.agency.pseudonymise.hmac_engine import (
 )
 from pipeline.agency.pseudonymise.prepare import (
     component_expr,
+    deletion_variant,
     prepare_components,
     role_column,
 )
 from pipeline.shared.token_catalogue import (  # noqa: F401  (re-exported for agency code)
+    DELETION_MARK,
     V1_CATALOGUE,
     TokenCatalogue,
     TokenSpec,
     _packaged,
     load_catalogue,
 )
+
+TOKEN_THREADS = 2  # threads computing the token chains (the agency machines have 2+ cores)
+BLOCK = 16  # AES block = a component digest = a token, in bytes
+COMPONENT_SUBKEY = "composant"  # HKDF info suffix of Kc (token subkeys all start with tok_)
+
+
+# --- the definition, in plain Python (reference; tiny inputs only) ---------------------------
+
+
+def first_block(prefix: str, k: int) -> bytes:
+    """B0(k): the derivation prefix (ASCII, zero-padded to 15 bytes) and the component count.
+
+    It makes the messages under one key prefix-free (two messages of different lengths differ
+    in their first block), the condition under which CBC-MAC is a PRF."""
+    raw = prefix.encode("ascii")
+    if len(raw) > BLOCK - 1 or not 1 <= k <= 255:
+        raise ValueError("token prefix longer than 15 bytes or component count out of range")
+    return raw.ljust(BLOCK - 1, b"\0") + bytes([k])
+
+
+def component_key(secret: bytes, prefix: str) -> bytes:
+    """Kc as the HMAC key: its 64-character hex text (the polars-hash engine needs text)."""
+    return hmac_key(derive_subkey(secret, COMPONENT_SUBKEY, prefix))
+
+
+def reference_token(secret: bytes, catalogue: TokenCatalogue, subkey: str,
+                    values: Sequence[str | None]) -> str | None:
+    """One token of the ``composants`` derivation from its component values, in plain Python."""
+    if any(v is None for v in values):
+        return None
+    kc = component_key(secret, catalogue.info_prefix)
+    kt = derive_subkey(secret, subkey, catalogue.info_prefix)
+    enc = Cipher(algorithms.AES(kt), modes.ECB()).encryptor()
+    state = enc.update(first_block(catalogue.info_prefix, len(values)))
+    for v in values:
+        d = hmac.new(kc, str(v).encode("utf-8"), hashlib.sha256).digest()[:BLOCK]
+        state = enc.update(bytes(a ^ b for a, b in zip(state, d, strict=True)))
+    return state.hex()[: catalogue.hex_chars]
+
+
+# --- vectorised ``composants`` derivation ----------------------------------------------------
+
+
+class _Components:
+    """Per component: the digest of each distinct value, and each row's index into them.
+
+    A deletion variant (`nom_del_03`) is derived from the distinct values of its base column,
+    so its rows reuse the base's index: one hash-table pass per base column, whatever the
+    number of variants."""
+
+    def __init__(self, frame: pl.DataFrame, key: bytes, engine: str,
+                 order: np.ndarray | None) -> None:
+        self.frame, self.key, self.engine, self.order = frame, key, engine, order
+        self._bases: dict[str, tuple[pl.Series, np.ndarray, np.ndarray]] = {}
+        self._digests: dict[str, np.ndarray] = {}
+        self._rowwise: dict[str, pl.Series] = {}  # near-unique columns, hashed row by row
+        self._alias: dict[str, str] = {}
+
+    def base(self, name: str) -> tuple[pl.Series, np.ndarray, np.ndarray]:
+        """(distinct non-null values, row -> value index (0 where null), row is not null)."""
+        if name not in self._bases:
+            col = self.frame.select(component_expr(name).alias("v")).to_series()
+            uniq = col.drop_nulls().unique()  # any order: a digest depends on its value only
+            if uniq.len() > col.len() // 2:  # near-unique (a NIR): hash every row in place
+                index = pl.int_range(col.len(), eager=True).set(col.is_null(), None)
+                uniq = col.fill_null("")
+                # a masked copy of an earlier row-hashed column (nir_certifie of nir): its
+                # digests, row for row, are that column's
+                self._alias[name] = next(
+                    (other for other, ocol in self._rowwise.items()
+                     if ((col == ocol) | col.is_null()).all()), name)
+                self._rowwise[name] = col
+            else:
+                index = col.replace_strict(uniq, pl.int_range(uniq.len(), eager=True,
+                                                              dtype=pl.UInt32), default=None)
+            valid = index.is_not_null().to_numpy()
+            rows = index.fill_null(0).to_numpy().astype(np.intp)
+            if self.order is not None:  # rows in the caller's order
+                rows, valid = rows[self.order], valid[self.order]
+            self._bases[name] = (uniq, rows, valid)
+        return self._bases[name]
+
+    def get(self, component: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(digests (m x 2 uint64), row index, row valid) of a component."""
+        base, mark, pos = component.rpartition(DELETION_MARK)
+        is_variant = bool(mark) and pos.isdigit()
+        uniq, index, valid = self.base(base if is_variant else component)
+        if component not in self._digests:
+            alias = self._alias.get(component, component)
+            if alias != component:
+                self._digests[component] = self.get(alias)[0]
+            else:
+                values = uniq
+                if is_variant:
+                    values = pl.DataFrame({"v": uniq}).select(
+                        deletion_variant(pl.col("v"), int(pos))).to_series()
+                self._digests[component] = _digests(values, self.key, self.engine)
+        return self._digests[component], index, valid
+
+
+def _digests(values: pl.Series, key: bytes, engine: str) -> np.ndarray:
+    """D(v) of each value as an (m x 2) uint64 array (one zero row when there is none)."""
+    if values.len() == 0:
+        return np.zeros((1, 2), dtype=np.uint64)
+    hexes = get_engine(engine)(values, key, 2 * BLOCK)
+    raw = binascii.unhexlify(hexes.str.join("").item())
+    return np.frombuffer(raw, dtype=np.uint64).reshape(-1, 2)
+
+
+def _hex_column(name: str, state: np.ndarray, rows: np.ndarray | None, n: int,
+                hex_chars: int) -> pl.Series:
+    """Lower-case hex strings of the MACs, null on the rows not computed: one Arrow data buffer
+    and its string views (the layout polars keeps, so the column is not copied again)."""
+    data = np.frombuffer(binascii.hexlify(state), dtype=np.uint8)
+    if hex_chars != 2 * BLOCK:
+        data = data.reshape(-1, 2 * BLOCK)[:, :hex_chars].copy()
+    r = n if rows is None else rows.size
+    if r * hex_chars >= 2**31:  # beyond a view's 32-bit offset: plain offsets
+        kept = np.ones(n, dtype=bool) if rows is None else np.isin(np.arange(n), rows)
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(kept.view(np.uint8), dtype=np.int64, out=offsets[1:])
+        arr = pa.Array.from_buffers(
+            pa.large_string(), n, [pa.py_buffer(np.packbits(kept, bitorder="little")),
+                                   pa.py_buffer(offsets * hex_chars), pa.py_buffer(data)])
+        return pl.Series(name, arr)
+    views = np.empty((r, 4), dtype=np.int32)  # length, 4-byte prefix, buffer 0, offset
+    views[:, 0] = hex_chars
+    views[:, 1] = data.reshape(r, hex_chars)[:, :4].copy().view(np.int32).ravel()
+    views[:, 2] = 0
+    views[:, 3] = np.arange(0, r * hex_chars, hex_chars, dtype=np.int32)
+    validity = None
+    if rows is not None:  # spread the computed rows' views; a null row's view is zeros
+        spread = np.zeros((n, 4), dtype=np.int32)
+        spread.view(np.complex128)[rows, 0] = views.view(np.complex128)[:, 0]
+        views = spread
+        kept = np.zeros(n, dtype=bool)
+        kept[rows] = True
+        validity = pa.py_buffer(np.packbits(kept, bitorder="little"))
+    arr = pa.Array.from_buffers(pa.string_view(), n,
+                                [validity, pa.py_buffer(views), pa.py_buffer(data)])
+    return pl.Series(name, arr)
+
+
+class _Workspace:
+    """Buffers reused by every token (one allocation per compute_tokens, not per block)."""
+
+    def __init__(self, n: int) -> None:
+        self.index = np.empty(n, dtype=np.intp)
+        self.block = np.empty((n, 2), dtype=np.uint64)
+        self.out = bytearray(n * BLOCK + BLOCK)  # update_into wants room for one more block
+
+
+def _cbc_mac(kt: bytes, b0: bytes, parts: list[tuple[np.ndarray, np.ndarray]],
+             rows: np.ndarray | None, ws: _Workspace) -> np.ndarray:
+    """CBC-MAC-AES of B0 || D(c1) || ... || D(ck) for every selected row at once: per block,
+    gather the digests, XOR them into the chain, one AES-ECB call over the whole buffer."""
+    enc = Cipher(algorithms.AES(kt), modes.ECB()).encryptor()
+    chain = np.frombuffer(enc.update(b0), dtype=np.uint64)
+    r = ws.block.shape[0] if rows is None else rows.size
+    block, index = ws.block[:r], ws.index[:r]
+    for digests, row_index in parts:
+        idx = row_index if rows is None else np.take(row_index, rows, out=index)
+        np.take(digests, idx, axis=0, out=block)
+        np.bitwise_xor(block, chain, out=block)
+        enc.update_into(memoryview(block).cast("B"), ws.out)  # the chain is consumed: overwrite
+        chain = np.frombuffer(ws.out, dtype=np.uint64, count=block.size).reshape(-1, 2)
+    return chain
+
+
+def _tokens_composants(frame: pl.DataFrame, specs: list[TokenSpec], cat: TokenCatalogue,
+                       secret: bytes, agency: str, engine: str,
+                       order: np.ndarray | None) -> pl.DataFrame:
+    if cat.hex_chars > 2 * BLOCK:
+        raise ValueError("the composants derivation gives 128-bit tokens at most")
+    comps = _Components(frame, component_key(secret, cat.info_prefix), engine, order)
+    n = frame.height
+    roles = frame[role_column(agency)] if any(s.roles for s in specs) else None
+    # Digests and row indexes first (polars, parallel inside); then the per-token chains, in
+    # two threads: numpy's gathers, XORs and copies release the GIL.
+    jobs = []
+    for spec in specs:
+        parts = [comps.get(c) for c in spec.components]
+        valid = np.logical_and.reduce([v for _, _, v in parts])
+        if spec.roles is not None:
+            concerned = roles.is_in(list(spec.roles)).fill_null(False).to_numpy()
+            valid &= concerned if order is None else concerned[order]
+        rows = None if valid.all() else np.flatnonzero(valid)
+        jobs.append((spec, [(d, i) for d, i, _ in parts], rows))
+
+    def run(share: list[tuple[TokenSpec, list, np.ndarray | None]]) -> list[pl.Series]:
+        ws, out = _Workspace(n), []
+        for spec, indexes, rows in share:
+            if (n if rows is None else rows.size) == 0:
+                state = np.zeros((0, 2), dtype=np.uint64)
+            else:
+                kt = derive_subkey(secret, spec.subkey, cat.info_prefix)
+                state = _cbc_mac(kt, first_block(cat.info_prefix, len(indexes)), indexes,
+                                 rows, ws)
+            out.append(_hex_column(spec.name, state, rows, n, cat.hex_chars))
+        return out
+
+    with ThreadPoolExecutor(max_workers=TOKEN_THREADS) as pool:
+        shares = list(pool.map(run, [jobs[i::TOKEN_THREADS] for i in range(TOKEN_THREADS)]))
+    by_name = {col.name: col for share in shares for col in share}
+    cols = [by_name[spec.name] for spec in specs]
+    return pl.DataFrame(cols) if cols else pl.DataFrame()
+
+
+# --- ``hmac`` derivation (the version 1 control) ---------------------------------------------
 
 
 def message_expr(spec: TokenSpec, separator: str, agency: str) -> pl.Expr:
@@ -46,24 +280,19 @@ def hmac_unique(messages: pl.Series, key: bytes, engine: str | None = None,
     return messages.replace_strict(uniq, digests, default=None, return_dtype=pl.String)
 
 
-def _hmac_native(msg: pl.Expr, key: bytes, hex_chars: int) -> pl.Expr:
-    import polars_hash  # noqa: F401 (registers the `chash` expression namespace)
+def _tokens_hmac(frame: pl.DataFrame, specs: list[TokenSpec], cat: TokenCatalogue,
+                 secret: bytes, agency: str, engine: str) -> pl.DataFrame:
+    exprs = {s.name: message_expr(s, cat.separator, agency) for s in specs}
+    keys = {s.name: hmac_key(derive_subkey(secret, s.subkey, cat.info_prefix)) for s in specs}
+    if engine == "polars_hash":
+        import polars_hash  # noqa: F401 (registers the `chash` expression namespace)
 
-    return msg.chash.hmac_sha256(key=key.decode("ascii")).str.slice(0, hex_chars)
-
-
-def _tokens_native(frame: pl.DataFrame, messages: dict[str, pl.Expr], keys: dict[str, bytes],
-                   hex_chars: int) -> pl.DataFrame:
-    """polars-hash path: every message built and hashed in place, in one parallel select (the
-    messages are never materialised as columns of their own).
-
-    No deduplication here: measured on 400k CAF rows, mapping distinct digests back costs as
-    much as the native HMAC itself (~0.3 us), because the join has to hash every string anyway;
-    and the version 2 keys are near-unique per person (1M CAF rows: >83 % distinct values in
-    every column but the parents' ones, which are mostly null).
-    """
-    return frame.select([_hmac_native(m, keys[c], hex_chars).alias(c)
-                         for c, m in messages.items()])
+        return frame.select([m.chash.hmac_sha256(key=keys[c].decode("ascii"))
+                             .str.slice(0, cat.hex_chars).alias(c) for c, m in exprs.items()])
+    messages = frame.select([m.alias(c) for c, m in exprs.items()])
+    cols = [hmac_unique(messages[s.name], keys[s.name], engine, cat.hex_chars).alias(s.name)
+            for s in specs]
+    return pl.DataFrame(cols) if cols else pl.DataFrame()
 
 
 def compute_tokens(
@@ -74,18 +303,36 @@ def compute_tokens(
     engine: str | None = None,
     catalogue: TokenCatalogue | None = None,
     prepared: bool = False,
+    order: np.ndarray | None = None,
 ) -> pl.DataFrame:
-    """One column per token of `agency`, row-aligned with `df` (an ingested extract)."""
+    """One column per token of `agency`, row-aligned with `df` (an ingested extract), or with
+    `df[order]` when a row order is given (the export's, so that no token column is gathered).
+
+    `engine` names the HMAC engine (hmac_engine.py); every engine gives the same tokens."""
     cat = catalogue or _packaged()
     frame = df if prepared else prepare_components(df, agency)
     specs = cat.for_agency(agency)
     engine = engine or default_engine()
     get_engine(engine)  # refuses an unknown or missing engine
-    exprs = {s.name: message_expr(s, cat.separator, agency) for s in specs}
-    keys = {s.name: hmac_key(derive_subkey(secret, s.subkey, cat.info_prefix)) for s in specs}
-    if engine == "polars_hash":
-        return _tokens_native(frame, exprs, keys, cat.hex_chars)
-    messages = frame.select([m.alias(c) for c, m in exprs.items()])
-    cols = [hmac_unique(messages[s.name], keys[s.name], engine, cat.hex_chars).alias(s.name)
-            for s in specs]
-    return pl.DataFrame(cols) if cols else pl.DataFrame()
+    if cat.derivation == "composants":
+        return _tokens_composants(frame, specs, cat, secret, agency, engine, order)
+    tokens = _tokens_hmac(frame, specs, cat, secret, agency, engine)
+    return tokens if order is None else tokens[order]
+
+
+def reference_tokens(df: pl.DataFrame, agency: str, secret: bytes,
+                     catalogue: TokenCatalogue | None = None) -> dict[str, list[str | None]]:
+    """Every token of a (small) ingested frame through `reference_token`, row by row."""
+    cat = catalogue or _packaged()
+    frame = prepare_components(df, agency)
+    out: dict[str, list[str | None]] = {}
+    for spec in cat.for_agency(agency):
+        values = frame.select([component_expr(c).alias(f"c{i}")
+                               for i, c in enumerate(spec.components)]).rows()
+        roles = frame[role_column(agency)].to_list() if spec.roles else None
+        out[spec.name] = [
+            None if roles is not None and roles[r] not in spec.roles
+            else reference_token(secret, cat, spec.subkey, row)
+            for r, row in enumerate(values)]
+    return out
+
