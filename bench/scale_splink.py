@@ -261,6 +261,56 @@ def bench(data: Path, n: int) -> dict[str, object]:
             "uptime_before": before, "uptime_after": after}
 
 
+def _agreement(a: str, b: str) -> pl.Expr:
+    """French label of how a field compares on a pair (plaintext, bench analysis only)."""
+    return (pl.when(pl.col(a).is_null() | pl.col(b).is_null()).then(pl.lit("absent"))
+            .when(pl.col(a) == pl.col(b)).then(pl.lit("egal")).otherwise(pl.lit("different")))
+
+
+def misses(data: Path, top: int = 12) -> dict[str, object]:
+    """Why each tool's links differ from the truth, on the plaintext of the same rows.
+
+    False links of ours by pass (and how many of them join two records that have no true
+    partner at all: people of one file only); missed true pairs of both tools by pattern of
+    what differs in the plaintext (NIR, surname, first name, birth date, child), each pattern
+    with the other tool's count, so the gap shows by cause."""
+    caf, cpam, truth = populations(data)
+    ours_links = pl.read_parquet(data / "ours_links.parquet")
+    splink_links = pl.read_parquet(data / "splink_links.parquet")
+    key = ["caf_handle", "cpam_handle"]
+    false = ours_links.join(truth, on=key, how="anti")
+    partnerless = (~pl.col("caf_handle").is_in(truth["caf_handle"].implode())
+                   & ~pl.col("cpam_handle").is_in(truth["cpam_handle"].implode()))
+    by_pass = false.group_by("pass").agg(faux_liens=pl.len(),
+                                         entre_personnes_sans_partenaire=partnerless.sum())
+    pairs = truth.join(caf, left_on="caf_handle", right_on="unique_id").join(
+        cpam, left_on="cpam_handle", right_on="unique_id", suffix="_r")
+    nom = (pl.when(pl.col("nom") == pl.col("nom_r")).then(pl.lit("egal"))
+           .when(pl.col("nom_usage") == pl.col("nom_r")).then(pl.lit("usage"))
+           .otherwise(pl.lit("different")))
+    pattern = pl.concat_str([
+        pl.lit("nir="), _agreement("nir", "nir_r"), pl.lit(" nom="), nom,
+        pl.lit(" prenom="), _agreement("prenom1", "prenom1_r"), pl.lit(" date="),
+        _agreement("dob", "dob_r"),
+        pl.when(pl.col("nir_p1_r").is_not_null()).then(pl.lit(" enfant")).otherwise(pl.lit(""))])
+    pairs = pairs.select(*key, cause=pattern)
+    missed = {name: pairs.join(links, on=key, how="anti").group_by("cause").len(name)
+              for name, links in (("nonrecours", ours_links), ("splink", splink_links))}
+    table = missed["nonrecours"].join(missed["splink"], on="cause", how="full", coalesce=True) \
+        .fill_null(0).sort(["nonrecours", "splink"], descending=True)
+    return {
+        "faux_liens_nonrecours_par_passe": {
+            r["pass"]: {k: r[k] for k in ("faux_liens", "entre_personnes_sans_partenaire")}
+            for r in by_pass.sort("faux_liens", descending=True).iter_rows(named=True)},
+        "faux_liens_splink": splink_links.join(truth, on=key, how="anti").height,
+        "paires_manquees": {"nonrecours": int(missed["nonrecours"]["nonrecours"].sum()),
+                            "splink": int(missed["splink"]["splink"].sum())},
+        "paires_manquees_par_cause": {r["cause"]: {"nonrecours": r["nonrecours"],
+                                                   "splink": r["splink"]}
+                                      for r in table.head(top).iter_rows(named=True)},
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--child", nargs=2, type=Path, help=argparse.SUPPRESS)
@@ -281,6 +331,8 @@ def main() -> None:
                "exports": {k: syn[k] for k in ("persons_per_file", "true_pairs", "synthesis_s")}
                | {"cache": str(data.relative_to(ROOT))},
                "splink": r, "nonrecours": mine}
+    if mine and not args.ours_from_json:
+        payload["ecarts"] = misses(data)
     if mine:
         payload["ratio_temps_splink_sur_nonrecours"] = round(r["wall_s"] / mine["wall_s"], 2)
         payload["ecart_f1_nonrecours_moins_splink"] = round(mine["f1"] - r["f1"], 5)
