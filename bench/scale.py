@@ -377,7 +377,7 @@ def _tree_rss_kb(root: int) -> int:
 
 
 def run_link(data: Path, out: Path, memory_limit: str, temp_dir: Path | None,
-             engine: str = "duckdb") -> dict[str, object]:
+             engine: str = "duckdb", config: Path | None = None) -> dict[str, object]:
     """`pipeline.central.match.link` in a child process: wall time and the peak memory of its tree.
 
     The child calls the API rather than `python -m pipeline link` because the CLI imports every
@@ -387,11 +387,13 @@ def run_link(data: Path, out: Path, memory_limit: str, temp_dir: Path | None,
         "import sys; from pathlib import Path; from pipeline.central.match import link; "
         "from pipeline.central.engines import EngineSettings; "
         "link(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), "
+        "config=Path(sys.argv[6]) if sys.argv[6] else None, "
         "engine=EngineSettings(name=sys.argv[4], memory_limit=sys.argv[5], "
-        "temp_dir=Path(sys.argv[6]) if len(sys.argv) > 6 else None))"
+        "temp_dir=Path(sys.argv[7]) if len(sys.argv) > 7 else None))"
     )
     cmd = [sys.executable, "-c", code, str(data / "caf.pseudo.parquet"),
-           str(data / "cpam.pseudo.parquet"), str(out), engine, memory_limit]
+           str(data / "cpam.pseudo.parquet"), str(out), engine, memory_limit,
+           str(config or "")]
     if temp_dir is not None:
         cmd.append(str(temp_dir))
     t0 = time.perf_counter()
@@ -435,7 +437,8 @@ def quality(data: Path, out: Path) -> dict[str, float]:
     return precision_recall_f1(tp, links.height, truth.height, digits=5)
 
 
-def bench(n: int, memory_limit: str, spill: bool, engines: list[str]) -> list[dict[str, object]]:
+def bench(n: int, memory_limit: str, spill: bool, engines: list[str],
+          config: Path | None = None) -> list[dict[str, object]]:
     """Build (or reuse) the n x n exports, link them on each engine (same files), check each
     against the truth."""
     runs = []
@@ -449,9 +452,11 @@ def bench(n: int, memory_limit: str, spill: bool, engines: list[str]) -> list[di
             mem = (os.environ.get("SPARK_MEMORY", memory_limit) if engine == "spark"
                    else memory_limit)
             before = uptime()
-            res = run_link(data, out, mem, Path(tmp) / "spill" if spill else None, engine)
+            res = run_link(data, out, mem, Path(tmp) / "spill" if spill else None, engine,
+                           config)
             res.update(quality(data, out))
             runs.append({"n": n, "memory_limit": mem, **syn, **res,
+                         "config": str(config) if config else "pipeline/shared/comparisons.yaml",
                          "uptime_before": before, "uptime_after": uptime()})
         if len(engines) > 1:  # same files, so the links must be the same rows
             first = pl.read_parquet(Path(tmp) / f"out_{engines[0]}" / "links.parquet")
@@ -469,9 +474,11 @@ def main() -> None:
         cases.append((10_000_000, "4GB", True))
     if os.environ.get("SCALE_N"):
         cases = [(int(os.environ["SCALE_N"]), "4GB", False)]
+    # SCALE_CONFIG: link with another comparisons file (to measure a change of the passes)
+    config = Path(os.environ["SCALE_CONFIG"]) if os.environ.get("SCALE_CONFIG") else None
     results = []
     for n, mem, spill in cases:
-        for r in bench(n, mem, spill, engines if n <= 1_000_000 else ["duckdb"]):
+        for r in bench(n, mem, spill, engines if n <= 1_000_000 else ["duckdb"], config):
             ok = r["wall_s"] < 60 and r["peak_rss_gb"] < 4 if n == 1_000_000 else None
             r["targets_met"] = ok
             results.append(r)
