@@ -7,7 +7,7 @@ Splink 5 (DuckDB) links that plaintext, so both tools see the same persons, are 
 the same truth pairs (handles) and run on the same machine in the same session:
 
 - ours: `pipeline.central.match.link` on the two pseudonymised exports (every pass of the
-  token catalogue), in a child process, run first (`scale.run_link`);
+  token catalogue), in a child process (`scale.run_link`);
 - Splink: the fields our tokens carry, in plaintext: NIR, parent NIR (CAF: the dossier's DEM and
   CJT; CPAM: the ouvrant droit, children only), birth name and CAF usage name, first given name,
   birth date, sex, commune.
@@ -21,7 +21,10 @@ sampling, m by EM on two blocking rules with disjoint fields. Blocking rules siz
 records per side (each rule's pair count and the share of true pairs the rules reach are
 printed: `blocking_recall`). Decision as ours: match probability >= 0.5, then greedy one-to-one
 by weight (timed apart: bench glue, a Python loop). Wall time of each tool's child process
-(imports included) and its own peak RSS. Figures to bench/results/scale_splink.json; the time
+(imports included) and its own peak RSS; the two tools run alternately SCALE_ROUNDS times
+(default 3: ours, Splink, ours, ...) so both meet the same load, and each tool's figures are its
+median-time run. `ecarts` explains the F1 gap: false links of ours by pass, missed true pairs of
+both tools by what differs in the plaintext. Figures to bench/results/scale_splink.json; the time
 ratio and both F1 are printed, with `uptime` (the machine is shared).
 """
 
@@ -195,58 +198,45 @@ def run_child(data: Path, out: Path) -> dict[str, object]:
 FIGURES = ("wall_s", "peak_rss_gb", "precision", "recall", "f1")
 
 
-def ours(data: Path, n: int, from_json: bool) -> dict | None:
-    """This project's figures for n x n: measured now with bench/scale.py's own functions on
-    the cached exports (same machine load as the Splink run), or read from
-    bench/results/scale.json.
-
-    Measured now, the link child is started from this lean process (the exports were built
-    in another one): `scale.run_link` reads the child's peak through getrusage, which also
-    counts the starting process's own peak (see _proc_status_gb), so the starting process's
-    peak RSS is recorded beside it (an upper bound of that error). The links are kept in the
-    cache folder (ours_links.parquet) for the analysis of the misses."""
-    if from_json:
-        path = ROOT / "bench" / "results" / "scale.json"
-        runs = [r for r in json.loads(path.read_text())["runs"] if r["n"] == n] \
-            if path.exists() else []
-        return {k: runs[0][k] for k in FIGURES} | {"source": "bench/results/scale.json"} \
-            if runs else None
+def ours_once(data: Path) -> dict[str, object]:
+    """One run of ours on the cached exports (`scale.run_link`, a child process started from
+    this lean process: getrusage's peak also counts the starting process's own peak, see
+    _proc_status_gb, so that peak is recorded beside it, an upper bound of the error). The
+    links are kept in the cache folder (ours_links.parquet) for the analysis of the misses."""
     with tempfile.TemporaryDirectory(prefix="nonrecours-scale-") as tmp:
         out = Path(tmp) / "out"
-        launcher = _proc_status_gb("VmHWM")
         before = scale.uptime()
         r = scale.run_link(data, out, "4GB", None) | scale.quality(data, out)
         shutil.copy(out / "links.parquet", data / "ours_links.parquet")
     return {k: r[k] for k in FIGURES} | {
-        "source": "mesuré dans ce run (fonctions de bench/scale.py)",
-        "pic_rss_du_lanceur_gb": launcher, "stage_timings_s": r["stage_timings_s"],
-        "links_by_pass": r["links_by_pass"], "uptime_before": before,
-        "uptime_after": scale.uptime()}
+        "pic_rss_du_lanceur_gb": _proc_status_gb("VmHWM"),
+        "stage_timings_s": r["stage_timings_s"], "links_by_pass": r["links_by_pass"],
+        "uptime_before": before, "uptime_after": scale.uptime()}
 
 
-def bench(data: Path, n: int) -> dict[str, object]:
-    """Splink on the plaintext of the cached exports' rows; its links kept beside them."""
+def splink_prepare(data: Path, plain: Path) -> tuple[pl.DataFrame, dict[str, object]]:
+    """Splink's plaintext inputs written under `plain`; the truth and the blocking facts."""
+    t0 = time.perf_counter()
+    caf, cpam, truth = populations(data)
+    caf.write_parquet(plain / f"{SIDES[0]}.parquet")
+    cpam.write_parquet(plain / f"{SIDES[1]}.parquet")
+    facts = {"blocking_pairs_per_rule": block_pairs(caf, cpam),
+             "blocking_recall": blocking_recall(caf, cpam, truth),
+             "plaintext_preparation_s": round(time.perf_counter() - t0, 2)}
+    return truth, facts
+
+
+def splink_once(plain: Path, out: Path, truth: pl.DataFrame, data: Path) -> dict[str, object]:
+    """One Splink run (child process) then the greedy one-to-one (timed apart) and its
+    quality; its links kept in the cache folder (splink_links.parquet)."""
     from splink_peer import one_to_one
 
-    with tempfile.TemporaryDirectory(prefix="nonrecours-splink-") as tmp:
-        plain, out = Path(tmp) / "data", Path(tmp) / "out"
-        plain.mkdir()
-        out.mkdir()
-        t0 = time.perf_counter()
-        caf, cpam, truth = populations(data)
-        caf.write_parquet(plain / f"{SIDES[0]}.parquet")
-        cpam.write_parquet(plain / f"{SIDES[1]}.parquet")
-        pairs_per_rule = block_pairs(caf, cpam)
-        recall_blocks = blocking_recall(caf, cpam, truth)
-        del caf, cpam
-        prep = round(time.perf_counter() - t0, 2)
-        print(f"… Splink 5 sur {n:,} x {n:,} (paires par règle de blocage : "
-              f"{sum(pairs_per_rule.values()):,}, rappel du blocage {recall_blocks})",
-              flush=True)
-        before = scale.uptime()
-        res = run_child(plain, out)
-        after = scale.uptime()
-        pairs = pl.read_parquet(out / "pairs.parquet")
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    before = scale.uptime()
+    res = run_child(plain, out)
+    after = scale.uptime()
+    pairs = pl.read_parquet(out / "pairs.parquet")
     if pairs.height and set(pairs["source_dataset_l"].unique()) != {SIDES[0]}:
         raise SystemExit("Splink : côté gauche inattendu")
     t0 = time.perf_counter()
@@ -254,11 +244,41 @@ def bench(data: Path, n: int) -> dict[str, object]:
     res["one_to_one_s"] = round(time.perf_counter() - t0, 2)
     links.write_parquet(data / "splink_links.parquet")
     tp = links.join(truth, on=["caf_handle", "cpam_handle"]).height
-    return {"n": n, "true_pairs": truth.height, "plaintext_preparation_s": prep,
-            "blocking_pairs_per_rule": pairs_per_rule, "blocking_recall": recall_blocks,
-            "pairs_over_0_5": pairs.height, **res,
+    return {"pairs_over_0_5": pairs.height, **res,
             **precision_recall_f1(tp, links.height, truth.height, digits=5),
             "uptime_before": before, "uptime_after": after}
+
+
+def _median_run(runs: list[dict]) -> dict:
+    """The run of median wall time (odd number of runs: the middle one)."""
+    return sorted(runs, key=lambda r: r["wall_s"])[len(runs) // 2]
+
+
+def compare(data: Path, n: int, rounds: int) -> dict[str, object]:
+    """Both tools `rounds` times, alternately (ours, Splink, ours, ...), so both meet the same
+    machine load; each tool's figures are those of its median-time run, every run's time and
+    load kept. Ours runs first in each round: its child's RSS is measured alone."""
+    with tempfile.TemporaryDirectory(prefix="nonrecours-splink-") as tmp:
+        plain, out = Path(tmp) / "data", Path(tmp) / "out"
+        plain.mkdir()
+        truth, facts = splink_prepare(data, plain)
+        print(f"… Splink 5 et nonrecours sur {n:,} x {n:,}, {rounds} tour(s) alternés (paires "
+              f"par règle de blocage Splink : {sum(facts['blocking_pairs_per_rule'].values()):,}"
+              f", rappel du blocage {facts['blocking_recall']})", flush=True)
+        mine, theirs = [], []
+        for _ in range(rounds):
+            mine.append(ours_once(data))
+            theirs.append(splink_once(plain, out, truth, data))
+            print(f"   nonrecours {mine[-1]['wall_s']:.1f} s, Splink {theirs[-1]['wall_s']:.1f} s"
+                  f" — {theirs[-1]['uptime_after']}", flush=True)
+    if len({r["f1"] for r in mine}) > 1 or len({r["f1"] for r in theirs}) > 1:
+        raise SystemExit("résultats différents d'un tour à l'autre : run non déterministe")
+    ours_fig = _median_run(mine) | {
+        "source": "mesuré dans ce run (fonctions de bench/scale.py)",
+        "wall_s_all_runs": [r["wall_s"] for r in mine]}
+    splink_fig = _median_run(theirs) | {"n": n, "true_pairs": truth.height, **facts,
+                                        "wall_s_all_runs": [r["wall_s"] for r in theirs]}
+    return {"nonrecours": ours_fig, "splink": splink_fig}
 
 
 def _agreement(a: str, b: str) -> pl.Expr:
@@ -315,39 +335,37 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--child", nargs=2, type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, default=int(os.environ.get("SCALE_N", 1_000_000)))
-    parser.add_argument("--ours-from-json", action="store_true",
-                        help="reprendre les chiffres du projet de bench/results/scale.json")
+    parser.add_argument("--rounds", type=int, default=int(os.environ.get("SCALE_ROUNDS", 3)),
+                        help="tours alternés nonrecours / Splink (médiane des temps)")
     args = parser.parse_args()
     if args.child:
         child(*args.child)
         return
     data, syn = scale.cached_exports(args.n)  # built in a child process when not cached
-    mine = ours(data, args.n, args.ours_from_json)  # first: its child's RSS is measured alone
-    r = bench(data, args.n)
+    both = compare(data, args.n, max(1, args.rounds))
+    mine, r = both["nonrecours"], both["splink"]
     payload = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-               "note": "Splink 5 (DuckDB) on the plaintext of the scale bench's records: wall "
-                       "time of a child process (imports included) and its own peak RSS; the "
-                       "greedy one-to-one step is timed apart (one_to_one_s)",
+               "note": "Splink 5 (DuckDB) on the plaintext of the scale bench's records, ours on "
+                       "their pseudonymised exports, alternately: wall time of each tool's child "
+                       "process (imports included) and its own peak RSS, figures of the "
+                       "median-time run; Splink's greedy one-to-one step is timed apart "
+                       "(one_to_one_s)",
                "exports": {k: syn[k] for k in ("persons_per_file", "true_pairs", "synthesis_s")}
                | {"cache": str(data.relative_to(ROOT))},
-               "splink": r, "nonrecours": mine}
-    if mine and not args.ours_from_json:
-        payload["ecarts"] = misses(data)
-    if mine:
-        payload["ratio_temps_splink_sur_nonrecours"] = round(r["wall_s"] / mine["wall_s"], 2)
-        payload["ecart_f1_nonrecours_moins_splink"] = round(mine["f1"] - r["f1"], 5)
+               "splink": r, "nonrecours": mine, "ecarts": misses(data),
+               "ratio_temps_splink_sur_nonrecours": round(r["wall_s"] / mine["wall_s"], 2),
+               "ecart_f1_nonrecours_moins_splink": round(mine["f1"] - r["f1"], 5)}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
     print(f"Splink 5 {args.n:,} x {args.n:,} : {r['wall_s']:.1f} s, pic {r['peak_rss_gb']:.2f} Go, "
           f"précision {r['precision']:.5f}, rappel {r['recall']:.5f}, F1 {r['f1']:.5f}\n"
           f"        {r['uptime_after']}")
-    if mine:
-        print(f"nonrecours : {mine['wall_s']:.1f} s, pic {mine['peak_rss_gb']:.2f} Go, "
-              f"précision {mine['precision']:.5f}, rappel {mine['recall']:.5f}, "
-              f"F1 {mine['f1']:.5f}\n        {mine.get('uptime_after', '')}\n"
-              f"→ nonrecours {payload['ratio_temps_splink_sur_nonrecours']} x plus rapide que "
-              f"Splink 5 ; écart de F1 (nonrecours - Splink) "
-              f"{payload['ecart_f1_nonrecours_moins_splink']:+.5f}")
+    print(f"nonrecours : {mine['wall_s']:.1f} s, pic {mine['peak_rss_gb']:.2f} Go, "
+          f"précision {mine['precision']:.5f}, rappel {mine['recall']:.5f}, "
+          f"F1 {mine['f1']:.5f}\n        {mine['uptime_after']}\n"
+          f"→ nonrecours {payload['ratio_temps_splink_sur_nonrecours']} x plus rapide que "
+          f"Splink 5 (médianes) ; écart de F1 (nonrecours - Splink) "
+          f"{payload['ecart_f1_nonrecours_moins_splink']:+.5f}")
     print(f"→ {RESULTS.relative_to(ROOT)}")
 
 
