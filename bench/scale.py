@@ -420,6 +420,8 @@ def run_link(data: Path, out: Path, memory_limit: str, temp_dir: Path | None,
     stats = json.loads((out / "link_stats.json").read_text())
     stats |= json.loads((out / "link_timings.json").read_text())
     return {"engine": engine, "wall_s": round(wall, 2),
+            # CPU seconds (user + system) of the child: less sensitive to the machine's load
+            "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
             # the sampled sum can miss a short peak: never report less than one process's peak
             "peak_rss_gb": round(max(peak[0], usage.ru_maxrss) / 1024**2, 3),
             "peak_rss_tree_sampled_gb": round(peak[0] / 1024**2, 3),

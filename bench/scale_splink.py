@@ -186,16 +186,22 @@ def _proc_status_gb(field: str) -> float:
 
 def run_child(data: Path, out: Path) -> dict[str, object]:
     """The Splink child: its wall time and its own peak RSS (VmHWM, see _proc_status_gb)."""
+    import resource
+
+    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, __file__, "--child", str(data), str(out)],
                           cwd=ROOT, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - t0
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise SystemExit(f"Splink a échoué :\n{proc.stderr[-3000:]}")
-    return {"wall_s": round(wall, 2), **json.loads((out / "child.json").read_text())}
+    cpu = cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime
+    return {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
+            **json.loads((out / "child.json").read_text())}
 
 
-FIGURES = ("wall_s", "peak_rss_gb", "precision", "recall", "f1")
+FIGURES = ("wall_s", "cpu_s", "peak_rss_gb", "precision", "recall", "f1")
 
 
 def ours_once(data: Path) -> dict[str, object]:
@@ -269,15 +275,18 @@ def compare(data: Path, n: int, rounds: int) -> dict[str, object]:
         for _ in range(rounds):
             mine.append(ours_once(data))
             theirs.append(splink_once(plain, out, truth, data))
-            print(f"   nonrecours {mine[-1]['wall_s']:.1f} s, Splink {theirs[-1]['wall_s']:.1f} s"
+            print(f"   nonrecours {mine[-1]['wall_s']:.1f} s ({mine[-1]['cpu_s']:.0f} s CPU), "
+                  f"Splink {theirs[-1]['wall_s']:.1f} s ({theirs[-1]['cpu_s']:.0f} s CPU)"
                   f" — {theirs[-1]['uptime_after']}", flush=True)
     if len({r["f1"] for r in mine}) > 1 or len({r["f1"] for r in theirs}) > 1:
         raise SystemExit("résultats différents d'un tour à l'autre : run non déterministe")
     ours_fig = _median_run(mine) | {
         "source": "mesuré dans ce run (fonctions de bench/scale.py)",
-        "wall_s_all_runs": [r["wall_s"] for r in mine]}
+        "wall_s_all_runs": [r["wall_s"] for r in mine],
+        "cpu_s_all_runs": [r["cpu_s"] for r in mine]}
     splink_fig = _median_run(theirs) | {"n": n, "true_pairs": truth.height, **facts,
-                                        "wall_s_all_runs": [r["wall_s"] for r in theirs]}
+                                        "wall_s_all_runs": [r["wall_s"] for r in theirs],
+                                        "cpu_s_all_runs": [r["cpu_s"] for r in theirs]}
     return {"nonrecours": ours_fig, "splink": splink_fig}
 
 
@@ -354,6 +363,7 @@ def main() -> None:
                | {"cache": str(data.relative_to(ROOT))},
                "splink": r, "nonrecours": mine, "ecarts": misses(data),
                "ratio_temps_splink_sur_nonrecours": round(r["wall_s"] / mine["wall_s"], 2),
+               "ratio_cpu_splink_sur_nonrecours": round(r["cpu_s"] / mine["cpu_s"], 2),
                "ecart_f1_nonrecours_moins_splink": round(mine["f1"] - r["f1"], 5)}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
