@@ -44,6 +44,23 @@ def agency_chain(dataset: Path, work: Path, *, seed: int = 20261122,
     return {"caf": exports["caf"], "cpam": exports["cpam"], "timings": timings}
 
 
+def residue_exchange(work: Path, requests_dir: Path) -> dict[str, object]:
+    """Each agency answers the centre's residue requests (`requests_dir`/residu/demande_*.csv)
+    with the module API the `residu` command runs (unsigned: the bench has no transfer)."""
+    from pipeline.agency.residue import encode_residue
+    from pipeline.shared.bloom import RESIDUE_DIR, RESIDUE_REQUEST
+
+    files: dict[str, Path] = {}
+    timings: dict[str, float] = {}
+    for agency in AGENCIES:
+        t0 = time.perf_counter()
+        request = requests_dir / RESIDUE_DIR / RESIDUE_REQUEST.format(provider=agency)
+        files[agency] = encode_residue(agency, work / agency, work / agency / "keys", CONVENTION,
+                                       request, work / agency / RESIDUE_DIR, sign=False)
+        timings[f"{agency}_residu_s"] = round(time.perf_counter() - t0, 3)
+    return {"files": files, "timings": timings}
+
+
 def truth_by_handles(persons_csv: Path, work: Path, out: Path) -> Path:
     """truth/persons.csv (caf_line <-> cpam_line) + each agency's handles.parquet -> handle pairs.
 

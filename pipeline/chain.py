@@ -35,6 +35,7 @@ from pipeline.common.errors import PipelineError
 from pipeline.common.files import staged_folder
 from pipeline.common.outputs import folder_lock
 from pipeline.common.progress import console
+from pipeline.shared.bloom import RESIDUE_DIR, RESIDUE_REQUEST
 from pipeline.shared.providers import AGENCIES, PROVIDERS, dataset_providers, is_benefits
 
 DEMO_HANDLE_SEED = 20261122  # demo only: fixed so that `make match` is byte-reproducible
@@ -49,6 +50,9 @@ class Stage:
     def shell(self) -> str:
         if self.side == "transfer":
             return "# copier out/<agence>/export/ vers le dossier reçu par l'opérateur central"
+        if self.side == "transfer_residue":
+            return ("# copier la demande out/central/residu/demande_<agence>.csv vers l'agence, "
+                    "puis out/<agence>/residu/ vers out/transfer/residu/<agence>/")
         return "python -m pipeline " + shlex.join(self.argv)
 
 
@@ -130,7 +134,25 @@ def stages(
     ]
     if today:
         central += ["--today", today]
-    chain.append(Stage("central: contrôle, appariement, détection, rapport", "central", central))
+    chain.append(Stage("central, étape 1 : contrôle, appariement par clés, demandes de résidu",
+                       "central", central))
+    # Staged exchange: each provider encodes the rows the centre could not link (its request),
+    # sends them, and the central step runs again with them.
+    for agency in providers:
+        argv = ["residu", "--agency", agency,
+                "--demande", str(residue_request(out, agency)),
+                "--workdir", str(out / agency), "--keys", str(out / agency / "keys"),
+                "--convention", str(convention), "--export", str(out / agency / RESIDUE_DIR),
+                "--remplacer"]
+        if today:
+            argv += ["--today", today]
+        chain.append(Stage(f"{agency}: résidu (filtres de Bloom des lignes demandées)", agency,
+                           argv))
+    chain.append(Stage("transmission des résidus", "transfer_residue"))
+    residue = [x for agency in providers
+               for x in ("--residu", f"{agency}={out / 'transfer' / RESIDUE_DIR / agency}")]
+    chain.append(Stage("central, étape 2 : résidu, détection, rapport", "central",
+                       central + residue))
     for agency in providers:
         work = out / agency
         argv = [
@@ -172,6 +194,24 @@ def transfer(out: Path) -> None:
             shutil.copytree(src, staging, dirs_exist_ok=True)
 
 
+def residue_request(out: Path, agency: str) -> Path:
+    """The centre's request to `agency` (written by the first central step)."""
+    return out / "central" / RESIDUE_DIR / RESIDUE_REQUEST.format(provider=agency)
+
+
+def transfer_residue(out: Path) -> None:
+    """Copy each agency's residue (residu.parquet + signed manifest + leakage file) to the
+    central inbox `transfer/residu/<agency>`, staged and swapped in like the exports."""
+    for agency in PROVIDERS:
+        src = out / agency / RESIDUE_DIR
+        if not src.is_dir():
+            continue
+        dst = out / "transfer" / RESIDUE_DIR / agency
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        with folder_lock(dst), staged_folder(dst) as staging:
+            shutil.copytree(src, staging, dirs_exist_ok=True)
+
+
 def pinned_clock(today: str | None) -> dict[str, str]:
     """With a pinned run date, manifests are dated at its midnight UTC (SOURCE_DATE_EPOCH), so a
     rerun with the same inputs, key, seed and date is byte-identical; otherwise the real time."""
@@ -189,6 +229,8 @@ def run(chain: list[Stage], out: Path, *, env: dict[str, str] | None = None) -> 
         console.print(f"[bold cyan]▶ {stage.name}[/bold cyan]")
         if stage.side == "transfer":
             transfer(out)
+        elif stage.side == "transfer_residue":
+            transfer_residue(out)
         else:
             proc = subprocess.run(
                 [sys.executable, "-m", "pipeline", *stage.argv],

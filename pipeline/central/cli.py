@@ -53,6 +53,10 @@ def register(app: typer.Typer) -> None:
         fournisseur: Annotated[list[str] | None, typer.Option(
             help="Autre fournisseur de la convention : ORGANISME=DOSSIER reçu, ex. "
                  "msa=out/transfer/msa (répétable).")] = None,
+        residu: Annotated[list[str] | None, typer.Option(
+            "--residu", help="Résidu reçu d'un organisme (réponse à demande_<organisme>.csv) : "
+                             "ORGANISME=DOSSIER (residu.parquet + manifeste), répétable.")]
+        = None,
         config: ConfigOpt = None,
         remplacer: Remplacer = False,
         engine: EngineOpt = "duckdb",
@@ -83,4 +87,5 @@ def register(app: typer.Typer) -> None:
                 rules=[r.strip() for r in rules.split(",")] if rules else None,
                 strict=strict,
                 replace=remplacer,
+                residue={k: Path(v) for k, v in _pairs(residu, "--residu").items()} or None,
             )

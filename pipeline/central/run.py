@@ -69,12 +69,16 @@ def run_central(
     rules: list[str] | None = None,
     strict: bool = False,
     replace: bool = True,
+    residue: dict[str, Path] | None = None,
 ) -> CentralResult:
-    """One central run, alone on `out_dir` (lock), refusing to overwrite it unless `replace`."""
+    """One central run, alone on `out_dir` (lock), refusing to overwrite it unless `replace`.
+
+    `residue` = {provider: folder received with residu.parquet + its signed manifest}: the
+    agencies' answers to the residue requests of a previous run (staged exchange)."""
     out_dir, audit_log = Path(out_dir), Path(audit_log)
     with exclusive_output(out_dir, replace=replace):
         return _run_locked(convention, inboxes, out_dir, audit_log, today=today, rules=rules,
-                           strict=strict)
+                           strict=strict, residue=residue)
 
 
 def _reason(exc: BaseException) -> str:
@@ -96,6 +100,7 @@ def _run_locked(
     today: date,
     rules: list[str] | None,
     strict: bool,
+    residue: dict[str, Path] | None = None,
 ) -> CentralResult:
     from pipeline.trust import audit
 
@@ -116,6 +121,11 @@ def _run_locked(
         raise PipelineError("aucun fichier d'un fournisseur de couverture maladie (CPAM, MSA)")
     exports = {agency: export_file(inboxes[agency], agency) for agency in providers}
     inputs = {agency: sha256_file(path) for agency, path in exports.items()}
+    if residue:
+        from pipeline.central.match.residue_gate import residue_file
+
+        inputs |= {f"{agency}_residu": sha256_file(residue_file(path))
+                   for agency, path in sorted(residue.items()) if residue_file(path).is_file()}
     params = {
         "convention": str(convention),
         "rules": rules,
@@ -137,6 +147,10 @@ def _run_locked(
             conv = load_convention(convention)
             rule_ids = rules or list(conv.allowed_rules)
             gate = verify_central_inputs(convention, inboxes, rule_ids, today)
+            if residue:
+                from pipeline.central.match.residue_gate import verify_residue_inputs
+
+                verify_residue_inputs(convention, residue, gate)
     except RefusalError as exc:
         audit.append(audit_log, {**entry, "outcome": "refus", "reason": str(exc)})
         raise
@@ -183,7 +197,7 @@ def _run_locked(
             # the coverage side: one export, or the union of the coverage providers' exports
             covered = union(exports, coverage, Path(work))
             with step("Appariement (passes déterministes puis Fellegi–Sunter)"):
-                link(exports[benefits], covered, staging)
+                link(exports[benefits], covered, staging, residue=residue)
             links = pl.read_parquet(staging / "links.parquet")
             outcome = validate(
                 "links",

@@ -11,7 +11,10 @@ The pseudonymise step (and the central run, again) refuses an export in which:
   read from the export contract (the suites `pipeline/shared/suites/<agency>_export.yaml`), the
   one declaration both sides read (a column it leaves open is scanned as a free column);
 - (agency side) a free column, one with no declared domain, holds an exact name, address, phone
-  number or NIR of the extract (`nom_ou_adresse`).
+  number or NIR of the extract (`nom_ou_adresse`);
+- a Bloom-filter lane of the residue export (pipeline/shared/bloom.py `LANES`) is not Int64
+  (`format_filtre`). Its 64-bit words are random bit patterns, never read as numbers: the NIR
+  range check would flag about 1 word in 10,000 by chance.
 
 A coded column is never compared with the names of the extract: a person called « Al » or
 « Rsa » must not block an export whose `prestations` column says AL or RSA. A name planted in a
@@ -30,6 +33,7 @@ import polars as pl
 from pipeline.common.errors import PipelineError
 from pipeline.common.tables import read_parquet
 from pipeline.shared.attributes import ALLOWED_DATE_COLUMNS
+from pipeline.shared.bloom import LANES
 from pipeline.shared.contract import TOKEN_HEX_CHARS as TOKEN_HEX
 from pipeline.shared.providers import PROVIDERS
 
@@ -175,6 +179,10 @@ def scan_frame(export: pl.DataFrame, ingested: pl.DataFrame | None = None,
         for col, n in counts.items():
             found(col, "format_jeton", n)
     for col, dtype in export.schema.items():
+        if col in LANES:
+            if dtype != pl.Int64:
+                found(col, "format_filtre", export.height)
+            continue
         if _is_handle_or_token(col):
             if dtype != pl.String:
                 found(col, "format_jeton", export.height)

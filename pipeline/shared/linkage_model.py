@@ -96,10 +96,15 @@ class Config:
     review_weight: float
     deterministic_recall: float
     probabilistic_pass: Pass
+    # the residue stage (`residue:`): its pass, and its settings as read by
+    # pipeline/central/match/residue.py
+    residue_pass: Pass | None = None
+    residue: dict[str, Any] | None = None
 
     def pass_names(self) -> list[str]:
         """Every value links.parquet's `pass` column may take, in funnel order."""
-        return [p.name for p in self.passes] + [self.probabilistic_pass.name]
+        extra = [self.residue_pass.name] if self.residue_pass else []
+        return [p.name for p in self.passes] + [self.probabilistic_pass.name] + extra
 
     def role_pass(self, role: str) -> Pass | None:
         """The deterministic pass declared with `role` (None when no pass has it)."""
@@ -270,6 +275,9 @@ def load_config(path: Path | None = None) -> Config:
         review_weight=review_weight,
         deterministic_recall=float(prob.get("deterministic_recall", 0.9)),
         probabilistic_pass=_probabilistic_pass(prob.get("pass"), path),
+        residue_pass=(_probabilistic_pass((raw.get("residue") or {}).get("pass"), path)
+                      if raw.get("residue") else None),
+        residue=dict(raw["residue"]) if raw.get("residue") else None,
     )
 
 

@@ -89,6 +89,7 @@ def convention_spec(name: str, convention_id: str, valid_from: dt.date, valid_un
     data contract (pipeline/shared/providers.yaml `modele`)."""
     from pipeline.agency.pseudonymise.core import CONTACT_FIELDS
     from pipeline.central.detect.predicates import load_checked_rules as load_rules
+    from pipeline.shared.bloom import RESIDUE_FIELDS
 
     model = yaml.safe_load(MODEL.read_text("utf-8"))
     providers = ordered(providers or AGENCIES)
@@ -105,6 +106,7 @@ def convention_spec(name: str, convention_id: str, valid_from: dt.date, valid_un
                     if pid in providers or pid in OTHER_PARTIES},
         "fields": {a: export_fields(modele(a)) for a in providers},
         "contact_fields": {a: list(CONTACT_FIELDS[modele(a)]) for a in providers},
+        "residue_fields": {a: list(RESIDUE_FIELDS) for a in providers},
         "rules": [rule.id for rule in load_rules()],
         "retention_days": int(retention_days or model["retention_days"]),
         "valid_from": valid_from,

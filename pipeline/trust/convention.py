@@ -97,6 +97,11 @@ class Convention:
         """Columns the agency may send to the central operator (strict allow-list)."""
         return list(self.content["fields"].get(agency, []))
 
+    def residue_fields(self, agency: str) -> list[str]:
+        """Columns of the residue export (pipeline/shared/bloom.py, docs/RESIDUE.md) the agency
+        may send; empty when the convention has no `residue_fields` (no residue exchange)."""
+        return list((self.content.get("residue_fields") or {}).get(agency, []))
+
     def contact_fields(self, agency: str) -> list[str]:
         """Contact columns the agency may keep in its handles table and put in CCAS lists."""
         return list(self.content["contact_fields"].get(agency, []))
@@ -197,8 +202,12 @@ def _structure_errors(doc: Any) -> list[str]:
         if isinstance(p, dict) and ROLE_PROVIDER in p.get("roles", []) and \
                 isinstance(doc["fields"], dict) and pid not in doc["fields"]:
             errors.append(f"fournisseur « {pid} » sans liste de champs autorisés")
-    if isinstance(doc["fields"], dict):
-        for agency, names in sorted(doc["fields"].items()):
+    if not isinstance(doc.get("residue_fields") or {}, dict):
+        errors.append("« residue_fields » doit associer chaque organisme à une liste de colonnes")
+    for section in ("fields", "residue_fields"):
+        if not isinstance(doc.get(section), dict):
+            continue
+        for agency, names in sorted(doc[section].items()):
             leaked = sorted(set(names or []) & FORBIDDEN_CENTRAL_FIELDS)
             if leaked:
                 errors.append(f"« {agency} » ne peut pas transmettre d'identifiant en clair : "

@@ -116,6 +116,9 @@ def demo_spec(providers: list[str] | None = None) -> dict[str, Any]:
         spec[section] = {a: list(given.get(a) or given[modele(a)]) for a in providers}
     for agency in providers:
         spec["fields"][agency] += tokens.get(modele(agency), [])
+    from pipeline.shared.bloom import RESIDUE_FIELDS  # the residue exchange (bloom.yaml)
+
+    spec["residue_fields"] = {a: list(RESIDUE_FIELDS) for a in providers}
     return spec
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ import polars as pl
 from pipeline.central.engines import EngineSettings, current_settings, open_engine
 from pipeline.central.engines.base import Engine, Table
 from pipeline.central.match import evaluate, passes, probabilistic
+from pipeline.central.match import residue as residue_stage
 from pipeline.central.match.db import (
     PROVIDER_COLUMN,
     LoadedExport,
@@ -79,6 +80,7 @@ def link(
     temp_dir: Path | None = None,
     threads: int | None = None,
     engine: EngineSettings | None = None,
+    residue: Mapping[str, Path] | None = None,
 ) -> LinkResult:
     """Link the benefits side (CAF) with the coverage side person to person; write the outputs.
 
@@ -86,6 +88,11 @@ def link(
     union in that order; a `fournisseur` column, when the files have one, is kept on the links.
     `engine` (default: the settings in force, DuckDB) chooses the engine; `memory_limit`,
     `temp_dir` and `threads`, when given, override its resources.
+
+    Every run writes the residue requests (`<out>/residu/demande_<provider>.csv`: the handles
+    stage 1 left unlinked, not opposed). `residue` = {provider: residu.parquet or its folder}
+    (the agencies' answers, their manifests verified by the caller's gate) adds the residue
+    stage (pipeline/central/match/residue.py) after stage 1.
     """
     settings = _settings(engine, memory_limit, temp_dir, threads)
     cfg = load_config(config)
@@ -96,7 +103,7 @@ def link(
     eng = open_engine(settings)
     try:
         return _link(eng, cfg, Path(caf_export), cpam_export, out_dir, truth, timings,
-                     (t_all, cpu0))
+                     (t_all, cpu0), residue)
     except eng.out_of_memory as exc:
         raise InputError(
             str(out_dir), f"mémoire insuffisante pour la liaison (memory_limit="
@@ -117,7 +124,7 @@ def _settings(engine: EngineSettings | None, memory_limit: str | None, temp_dir:
 
 def _link(eng: Engine, cfg: Config, caf_export: Path, cpam_export: Path | Sequence[Path],
           out_dir: Path, truth: Path | None, timings: dict[str, float],
-          started: tuple[float, float]) -> LinkResult:
+          started: tuple[float, float], residue: Mapping[str, Path] | None = None) -> LinkResult:
     t_all, cpu0 = started
     t = time.perf_counter()
     with step("Lecture des exports pseudonymisés"):
@@ -180,12 +187,35 @@ def _link(eng: Engine, cfg: Config, caf_export: Path, cpam_export: Path | Sequen
                                  assigned=assigned, link_weight=link_weight))
     timings["assignment"] = time.perf_counter() - t
 
+    # Residue requests from the stage-1 links; then, given the agencies' answers, the residue.
+    t = time.perf_counter()
+    cpam_paths = ([Path(cpam_export)] if isinstance(cpam_export, str | Path)
+                  else [Path(p) for p in cpam_export])
+    linked = eng.collect(render(eng, "residue_linked_handles", links=links,
+                                caf_handles=caf.handles, cpam_handles=cpam.handles))
+    wanted = residue_stage.requests([caf_export], cpam_paths, linked)
+    requested = residue_stage.write_requests(out_dir, wanted)
+    res: residue_stage.ResidueTables | None = None
+    residue_stats: dict[str, Any] = {"requests": requested}
+    linkage = evaluate.Linkage(caf, cpam, links, clerical, cand, caf_rest, cpam_rest)
+    links_stage1 = links
+    if residue is not None:
+        with step("Résidu : liaison des empreintes (filtres de Bloom)"):
+            truth_table = (evaluate.load_truth(eng, Path(truth), linkage)[0]
+                           if truth is not None else None)
+            res, found = residue_stage.link_residue(
+                eng, cfg, residue, wanted,
+                residue_stage.Stage1(caf, cpam, links, clerical, model), truth_table)
+            residue_stats |= found
+            links = union_all(eng, "links_final", [*det.pass_links, prob_links, res.links])
+            linkage = evaluate.Linkage(caf, cpam, links, res.clerical, cand, caf_rest,
+                                       cpam_rest)
+    timings["residue"] = time.perf_counter() - t
+
     quality = None
     if truth is not None:  # before the outputs, so that the working tables can go first
         t = time.perf_counter()
-        quality = evaluate.evaluate(
-            eng, Path(truth), cfg, evaluate.Linkage(caf, cpam, links, clerical, cand, caf_rest,
-                                                    cpam_rest))
+        quality = evaluate.evaluate(eng, Path(truth), cfg, linkage)
         timings["evaluate"] = time.perf_counter() - t
     # Large files: free what the outputs do not read before they are built in memory.
     for table in (cand_gamma, cand, caf_rest, cpam_rest, caf.data, cpam.data):
@@ -197,10 +227,11 @@ def _link(eng: Engine, cfg: Config, caf_export: Path, cpam_export: Path | Sequen
         det_scored = probabilistic.score(eng, cfg, model, det_gamma, "det_scored", tf)
         all_scored = run(eng, "all_scored", "all_scored", columns=", ".join(
             eng.columns(det_scored)), det_scored=det_scored, cand_scored=cand_scored,
-            links=links, clerical=clerical)
+            links=links_stage1, clerical=res.kept if res else clerical)
         for table in (det_scored, det_gamma, *tf.values()):
             eng.drop(table)
-        tables = _OutputTables(links, clerical, all_scored, cand_scored, caf, cpam)
+        tables = _OutputTables(links, res.clerical if res else clerical, all_scored,
+                               cand_scored, caf, cpam, res)
         written = _write_outputs(eng, cfg, tables, out_dir)
     timings["write"] = time.perf_counter() - t
 
@@ -232,6 +263,7 @@ def _link(eng: Engine, cfg: Config, caf_export: Path, cpam_export: Path | Sequen
                            probabilistic_probability(cfg.review_weight))},
         "match_weight_histogram": probabilistic.histogram(eng, cand_scored),
         "clerical_review": {"pairs": written["clerical"]},
+        "residue": residue_stats,
     }
     if quality is not None:
         stats["quality"] = quality
@@ -283,16 +315,19 @@ class _OutputTables:
     cand_scored: Table
     caf: LoadedExport
     cpam: LoadedExport
+    residue: residue_stage.ResidueTables | None = None
 
 
 def _write_outputs(eng: Engine, cfg: Config, t: _OutputTables, out_dir: Path) -> dict[str, int]:
     # the coverage side's provider, when its files name one, goes along with each pair
     extra = f", r.{PROVIDER_COLUMN}" if t.cpam.has_provider else ""
     handles = {"caf_handles": t.caf.handles, "cpam_handles": t.cpam.handles}
-    links = eng.collect(render(eng, "links_output", links=t.links, scored=t.all_scored,
-                               extra=extra, **handles))
+    weights = (residue_stage.pair_weights(eng, t.all_scored, t.residue) if t.residue
+               else None)
+    links = eng.collect(render(eng, "links_output", links=t.links,
+                               scored=weights or t.all_scored, extra=extra, **handles))
     clerical = eng.collect(render(eng, "clerical_output", clerical=t.clerical,
-                                  scored=t.cand_scored, extra=extra, **handles))
+                                  scored=weights or t.cand_scored, extra=extra, **handles))
     links = _typed(links)
     clerical = _typed(clerical)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -301,7 +336,11 @@ def _write_outputs(eng: Engine, cfg: Config, t: _OutputTables, out_dir: Path) ->
                   sort_by=["caf_handle", "cpam_handle"])
     counts = {"links": links.height, "clerical": clerical.height}
     del links, clerical  # one large frame at a time (10 M links: about 1 GB each)
-    write_parquet(_explanations(eng, cfg, t), out_dir / "link_explanations.parquet",
+    explained = _explanations(eng, cfg, t)
+    if t.residue is not None:
+        explained = pl.concat([explained, residue_stage.explanations(
+            eng, cfg, t.residue, t.caf, t.cpam, t.links)], how="diagonal_relaxed")
+    write_parquet(explained, out_dir / "link_explanations.parquet",
                   sort_by=["caf_handle", "cpam_handle"])
     return counts
 

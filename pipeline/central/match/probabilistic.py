@@ -242,18 +242,18 @@ def score(engine: Engine, config: Config, model: FittedModel, source: Table, tar
 
 
 def assign_one_to_one(engine: Engine, source: Table, min_weight: float,
-                      max_rounds: int = 10_000) -> tuple[Table, int]:
+                      max_rounds: int = 10_000, prefix: str = "assign") -> tuple[Table, int]:
     """Greedy one-to-one over pairs of `source` with w >= min_weight: view `assigned`.
 
     Each round's choices are a table of their own and the pairs left a new table (no in-place
     DELETE); `assigned` is the view of every round's choices."""
-    left = run(engine, "assign_candidates", "assign_left_0", source=source,
+    left = run(engine, "assign_candidates", f"{prefix}_left_0", source=source,
                min_weight=_lit(min_weight))
     chosen: list[Table] = []
     rounds = 0
     while rounds < max_rounds and engine.count(left):
-        best = run(engine, "assign_best", f"assign_best_{rounds}", left=left)
-        rest = run(engine, "assign_rest", f"assign_left_{rounds + 1}", left=left, best=best)
+        best = run(engine, "assign_best", f"{prefix}_best_{rounds}", left=left)
+        rest = run(engine, "assign_rest", f"{prefix}_left_{rounds + 1}", left=left, best=best)
         engine.drop(left)
         chosen.append(best)
         left = rest
@@ -262,7 +262,7 @@ def assign_one_to_one(engine: Engine, source: Table, min_weight: float,
         engine.drop(left)
     else:  # nothing at or above the review weight: the (empty) pairs left are the assignment
         chosen.append(left)
-    return union_all(engine, "assigned", chosen), rounds
+    return union_all(engine, "assigned" if prefix == "assign" else f"{prefix}ed", chosen), rounds
 
 
 def histogram(engine: Engine, table: Table) -> list[dict[str, float]]:

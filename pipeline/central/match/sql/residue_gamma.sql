@@ -1,0 +1,22 @@
+-- Agreement levels of residue pairs: g_bloom from the Hamming distance of the two encodings
+-- and whether both filters are dense (a sparse one: little encoded, the same distance means less)
+-- (ham = bits set in one lane and not the other, summed over the lanes: popcount of the XOR as
+-- bit_count(a | b) - bit_count(a & b), the same on every engine), g_foyer = household context
+-- (1: the CAF row's household is already linked to the CPAM row's household; 0: linked to
+-- another one; -1: no member of it linked), then the token comparisons of comparisons.yaml.
+SELECT
+    d.lid,
+    d.rid,
+    d.ham,
+    CAST(CASE {bloom_whens} ELSE 0 END AS TINYINT) AS g_bloom,
+    CAST(CASE WHEN fm.foyer_lie IS NULL THEN -1 WHEN fm.foyer_lie = r.foyer THEN 1 ELSE 0 END
+         AS TINYINT) AS g_foyer_contexte{gammas}
+FROM (
+    SELECT p.lid, p.rid, {ham} AS ham, least(bl.pop, br.pop) AS pop_min
+    FROM {pairs} AS p
+    JOIN {res_l} AS bl ON bl.id = p.lid
+    JOIN {res_r} AS br ON br.id = p.rid
+) AS d
+JOIN {caf} AS l ON l.id = d.lid
+JOIN {cpam} AS r ON r.id = d.rid
+LEFT JOIN {foyer_map} AS fm ON fm.foyer = l.foyer
