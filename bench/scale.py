@@ -377,25 +377,29 @@ def _tree_rss_kb(root: int) -> int:
 
 
 def run_link(data: Path, out: Path, memory_limit: str, temp_dir: Path | None,
-             engine: str = "duckdb", config: Path | None = None) -> dict[str, object]:
+             engine: str = "duckdb", config: Path | None = None,
+             residue: dict[str, Path] | None = None) -> dict[str, object]:
     """`pipeline.central.match.link` in a child process: wall time and the peak memory of its tree.
 
     The child calls the API rather than `python -m pipeline link` because the CLI imports every
-    stage (pandas, Great Expectations...: ~5 s here) before the link starts.
+    stage (pandas, Great Expectations...: ~5 s here) before the link starts. `residue`: the
+    agencies' residu.parquet per provider (the staged Bloom-filter stage after stage 1).
     """
     code = (
-        "import sys; from pathlib import Path; from pipeline.central.match import link; "
-        "from pipeline.central.engines import EngineSettings; "
+        "import json, sys; from pathlib import Path; from pipeline.central.match import link; "
+        "from pipeline.central.engines import EngineSettings; o = json.loads(sys.argv[4]); "
         "link(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), "
-        "config=Path(sys.argv[6]) if sys.argv[6] else None, "
-        "engine=EngineSettings(name=sys.argv[4], memory_limit=sys.argv[5], "
-        "temp_dir=Path(sys.argv[7]) if len(sys.argv) > 7 else None))"
+        "config=Path(o['config']) if o['config'] else None, "
+        "residue={k: Path(v) for k, v in o['residue'].items()} if o['residue'] else None, "
+        "engine=EngineSettings(name=o['engine'], memory_limit=o['memory_limit'], "
+        "temp_dir=Path(o['temp_dir']) if o['temp_dir'] else None))"
     )
+    options = {"engine": engine, "memory_limit": memory_limit,
+               "temp_dir": str(temp_dir) if temp_dir else None,
+               "config": str(config) if config else None,
+               "residue": {k: str(v) for k, v in residue.items()} if residue else None}
     cmd = [sys.executable, "-c", code, str(data / "caf.pseudo.parquet"),
-           str(data / "cpam.pseudo.parquet"), str(out), engine, memory_limit,
-           str(config or "")]
-    if temp_dir is not None:
-        cmd.append(str(temp_dir))
+           str(data / "cpam.pseudo.parquet"), str(out), json.dumps(options)]
     t0 = time.perf_counter()
     err_path = out.parent / f"{out.name}.stderr"
     with open(err_path, "w") as err:
@@ -429,7 +433,49 @@ def run_link(data: Path, out: Path, memory_limit: str, temp_dir: Path | None,
             "stage_timings_s": stats["timings_s"],
             "links_by_pass": stats["funnel"]["links_by_pass"],
             "candidate_pairs": stats["blocking"]["candidate_pairs"],
-            "clerical_pairs": stats["clerical_review"]["pairs"]}
+            "clerical_pairs": stats["clerical_review"]["pairs"],
+            "residue": stats.get("residue")}
+
+
+def encode_residues(data: Path, stage1: Path, dest: Path) -> dict[str, object]:
+    """The agencies' answers to the centre's residue requests (written by the stage-1 link under
+    `stage1`), by their own code (pipeline.agency.residue.core: read_request, select_rows,
+    build_residue) with the bench key, unsigned: `dest/<agency>/residu.parquet`."""
+    from pipeline.agency.residue.core import build_residue, read_request, select_rows
+    from pipeline.shared import bloom
+
+    facts: dict[str, object] = {}
+    for agency in ("caf", "cpam"):
+        t0 = time.perf_counter()
+        request = stage1 / bloom.RESIDUE_DIR / bloom.RESIDUE_REQUEST.format(provider=agency)
+        ingested = pl.read_parquet(data / f"{agency}.ingested.parquet")
+        handles = ingested.select("handle", "line", opposition=pl.lit(False))
+        rows, _ = select_rows(read_request(request), handles, ingested.drop("handle"), request,
+                              agency)
+        residue = build_residue(rows, agency, SECRET)
+        (dest / agency).mkdir(parents=True, exist_ok=True)
+        residue.write_parquet(dest / agency / bloom.RESIDUE_FILE)
+        facts[agency] = {"rows": residue.height, "seconds": round(time.perf_counter() - t0, 2),
+                         "path": str(dest / agency / bloom.RESIDUE_FILE)}
+    return facts
+
+
+def run_encode(data: Path, stage1: Path, dest: Path) -> dict[str, object]:
+    """`encode_residues` in a child process (its wall time and peak RSS, VmHWM: the agency
+    side, apart from the central figures)."""
+    code = ("import json, sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]); "
+            "import scale; f = scale.encode_residues(Path(sys.argv[2]), Path(sys.argv[3]), "
+            "Path(sys.argv[4])); "
+            "f['peak_rss_gb'] = round(int([l for l in open('/proc/self/status') "
+            "if l.startswith('VmHWM')][0].split()[1]) / 1024**2, 3); print(json.dumps(f))")
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", code, str(Path(__file__).parent), str(data),
+                           str(stage1), str(dest)], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "NONRECOURS_QUIET": "1"}, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"encodage du résidu a échoué :\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1]) | {
+        "wall_s": round(time.perf_counter() - t0, 2)}
 
 
 def quality(data: Path, out: Path) -> dict[str, float]:
@@ -440,9 +486,9 @@ def quality(data: Path, out: Path) -> dict[str, float]:
 
 
 def bench(n: int, memory_limit: str, spill: bool, engines: list[str],
-          config: Path | None = None) -> list[dict[str, object]]:
+          config: Path | None = None, residue: bool = True) -> list[dict[str, object]]:
     """Build (or reuse) the n x n exports, link them on each engine (same files), check each
-    against the truth."""
+    against the truth; then (`residue`) the staged Bloom-filter exchange on DuckDB."""
     runs = []
     data, syn = cached_exports(n)
     with tempfile.TemporaryDirectory(prefix="nonrecours-scale-") as tmp:
@@ -465,7 +511,28 @@ def bench(n: int, memory_limit: str, spill: bool, engines: list[str],
             for r, engine in zip(runs, engines, strict=True):
                 other = pl.read_parquet(Path(tmp) / f"out_{engine}" / "links.parquet")
                 r["links_identical_to_" + engines[0]] = other.equals(first)
+        if residue:
+            runs.append(with_residue(data, Path(tmp), Path(tmp) / f"out_{engines[0]}",
+                                     memory_limit, spill, config) | {"n": n, **syn})
     return runs
+
+
+def with_residue(data: Path, tmp: Path, stage1: Path, memory_limit: str, spill: bool,
+                 config: Path | None) -> dict[str, object]:
+    """The staged exchange after the stage-1 run `stage1` (DuckDB): the agencies encode the
+    requested rows (child process, timed apart), then the centre links again with the residue
+    (stage 1 + the Bloom-filter stage, as the chain's second central run)."""
+    print("… résidu : encodage par les organismes, puis liaison avec le résidu", flush=True)
+    enc = run_encode(data, stage1, tmp / "residu")
+    out = tmp / "out_residu"
+    before = uptime()
+    res = run_link(data, out, memory_limit, tmp / "spill" if spill else None, "duckdb", config,
+                   residue={a: Path(enc[a]["path"]) for a in ("caf", "cpam")})
+    res.update(quality(data, out))
+    return {"memory_limit": memory_limit, **res, "engine": "duckdb+residu",
+            "agency_residue_encoding": {k: v for k, v in enc.items()},
+            "config": str(config) if config else "pipeline/shared/comparisons.yaml",
+            "uptime_before": before, "uptime_after": uptime()}
 
 
 def main() -> None:
@@ -480,7 +547,9 @@ def main() -> None:
     config = Path(os.environ["SCALE_CONFIG"]) if os.environ.get("SCALE_CONFIG") else None
     results = []
     for n, mem, spill in cases:
-        for r in bench(n, mem, spill, engines if n <= 1_000_000 else ["duckdb"], config):
+        # SCALE_RESIDUE=0: stage 1 only (no residue exchange after it)
+        for r in bench(n, mem, spill, engines if n <= 1_000_000 else ["duckdb"], config,
+                       os.environ.get("SCALE_RESIDUE", "1") != "0"):
             ok = r["wall_s"] < 60 and r["peak_rss_gb"] < 4 if n == 1_000_000 else None
             r["targets_met"] = ok
             results.append(r)
