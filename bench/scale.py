@@ -9,19 +9,25 @@ handles, attributes, features), so the central step links exactly the key set th
 surname), CPAM children on the NIR of one parent, CAF-only and CPAM-only people (8 % each), and
 CPAM-side noise (rates x `noise`): missing or mistyped NIR, surname typo (one edit, or another
 name), first-name typo, married CJT known under the usage name, swapped day/month, day typo,
-given names in the other order.
+given names in the other order. A mistyped NIR stays a valid, different NIR (13-character
+extracts carry no control key: the ingest cannot catch it), the hard case for the passes.
 
-Building the exports takes minutes at 1 M (tokens on 2 cores), so they are cached like a bench
-fixture under out/cache/scale/<key>/, the key hashing the parameters, this generator's source and
-the agency token code and catalogue (any change there rebuilds them). SCALE_REBUILD=1 forces it.
+Building the exports takes a minute or more at 1 M (tokens on 2 cores), so they are cached as
+a bench fixture under out/cache/scale/<key>/, the key hashing the parameters, the generator's
+source and the agency token code and catalogue (any change there rebuilds them);
+SCALE_REBUILD=1 forces it.
 
 The link runs in a child process so that its memory is measured alone: the peak of the summed
 resident memory of the child and its descendants (Spark's JVM is one), sampled every 0.1 s from
 /proc, and the child's own peak from wait4 (exact, one process); the larger is reported.
 Targets: < 60 s and < 4 GB for 1 M x 1 M. With SCALE_10M=1, 10 M x 10 M runs too, with the
-engine's memory_limit and spill folder set. ENGINE=spark (`make bench-scale ENGINE=spark`) runs
-the same files on DuckDB then on Spark (local mode, all cores) and reports both. Figures go to
-bench/results/scale.json, with `uptime` at each measurement (the machine is shared).
+engine's memory_limit and spill folder set. After the stage-1 run, the staged Bloom-filter
+exchange runs too (SCALE_RESIDUE=0 skips it): the agencies encode the requested rows with their
+own residue code (pipeline.agency.residue.core, in a child process, timed apart), then the centre
+links again with the residue (`link(..., residue=...)`); both runs are reported.
+ENGINE=spark (`make bench-scale ENGINE=spark`) runs the same files on DuckDB then on Spark
+(local mode, all cores) and reports both. Figures go to bench/results/scale.json, with `uptime`
+at each measurement (the machine is shared).
 """
 
 from __future__ import annotations
