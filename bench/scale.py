@@ -384,12 +384,15 @@ def _tree_rss_kb(root: int) -> int:
 
 def run_link(data: Path, out: Path, memory_limit: str, temp_dir: Path | None,
              engine: str = "duckdb", config: Path | None = None,
-             residue: dict[str, Path] | None = None) -> dict[str, object]:
+             residue: dict[str, Path] | None = None,
+             timeout_s: float | None = None) -> dict[str, object]:
     """`pipeline.central.match.link` in a child process: wall time and the peak memory of its tree.
 
     The child calls the API rather than `python -m pipeline link` because the CLI imports every
     stage (pandas, Great Expectations...: ~5 s here) before the link starts. `residue`: the
     agencies' residu.parquet per provider (the staged Bloom-filter stage after stage 1).
+    `timeout_s`: the child is stopped past it and the run reported unfinished (its time, its
+    peak so far).
     """
     code = (
         "import json, sys; from pathlib import Path; from pipeline.central.match import link; "
@@ -411,11 +414,15 @@ def run_link(data: Path, out: Path, memory_limit: str, temp_dir: Path | None,
     with open(err_path, "w") as err:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err,
                                 env={**os.environ, "NONRECOURS_QUIET": "1"})
-    peak = [0]
+    peak, stopped = [0], [False]
 
     def sample() -> None:
         while proc.poll() is None:
             peak[0] = max(peak[0], _tree_rss_kb(proc.pid))
+            if timeout_s is not None and time.perf_counter() - t0 > timeout_s:
+                stopped[0] = True  # over the budget: stopped, reported as unfinished
+                proc.kill()
+                return
             time.sleep(0.1)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -425,6 +432,10 @@ def run_link(data: Path, out: Path, memory_limit: str, temp_dir: Path | None,
     proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - t0
     sampler.join()
+    if stopped[0]:
+        return {"engine": engine, "completed": False, "stopped_after_s": round(wall, 1),
+                "peak_rss_gb": round(max(peak[0], usage.ru_maxrss) / 1024**2, 3),
+                "cpu_s": round(usage.ru_utime + usage.ru_stime, 2)}
     if proc.returncode != 0:
         raise SystemExit(f"link a échoué :\n{err_path.read_text()[-2000:]}")
     stats = json.loads((out / "link_stats.json").read_text())
@@ -523,6 +534,10 @@ def bench(n: int, memory_limit: str, spill: bool, engines: list[str],
     return runs
 
 
+# The residue run's budget (SCALE_RESIDUE_TIMEOUT seconds): past it, stopped and reported so.
+RESIDUE_TIMEOUT_S = float(os.environ.get("SCALE_RESIDUE_TIMEOUT", 600))
+
+
 def with_residue(data: Path, tmp: Path, stage1: Path, memory_limit: str, spill: bool,
                  config: Path | None) -> dict[str, object]:
     """The staged exchange after the stage-1 run `stage1` (DuckDB): the agencies encode the
@@ -533,8 +548,10 @@ def with_residue(data: Path, tmp: Path, stage1: Path, memory_limit: str, spill: 
     out = tmp / "out_residu"
     before = uptime()
     res = run_link(data, out, memory_limit, tmp / "spill" if spill else None, "duckdb", config,
-                   residue={a: Path(enc[a]["path"]) for a in ("caf", "cpam")})
-    res.update(quality(data, out))
+                   residue={a: Path(enc[a]["path"]) for a in ("caf", "cpam")},
+                   timeout_s=RESIDUE_TIMEOUT_S)
+    if res.get("completed", True):
+        res.update(quality(data, out))
     return {"memory_limit": memory_limit, **res, "engine": "duckdb+residu",
             "agency_residue_encoding": {k: v for k, v in enc.items()},
             "config": str(config) if config else "pipeline/shared/comparisons.yaml",
@@ -556,9 +573,15 @@ def main() -> None:
         # SCALE_RESIDUE=0: stage 1 only (no residue exchange after it)
         for r in bench(n, mem, spill, engines if n <= 1_000_000 else ["duckdb"], config,
                        os.environ.get("SCALE_RESIDUE", "1") != "0"):
+            results.append(r)
+            if not r.get("completed", True):
+                r["targets_met"] = False if n == 1_000_000 else None
+                print(f"{r['engine']:>7} {n:>12,} x {n:,} : arrêté après "
+                      f"{r['stopped_after_s']:.0f} s (budget SCALE_RESIDUE_TIMEOUT), pic "
+                      f"{r['peak_rss_gb']:.2f} Go\n        {r['uptime_after']}")
+                continue
             ok = r["wall_s"] < 60 and r["peak_rss_gb"] < 4 if n == 1_000_000 else None
             r["targets_met"] = ok
-            results.append(r)
             print(f"{r['engine']:>7} {n:>12,} x {n:,} : {r['wall_s']:.1f} s, pic "
                   f"{r['peak_rss_gb']:.2f} Go, précision {r['precision']:.4f}, rappel "
                   f"{r['recall']:.4f}, F1 {r['f1']:.5f}, liens "
