@@ -17,6 +17,7 @@ import scale  # noqa: E402
 import scale_splink  # noqa: E402
 
 from pipeline.central.match import link  # noqa: E402
+from pipeline.shared import bloom  # noqa: E402
 from pipeline.shared.token_catalogue import load_catalogue  # noqa: E402
 
 N = 4_000
@@ -59,10 +60,20 @@ def test_splink_plaintext_is_the_same_rows(data: Path) -> None:
     assert scale_splink.blocking_recall(caf, cpam, truth) > 0.99
 
 
-def test_link_quality_on_small_run(data: Path, tmp_path: Path) -> None:
+def test_link_quality_and_residue_answers(data: Path, tmp_path: Path) -> None:
     link(data / "caf.pseudo.parquet", data / "cpam.pseudo.parquet", tmp_path / "out")
     q = scale.quality(data, tmp_path / "out")
     assert q["precision"] > 0.99 and q["recall"] > 0.99
+    # the agencies answer the stage-1 requests with their own residue code: one row per
+    # requested handle, the shared lanes
+    facts = scale.encode_residues(data, tmp_path / "out", tmp_path / "residu")
+    for agency in ("caf", "cpam"):
+        request = pl.read_csv(tmp_path / "out" / bloom.RESIDUE_DIR
+                              / bloom.RESIDUE_REQUEST.format(provider=agency))
+        residue = pl.read_parquet(facts[agency]["path"])
+        assert residue.columns == ["handle", *bloom.LANES]
+        assert sorted(residue["handle"]) == sorted(request["handle"])
+        assert residue.height > 0
 
 
 def test_one_edit_is_one_edit_away() -> None:
