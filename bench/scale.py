@@ -10,7 +10,8 @@ surname), CPAM children on the NIR of one parent, CAF-only and CPAM-only people 
 CPAM-side noise (rates x `noise`): missing or mistyped NIR, surname typo (one edit, or another
 name), first-name typo, married CJT known under the usage name, swapped day/month, day typo,
 given names in the other order. A mistyped NIR stays a valid, different NIR (13-character
-extracts carry no control key: the ingest cannot catch it), the hard case for the passes.
+extracts carry no control key: the ingest cannot catch it), the hard case for the passes;
+SCALE_NIR_KEY=1 models 15-character NIRs instead (the ingest voids a mistyped one).
 
 Building the exports takes a minute or more at 1 M (tokens on 2 cores), so they are cached as
 a bench fixture under out/cache/scale/<key>/, the key hashing the parameters, the generator's
@@ -63,6 +64,9 @@ BUILD_SOURCES = [ROOT / "pipeline" / "shared" / "tokens.yaml",
 REFERENCE = dt.date(2026, 3, 31)
 
 N_SURNAMES, N_FIRST = 150_000, 2_000
+# SCALE_NIR_KEY=1: 15-character NIRs (with the control key): the ingest catches a mistyped NIR
+# and it leaves absent; by default a mistyped NIR stays a valid, different one (13 characters).
+NIR_KEY = os.environ.get("SCALE_NIR_KEY") == "1"
 _SYLLABLES = [c + v for c in "BCDFGHJKLMNPRSTVWXYZ" for v in "AEIOU"]
 _LETTERS = list("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
@@ -173,8 +177,10 @@ def noise_cpam(df: pl.DataFrame, rng: np.random.Generator, level: float) -> pl.D
                                  c("nir").str.slice(c("_dpos") + 1)])
     swappable = c("_swap") & (c("jour") <= 12) & (c("jour") != c("mois"))
     first_swap = c("_first_swap") & c("prenom2").is_not_null()
+    # NIR_KEY: the extract carries the control key, so the ingest voids a mistyped NIR
+    typo = pl.lit(None, pl.String) if NIR_KEY else nir_changed
     return pl.concat([df, draws], how="horizontal").with_columns(
-        nir=pl.when(c("_nir_missing")).then(None).when(c("_nir_typo")).then(nir_changed)
+        nir=pl.when(c("_nir_missing")).then(None).when(c("_nir_typo")).then(typo)
         .otherwise(c("nir")),
         nom=pl.when(c("_sur_typo") & c("_sur_edit")).then(one_edit(nom, c("_k1"), c("_u1"),
                                                                     c("_l1")))
@@ -262,7 +268,7 @@ def cache_key(n: int, seed: int, noise: float) -> str:
     cache)."""
     import inspect
 
-    h = hashlib.sha256(json.dumps([n, seed, noise, CHUNK, N_SURNAMES, N_FIRST,
+    h = hashlib.sha256(json.dumps([n, seed, noise, CHUNK, N_SURNAMES, N_FIRST, NIR_KEY,
                                    REFERENCE.isoformat()]).encode())
     for fn in GENERATOR:
         h.update(inspect.getsource(fn).encode())
@@ -320,7 +326,7 @@ def synthesise(n: int, out: Path, seed: int = SEED, noise: float = 1.0) -> dict[
     finally:
         for w in writers.values():
             w.close()
-    return {"persons_per_file": n, "true_pairs": true_pairs,
+    return {"persons_per_file": n, "true_pairs": true_pairs, "nir_with_control_key": NIR_KEY,
             "synthesis_s": round(time.perf_counter() - t0, 2)}
 
 

@@ -50,7 +50,9 @@ import scale
 from pipeline.common.quality import precision_recall_f1
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results" / "scale_splink.json"
+# SCALE_NIR_KEY=1 (NIRs with their control key, bench/scale.py): figures to their own file
+RESULTS = ROOT / "bench" / "results" / (
+    "scale_splink_cle_nir.json" if scale.NIR_KEY else "scale_splink.json")
 # Splink's dataset names: the benefits side (CAF) and the coverage side (CPAM); in link_only
 # mode the left record of a pair is from the first name in sort order, here the CAF's.
 SIDES = ("benefits", "coverage")
@@ -359,7 +361,8 @@ def main() -> None:
                        "process (imports included) and its own peak RSS, figures of the "
                        "median-time run; Splink's greedy one-to-one step is timed apart "
                        "(one_to_one_s)",
-               "exports": {k: syn[k] for k in ("persons_per_file", "true_pairs", "synthesis_s")}
+               "exports": {k: syn.get(k) for k in ("persons_per_file", "true_pairs",
+                                                    "synthesis_s", "nir_with_control_key")}
                | {"cache": str(data.relative_to(ROOT))},
                "splink": r, "nonrecours": mine, "ecarts": misses(data),
                "ratio_temps_splink_sur_nonrecours": round(r["wall_s"] / mine["wall_s"], 2),
