@@ -19,7 +19,8 @@ SEED ?= 20261122
 NOISE ?= 1.0
 
 .PHONY: help venv match sample evaluate test lint clean \
-        bench-pseudonymise bench-linkage bench-scale bench-scale-splink bench-leakage-1m
+        bench-pseudonymise bench-linkage bench-scale bench-scale-splink bench-leakage-1m \
+        bench-bloom
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -60,6 +61,10 @@ bench-leakage-1m: $(STAMP) ## leakage attacks on every row of a 1,000,000-record
 
 bench-linkage: $(BENCH_STAMP) ## linkage quality: FEBRL4, FEBRL3, pseudopeople, synthetic (realistic noise) vs Splink 5
 	$(PY) bench/linkage.py
+
+bench-bloom: $(BENCH_STAMP) ## residue Bloom filters: separation and encoding speed, then the residue floor on the linkage cases vs Splink
+	$(PY) bench/bloom_separation.py
+	$(PY) bench/bloom_residue.py
 
 ENGINE ?= duckdb
 bench-scale: $(STAMP) ## 1M x 1M exports built by the agency code (cached in out/cache/scale), link time and memory, then with the Bloom residue (SCALE_RESIDUE=0: without); SCALE_10M=1 adds 10M x 10M; ENGINE=spark adds Spark

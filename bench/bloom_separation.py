@@ -29,6 +29,7 @@ import polars as pl
 from pipeline.agency.pseudonymise.prepare import prepare_components
 from pipeline.agency.pseudonymise.synthetic import ingested as synthetic_ingested
 from pipeline.shared import bloom
+from pipeline.shared.providers import AGENCIES
 
 KEY = bytes(range(32))
 RESULT = Path(__file__).parent / "results" / "bloom_separation.json"
@@ -39,7 +40,7 @@ def _ingest(dataset: Path, tmp: Path) -> dict[str, pl.DataFrame]:
     from pipeline.agency.ingest.api import ingest
 
     out = {}
-    for agency in ("caf", "cpam"):
+    for agency in AGENCIES:
         ingest(agency, dataset / "raw" / f"{agency}_extract.csv", tmp / agency)
         out[agency] = pl.read_parquet(tmp / agency / "ingested.parquet")
     return out
@@ -77,9 +78,12 @@ def _q(x: np.ndarray) -> dict[str, float]:
     return out
 
 
-def measure(p: bloom.BloomParams, caf: pl.DataFrame, cpam: pl.DataFrame, pairs: pl.DataFrame,
-            hard: np.ndarray, rng_seed: int, hardened: bool = True) -> dict:
+def measure(p: bloom.BloomParams, caf_p: pl.DataFrame, cpam_p: pl.DataFrame,
+            pairs: pl.DataFrame, hard: np.ndarray, rng_seed: int,
+            hardened: bool = True) -> dict:
     """Distributions under parameters `p` (pairs: caf row i, cpam row j of true pairs)."""
+    caf = caf_p.select([pl.col(c).cast(pl.String) for c in p.components])
+    cpam = cpam_p.select([pl.col(c).cast(pl.String) for c in p.components])
     a = bloom.encode_array(caf, KEY, hardened=hardened, p=p)
     b = bloom.encode_array(cpam, KEY, hardened=hardened, p=p)
     rng = np.random.default_rng(rng_seed)
@@ -137,24 +141,67 @@ def variants() -> dict[str, bloom.BloomParams]:
     out = {"bloom.yaml": base}
     for t in (1, 2, 3, 5):
         out[f"t={t}"] = dataclasses.replace(base, t=t)
+    out["équilibré" if not base.balance else "non équilibré"] = dataclasses.replace(
+        base, balance=not base.balance)
     for nom, date in ((6, 12), (15, 30), (10, 10), (10, 30)):
         out[f"q-gramme={nom},date={date}"] = dataclasses.replace(base, items=items(nom, date))
+    for k in (6, 20):
+        out[f"sexe:{k}"] = dataclasses.replace(base, items=tuple(
+            dataclasses.replace(it, hashes=k) if it.label == "sexe" else it
+            for it in base.items))
+    present = {c for it in base.items for c in it.components}
+    for extra, kind, label, k in (("code_commune", "value", "commune", 20),
+                                  ("code_commune", "value", "commune", 10),
+                                  ("prenom2", "qgrams", "nom", 10)):
+        if extra in present:  # already in bloom.yaml: the variant is without it
+            out[f"-{extra}"] = dataclasses.replace(base, items=tuple(
+                it for it in base.items if extra not in it.components))
+            continue
+        out[f"+{extra}:{k}"] = dataclasses.replace(base, items=(*base.items, bloom.ItemSpec(
+            label, kind, (extra,), k)))
     return out
 
 
 def speed(rows: int) -> dict:
+    """Encoding alone (components -> lanes), then the whole agency step (`encode_residue`:
+    read handles and extract, select, prepare, encode, identifier scan, write; unsigned) with
+    every row requested, on `rows` synthetic CAF rows pseudonymised under the demo convention."""
+    from pipeline.agency.pseudonymise.core import pseudonymise
+    from pipeline.agency.residue import encode_residue
+    from pipeline.common.tables import write_parquet
+    from pipeline.trust.demo import install_demo_keys
+
     df = synthetic_ingested("caf", rows, seed=3)
     comp = bloom.components_of(prepare_components(df, "caf"))
     t0 = time.perf_counter()
     bloom.encode(comp, KEY)
     dt_ = time.perf_counter() - t0
-    return {"lignes": rows, "secondes": round(dt_, 3), "lignes_par_seconde": round(rows / dt_)}
+    out = {"lignes": rows, "secondes": round(dt_, 3), "lignes_par_seconde": round(rows / dt_)}
+    root = Path(__file__).resolve().parents[1]
+    convention = root / "conventions" / "demo-flers.yaml"
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp) / "caf"
+        work.mkdir(mode=0o700)
+        write_parquet(df, work / "ingested.parquet", sort_by=["line"], private=True)
+        install_demo_keys("caf", work / "keys", source=root / "sample_data" / "keys")
+        pseudonymise("caf", work, work / "keys", convention, work / "export", seed=1,
+                     sign=False)
+        handles = pl.read_parquet(work / "handles.parquet").filter(~pl.col("opposition"))
+        request = Path(tmp) / "demande_caf.csv"
+        handles.select("handle").sort("handle").write_csv(request)
+        t0 = time.perf_counter()
+        encode_residue("caf", work, work / "keys", convention, request, Path(tmp) / "r",
+                       sign=False)
+        step_s = time.perf_counter() - t0
+    out["etape_residu"] = {"lignes": handles.height, "secondes": round(step_s, 3),
+                           "lignes_par_seconde": round(handles.height / step_s)}
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--dataset", type=Path, default=Path("sample_data"))
-    ap.add_argument("--speed-rows", type=int, default=100_000)
+    ap.add_argument("--speed-rows", type=int, default=100_000, help="0: no speed run")
     ap.add_argument("--out", type=Path, default=RESULT)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -174,12 +221,11 @@ def main() -> None:
     exact = (((pl.col("n1") == pl.col("n2")) | (pl.col("u1") == pl.col("n2")))
              & (pl.col("f1") == pl.col("f2")) & (pl.col("d1") == pl.col("d2"))).fill_null(False)
     hard = pairs.select(~exact).to_series().to_numpy()
-    caf, cpam = bloom.components_of(caf_p), bloom.components_of(cpam_p)
-    results = {"jeu": str(args.dataset), "lignes": {"caf": caf.height, "cpam": cpam.height},
+    results = {"jeu": str(args.dataset), "lignes": {"caf": caf_p.height, "cpam": cpam_p.height},
                "vraies_paires": pairs.height, "vraies_hors_cles_exactes": int(hard.sum()),
                "configurations": {}}
     for name, p in variants().items():
-        results["configurations"][name] = measure(p, caf, cpam, pairs, hard, 11)
+        results["configurations"][name] = measure(p, caf_p, cpam_p, pairs, hard, 11)
         r = results["configurations"][name]
         print(f"{name:24s} aléatoires p50 {r['aleatoires']['p50']:.3f} p99.9 "
               f"{r['aleatoires']['p99.9']:.3f} | vraies hors clés p05 "
@@ -191,8 +237,8 @@ def main() -> None:
                                    "faute_et_annee", "deux_fautes", "date_vide")))
     print("LSH (bloom.yaml) :", json.dumps(results["configurations"]["bloom.yaml"]["lsh"]))
     results["configurations"]["controle_non_durci (Dice)"] = measure(
-        bloom.PARAMS, caf, cpam, pairs, hard, 11, hardened=False)
-    results["vitesse"] = speed(args.speed_rows)
+        bloom.PARAMS, caf_p, cpam_p, pairs, hard, 11, hardened=False)
+    results["vitesse"] = speed(args.speed_rows) if args.speed_rows else None
     results["charge"] = os.getloadavg()
     print(f"vitesse : {results['vitesse']} (charge {results['charge']})")
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -211,6 +211,15 @@ def show_k_anonymity(figures: dict) -> None:
                 + ("" if k.get("objectifs_atteints") else " — OBJECTIF NON ATTEINT"))
 
 
+def residue_figures(out: Path) -> dict:
+    """What the staged exchange asked for and linked (the central step's link_stats.json)."""
+    stats = json.loads((out / "central" / "link_stats.json").read_text(encoding="utf-8"))
+    res = stats.get("residue") or {}
+    return {"demandes": res.get("requests", {}), "paires_candidates":
+            (res.get("candidate_pairs") or {}).get("total"), "liens": res.get("linked"),
+            "revue": res.get("clerical_review")}
+
+
 def evaluate(households: int, seed: int, noise: float, out: Path, convention: Path) -> dict:
     from pipeline.synth import generate
 
@@ -222,6 +231,7 @@ def evaluate(households: int, seed: int, noise: float, out: Path, convention: Pa
     result = {
         "dataset": {"households": households, "seed": seed, "noise": noise},
         "linkage": linkage_scores(out, dataset / "truth"),
+        "residu": residue_figures(out),
         "rules": rule_scores(out, dataset / "truth"),
         "leakage": leakage_figures(out),
         "k_anonymat": k_anonymity_figures(out),
@@ -259,6 +269,11 @@ def show(result: dict) -> None:
             f"alignement des rangs (pire jeton, attaque la plus forte que l'export permet) : "
             + (f"{share:.2%}" if share is not None else "non mesuré")
         )
+    res = result.get("residu") or {}
+    if res.get("demandes"):
+        asked = ", ".join(f"{k.upper()} {v}" for k, v in res["demandes"].items())
+        console.print(f"Résidu (filtres de Bloom) : lignes demandées {asked} ; "
+                      f"{res.get('liens')} liens, {res.get('revue')} paires à revoir")
     show_class_attacks(result["leakage"])
     show_k_anonymity(result.get("k_anonymat") or {})
     times = Table(title="Temps par étape (s)")

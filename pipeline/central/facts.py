@@ -33,7 +33,8 @@ def linkage_facts(stats: dict[str, Any], run_dir: Path | None = None) -> dict[st
     # The run's own name for its probabilistic links (older stats: the catalogue's).
     probabilistic = (funnel.get("probabilistic") or {}).get("pass") \
         or load_config().probabilistic_pass.name
-    order = [p.get("pass") for p in funnel.get("passes", [])] + [probabilistic]
+    residue = (stats.get("residue") or {}).get("pass")  # the staged exchange's links
+    order = [p.get("pass") for p in funnel.get("passes", [])] + [probabilistic, residue]
     steps = [{"pass": p, "links": int(by_pass.get(p, 0))} for p in dict.fromkeys(order) if p]
     hist = stats.get("match_weight_histogram", [])
     model = stats.get("model", {})

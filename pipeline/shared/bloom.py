@@ -13,19 +13,22 @@ attacks read.
 - `prenom1`   first given name
 - `jour`, `mois`, `annee`   birth-date parts, "DD", "MM", "YYYY" (null where unknown)
 - `sexe`      "1" / "2" (null when unknown)
+- `code_commune`  INSEE commune code of residence (null when unknown)
 
 all normalised as ingested (upper-case ASCII, single spaces; pipeline/agency/ingest), i.e. the
 columns of the same names that pipeline/agency/pseudonymise/prepare.py builds
 (`components_of(prepared)`). `components_from(...)` builds the frame from plain lists.
 
 Encoding: each row's items (padded q-grams of the names under one label, so swapped names still
-agree; labelled date parts and sex) set key-derived positions of an input filter (CLK-style,
-Schnell, Bachteler & Reiher 2009); positions come from HMAC-SHA256 under the HKDF subkey
-"positions", computed once per distinct item and mapped back. Hardened (default): a key-derived
-linear diffusion layer, each output bit the XOR of t input bits (Armknecht, Heng & Schnell,
-PoPETs 2023), so no output bit belongs to one q-gram. `hardened=False` is the plain CLK, the
-control the attacks must break. Similarity: 1 - Hamming / bits (hardened), Dice (control).
-Vectorised: polars for the items, numpy for the bit matrices, in chunks of CHUNK_ROWS.
+agree; labelled date parts, sex and commune) set key-derived positions of an input filter
+(CLK-style, Schnell, Bachteler & Reiher 2009); positions come from HMAC-SHA256 under the HKDF
+subkey "positions", computed once per distinct value and scattered to the rows. Hardened
+(default): a key-derived linear diffusion layer, each output bit the XOR of t input bits
+(Armknecht, Heng & Schnell, PoPETs 2023), so no output bit belongs to one q-gram, on the
+balanced input (filter + complement: a key-derived XOR mask on the output, so the weight does
+not follow the names' length). `hardened=False` is the plain CLK, the control the attacks must
+break. Similarity: 1 - Hamming / bits (hardened), Dice (control). Vectorised: polars for the
+items, numpy for the bit matrices, in chunks of CHUNK_ROWS.
 """
 
 from __future__ import annotations
@@ -79,6 +82,12 @@ class BloomParams:
     t: int
     bits_per_band: int
     bands: int
+    balance: bool = False  # diffusion input = filter + its complement (see bloom.yaml)
+
+    @property
+    def diffused_bits(self) -> int:
+        """Size of the diffusion layer's input: the filter, or filter + complement."""
+        return self.input_bits * (2 if self.balance else 1)
 
     @property
     def components(self) -> list[str]:
@@ -98,7 +107,8 @@ def parse_params(text: str) -> BloomParams:
                     d["separator"],
                     int(d["input_bits"]), int(d["output_bits"]), d["lane_prefix"], d["pad"],
                     int(d["q"]), items, int(d["diffusion"]["t"]),
-                    int(d["lsh"]["bits_per_band"]), int(d["lsh"]["bands"]))
+                    int(d["lsh"]["bits_per_band"]), int(d["lsh"]["bands"]),
+                    bool(d["diffusion"].get("balance", False)))
     for bits in (p.input_bits, p.output_bits):
         if bits % 64 or not 64 <= bits <= 65536 or 65536 % bits:
             raise ValueError("filter sizes must be powers of two between 64 and 65536 bits")
@@ -165,13 +175,16 @@ def item_positions(items: Sequence[str], hashes_per_item: Sequence[int], secret:
 
 @functools.lru_cache(maxsize=8)
 def _diffusion_cached(secret: bytes, p: BloomParams) -> np.ndarray:
-    """(output_bits, t) input-bit indices: t key-derived permutations of the input bits
-    (every input bit feeds exactly t output bits when output_bits = input_bits), repaired so
-    no output bit takes the same input bit twice (an XOR with itself would cancel)."""
+    """(output_bits, t) indices into the diffusion input (`diffused_bits`): t key-derived
+    permutations of the filter bits (every filter bit feeds exactly t output bits when
+    output_bits = input_bits), repaired so that no output bit takes the same filter bit twice;
+    balanced, each slot reads the bit or its complement (bit + input_bits) by a key-derived
+    coin. A bit XORed with itself or its complement would cancel to a constant."""
     m, t = p.input_bits, p.t
     stream = Cipher(algorithms.ChaCha20(subkey(secret, "diffusion", p), b"\0" * 16),
-                    mode=None).encryptor().update(b"\0" * (8 * m * t))
-    keys = np.frombuffer(stream, dtype="<u8").reshape(t, m)
+                    mode=None).encryptor().update(b"\0" * (9 * m * t))
+    keys = np.frombuffer(stream[: 8 * m * t], dtype="<u8").reshape(t, m)
+    coins = np.frombuffer(stream[8 * m * t:], dtype=np.uint8).reshape(t, m) & 1
     perms = [np.argsort(keys[i], kind="stable") for i in range(t)]
     for i in range(1, t):
         perm = perms[i]
@@ -187,7 +200,10 @@ def _diffusion_cached(secret: bytes, p: BloomParams) -> np.ndarray:
             perm[j0], perm[j1] = perm[j1], perm[j0]
         else:  # pragma: no cover - would need t close to m
             raise ValueError("diffusion layer: could not draw distinct input bits")
-    return np.stack(perms, axis=1)[: p.output_bits]
+    mix = np.stack(perms, axis=1)
+    if p.balance:
+        mix = mix + m * coins.T.astype(np.int64)
+    return mix[: p.output_bits]
 
 
 def diffusion_matrix(secret: bytes, p: BloomParams = PARAMS) -> np.ndarray:
@@ -309,9 +325,13 @@ def encode_array(components: pl.DataFrame, secret: bytes, *, hardened: bool = Tr
     for start in range(0, components.height, CHUNK_ROWS):
         bits = _bits_t(components.slice(start, CHUNK_ROWS), secret, p, cache)
         if mix is not None:
-            mixed = bits[mix[:, 0]]
+            mixed = bits[mix[:, 0] % p.input_bits]
             for i in range(1, mix.shape[1]):
-                np.bitwise_xor(mixed, bits[mix[:, i]], out=mixed)
+                np.bitwise_xor(mixed, bits[mix[:, i] % p.input_bits], out=mixed)
+            # A complemented slot (index >= input_bits) flips its output bit: XOR with the
+            # parity of the row's complemented slots, without materialising the complement.
+            flip = np.flatnonzero((mix >= p.input_bits).sum(axis=1) % 2)
+            mixed[flip] = ~mixed[flip]
             bits = mixed
         out[start:start + bits.shape[1]] = _pack_t(bits)
     return out
@@ -367,10 +387,11 @@ def _clean(values: Sequence[object] | pl.Series | None, n: int) -> pl.Series:
 def components_from(*, nom: Sequence[object] | pl.Series, prenom: Sequence[object] | pl.Series,
                     date_naissance: Sequence[object] | pl.Series,
                     sexe: Sequence[object] | pl.Series | None = None,
-                    nom_usage: Sequence[object] | pl.Series | None = None) -> pl.DataFrame:
+                    nom_usage: Sequence[object] | pl.Series | None = None,
+                    commune: Sequence[object] | pl.Series | None = None) -> pl.DataFrame:
     """The components frame from plain lists (already normalised names, as ingested; case and
     spaces are tidied only). `date_naissance`: dates or ISO "YYYY-MM-DD" strings (null: no date
-    item); `sexe`: 1 / 2."""
+    item); `sexe`: 1 / 2; `commune`: INSEE code."""
     n = len(nom)
     dates = pl.Series(
         [d.isoformat() if isinstance(d, dt.date) else d for d in date_naissance],
@@ -384,6 +405,7 @@ def components_from(*, nom: Sequence[object] | pl.Series, prenom: Sequence[objec
         "mois": parts.struct.field("2"),
         "annee": parts.struct.field("1"),
         "sexe": _clean(sexe, n),
+        "code_commune": _clean(commune, n),
     })
     if frame.height != n:
         raise ValueError("components_from: lists of different lengths")

@@ -17,7 +17,9 @@ CHAIN = stages(
 
 def test_chain_separates_agency_and_central_folders():
     sides = {s.side for s in CHAIN}
-    assert sides == {"caf", "cpam", "central", "transfer"}
+    assert sides == {"caf", "cpam", "central", "transfer", "transfer_residue"}
+    second = [s for s in CHAIN if s.side == "central"][-1]
+    assert "caf=out/transfer/residu/caf" in second.argv  # the staged exchange's answers
     central = next(s for s in CHAIN if s.side == "central")
     joined = " ".join(central.argv)
     assert "out/caf" not in joined and "out/cpam" not in joined, joined
@@ -27,6 +29,7 @@ def test_chain_separates_agency_and_central_folders():
             paths = [a for a in stage.argv if a.startswith("out/")]
             assert all(
                 p.startswith(f"out/{stage.side}") or p.startswith("out/central/targets")
+                or p == f"out/central/residu/demande_{stage.side}.csv"  # the centre's request
                 for p in paths
             ), (stage.name, paths)
 

@@ -54,14 +54,16 @@ def test_audit_log_records_the_run_and_verifies(chain_run):
     last = json.loads(log.read_text().splitlines()[-1])
     assert last["outcome"] == "succes"
     assert last["operator"] == "operateur"
-    assert set(last["inputs"]) == {"caf", "cpam"}
+    # the second central step of the staged exchange: the exports and the two residues
+    assert set(last["inputs"]) == {"caf", "cpam", "caf_residu", "cpam_residu"}
     assert "targets.parquet" in last["outputs"]
 
 
 def test_central_rerun_is_byte_identical(chain_run, tmp_path, monkeypatch):
     """Same inputs, key and seed: the central outputs are byte-identical on a rerun. The report
-    prints the audit head after the run's entry, so the rerun uses a fresh log and the same
-    pinned clock as the chain (`run --today` sets SOURCE_DATE_EPOCH)."""
+    prints the audit head after the run's entry, so the rerun uses the log as the chain's last
+    central step found it and the same pinned clock as the chain (`run --today` sets
+    SOURCE_DATE_EPOCH)."""
     from datetime import date
 
     from pipeline.central.run import run_central
@@ -72,12 +74,16 @@ def test_central_rerun_is_byte_identical(chain_run, tmp_path, monkeypatch):
 
     transfer = chain_run.out / "transfer"
     rerun = tmp_path / "central"
+    # the log as the chain's second central step found it (after its first step's entry)
+    lines = (chain_run.out / "audit.jsonl").read_text(encoding="utf-8").splitlines(True)
+    (tmp_path / "audit.jsonl").write_text("".join(lines[:-1]), encoding="utf-8")
     run_central(
         chain_run.convention,
         {"caf": transfer / "caf", "cpam": transfer / "cpam"},
         rerun,
         tmp_path / "audit.jsonl",
         today=date.fromisoformat(chain_run.today),
+        residue={"caf": transfer / "residu" / "caf", "cpam": transfer / "residu" / "cpam"},
     )
     first = chain_run.out / "central"
     for name in (

@@ -1,7 +1,8 @@
 """`match --engine spark` gives the same central outputs as DuckDB, byte for byte.
 
 One small synthetic territory goes through the whole chain on DuckDB (`pipeline run`); the central
-step is then run again on the same transmitted files with Spark in local mode, and every result
+step is then run again on the same transmitted files (exports and residues) with Spark in local
+mode, and every result
 file the agencies and the report read is compared: links, clerical review, explanations, link
 statistics, targets, aggregates, detection statistics.
 """
@@ -46,6 +47,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     spark = _cli("match", "--convention", str(CONVENTION),
                  "--caf", str(base / "out" / "transfer" / "caf"),
                  "--cpam", str(base / "out" / "transfer" / "cpam"),
+                 "--residu", f"caf={base / 'out' / 'transfer' / 'residu' / 'caf'}",
+                 "--residu", f"cpam={base / 'out' / 'transfer' / 'residu' / 'cpam'}",
                  "--out", str(base / "spark"), "--audit-log", str(audit), "--today", TODAY,
                  "--engine", "spark", "--threads", "2", "--memory-limit", "1GB")
     assert spark.returncode == 0, spark.stderr[-3000:]

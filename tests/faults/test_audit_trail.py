@@ -42,7 +42,9 @@ def test_each_agency_keeps_its_own_private_chained_log(world_template):
         assert stat.S_IMODE(log.stat().st_mode) == 0o600
         assert audit.verify(log).ok
         entries = [json.loads(x) for x in log.read_text().splitlines()]
-        assert [e["event"] for e in entries] == ["ingestion", "export", "reidentification"]
+        # the staged exchange: the agency answers the centre's residue request between the two
+        assert [e["event"] for e in entries] == ["ingestion", "export", "residu",
+                                                 "reidentification"]
         assert {e["agency"] for e in entries} == {agency}
         export = entries[1]
         assert f"{agency}.pseudo.parquet" in export["outputs"] and export["rows"] > 0

@@ -56,5 +56,5 @@ def test_links_suite_and_report_labels_spell_no_pass_name() -> None:
     spelled = [e for e in suite.expectations if "value_set" in (e.get("kwargs") or {})
                and set(e["kwargs"]["value_set"]) & set(cfg.pass_names())]
     assert spelled == []
-    for p in [*cfg.passes, cfg.probabilistic_pass]:
+    for p in [*cfg.passes, cfg.probabilistic_pass, cfg.residue_pass]:
         assert (pass_label(p.name), short_pass_label(p.name)) == (p.label, p.short)

@@ -38,7 +38,7 @@ def msa_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     import io
     import sys
 
-    from pipeline.chain import stages, transfer
+    from pipeline.chain import stages, transfer, transfer_residue
     from pipeline.cli import main
     from pipeline.synth.generate import generate
     from pipeline.trust.demo import build
@@ -51,6 +51,9 @@ def msa_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     for stage in stages(dataset, out, convention, seed=SEED, today=TODAY):
         if stage.side == "transfer":
             transfer(out)
+            continue
+        if stage.side == "transfer_residue":
+            transfer_residue(out)
             continue
         argv, sys.argv = sys.argv, ["nonrecours", *stage.argv]
         log = io.StringIO()
@@ -68,7 +71,7 @@ def test_the_chain_runs_every_step_for_the_three_providers(msa_run: Run) -> None
     from pipeline.chain import stages
 
     chain = stages(msa_run.dataset, msa_run.out, msa_run.convention)
-    assert {s.side for s in chain} == {*PROVIDERS3, "central", "transfer"}
+    assert {s.side for s in chain} == {*PROVIDERS3, "central", "transfer", "transfer_residue"}
     central = next(s for s in chain if s.side == "central").argv
     assert "--fournisseur" in central and f"msa={msa_run.out / 'transfer' / 'msa'}" in central
     for agency in PROVIDERS3:

@@ -11,6 +11,7 @@ import typer
 
 from pipeline.common.outputs import Remplacer
 from pipeline.common.progress import info
+from pipeline.territory.config import ConfigOpt
 
 
 def register(app: typer.Typer) -> None:
@@ -35,6 +36,7 @@ def register(app: typer.Typer) -> None:
                  "aujourd'hui)")] = None,
         as_json: Annotated[bool, typer.Option(
             "--json", help="résumé en JSON sur la sortie standard")] = False,
+        config: ConfigOpt = None,
         remplacer: Remplacer = False,
     ) -> None:
         """Encode les lignes que l'opérateur n'a pas pu apparier (filtres de Bloom durcis).

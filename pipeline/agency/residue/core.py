@@ -30,6 +30,7 @@ from pipeline.shared.leak_scan import LeakageFound, scan_frame
 from pipeline.shared.providers import PROVIDERS, modele
 
 RESIDUE_KIND = "residu"  # the manifest's `extra.export`: which exchange this file answers
+ATTACK_SAMPLE_ROWS = 1_000  # rows the central attacks are run on (graph attack: O(n^2))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,6 +115,26 @@ def build_residue(rows: pl.DataFrame, agency: str, secret: bytes) -> pl.DataFram
     return pl.concat([rows.select("handle"), lanes], how="horizontal").sort("handle")
 
 
+def attack_figures(residue: pl.DataFrame, rows: pl.DataFrame, agency: str) -> dict:
+    """The central operator's attacks on the residue lanes (pattern mining, Hamming weight,
+    graph matching: pipeline/agency/pseudonymise/attacks/bloom_attacks.py), scored against
+    this agency's plaintext, on at most ATTACK_SAMPLE_ROWS rows (a fixed-seed sample): French
+    aggregate figures for the leakage file, no value."""
+    try:
+        from pipeline.agency.pseudonymise.attacks.bloom_attacks import measure
+    except ImportError:  # a release without the attacks module
+        return {"statut": "non mesuré : module des attaques absent de cette version"}
+    plain = (rows.select("handle", pl.col("nom_naissance" if modele(agency) == "caf" else "nom")
+                         .alias("nom"), "prenom1", "naiss_annee", "naiss_mois", "naiss_jour",
+                         "sexe")
+             .join(residue.select("handle", *bloom.LANES), on="handle").sort("handle"))
+    if plain.height > ATTACK_SAMPLE_ROWS:
+        plain = plain.sample(ATTACK_SAMPLE_ROWS, seed=0).sort("handle")
+    if plain.height < 2:
+        return {"statut": "non mesuré : moins de deux lignes", "lignes": plain.height}
+    return measure(plain.select(bloom.LANES), plain.drop("handle", *bloom.LANES))
+
+
 def _read_private(path: Path, what: str) -> pl.DataFrame:
     if not path.exists():
         raise InputError(path, f"{what} introuvable (lancez d'abord « pseudonymise »)")
@@ -160,8 +181,10 @@ def encode_residue_result(agency: str, workdir: Path, keys: Path, convention: Pa
                                  private=True)
     parameters = {"fichier": "pipeline/shared/bloom.yaml", "version": bloom.PARAMS.version,
                   "sha256": sha256_file(Path(bloom.__file__).with_name("bloom.yaml"))}
+    with step("Attaques de l'opérateur sur le résidu (échantillon)"):
+        attacks = attack_figures(residue, rows, agency)
     leakage = {"agency": agency, "export": RESIDUE_KIND, "scan": scan, "comptes": counts,
-               "parametres_bloom": parameters}
+               "parametres_bloom": parameters, "attaques": attacks}
     leakage_file = write_text(export_dir / f"{agency}.{RESIDUE_KIND}.leakage.json",
                               json.dumps(leakage, indent=2, sort_keys=True, ensure_ascii=False))
     manifest_file = None

@@ -62,6 +62,9 @@ class ResidueSettings:
     token_comparisons: tuple[str, ...]
     full_comparison_max_pairs: int
     sparse_density: float
+    namesake_guard: str
+    namesake_token: str
+    namesake_min_share: float
 
     @property
     def n_sim(self) -> int:
@@ -99,7 +102,10 @@ def settings(cfg: Config) -> ResidueSettings:
         bits=64 * len(bloom.LANES), bands=tuple(bloom.lsh_bands()),
         token_comparisons=tuple(str(x) for x in raw.get("token_comparisons", [])),
         full_comparison_max_pairs=int(raw.get("full_comparison_max_pairs", 0)),
-        sparse_density=float(raw.get("sparse_density", 0.0)))
+        sparse_density=float(raw.get("sparse_density", 0.0)),
+        namesake_guard=" ".join(str(raw.get("namesake_guard", "FALSE")).split()),
+        namesake_token=str(raw.get("namesake_token", "")),
+        namesake_min_share=float(raw.get("namesake_min_share", 0.0)))
 
 
 # ---------------------------------------------------------------- requests (stage 1)
@@ -247,14 +253,28 @@ def _gammas(cfg: Config, st: ResidueSettings) -> str:
 
 def _comparisons(cfg: Config, st: ResidueSettings) -> list[tuple[str, int]]:
     """(name, levels incl. `else`) of the residue model, in pattern order."""
-    return [(BLOOM, 2 * st.n_sim), (FOYER, 2),
+    return [(BLOOM, 2 * st.n_sim), (FOYER, 3),
             *((c.name, c.n_levels) for c in _tokens(cfg, st))]
 
 
+def namesake_shares(eng: Engine, st: ResidueSettings, caf: Table, cpam: Table
+                    ) -> dict[str, float]:
+    """Share of each side's rows with a namesake in its own file (`namesake_token`)."""
+    if not st.namesake_token:
+        return {}
+    out = {}
+    for side, records in (("caf", caf), ("cpam", cpam)):
+        n, shared = eng.rows(render(eng, "residue_namesake_rate", token=st.namesake_token,
+                                    records=records))[0]
+        out[side] = round(int(shared) / int(n), 6) if n else 0.0
+    return out
+
+
 def _gamma_table(eng: Engine, cfg: Config, st: ResidueSettings, pairs: Table, target: str,
-                 sides: tuple[Table, Table, Table, Table, Table]) -> Table:
-    res_l, res_r, caf, cpam, fmap = sides
-    return run(eng, "residue_gamma", target, pairs=pairs, ham=_ham(st),
+                 sides: tuple[Table, Table, Table, Table, Table, Table], guard: str) -> Table:
+    res_l, res_r, caf, cpam, fmap, sizes = sides
+    return run(eng, "residue_gamma", target, pairs=pairs, ham=_ham(st), foyer_sizes=sizes,
+               guard=guard,
                bloom_whens=_bloom_whens(st), gammas=_gammas(cfg, st), res_l=res_l, res_r=res_r,
                caf=caf, cpam=cpam, foyer_map=fmap)
 
@@ -395,8 +415,8 @@ def fit(eng: Engine, cfg: Config, st: ResidueSettings, cand_gamma: Table, rand_g
     n_cand = int(counts.sum())
     index = {c.name: k for k, c in enumerate(cfg.comparisons)}
     stage1_m = [np.asarray(stage1.m[index[c.name]], dtype=float) for c in _tokens(cfg, st)]
-    m_init = [_initial_m(n_levels[0]), np.array([0.3, 0.7]), *stage1_m]
-    prior_counts = [np.zeros(n_levels[0]), np.zeros(2),
+    m_init = [_initial_m(n_levels[0]), np.array([0.2, 0.3, 0.5]), *stage1_m]
+    prior_counts = [np.zeros(n_levels[0]), np.zeros(3),
                     *(m * st.m_prior_pairs for m in stage1_m)]
     facts: dict[str, Any] = {"u_cross_random_pairs": int(rc.sum()),
                              "u_same_side_random_pairs": int(self_counts.sum()),
@@ -469,16 +489,24 @@ def link_residue(eng: Engine, cfg: Config, residue: Mapping[str, Path],
     n_cand = eng.count(cand)
     fmap = run(eng, "foyer_map", "res_foyer_map", links=stage.links, caf=stage.caf.data,
                cpam=stage.cpam.data)
-    sides = (res_l, res_r, stage.caf.data, stage.cpam.data, fmap)
-    cand_gamma = _gamma_table(eng, cfg, st, cand, "res_cand_gamma", sides)
+    sizes = run(eng, "residue_foyer_sizes", "res_foyer_sizes", caf=stage.caf.data)
+    sides = (res_l, res_r, stage.caf.data, stage.cpam.data, fmap, sizes)
+    shares = namesake_shares(eng, st, stage.caf.data, stage.cpam.data)
+    guard_on = max(shares.values(), default=1.0) >= st.namesake_min_share
+    guard = st.namesake_guard if guard_on else "FALSE"
+    cand_gamma = _gamma_table(eng, cfg, st, cand, "res_cand_gamma", sides, guard)
     rand = _random_pairs(eng, st, res_l, res_r)
-    rand_gamma = _gamma_table(eng, cfg, st, rand, "res_rand_gamma", sides)
+    rand_gamma = _gamma_table(eng, cfg, st, rand, "res_rand_gamma", sides, guard)
     model = fit(eng, cfg, st, cand_gamma, rand_gamma, stage.model, (res_l, res_r), full)
     eng.drop(rand_gamma)
     eng.drop(rand)
     scored = _score(eng, model, cand_gamma)
 
-    assigned, rounds = probabilistic.assign_one_to_one(eng, scored, st.review_weight,
+    source = run(eng, "residue_assign_source", "res_assign_source", scored=scored,
+                 cap=repr(min(st.review_weight, st.link_weight - 1.0)))
+    guarded = int(eng.scalar(f"SELECT count(*) FROM {scored} WHERE guarded = 1 "
+                             f"AND g_foyer_contexte <> 2 AND w >= {st.link_weight!r}"))
+    assigned, rounds = probabilistic.assign_one_to_one(eng, source, st.review_weight,
                                                        prefix="res_assign")
     lw = repr(st.link_weight)
     links = run(eng, "probabilistic_links", "res_links", assigned=assigned,
@@ -502,6 +530,8 @@ def link_residue(eng: Engine, cfg: Config, residue: Mapping[str, Path],
         "linked": eng.count(links),
         "clerical_review": eng.count(r_clerical),
         "above_threshold_lost_to_one_to_one": int(lost),
+        "namesake_guard": {"rows_with_a_namesake": shares, "applied": guard_on,
+                           "kept_from_linking": guarded},
         "assignment_rounds": rounds,
         "thresholds": {"link_weight": st.link_weight, "review_weight": st.review_weight,
                        "similarity_levels": list(st.similarity_levels)},
@@ -528,7 +558,8 @@ def model_stats(cfg: Config, st: ResidueSettings, model: ResidueModel) -> dict[s
                 label = ("différent" if j == 0 else sims[len(sims) - j]) + (
                     "" if g >= st.n_sim else " (filtre peu rempli)")
             elif name == FOYER:
-                label = "foyers déjà liés entre eux" if g == 1 else "foyer lié à un autre foyer"
+                label = ("aucun autre membre du foyer lié", "foyer lié à un autre foyer",
+                         "foyers déjà liés entre eux")[g]
             else:
                 label = labels[name].level_label(g)
             levels.append({"gamma": g, "label": label, "m": float(model.m[k][g]),
@@ -546,7 +577,7 @@ def level_name(cfg: Config, st: ResidueSettings, name: str, g: int) -> str:
         sim = "else" if k == 0 else f"sim_{st.similarity_levels[len(st.similarity_levels) - k]:g}"
         return sim if g >= st.n_sim else f"{sim}_creux"
     if name == FOYER:
-        return "lie" if g == 1 else "else"
+        return ("aucun_lien", "autre_foyer", "lie")[g]
     return next(c for c in cfg.comparisons if c.name == name).level_name(g)
 
 

@@ -51,7 +51,8 @@ REVIEW_LABEL = "bande de revue manuelle"
 def _pass_labels() -> tuple[dict[str, str], dict[str, str]]:
     """(long, short) labels of every pass name links.parquet may carry."""
     cfg = load_config()
-    every = [*cfg.passes, cfg.probabilistic_pass]
+    every = [*cfg.passes, cfg.probabilistic_pass,
+             *([cfg.residue_pass] if cfg.residue_pass else [])]
     return ({p.name: p.label for p in every} | {"revue": REVIEW_LABEL},
             {p.name: p.short for p in every})
 

@@ -2,15 +2,17 @@
 -- and whether both filters are dense (a sparse one: little encoded, the same distance means less)
 -- (ham = bits set in one lane and not the other, summed over the lanes: popcount of the XOR as
 -- bit_count(a | b) - bit_count(a & b), the same on every engine), g_foyer = household context
--- (1: the CAF row's household is already linked to the CPAM row's household; 0: linked to
--- another one; -1: no member of it linked), then the token comparisons of comparisons.yaml.
+-- (2: the CAF row's household is already linked to the CPAM row's household; 1: linked to
+-- another one; 0: none of its other members linked; -1: a household of one row, no context),
+-- `guarded` = the namesake guard holds (comparisons.yaml residue.namesake_guard), then the token comparisons of comparisons.yaml.
 SELECT
     d.lid,
     d.rid,
     d.ham,
     CAST(CASE {bloom_whens} ELSE 0 END AS TINYINT) AS g_bloom,
-    CAST(CASE WHEN fm.foyer_lie IS NULL THEN -1 WHEN fm.foyer_lie = r.foyer THEN 1 ELSE 0 END
-         AS TINYINT) AS g_foyer_contexte{gammas}
+    CAST(CASE WHEN coalesce(fs.n, 1) <= 1 THEN -1 WHEN fm.foyer_lie IS NULL THEN 0
+              WHEN fm.foyer_lie = r.foyer THEN 2 ELSE 1 END AS TINYINT) AS g_foyer_contexte,
+    CAST(CASE WHEN coalesce({guard}, FALSE) THEN 1 ELSE 0 END AS TINYINT) AS guarded{gammas}
 FROM (
     SELECT p.lid, p.rid, {ham} AS ham, least(bl.pop, br.pop) AS pop_min
     FROM {pairs} AS p
@@ -20,3 +22,4 @@ FROM (
 JOIN {caf} AS l ON l.id = d.lid
 JOIN {cpam} AS r ON r.id = d.rid
 LEFT JOIN {foyer_map} AS fm ON fm.foyer = l.foyer
+LEFT JOIN {foyer_sizes} AS fs ON fs.foyer = l.foyer
