@@ -5,6 +5,8 @@ French message, so an agency running an old release cannot feed a central step t
 columns differently.
 """
 
-EXPORT_SCHEMA_VERSION = "3"  # 2: composite match-keys (tokens.yaml); 3: data minimisation
-# (features only: no role, sex, NIR status, commune or quartier; sex and NIR status inside NIR keys)
+EXPORT_SCHEMA_VERSION = "4"  # 2: composite match-keys (tokens.yaml); 3: data minimisation
+# (features only: no role, sex, NIR status, commune or quartier; sex and NIR status inside NIR keys);
+# 4: token derivation v3 (component digests + CBC-MAC-AES) and the staged Bloom-filter residue
+# exchange (residu.parquet, pipeline/shared/bloom.yaml)
 TOKEN_HEX_CHARS = 32  # every token and handle: 128 bits as lower-case hex
