@@ -6,7 +6,7 @@ columns differently.
 """
 
 EXPORT_SCHEMA_VERSION = "4"  # 2: composite match-keys (tokens.yaml); 3: data minimisation
-# (features only: no role, sex, NIR status, commune or quartier; sex and NIR status inside NIR keys);
+# (features only: no role, sex, NIR status, commune or quartier; sex and NIR status in NIR keys);
 # 4: token derivation v3 (component digests + CBC-MAC-AES) and the staged Bloom-filter residue
 # exchange (residu.parquet, pipeline/shared/bloom.yaml)
 TOKEN_HEX_CHARS = 32  # every token and handle: 128 bits as lower-case hex
