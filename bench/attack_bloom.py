@@ -43,6 +43,7 @@ from pipeline.agency.pseudonymise.attacks import bloom_graph  # noqa: E402
 from pipeline.agency.pseudonymise.attacks.bloom_attacks import measure  # noqa: E402
 from pipeline.agency.pseudonymise.attacks.bloom_items import scheme_encode  # noqa: E402
 from pipeline.agency.pseudonymise.attacks.public_names import first_name_table  # noqa: E402
+from pipeline.shared.providers import AGENCIES  # noqa: E402
 
 OUT = ROOT / "bench" / "results" / "attack_bloom.json"
 KEY = bytes.fromhex("5eed" * 16)  # demo linkage key of the bench, not a real one
@@ -65,7 +66,7 @@ def sample_residue(tmp: Path) -> pl.DataFrame:
                     "--remplacer"], check=True, capture_output=True)
     links = pl.read_parquet(out / "central" / "links.parquet")
     frames = []
-    for agency in ("caf", "cpam"):
+    for agency in AGENCIES:
         handles = pl.read_parquet(out / agency / "handles.parquet")
         linked = links[f"{agency}_handle"].implode()
         left = handles.filter(~pl.col("handle").is_in(linked)
@@ -91,7 +92,7 @@ def febrl4(tmp: Path) -> pl.DataFrame:
     ds = tmp / "febrl4"
     linkage_data.febrl4(ds)
     frames = []
-    for agency in ("caf", "cpam"):
+    for agency in AGENCIES:
         ingest(agency, ds / "raw" / f"{agency}_extract.csv", tmp / f"febrl_{agency}")
         frames.append(plain_of(pl.read_parquet(tmp / f"febrl_{agency}" / "ingested.parquet"),
                                agency))

@@ -50,6 +50,7 @@ import numpy as np
 import polars as pl
 
 from pipeline.common.quality import precision_recall_f1
+from pipeline.shared.providers import AGENCIES
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "scale.json"
@@ -468,7 +469,7 @@ def encode_residues(data: Path, stage1: Path, dest: Path) -> dict[str, object]:
     from pipeline.shared import bloom
 
     facts: dict[str, object] = {}
-    for agency in ("caf", "cpam"):
+    for agency in AGENCIES:
         t0 = time.perf_counter()
         request = stage1 / bloom.RESIDUE_DIR / bloom.RESIDUE_REQUEST.format(provider=agency)
         ingested = pl.read_parquet(data / f"{agency}.ingested.parquet")
@@ -554,7 +555,7 @@ def with_residue(data: Path, tmp: Path, stage1: Path, memory_limit: str, spill: 
     out = tmp / "out_residu"
     before = uptime()
     res = run_link(data, out, memory_limit, tmp / "spill" if spill else None, "duckdb", config,
-                   residue={a: Path(enc[a]["path"]) for a in ("caf", "cpam")},
+                   residue={a: Path(enc[a]["path"]) for a in AGENCIES},
                    timeout_s=RESIDUE_TIMEOUT_S)
     if res.get("completed", True):
         res.update(quality(data, out))
