@@ -87,8 +87,9 @@ def write_exports(tmp: Path, caf: list[dict], cpam: list[dict],
 
 
 def residue_files(tmp: Path, caf: list[dict], cpam: list[dict],
-                  requests_dir: Path) -> dict[str, Path]:
-    """Each agency's answer to its request: the requested rows' lanes (handle + LANES)."""
+                  requests_dir: Path, *, commune: bool = False) -> dict[str, Path]:
+    """Each agency's answer to its request: the requested rows' lanes (handle + LANES);
+    `commune`: the commune item encoded too (as the agencies do)."""
     out = {}
     for agency, persons in (("caf", caf), ("cpam", cpam)):
         wanted = pl.read_csv(requests_dir / bloom.RESIDUE_DIR
@@ -96,7 +97,8 @@ def residue_files(tmp: Path, caf: list[dict], cpam: list[dict],
         rows = [p for p in persons if handle_of(p["id"], agency) in set(wanted.to_list())]
         comps = bloom.components_from(
             nom=[p.get("nom") for p in rows], prenom=[p.get("prenom1") for p in rows],
-            date_naissance=[p.get("dob") for p in rows], sexe=[p.get("sexe") for p in rows])
+            date_naissance=[p.get("dob") for p in rows], sexe=[p.get("sexe") for p in rows],
+            commune=[p.get("code_commune") for p in rows] if commune else None)
         lanes = bloom.encode(comps, KEY)
         frame = pl.concat([pl.DataFrame({"handle": [handle_of(p["id"], agency) for p in rows]},
                                         schema={"handle": pl.String}), lanes],

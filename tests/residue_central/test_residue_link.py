@@ -80,7 +80,10 @@ def test_residue_raises_recall_without_false_links(case):
     after = link_pairs(case["final"].links, case["caf"], case["cpam"])
     residue_links = {k for k, p in after.items() if p == RESIDUE_PASS}
     assert len(before & truth) <= N - HARD + 1  # the hard pairs are out of the keys' reach
-    assert len(residue_links & truth) >= 0.8 * HARD
+    # whole birth date replaced and a typo: similarities near residue.link_min_similarity;
+    # 24 of 40 linked at residue.link_weight 1.5 (at least 32 with the former calibration, whose
+    # prior let strangers link on a territory), the rest in review
+    assert len(residue_links & truth) >= 0.5 * HARD
     assert len(residue_links - truth) <= 1
     stats = case["final"].stats["residue"]
     assert stats["linked"] == len(residue_links)

@@ -52,6 +52,8 @@ class ResidueSettings:
     similarity_levels: tuple[float, ...]
     max_bucket: int
     u_sample_pairs: int
+    u_same_side_pairs: int
+    link_min_similarity: float
     seed: int
     m_prior_pairs: float
     link_weight: float
@@ -78,7 +80,11 @@ class ResidueSettings:
     def max_distances(self) -> list[int]:
         """Each similarity level as the largest Hamming distance it admits (integers: the same
         decision on every engine)."""
-        return [int(np.floor((1.0 - s) * self.bits + 1e-9)) for s in self.similarity_levels]
+        return [self.max_distance(s) for s in self.similarity_levels]
+
+    def max_distance(self, similarity: float) -> int:
+        """The largest Hamming distance a similarity admits."""
+        return int(np.floor((1.0 - similarity) * self.bits + 1e-9))
 
 
 def settings(cfg: Config) -> ResidueSettings:
@@ -97,6 +103,8 @@ def settings(cfg: Config) -> ResidueSettings:
     return ResidueSettings(
         pass_name=cfg.residue_pass.name, similarity_levels=levels,
         max_bucket=int(raw["max_bucket"]), u_sample_pairs=int(raw["u_sample_pairs"]),
+        u_same_side_pairs=int(raw["u_same_side_pairs"]),
+        link_min_similarity=float(raw["link_min_similarity"]),
         seed=int(raw["seed"]), m_prior_pairs=float(raw["m_prior_pairs"]),
         link_weight=link_w, review_weight=review_w, lanes=tuple(bloom.LANES),
         bits=64 * len(bloom.LANES), bands=tuple(bloom.lsh_bands()),
@@ -328,23 +336,20 @@ class ResidueModel:
     facts: dict[str, Any]
 
 
-def _self_levels(eng: Engine, st: ResidueSettings, records: Table, side: str,
-                 full: bool) -> np.ndarray:
-    """Similarity-level counts of random pairs of two rows of one side (non-matches)."""
+def _self_levels(eng: Engine, st: ResidueSettings, records: Table, side: str) -> np.ndarray:
+    """Similarity-level counts of random pairs of two rows of one side (non-matches), blocked
+    or not: u of the levels among ALL cross pairs (the model's population, see `fit`). The
+    sample is large (`u_same_side_pairs`) because the decisive levels are rare among strangers
+    (about 1e-5 to 1e-7 of the pairs at similarity 0.66 to 0.75)."""
     ids = eng.collect(render(eng, "residue_ids", records=records))["id"].to_numpy()
-    n = int(min(st.u_sample_pairs // 2, len(ids) * max(len(ids) - 1, 0)))
+    n = int(min(st.u_same_side_pairs // 2, len(ids) * max(len(ids) - 1, 0)))
     rng = np.random.default_rng(st.seed + (1 if side == "l" else 2))
     pairs = pl.DataFrame({"lid": ids[rng.integers(0, len(ids), n)].astype(np.int32),
                           "rid": ids[rng.integers(0, len(ids), n)].astype(np.int32)}
                          ) if n else pl.DataFrame(schema={"lid": pl.Int32, "rid": pl.Int32})
     table = eng.load_frame(f"res_self_{side}", pairs)
-    in_block = " OR ".join(f"((bl.{lane} >> {shift}) & {(1 << w) - 1}) = "
-                           f"((br.{lane} >> {shift}) & {(1 << w) - 1})"
-                           for lane, shift, w in st.bands) or "FALSE"
-    if full:  # compared in full: every pair is a candidate
-        in_block = "TRUE"
     rows = eng.rows(render(eng, "residue_self_levels", pairs=table, records=records,
-                           ham=_ham(st), bloom_whens=_bloom_whens(st), in_block=in_block))
+                           ham=_ham(st), bloom_whens=_bloom_whens(st)))
     eng.drop(table)
     out = np.zeros(2 * st.n_sim, dtype=np.int64)
     for g, k in rows:
@@ -391,15 +396,16 @@ def _em_fixed_u(patterns: np.ndarray, counts: np.ndarray, u: list[np.ndarray],
 
 
 def fit(eng: Engine, cfg: Config, st: ResidueSettings, cand_gamma: Table, rand_gamma: Table,
-        stage1: probabilistic.FittedModel, sides: tuple[Table, Table],
-        full: bool = False) -> ResidueModel:
-    """Fellegi–Sunter among the candidates. u of the similarity levels from random pairs of two
-    rows of one side that share an LSH band (certain non-matches, selected as the candidates
-    are: with one strong comparison EM cannot also estimate u, and cross-side random pairs are
-    rich in true pairs in a residue); u of the other comparisons from random cross pairs; m and
-    the candidates' share of true pairs by EM with u fixed, the share capped at one partner per
-    row (MAP: the token comparisons' m of stage 1 as a prior of `m_prior_pairs` pseudo-pairs).
-    The score's prior is that share: weights are posterior log-odds among the candidates."""
+        stage1: probabilistic.FittedModel, sides: tuple[Table, Table]) -> ResidueModel:
+    """Fellegi–Sunter over every CAF x CPAM residue pair (the candidates, plus the pairs no band
+    gave as one pattern of known count). u of the similarity levels from a large sample of
+    random pairs of two rows of one side (certain non-matches: with one strong comparison EM
+    cannot also estimate u, and cross-side random pairs are rich in true pairs in a small
+    residue); u of the other comparisons from random cross pairs; m and the share of true pairs
+    by EM with u fixed, the share capped at one partner per row of the smaller side (MAP: the
+    token comparisons' m of stage 1 as a prior of `m_prior_pairs` pseudo-pairs). The score's
+    prior is that share among all pairs: a residue of partnerless rows has a tiny prior, and
+    chance similarity between strangers (same birth year, commune, close names) does not link."""
     res_l, res_r = sides
     n_l, n_r = eng.count(res_l), eng.count(res_r)
     comps = _comparisons(cfg, st)
@@ -407,12 +413,22 @@ def fit(eng: Engine, cfg: Config, st: ResidueSettings, cand_gamma: Table, rand_g
     n_levels = [k for _, k in comps]
     rp, rc = _pattern_counts(eng, names, rand_gamma)
     u_counts = _level_counts(rp, rc, comps)
-    self_counts = (_self_levels(eng, st, res_l, "l", full)
-                   + _self_levels(eng, st, res_r, "r", full))
+    self_counts = _self_levels(eng, st, res_l, "l") + _self_levels(eng, st, res_r, "r")
     u_counts[0] = self_counts
     u = u_from_counts(u_counts)
     patterns, counts = _pattern_counts(eng, names, cand_gamma)
     n_cand = int(counts.sum())
+    # The population is every CAF x CPAM residue pair, not the candidates: the pairs no LSH band
+    # gave are one pattern (filters different, nothing else compared) of known count. Then u
+    # (same-side random pairs, blocked or not) and the prior are those of that population and the
+    # prior is bounded by one partner per row, whatever share of the rows has no partner.
+    n_all = n_l * n_r
+    outside = n_all - n_cand
+    if outside > 0:
+        row = np.full((1, len(names)), -1, dtype=np.int64)
+        row[0, 0] = st.n_sim  # `else` of the filters (dense class: the balanced encoding)
+        patterns = np.vstack([patterns.reshape(-1, len(names)), row])
+        counts = np.concatenate([counts, [float(outside)]])
     index = {c.name: k for k, c in enumerate(cfg.comparisons)}
     stage1_m = [np.asarray(stage1.m[index[c.name]], dtype=float) for c in _tokens(cfg, st)]
     m_init = [_initial_m(n_levels[0]), np.array([0.2, 0.3, 0.5]), *stage1_m]
@@ -421,17 +437,17 @@ def fit(eng: Engine, cfg: Config, st: ResidueSettings, cand_gamma: Table, rand_g
     facts: dict[str, Any] = {"u_cross_random_pairs": int(rc.sum()),
                              "u_same_side_random_pairs": int(self_counts.sum()),
                              "candidates": n_cand, "patterns": len(counts)}
-    cap = min(min(n_l, n_r) / max(n_cand, 1), 0.5)  # one partner per row at most
+    cap = min(min(n_l, n_r) / max(n_all, 1), 0.5)  # one partner per row at most
     if len(counts):
         m, lam, iterations, converged = _em_fixed_u(
             patterns, counts, u, m_init, prior_counts, cap, cfg.em_max_iterations,
             cfg.em_tolerance)
         facts |= {"em_iterations": iterations, "em_converged": converged,
                   "em_match_share": lam, "em_match_share_cap": cap,
-                  "em_expected_matches": lam * n_cand}
+                  "em_expected_matches": lam * n_all, "pairs_outside_candidates": outside}
     else:
         m, lam = m_init, 0.5
-    lam = min(max(lam, 1.0 / max(n_cand, 2)), 0.5)
+    lam = min(max(lam, 1.0 / max(n_all, 2)), 0.5)
     weights = level_weights(m, u)
     return ResidueModel(names, m, u, weights, lam, prior_weight(lam), facts)
 
@@ -456,7 +472,8 @@ def _lsh_pairs(eng: Engine, st: ResidueSettings, res_l: Table, res_r: Table) -> 
             for b, (lane, shift, width) in enumerate(st.bands))
         keys[side] = eng.create(f"res_bands_{side}", selects)
     lsh = run(eng, "residue_lsh_pairs", "res_lsh", keys_l=keys["l"], keys_r=keys["r"],
-              max_bucket=st.max_bucket)
+              max_bucket=st.max_bucket, res_l=res_l, res_r=res_r, ham=_ham(st),
+              max_ham=st.max_distances()[-1])
     for t in keys.values():
         eng.drop(t)
     return lsh
@@ -497,13 +514,14 @@ def link_residue(eng: Engine, cfg: Config, residue: Mapping[str, Path],
     cand_gamma = _gamma_table(eng, cfg, st, cand, "res_cand_gamma", sides, guard)
     rand = _random_pairs(eng, st, res_l, res_r)
     rand_gamma = _gamma_table(eng, cfg, st, rand, "res_rand_gamma", sides, guard)
-    model = fit(eng, cfg, st, cand_gamma, rand_gamma, stage.model, (res_l, res_r), full)
+    model = fit(eng, cfg, st, cand_gamma, rand_gamma, stage.model, (res_l, res_r))
     eng.drop(rand_gamma)
     eng.drop(rand)
     scored = _score(eng, model, cand_gamma)
 
     source = run(eng, "residue_assign_source", "res_assign_source", scored=scored,
-                 cap=repr(min(st.review_weight, st.link_weight - 1.0)))
+                 cap=repr(min(st.review_weight, st.link_weight - 1.0)),
+                 max_ham=st.max_distance(st.link_min_similarity))
     guarded = int(eng.scalar(f"SELECT count(*) FROM {scored} WHERE guarded = 1 "
                              f"AND g_foyer_contexte <> 2 AND w >= {st.link_weight!r}"))
     assigned, rounds = probabilistic.assign_one_to_one(eng, source, st.review_weight,

@@ -1,0 +1,68 @@
+"""A residue made mostly of people who exist in one file only (the territory case: stage 1 links
+nearly everyone, what is left is mostly partnerless) must not link strangers to each other.
+
+Strangers share the commune and a few birth years and draw their names from one small stock
+of syllables and first names: chance similarity between them is high. Enough of them that the
+residue is blocked by LSH (more than residue.full_comparison_max_pairs pairs). A handful of
+true pairs with a replaced birth date and a typo are there too (about 10 among 3.5M residue
+pairs: too few for EM to find a class of true pairs, they are not linked either — the price of
+the prior; on a territory's residue, 480 true pairs among 80k x 80k rows, they are)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from residue_fixtures import COMMUNE, FIRST, link_pairs, residue_files, surname, typo, write_exports
+
+from pipeline.central.match import link
+from pipeline.shared.linkage_model import load_config
+
+RESIDUE_PASS = load_config().residue_pass.name
+STRANGERS, TRUE_PAIRS, HARD = 2000, 40, 12  # per side; > 3M residue pairs: LSH blocking
+
+
+def _person(rnd: random.Random, pid: str, foyer: str) -> dict:
+    return dict(id=pid, foyer=foyer, sexe=rnd.choice([1, 2]), nom=surname(rnd),
+                prenom1=rnd.choice(FIRST), code_commune=COMMUNE,
+                dob=f"{rnd.choice([1979, 1980, 1981])}-{rnd.randint(1, 12):02d}-"
+                    f"{rnd.randint(1, 28):02d}")
+
+
+@pytest.fixture(scope="module")
+def case(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("partnerless")
+    rnd = random.Random(41)
+    caf, cpam, pairs = [], [], []
+    for i in range(TRUE_PAIRS):
+        c = _person(rnd, f"c{i}", f"f{i}")
+        r = dict(c, id=f"r{i}", foyer=f"g{i}")
+        if i < HARD:  # replaced birth day and month, a typo: out of every exact key's reach
+            r["dob"] = c["dob"][:5] + f"{rnd.randint(1, 12):02d}-{rnd.randint(1, 28):02d}"
+            r["nom"] = typo(r["nom"], rnd)
+        caf.append(c)
+        cpam.append(r)
+        pairs.append((c["id"], r["id"]))
+    for j in range(STRANGERS):
+        caf.append(_person(rnd, f"cs{j}", f"cf{j}"))
+        cpam.append(_person(rnd, f"rs{j}", f"rf{j}"))
+    a, b = write_exports(tmp / "exports", caf, cpam)
+    link(a, b, tmp / "etape1")
+    files = residue_files(tmp, caf, cpam, tmp / "etape1", commune=True)
+    final = link(a, b, tmp / "out", residue=files)
+    return dict(caf=caf, cpam=cpam, pairs=set(pairs), final=final)
+
+
+def test_strangers_not_linked(case):
+    got = link_pairs(case["final"].links, case["caf"], case["cpam"])
+    residue = {k for k, p in got.items() if p == RESIDUE_PASS}
+    stats = case["final"].stats["residue"]
+    assert not stats["lsh"]["full_comparison"]  # the blocked path, as on a territory
+    assert stats["residue_rows"]["caf_encoded_unlinked"] >= 0.9 * STRANGERS
+    false = residue - case["pairs"]
+    # the old calibration (share of true pairs among the candidates) linked hundreds here
+    assert len(false) <= 2, f"{len(false)} liens entre inconnus"
+    # the prior: at most one partner per row of the smaller side, among all pairs
+    model = stats["model"]
+    assert model["em_match_share_cap"] <= 1.0 / (0.9 * STRANGERS)
+
