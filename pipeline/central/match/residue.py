@@ -41,6 +41,11 @@ from pipeline.shared.linkage_model import Comparison, Config
 BENEFITS = "caf"  # the benefits side's provider (its requests file)
 COVERAGE_DEFAULT = "cpam"  # the coverage side's provider when its file names none
 BLOOM = "bloom"
+# Date classes of a pair: how many of its two rows have a known birth date (2 = both: the top
+# scale of the filter levels), comparisons.yaml residue.date_known.
+DATE_CLASSES = 3
+DATE_CLASS_LABELS = ("dates absentes des deux côtés", "date absente d'un côté", "")
+DATE_CLASS_NAMES = ("_sans_dates", "_une_date", "")
 FOYER = "foyer_contexte"
 
 
@@ -63,7 +68,7 @@ class ResidueSettings:
     bands: tuple[tuple[str, int, int], ...]
     token_comparisons: tuple[str, ...]
     full_comparison_max_pairs: int
-    sparse_density: float
+    date_known: str
     namesake_guard: str
     namesake_token: str
     namesake_min_share: float
@@ -74,8 +79,9 @@ class ResidueSettings:
         return len(self.similarity_levels) + 1
 
     @property
-    def sparse_bits(self) -> int:
-        return int(np.ceil(self.sparse_density * self.bits))
+    def n_levels(self) -> int:
+        """Levels of the filter comparison: one scale per date class."""
+        return DATE_CLASSES * self.n_sim
 
     def max_distances(self) -> list[int]:
         """Each similarity level as the largest Hamming distance it admits (integers: the same
@@ -110,7 +116,7 @@ def settings(cfg: Config) -> ResidueSettings:
         bits=64 * len(bloom.LANES), bands=tuple(bloom.lsh_bands()),
         token_comparisons=tuple(str(x) for x in raw.get("token_comparisons", [])),
         full_comparison_max_pairs=int(raw.get("full_comparison_max_pairs", 0)),
-        sparse_density=float(raw.get("sparse_density", 0.0)),
+        date_known=" ".join(str(raw["date_known"]).split()),
         namesake_guard=" ".join(str(raw.get("namesake_guard", "FALSE")).split()),
         namesake_token=str(raw.get("namesake_token", "")),
         namesake_min_share=float(raw.get("namesake_min_share", 0.0)))
@@ -233,14 +239,15 @@ def _ham(st: ResidueSettings) -> str:
 
 
 def _bloom_whens(st: ResidueSettings) -> str:
-    """Level = similarity band (1..n, 0 = below every band), + n + 1 when both filters are
-    dense (at least `sparse_density` of the bits set): one comparison, two scales."""
+    """Level = date class x n_sim + similarity band (1..n, 0 = below every band), the class
+    being how many of the two rows have a known birth date (`d.dates`): one comparison, a scale
+    per class (a blank date sets no bits, so the same distance means less)."""
     n = len(st.similarity_levels)
-    dense = f"d.pop_min >= {st.sparse_bits}"
-    whens = [f"WHEN {dense} AND d.ham <= {d} THEN {n - i + st.n_sim}"
-             for i, d in enumerate(st.max_distances())]
-    whens.append(f"WHEN {dense} THEN {st.n_sim}")
-    whens += [f"WHEN d.ham <= {d} THEN {n - i}" for i, d in enumerate(st.max_distances())]
+    whens = []
+    for c in range(DATE_CLASSES - 1, -1, -1):
+        whens += [f"WHEN d.dates = {c} AND d.ham <= {dist} THEN {c * st.n_sim + n - i}"
+                  for i, dist in enumerate(st.max_distances())]
+        whens.append(f"WHEN d.dates = {c} THEN {c * st.n_sim}")
     return " ".join(whens)
 
 
@@ -261,7 +268,7 @@ def _gammas(cfg: Config, st: ResidueSettings) -> str:
 
 def _comparisons(cfg: Config, st: ResidueSettings) -> list[tuple[str, int]]:
     """(name, levels incl. `else`) of the residue model, in pattern order."""
-    return [(BLOOM, 2 * st.n_sim), (FOYER, 3),
+    return [(BLOOM, st.n_levels), (FOYER, 3),
             *((c.name, c.n_levels) for c in _tokens(cfg, st))]
 
 
@@ -318,10 +325,9 @@ def _level_counts(patterns: np.ndarray, counts: np.ndarray,
     return out
 
 
-def _initial_m(n: int) -> np.ndarray:
-    """Most mass on the most similar levels, in each density class."""
-    half = 3.0 ** np.arange(n // 2)
-    p = np.concatenate([half, half])
+def _initial_m(st: ResidueSettings) -> np.ndarray:
+    """Most mass on the most similar levels, in each date class."""
+    p = np.tile(3.0 ** np.arange(st.n_sim), DATE_CLASSES)
     return p / p.sum()
 
 
@@ -334,6 +340,28 @@ class ResidueModel:
     lam: float
     prior: float
     facts: dict[str, Any]
+
+
+def _class_pairs(eng: Engine, res_l: Table, res_r: Table) -> np.ndarray:
+    """Cross pairs of the residue per date class (0, 1 or 2 known birth dates), exact."""
+    (nl, kl), (nr, kr) = (tuple(int(x or 0) for x in eng.rows(
+        f"SELECT count(*), sum(dates) FROM {t}")[0]) for t in (res_l, res_r))
+    return np.array([(nl - kl) * (nr - kr), kl * (nr - kr) + (nl - kl) * kr, kl * kr],
+                    dtype=np.int64)
+
+
+def _filter_u(st: ResidueSettings, self_counts: np.ndarray, class_pairs: np.ndarray
+              ) -> np.ndarray:
+    """u of the filter levels: P(date class) among all cross pairs (exact: the class of a pair
+    says nothing of a match, and one side's own pairs do not have the cross pairs' mix of blank
+    dates) times P(similarity band | class) among same-side random pairs, add-one smoothed."""
+    share = class_pairs / max(int(class_pairs.sum()), 1)
+    out = []
+    for c in range(DATE_CLASSES):
+        block = self_counts[c * st.n_sim:(c + 1) * st.n_sim].astype(float) + 1.0
+        out.append(block / block.sum() * max(share[c], PROB_FLOOR))
+    u = np.concatenate(out)
+    return u / u.sum()
 
 
 def _self_levels(eng: Engine, st: ResidueSettings, records: Table, side: str) -> np.ndarray:
@@ -351,7 +379,7 @@ def _self_levels(eng: Engine, st: ResidueSettings, records: Table, side: str) ->
     rows = eng.rows(render(eng, "residue_self_levels", pairs=table, records=records,
                            ham=_ham(st), bloom_whens=_bloom_whens(st)))
     eng.drop(table)
-    out = np.zeros(2 * st.n_sim, dtype=np.int64)
+    out = np.zeros(st.n_levels, dtype=np.int64)
     for g, k in rows:
         out[int(g)] += int(k)
     return out
@@ -414,24 +442,31 @@ def fit(eng: Engine, cfg: Config, st: ResidueSettings, cand_gamma: Table, rand_g
     rp, rc = _pattern_counts(eng, names, rand_gamma)
     u_counts = _level_counts(rp, rc, comps)
     self_counts = _self_levels(eng, st, res_l, "l") + _self_levels(eng, st, res_r, "r")
-    u_counts[0] = self_counts
+    class_pairs = _class_pairs(eng, res_l, res_r)
     u = u_from_counts(u_counts)
+    u[0] = _filter_u(st, self_counts, class_pairs)
     patterns, counts = _pattern_counts(eng, names, cand_gamma)
     n_cand = int(counts.sum())
     # The population is every CAF x CPAM residue pair, not the candidates: the pairs no LSH band
     # gave are one pattern (filters different, nothing else compared) of known count. Then u
     # (same-side random pairs, blocked or not) and the prior are those of that population and the
     # prior is bounded by one partner per row, whatever share of the rows has no partner.
+    # One such pattern per date class (the `else` level of its scale), of known count.
     n_all = n_l * n_r
-    outside = n_all - n_cand
-    if outside > 0:
-        row = np.full((1, len(names)), -1, dtype=np.int64)
-        row[0, 0] = st.n_sim  # `else` of the filters (dense class: the balanced encoding)
-        patterns = np.vstack([patterns.reshape(-1, len(names)), row])
-        counts = np.concatenate([counts, [float(outside)]])
+    patterns = patterns.reshape(-1, len(names))
+    in_class = np.bincount(patterns[:, 0] // st.n_sim, weights=counts, minlength=DATE_CLASSES)
+    outside = 0
+    for c in range(DATE_CLASSES):
+        rest = int(class_pairs[c] - in_class[c])
+        if rest > 0:
+            row = np.full((1, len(names)), -1, dtype=np.int64)
+            row[0, 0] = c * st.n_sim
+            patterns = np.vstack([patterns, row])
+            counts = np.concatenate([counts, [float(rest)]])
+            outside += rest
     index = {c.name: k for k, c in enumerate(cfg.comparisons)}
     stage1_m = [np.asarray(stage1.m[index[c.name]], dtype=float) for c in _tokens(cfg, st)]
-    m_init = [_initial_m(n_levels[0]), np.array([0.2, 0.3, 0.5]), *stage1_m]
+    m_init = [_initial_m(st), np.array([0.2, 0.3, 0.5]), *stage1_m]
     prior_counts = [np.zeros(n_levels[0]), np.zeros(3),
                     *(m * st.m_prior_pairs for m in stage1_m)]
     facts: dict[str, Any] = {"u_cross_random_pairs": int(rc.sum()),
@@ -486,12 +521,13 @@ def link_residue(eng: Engine, cfg: Config, residue: Mapping[str, Path],
     st = settings(cfg)
     raw_l, raw_r, rows = load_residue(eng, residue, wanted, st)
     lanes = ", ".join(f"x.{c}" for c in st.lanes)
-    pop = " + ".join(f"CAST(bit_count(x.{c}) AS INTEGER)" for c in st.lanes)
     all_zero = " AND ".join(f"x.{c} = 0" for c in st.lanes)
     res_l = run(eng, "residue_records", "res_caf", raw=raw_l, handles=stage.caf.handles,
-                links=stage.links, side="lid", lanes=lanes, all_zero=all_zero, pop=pop)
+                data=stage.caf.data, links=stage.links, side="lid", lanes=lanes,
+                all_zero=all_zero, date_known=st.date_known)
     res_r = run(eng, "residue_records", "res_cpam", raw=raw_r, handles=stage.cpam.handles,
-                links=stage.links, side="rid", lanes=lanes, all_zero=all_zero, pop=pop)
+                data=stage.cpam.data, links=stage.links, side="rid", lanes=lanes,
+                all_zero=all_zero, date_known=st.date_known)
     eng.drop(raw_l)
     eng.drop(raw_r)
     n_l, n_r = eng.count(res_l), eng.count(res_r)
@@ -573,8 +609,9 @@ def model_stats(cfg: Config, st: ResidueSettings, model: ResidueModel) -> dict[s
         for g in range(len(model.m[k]) - 1, -1, -1):
             if name == BLOOM:
                 j = g % st.n_sim
+                cls = DATE_CLASS_LABELS[g // st.n_sim]
                 label = ("différent" if j == 0 else sims[len(sims) - j]) + (
-                    "" if g >= st.n_sim else " (filtre peu rempli)")
+                    f" ({cls})" if cls else "")
             elif name == FOYER:
                 label = ("aucun autre membre du foyer lié", "foyer lié à un autre foyer",
                          "foyers déjà liés entre eux")[g]
@@ -593,7 +630,7 @@ def level_name(cfg: Config, st: ResidueSettings, name: str, g: int) -> str:
     if name == BLOOM:
         k = g % st.n_sim
         sim = "else" if k == 0 else f"sim_{st.similarity_levels[len(st.similarity_levels) - k]:g}"
-        return sim if g >= st.n_sim else f"{sim}_creux"
+        return sim + DATE_CLASS_NAMES[g // st.n_sim]
     if name == FOYER:
         return ("aucun_lien", "autre_foyer", "lie")[g]
     return next(c for c in cfg.comparisons if c.name == name).level_name(g)

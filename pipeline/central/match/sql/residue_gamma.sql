@@ -1,5 +1,6 @@
 -- Agreement levels of residue pairs: g_bloom from the Hamming distance of the two encodings
--- and whether both filters are dense (a sparse one: little encoded, the same distance means less)
+-- on the scale of the pair's date class (`dates`: how many of the two rows have a known birth
+-- date; a blank date sets no bits, the same distance means something else)
 -- (ham = bits set in one lane and not the other, summed over the lanes: popcount of the XOR as
 -- bit_count(a | b) - bit_count(a & b), the same on every engine), g_foyer = household context
 -- (2: the CAF row's household is already linked to the CPAM row's household; 1: linked to
@@ -14,7 +15,7 @@ SELECT
               WHEN fm.foyer_lie = r.foyer THEN 2 ELSE 1 END AS TINYINT) AS g_foyer_contexte,
     CAST(CASE WHEN coalesce({guard}, FALSE) THEN 1 ELSE 0 END AS TINYINT) AS guarded{gammas}
 FROM (
-    SELECT p.lid, p.rid, {ham} AS ham, least(bl.pop, br.pop) AS pop_min
+    SELECT p.lid, p.rid, {ham} AS ham, bl.dates + br.dates AS dates
     FROM {pairs} AS p
     JOIN {res_l} AS bl ON bl.id = p.lid
     JOIN {res_r} AS br ON br.id = p.rid

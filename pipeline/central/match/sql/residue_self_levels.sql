@@ -6,7 +6,7 @@ SELECT g_bloom, count(*) AS n
 FROM (
     SELECT CAST(CASE {bloom_whens} ELSE 0 END AS TINYINT) AS g_bloom
     FROM (
-        SELECT {ham} AS ham, least(bl.pop, br.pop) AS pop_min
+        SELECT {ham} AS ham, bl.dates + br.dates AS dates
         FROM {pairs} AS p
         JOIN {records} AS bl ON bl.id = p.lid
         JOIN {records} AS br ON br.id = p.rid
