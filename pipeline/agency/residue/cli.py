@@ -41,8 +41,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Encode les lignes que l'opérateur n'a pas pu apparier (filtres de Bloom durcis).
 
-        Seules les lignes des handles demandés sont encodées (noms, prénom, date de naissance
-        et sexe, jamais en clair), dans residu.parquet avec un manifeste signé. Un handle
+        Seules les lignes des handles demandés sont encodées (noms, prénom, date de naissance,
+        sexe et commune, jamais en clair), dans residu.parquet avec un manifeste signé. Un handle
         inconnu refuse la demande ; une personne en opposition n'est jamais encodée (comptée).
         """
         from pipeline.agency.residue.core import encode_residue_result
