@@ -14,7 +14,9 @@ whose surnames come from a stock of three."""
 
 from __future__ import annotations
 
+import json
 import random
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -31,7 +33,7 @@ from residue_fixtures import (
 )
 
 from pipeline.central.match import link
-from pipeline.central.match.residue import DATE_CLASSES, request_path, settings
+from pipeline.central.match.residue import DATE_CLASSES, _em_fixed_u, request_path, settings
 from pipeline.shared.linkage_model import load_config
 
 CFG = load_config()
@@ -103,3 +105,22 @@ def test_each_date_class_has_its_scale_and_the_cross_pairs_mix(case):
     got = np.array([sum(levels[g]["u"] for g in range(c * st.n_sim, (c + 1) * st.n_sim))
                     for c in range(DATE_CLASSES)])
     assert np.allclose(got, expected / expected.sum(), rtol=1e-6, atol=1e-12), (got, expected)
+
+
+def test_the_date_class_is_not_evidence_of_a_match():
+    """A residue with about 3 true pairs among 257k pairs (make evaluate --seed 7): with free class
+    masses EM called 462 pairs matches (the cap) where blank dates and the household context go
+    together (2 false links of 4); with m's class masses held at u's it finds about 3."""
+    d = json.loads((Path(__file__).parent / "data" / "em_blank_dates_case.json").read_text())
+    patterns = np.asarray(d["patterns"], dtype=np.int64)
+    counts = np.asarray(d["counts"], dtype=float)
+    u = [np.asarray(x) for x in d["u"]]
+    m0 = [np.asarray(x) for x in d["m_init"]]
+    zeros = [np.zeros(len(x)) for x in u]
+    args = (patterns, counts, u, m0, zeros, d["cap"], CFG.em_max_iterations, CFG.em_tolerance)
+    _, lam_free, _, _ = _em_fixed_u(*args)
+    m, lam, _, _ = _em_fixed_u(*args, class_share=np.asarray(d["class_share"]))
+    assert lam_free == pytest.approx(d["cap"])  # the failure this guards against
+    assert lam * counts.sum() < 10
+    blocks = m[0].reshape(DATE_CLASSES, -1).sum(axis=1)
+    assert np.allclose(blocks, d["class_share"], rtol=1e-6)

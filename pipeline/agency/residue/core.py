@@ -126,7 +126,7 @@ def attack_figures(residue: pl.DataFrame, rows: pl.DataFrame, agency: str) -> di
         return {"statut": "non mesuré : module des attaques absent de cette version"}
     plain = (rows.select("handle", pl.col("nom_naissance" if modele(agency) == "caf" else "nom")
                          .alias("nom"), "prenom1", "naiss_annee", "naiss_mois", "naiss_jour",
-                         "sexe")
+                         "sexe", "code_commune")
              .join(residue.select("handle", *bloom.LANES), on="handle").sort("handle"))
     if plain.height > ATTACK_SAMPLE_ROWS:
         plain = plain.sample(ATTACK_SAMPLE_ROWS, seed=0).sort("handle")

@@ -325,9 +325,13 @@ def _level_counts(patterns: np.ndarray, counts: np.ndarray,
     return out
 
 
-def _initial_m(st: ResidueSettings) -> np.ndarray:
-    """Most mass on the most similar levels, in each date class."""
-    p = np.tile(3.0 ** np.arange(st.n_sim), DATE_CLASSES)
+def _initial_m(st: ResidueSettings, class_pairs: np.ndarray) -> np.ndarray:
+    """Most mass on the most similar levels of each date class, the classes in their share of
+    the cross pairs (EM starts from "a blank date says nothing")."""
+    band = 3.0 ** np.arange(st.n_sim)
+    share = class_pairs / max(int(class_pairs.sum()), 1)
+    p = np.concatenate([band / band.sum() * max(share[c], PROB_FLOOR)
+                        for c in range(DATE_CLASSES)])
     return p / p.sum()
 
 
@@ -387,11 +391,14 @@ def _self_levels(eng: Engine, st: ResidueSettings, records: Table, side: str) ->
 
 def _em_fixed_u(patterns: np.ndarray, counts: np.ndarray, u: list[np.ndarray],
                 m: list[np.ndarray], prior_counts: list[np.ndarray], cap: float,
-                max_iterations: int, tolerance: float
+                max_iterations: int, tolerance: float, class_share: np.ndarray | None = None
                 ) -> tuple[list[np.ndarray], float, int, bool]:
     """EM for m and the match share λ with u fixed, λ capped at `cap` (no more true pairs than
     the smaller side has rows: without the cap the mixture may explain the mass of dissimilar
-    pairs as a second "match" class)."""
+    pairs as a second "match" class). `class_share`: the filter comparison's m keeps these
+    masses per date class (those of u): the class is not evidence, only the similarity within
+    it (a free class mass let EM call "matches" the pairs where blank dates and the household
+    context go together: 462 of them in a residue of 4 true pairs)."""
     log_u = np.zeros(len(patterns))
     for k, p in enumerate(u):
         g = patterns[:, k]
@@ -412,6 +419,10 @@ def _em_fixed_u(patterns: np.ndarray, counts: np.ndarray, u: list[np.ndarray],
             g = patterns[:, k]
             num = np.bincount(g[g >= 0], weights=w[g >= 0], minlength=len(p)) + PSEUDO_COUNT
             num = num + prior_counts[k]
+            if k == 0 and class_share is not None:
+                blocks = num.reshape(len(class_share), -1)
+                num = (blocks / blocks.sum(axis=1, keepdims=True)
+                       * np.maximum(class_share, PROB_FLOOR)[:, None]).reshape(-1)
             new_m.append(num / num.sum())
         new_lam = float(min(max(w.sum() / counts.sum(), 1e-12), cap))
         delta = max(abs(new_lam - lam) / max(lam, 1e-12),
@@ -466,7 +477,7 @@ def fit(eng: Engine, cfg: Config, st: ResidueSettings, cand_gamma: Table, rand_g
             outside += rest
     index = {c.name: k for k, c in enumerate(cfg.comparisons)}
     stage1_m = [np.asarray(stage1.m[index[c.name]], dtype=float) for c in _tokens(cfg, st)]
-    m_init = [_initial_m(st), np.array([0.2, 0.3, 0.5]), *stage1_m]
+    m_init = [_initial_m(st, class_pairs), np.array([0.2, 0.3, 0.5]), *stage1_m]
     prior_counts = [np.zeros(n_levels[0]), np.zeros(3),
                     *(m * st.m_prior_pairs for m in stage1_m)]
     facts: dict[str, Any] = {"u_cross_random_pairs": int(rc.sum()),
@@ -476,7 +487,7 @@ def fit(eng: Engine, cfg: Config, st: ResidueSettings, cand_gamma: Table, rand_g
     if len(counts):
         m, lam, iterations, converged = _em_fixed_u(
             patterns, counts, u, m_init, prior_counts, cap, cfg.em_max_iterations,
-            cfg.em_tolerance)
+            cfg.em_tolerance, class_share=class_pairs / max(int(class_pairs.sum()), 1))
         facts |= {"em_iterations": iterations, "em_converged": converged,
                   "em_match_share": lam, "em_match_share_cap": cap,
                   "em_expected_matches": lam * n_all, "pairs_outside_candidates": outside}

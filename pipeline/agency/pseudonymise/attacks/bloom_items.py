@@ -2,10 +2,11 @@
 
 Kerckhoffs: the encoding scheme is public (bloom.yaml), only the key is secret. So the attacker
 knows a filter holds field-labelled bigrams of the surname and first name, labelled birth-date
-items (day, month, year) and the sex, and can list the same items for any plaintext record it
-holds (a public list, a leaked file). These items drive the graph attack's plaintext side and
-the oracle frequencies of the pattern-mining attack; scoring reads the plaintext columns
-(`nom`, `prenom1`, `naiss_annee`, `naiss_mois`, `naiss_jour`, `sexe`) directly.
+items (day, month, year), the sex and the commune code, and can list the same items for any
+plaintext record it holds (a public list, a leaked file). These items drive the graph attack's
+plaintext side and the oracle frequencies of the pattern-mining attack; scoring reads the
+plaintext columns (`nom`, `prenom1`, `naiss_annee`, `naiss_mois`, `naiss_jour`, `sexe`)
+directly.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import polars as pl
 PLAIN_COLUMNS = ("nom", "prenom1", "naiss_annee", "naiss_mois", "naiss_jour", "sexe")
 NAME_FIELDS = {"nom": "n", "prenom1": "p"}  # field -> item label
 DATE_FIELDS = {"naiss_annee": "a", "naiss_mois": "m", "naiss_jour": "j", "sexe": "s"}
+CODE_FIELDS = {"code_commune": "c"}  # codes as text (Corsica: 2A004)
 PAD = "_"
 
 
@@ -50,6 +52,11 @@ def item_lists(plain: pl.DataFrame) -> pl.Series:
             parts.append(df.select("_r", item=pl.concat_str([
                 pl.lit(f"{lab}:"), pl.col(col).cast(pl.Int64).cast(pl.String).str.zfill(width)]))
                 .drop_nulls())
+    for col, lab in CODE_FIELDS.items():
+        if col in df.columns:
+            parts.append(df.select("_r", item=pl.concat_str([pl.lit(f"{lab}:"),
+                                                             pl.col(col).cast(pl.String)]))
+                         .drop_nulls())
     lists = pl.concat(parts).unique().group_by("_r").agg(pl.col("item").sort())
     return (df.select("_r").join(lists, on="_r", how="left").sort("_r")["item"]
             .fill_null(pl.lit([], dtype=pl.List(pl.String))))
