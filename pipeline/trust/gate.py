@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from pipeline.common.errors import RefusalError
 from pipeline.shared.contract import EXPORT_SCHEMA_VERSION
-from pipeline.trust.convention import load_convention, verify_convention
+from pipeline.trust.convention import Convention, load_convention, verify_convention
 from pipeline.trust.keys import refuse_demo_fingerprint
 from pipeline.trust.manifest import Manifest, manifest_path_for, verify_manifest
 from pipeline.trust.reference import apply_parameter_table, check_reference_files
@@ -86,14 +86,7 @@ def verify_central_inputs(
         data_file = _export_file(exports[agency], agency)
         if not data_file.is_file():
             raise RefusalError(f"{data_file} : fichier pseudonymisé de « {agency} » introuvable")
-        manifest = verify_manifest(manifest_path_for(data_file, agency), conv)
-        if manifest.agency != agency:
-            raise RefusalError(f"{manifest.path} : manifeste de « {manifest.agency} » présenté "
-                               f"comme celui de « {agency} »")
-        if manifest.data_file.resolve() != data_file.resolve():
-            raise RefusalError(f"{manifest.path} : le manifeste décrit {manifest.data_file.name}, "
-                               f"pas {data_file.name}")
-        check_manifest_contract(manifest, reference_files)
+        manifest = verified_manifest(data_file, agency, conv, reference_files)
         if not conv.demo:
             refuse_demo_fingerprint(manifest.key_fingerprint, conv.id, manifest.path)
         manifests[agency] = manifest
@@ -134,6 +127,22 @@ def verify_central_inputs(
     return GateResult(convention_id=conv.id, convention=conv.summary(), manifests=manifests,
                       key_fingerprint=fp, rules=list(rules), columns=columns,
                       reference_files=reference_files, parameter_table=parameter_table)
+
+
+def verified_manifest(data_file: Path, agency: str, conv: Convention,
+                      reference_files: dict[str, str]) -> Manifest:
+    """The signed manifest next to `data_file`: signature checked, issued by `agency`, describing
+    this very file, of this contract version and these reference files (the main export and the
+    residue pass through the same checks)."""
+    manifest = verify_manifest(manifest_path_for(data_file, agency), conv)
+    if manifest.agency != agency:
+        raise RefusalError(f"{manifest.path} : manifeste de « {manifest.agency} » présenté "
+                           f"comme celui de « {agency} »")
+    if manifest.data_file.resolve() != data_file.resolve():
+        raise RefusalError(f"{manifest.path} : le manifeste décrit {manifest.data_file.name}, "
+                           f"pas {data_file.name}")
+    check_manifest_contract(manifest, reference_files)
+    return manifest
 
 
 def check_manifest_contract(manifest: Manifest, reference_files: dict[str, str]) -> None:

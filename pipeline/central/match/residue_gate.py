@@ -17,8 +17,8 @@ import pyarrow.parquet as pq
 from pipeline.common.errors import RefusalError
 from pipeline.shared.bloom import RESIDUE_FILE
 from pipeline.trust.convention import load_convention
-from pipeline.trust.gate import GateResult, check_manifest_contract
-from pipeline.trust.manifest import Manifest, manifest_path_for, verify_manifest
+from pipeline.trust.gate import GateResult, verified_manifest
+from pipeline.trust.manifest import Manifest
 
 
 def residue_file(path: Path) -> Path:
@@ -39,14 +39,7 @@ def verify_residue_inputs(convention: Path, residue: Mapping[str, Path],
         data_file = residue_file(residue[agency])
         if not data_file.is_file():
             raise RefusalError(f"{data_file} : résidu de « {agency} » introuvable")
-        manifest = verify_manifest(manifest_path_for(data_file, agency), conv)
-        if manifest.agency != agency:
-            raise RefusalError(f"{manifest.path} : manifeste de « {manifest.agency} » présenté "
-                               f"comme celui de « {agency} »")
-        if manifest.data_file.resolve() != data_file.resolve():
-            raise RefusalError(f"{manifest.path} : le manifeste décrit {manifest.data_file.name}, "
-                               f"pas {data_file.name}")
-        check_manifest_contract(manifest, gate.reference_files)
+        manifest = verified_manifest(data_file, agency, conv, gate.reference_files)
         if manifest.key_fingerprint != gate.key_fingerprint:
             raise RefusalError(
                 f"{manifest.path} : résidu de « {agency} » encodé avec une autre clé de liaison "
