@@ -197,6 +197,32 @@ def test_child_token_equal_across_agencies() -> None:
     assert t_caf["tok_enfant_ym_p1"][2] == t_cpam["tok_enfant_ym"][0]
 
 
+def test_child_without_a_nir_among_adults_gets_its_parents_nir() -> None:
+    """A CPAM file where most rows are adults whose `nir_ouvrant_droit` is their own NIR and the
+    children have none of their own: the two columns agree wherever both are known, but the
+    child's token must hash the parent's NIR, not its own (blank) one. The vectorised path once
+    reused the NIR column's digests for `nir_ouvrant_droit` on such files (equal "wherever both
+    are known" ignored the children's nulls): no child token matched the CAF's (enfant pass
+    empty on bench/scale.py's 1M x 1M exports)."""
+    adults = [f"1{80 + i:02d}0561169{i:03d}" for i in range(6)]
+    rows = [person(line=2 + i, qualite="ASSURE", nir=nir, nir_ouvrant_droit=nir)
+            for i, nir in enumerate(adults)]
+    rows += [person(line=10 + k, qualite="ENFANT", nir=None, nir_ouvrant_droit=adults[0],
+                    date_naissance=dt.date(2015, 2, 3 + k), naiss_annee=2015, naiss_mois=2,
+                    naiss_jour=3 + k, sexe=2, prenom1="LINA", prenoms="LINA") for k in range(2)]
+    frame = cpam_frame(rows)
+    got = compute_tokens(frame, "cpam", KEY)
+    ref = reference_tokens(frame, "cpam", KEY)
+    for col in got.columns:
+        assert got[col].to_list() == ref[col], col
+    caf = caf_frame([
+        caf_person(line=2, role="DEM", nir=adults[0], sexe=1),
+        caf_person(line=3, role="ENF", nir=None, date_naissance=dt.date(2015, 2, 3),
+                   naiss_annee=2015, naiss_mois=2, naiss_jour=3, sexe=2, prenom1="LINA",
+                   prenoms="LINA")])
+    assert compute_tokens(caf, "caf", KEY)["tok_enfant_p1"][1] == got["tok_enfant"][6]
+
+
 def test_usage_name_and_swapped_date_cross_match() -> None:
     caf = caf_frame([caf_person(nom_naissance="DURAND", nom_usage="DUPONT",
                                 date_naissance=dt.date(1985, 3, 4), naiss_mois=3, naiss_jour=4)])

@@ -119,10 +119,12 @@ class _Components:
                 index = pl.int_range(col.len(), eager=True).set(col.is_null(), None)
                 uniq = col.fill_null("")
                 # a masked copy of an earlier row-hashed column (nir_certifie of nir): its
-                # digests, row for row, are that column's
+                # digests, row for row, are that column's. Only where every known value of this
+                # column is the other's, known too: a child's nir_ouvrant_droit (its parent's)
+                # against its blank own nir is a difference, not a null to skip.
                 self._alias[name] = next(
                     (other for other, ocol in self._rowwise.items()
-                     if ((col == ocol) | col.is_null()).all()), name)
+                     if (col.is_null() | (col == ocol).fill_null(False)).all()), name)
                 self._rowwise[name] = col
             else:
                 index = col.replace_strict(uniq, pl.int_range(uniq.len(), eager=True,
