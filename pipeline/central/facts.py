@@ -17,7 +17,7 @@ import polars as pl
 from pipeline import __version__
 from pipeline.central.report import drilldown
 from pipeline.central.report.facts import collect_versions
-from pipeline.central.report.render import aggregate_cells
+from pipeline.central.report.render import aggregate_cells, fmt_pct
 from pipeline.shared.linkage_model import load_config
 
 FREQUENCY_LEAKAGE_THRESHOLD = 0.01  # issue target: under 1 % of names recovered
@@ -167,6 +167,7 @@ def leakage_facts(
                 details[f"{token} · {label}"] = figures[attack]
     details |= _class_attack_details(freq.get("classes_jetons") if isinstance(freq, dict) else None)
     details |= k_anonymity_details(agency_report.get("k_anonymat"))
+    details |= residue_attack_details(agency_report.get("residu"))
     return {
         "agency": agency,
         "scan_ok": bool(central_scan.get("ok")),
@@ -175,6 +176,29 @@ def leakage_facts(
         "frequency_threshold": FREQUENCY_LEAKAGE_THRESHOLD,
         "details": details,
     }
+
+
+def residue_attack_details(residue: Any) -> dict[str, float]:
+    """The attacks the agency ran on its residue's Bloom filters (pattern mining, graph
+    matching: pipeline/agency/pseudonymise/attacks/bloom_attacks.py), each next to what an
+    attacker gets with no filter at all (the prior, or chance for the graph)."""
+    a = residue.get("attaques") if isinstance(residue, dict) else None
+    if not isinstance(a, dict) or a.get("lignes") is None:
+        return {}
+    n = int(a["lignes"])
+    head = f"résidu (filtres de Bloom, {n} lignes attaquées)"
+    graph = a.get("graphe") if isinstance(a.get("graphe"), dict) else {}
+    out = {
+        f"{head} · année de naissance retrouvée (a priori {fmt_pct(a.get('prior_annee'), 2)})":
+            a.get("annee_naissance_retrouvee"),
+        f"{head} · date de naissance complète retrouvée (a priori "
+        f"{fmt_pct(a.get('prior_date_complete'), 2)})": a.get("date_complete_retrouvee"),
+        f"{head} · noms retrouvés": a.get("noms_retrouves"),
+        f"{head} · prénoms retrouvés": a.get("prenoms_retrouves"),
+        f"{head} · lignes réidentifiées par appariement de graphes (hasard "
+        f"{fmt_pct(graph.get('hasard'), 2)})": a.get("reidentifies_graphe"),
+    }
+    return {k: float(v) for k, v in out.items() if v is not None}
 
 
 def k_anonymity_details(k: Any) -> dict[str, float]:

@@ -51,6 +51,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 RESIDUE_DIR = "residu"  # central output folder of the requests
 RESIDUE_REQUEST = "demande_{provider}.csv"  # one column `handle`, sorted, header line
 RESIDUE_FILE = "residu.parquet"  # the agency's answer: handle + LANES, sorted by handle
+# next to it: the attacks the agency ran on its own answer (aggregate figures, no value)
+RESIDUE_LEAKAGE = "{provider}.residu.leakage.json"
 REQUEST_COLUMN = "handle"
 CHUNK_ROWS = 50_000  # rows per bit-matrix chunk (50k x 1024 bools = 50 MB, x t+2 at peak)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import polars as pl
 
 from pipeline.evaluate import linkage_scores, rule_scores
@@ -95,3 +97,28 @@ def test_central_rerun_is_byte_identical(chain_run, tmp_path, monkeypatch):
         "report.json",
     ):
         assert (rerun / name).read_bytes() == (first / name).read_bytes(), name
+
+
+def test_report_shows_the_attacks_on_each_residue(chain_run):
+    """The auditor reads, per agency, the attacks the agency ran on its residue's Bloom filters
+    next to the prior / chance, from the leakage file received with the residue."""
+    facts = json.loads((chain_run.out / "central" / "report.json").read_text("utf-8"))["facts"]
+    received = chain_run.out / "transfer" / "residu"
+    checked = []
+    for leak in facts["leakage"]:
+        shown = {k: v for k, v in leak["details"].items() if k.startswith("résidu")}
+        if not (received / leak["agency"]).is_dir():  # the joined view: no residue of its own
+            assert not shown
+            continue
+        checked.append(leak["agency"])
+        sent = json.loads((received / leak["agency"] / f"{leak['agency']}.residu.leakage.json")
+                          .read_text("utf-8"))
+        attacks = sent["attaques"]
+        assert len(shown) == 5, leak["agency"]
+        graph = next(v for k, v in shown.items() if "appariement de graphes" in k)
+        assert graph == attacks["reidentifies_graphe"]
+        year = next(k for k in shown if "année de naissance" in k)
+        assert f"a priori {attacks['prior_annee'] * 100:.2f}".replace(".", ",") in year
+    assert checked == ["caf", "cpam"]
+    html = (chain_run.out / "central" / "report.html").read_text("utf-8")
+    assert "résidu (filtres de Bloom" in html

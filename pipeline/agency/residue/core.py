@@ -185,7 +185,7 @@ def encode_residue_result(agency: str, workdir: Path, keys: Path, convention: Pa
         attacks = attack_figures(residue, rows, agency)
     leakage = {"agency": agency, "export": RESIDUE_KIND, "scan": scan, "comptes": counts,
                "parametres_bloom": parameters, "attaques": attacks}
-    leakage_file = write_text(export_dir / f"{agency}.{RESIDUE_KIND}.leakage.json",
+    leakage_file = write_text(export_dir / bloom.RESIDUE_LEAKAGE.format(provider=agency),
                               json.dumps(leakage, indent=2, sort_keys=True, ensure_ascii=False))
     manifest_file = None
     if sign:

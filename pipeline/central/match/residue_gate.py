@@ -15,7 +15,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from pipeline.common.errors import RefusalError
-from pipeline.shared.bloom import RESIDUE_FILE
+from pipeline.shared.bloom import RESIDUE_FILE, RESIDUE_LEAKAGE
 from pipeline.trust.convention import load_convention
 from pipeline.trust.gate import GateResult, verified_manifest
 from pipeline.trust.manifest import Manifest
@@ -25,6 +25,11 @@ def residue_file(path: Path) -> Path:
     """A residue folder (as transmitted) or the file itself."""
     path = Path(path)
     return path / RESIDUE_FILE if path.is_dir() else path
+
+
+def residue_leakage_file(path: Path, agency: str) -> Path:
+    """The agency's attack figures on its residue, received with it."""
+    return residue_file(path).parent / RESIDUE_LEAKAGE.format(provider=agency)
 
 
 def verify_residue_inputs(convention: Path, residue: Mapping[str, Path],
