@@ -59,6 +59,15 @@ def handle_lines(out: Path, agency: str) -> pl.DataFrame:
     )
 
 
+def opposed_lines(out: Path, agency: str) -> pl.DataFrame:
+    """Raw lines of the rows the agency exported as part of an opposed household."""
+    export = pl.read_parquet(out / agency / "export" / f"{agency}.pseudo.parquet",
+                             columns=["handle", "opposition"])
+    return (export.filter(pl.col("opposition").fill_null(False))
+            .join(handle_lines(out, agency), left_on="handle", right_on=f"{agency}_handle")
+            .select(f"{agency}_line"))
+
+
 def linkage_scores(out: Path, truth_dir: Path) -> dict:
     """Person-level precision/recall of links.parquet against truth/persons.csv."""
     pair = ["caf_line", "cpam_line"]
@@ -77,6 +86,13 @@ def linkage_scores(out: Path, truth_dir: Path) -> dict:
     )
     scores = prf(links.select(pair), linkable)
     scores["recall_all_true_pairs"] = prf(links.select(pair), true_pairs)["recall"]
+    # An opposed person's household leaves without name or date tokens (it is only excluded):
+    # most of its members cannot be linked, by design. Recall on the other households.
+    opposed = {a: opposed_lines(out, a) for a in AGENCIES}
+    free = linkable.join(opposed["caf"], on="caf_line", how="anti").join(
+        opposed["cpam"], on="cpam_line", how="anti")
+    scores["recall_outside_opposition"] = prf(links.select(pair), free)["recall"]
+    scores["true_pairs_in_opposed_households"] = linkable.height - free.height
     scores["by_pass"] = {
         name: {"links": group.height, "precision": prf(group.select(pair), linkable)["precision"]}
         for (name,), group in links.group_by("pass", maintain_order=True)
@@ -259,6 +275,11 @@ def show(result: dict) -> None:
             f"{s['f1']:.4f}",
         )
     console.print(table)
+    if link.get("recall_outside_opposition") is not None:
+        console.print(
+            f"Appariement : rappel {link['recall_outside_opposition']:.4f} hors foyers en "
+            f"opposition ({link['true_pairs_in_opposed_households']} paires vraies dans ces "
+            "foyers, qui partent sans jeton de nom ni de date : seulement exclus)")
     for item in result["leakage"].get("central", []):
         if item.get("scan_ok") is None:  # the joined view: k-anonymity only (below)
             continue
