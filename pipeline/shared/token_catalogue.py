@@ -76,7 +76,8 @@ def load_catalogue(path: Path | None = None) -> TokenCatalogue:
 
 
 @functools.cache
-def _packaged() -> TokenCatalogue:
+def packaged_catalogue() -> TokenCatalogue:
+    """tokens.yaml as packaged, read once per process."""
     return load_catalogue()
 
 

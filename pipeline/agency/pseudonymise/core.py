@@ -33,7 +33,7 @@ from pipeline.agency.pseudonymise.leakage import (
 )
 from pipeline.agency.pseudonymise.opposition import OppositionList, flag_opposition, read_opposition
 from pipeline.agency.pseudonymise.prepare import prepare_components
-from pipeline.agency.pseudonymise.tokens import TokenCatalogue, _packaged, compute_tokens
+from pipeline.agency.pseudonymise.tokens import TokenCatalogue, compute_tokens, packaged_catalogue
 from pipeline.common.errors import InputError, PipelineError, RefusalError
 from pipeline.common.files import check_private, private_dir, write_text
 from pipeline.common.progress import info, step, warn
@@ -179,7 +179,7 @@ def build(
         frame = add_features(frame, agency)
         tokens = pending.result()
 
-    catalogue = catalogue or _packaged()
+    catalogue = catalogue or packaged_catalogue()
     attributes = export_attributes(agency, frame.columns)
     produced = STRUCTURE + attributes + catalogue.names(agency)
     wanted = produced if allowed_fields is None else [c for c in produced if c in allowed_fields]

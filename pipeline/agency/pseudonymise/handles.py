@@ -60,17 +60,9 @@ def _prefix_key(handles: pl.Series) -> pl.Series | None:
     return key
 
 
-def sort_by_handle(df: pl.DataFrame) -> pl.DataFrame:
-    """`df.sort("handle")`, through the integer key when it can be used (the result is
-    flagged sorted, so a later sort on `handle`, e.g. write_parquet's, costs nothing)."""
-    key = _prefix_key(df["handle"])
-    if key is None:
-        return df.sort("handle")
-    return df[key.arg_sort()].with_columns(pl.col("handle").set_sorted())
-
-
 def handle_order(handles: pl.Series) -> np.ndarray:
-    """The row order that sorts `handles` as text (`sort_by_handle`'s), as indices."""
+    """The row order that sorts `handles` as text, as indices: through the integer key of their
+    first 64 bits when it decides (every handle 32 hex, those keys distinct), else the text."""
     key = _prefix_key(handles)
     return (handles if key is None else key).arg_sort().to_numpy()
 

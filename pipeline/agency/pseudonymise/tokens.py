@@ -49,8 +49,8 @@ from pipeline.shared.token_catalogue import (  # noqa: F401  (re-exported for ag
     V1_CATALOGUE,
     TokenCatalogue,
     TokenSpec,
-    _packaged,
     load_catalogue,
+    packaged_catalogue,
 )
 
 TOKEN_THREADS = 2  # threads computing the token chains (the agency machines have 2+ cores)
@@ -311,7 +311,7 @@ def compute_tokens(
     `df[order]` when a row order is given (the export's, so that no token column is gathered).
 
     `engine` names the HMAC engine (hmac_engine.py); every engine gives the same tokens."""
-    cat = catalogue or _packaged()
+    cat = catalogue or packaged_catalogue()
     frame = df if prepared else prepare_components(df, agency)
     specs = cat.for_agency(agency)
     engine = engine or default_engine()
@@ -325,7 +325,7 @@ def compute_tokens(
 def reference_tokens(df: pl.DataFrame, agency: str, secret: bytes,
                      catalogue: TokenCatalogue | None = None) -> dict[str, list[str | None]]:
     """Every token of a (small) ingested frame through `reference_token`, row by row."""
-    cat = catalogue or _packaged()
+    cat = catalogue or packaged_catalogue()
     frame = prepare_components(df, agency)
     out: dict[str, list[str | None]] = {}
     for spec in cat.for_agency(agency):
