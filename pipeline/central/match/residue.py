@@ -325,14 +325,19 @@ def _level_counts(patterns: np.ndarray, counts: np.ndarray,
     return out
 
 
-def _initial_m(st: ResidueSettings, class_pairs: np.ndarray) -> np.ndarray:
+def _initial_m(st: ResidueSettings, class_share: np.ndarray) -> np.ndarray:
     """Most mass on the most similar levels of each date class, the classes in their share of
     the cross pairs (EM starts from "a blank date says nothing")."""
     band = 3.0 ** np.arange(st.n_sim)
-    share = class_pairs / max(int(class_pairs.sum()), 1)
-    p = np.concatenate([band / band.sum() * max(share[c], PROB_FLOOR)
-                        for c in range(DATE_CLASSES)])
-    return p / p.sum()
+    return _per_class(np.tile(band, DATE_CLASSES), class_share)
+
+
+def _per_class(levels: np.ndarray, class_share: np.ndarray) -> np.ndarray:
+    """`levels` (a weight per filter level, the date classes' scales one after the other)
+    normalised within each class, each class then given its share: P(class) x P(level | class)."""
+    blocks = levels.reshape(len(class_share), -1).astype(float)
+    p = blocks / blocks.sum(axis=1, keepdims=True) * np.maximum(class_share, PROB_FLOOR)[:, None]
+    return (p / p.sum()).reshape(-1)
 
 
 @dataclass
@@ -349,23 +354,9 @@ class ResidueModel:
 def _class_pairs(eng: Engine, res_l: Table, res_r: Table) -> np.ndarray:
     """Cross pairs of the residue per date class (0, 1 or 2 known birth dates), exact."""
     (nl, kl), (nr, kr) = (tuple(int(x or 0) for x in eng.rows(
-        f"SELECT count(*), sum(dates) FROM {t}")[0]) for t in (res_l, res_r))
+        render(eng, "residue_date_counts", records=t))[0]) for t in (res_l, res_r))
     return np.array([(nl - kl) * (nr - kr), kl * (nr - kr) + (nl - kl) * kr, kl * kr],
                     dtype=np.int64)
-
-
-def _filter_u(st: ResidueSettings, self_counts: np.ndarray, class_pairs: np.ndarray
-              ) -> np.ndarray:
-    """u of the filter levels: P(date class) among all cross pairs (exact: the class of a pair
-    says nothing of a match, and one side's own pairs do not have the cross pairs' mix of blank
-    dates) times P(similarity band | class) among same-side random pairs, add-one smoothed."""
-    share = class_pairs / max(int(class_pairs.sum()), 1)
-    out = []
-    for c in range(DATE_CLASSES):
-        block = self_counts[c * st.n_sim:(c + 1) * st.n_sim].astype(float) + 1.0
-        out.append(block / block.sum() * max(share[c], PROB_FLOOR))
-    u = np.concatenate(out)
-    return u / u.sum()
 
 
 def _self_levels(eng: Engine, st: ResidueSettings, records: Table, side: str) -> np.ndarray:
@@ -398,7 +389,7 @@ def _em_fixed_u(patterns: np.ndarray, counts: np.ndarray, u: list[np.ndarray],
     pairs as a second "match" class). `class_share`: the filter comparison's m keeps these
     masses per date class (those of u): the class is not evidence, only the similarity within
     it (a free class mass let EM call "matches" the pairs where blank dates and the household
-    context go together: 462 of them in a residue of 4 true pairs)."""
+    context go together: 462 of them in a residue of about 3 true pairs)."""
     log_u = np.zeros(len(patterns))
     for k, p in enumerate(u):
         g = patterns[:, k]
@@ -419,11 +410,8 @@ def _em_fixed_u(patterns: np.ndarray, counts: np.ndarray, u: list[np.ndarray],
             g = patterns[:, k]
             num = np.bincount(g[g >= 0], weights=w[g >= 0], minlength=len(p)) + PSEUDO_COUNT
             num = num + prior_counts[k]
-            if k == 0 and class_share is not None:
-                blocks = num.reshape(len(class_share), -1)
-                num = (blocks / blocks.sum(axis=1, keepdims=True)
-                       * np.maximum(class_share, PROB_FLOOR)[:, None]).reshape(-1)
-            new_m.append(num / num.sum())
+            new_m.append(num / num.sum() if k or class_share is None
+                         else _per_class(num, class_share))
         new_lam = float(min(max(w.sum() / counts.sum(), 1e-12), cap))
         delta = max(abs(new_lam - lam) / max(lam, 1e-12),
                     *(float(np.abs(x - y).max()) for x, y in zip(new_m, m, strict=True)))
@@ -454,8 +442,12 @@ def fit(eng: Engine, cfg: Config, st: ResidueSettings, cand_gamma: Table, rand_g
     u_counts = _level_counts(rp, rc, comps)
     self_counts = _self_levels(eng, st, res_l, "l") + _self_levels(eng, st, res_r, "r")
     class_pairs = _class_pairs(eng, res_l, res_r)
+    class_share = class_pairs / max(int(class_pairs.sum()), 1)
     u = u_from_counts(u_counts)
-    u[0] = _filter_u(st, self_counts, class_pairs)
+    # u of the filter levels: P(date class) among all cross pairs (exact; one side's own pairs
+    # do not have the cross pairs' mix of blank dates) x P(band | class) among same-side random
+    # pairs, add-one smoothed
+    u[0] = _per_class(self_counts + 1.0, class_share)
     patterns, counts = _pattern_counts(eng, names, cand_gamma)
     n_cand = int(counts.sum())
     # The population is every CAF x CPAM residue pair, not the candidates: the pairs no LSH band
@@ -477,7 +469,7 @@ def fit(eng: Engine, cfg: Config, st: ResidueSettings, cand_gamma: Table, rand_g
             outside += rest
     index = {c.name: k for k, c in enumerate(cfg.comparisons)}
     stage1_m = [np.asarray(stage1.m[index[c.name]], dtype=float) for c in _tokens(cfg, st)]
-    m_init = [_initial_m(st, class_pairs), np.array([0.2, 0.3, 0.5]), *stage1_m]
+    m_init = [_initial_m(st, class_share), np.array([0.2, 0.3, 0.5]), *stage1_m]
     prior_counts = [np.zeros(n_levels[0]), np.zeros(3),
                     *(m * st.m_prior_pairs for m in stage1_m)]
     facts: dict[str, Any] = {"u_cross_random_pairs": int(rc.sum()),
@@ -487,7 +479,7 @@ def fit(eng: Engine, cfg: Config, st: ResidueSettings, cand_gamma: Table, rand_g
     if len(counts):
         m, lam, iterations, converged = _em_fixed_u(
             patterns, counts, u, m_init, prior_counts, cap, cfg.em_max_iterations,
-            cfg.em_tolerance, class_share=class_pairs / max(int(class_pairs.sum()), 1))
+            cfg.em_tolerance, class_share=class_share)
         facts |= {"em_iterations": iterations, "em_converged": converged,
                   "em_match_share": lam, "em_match_share_cap": cap,
                   "em_expected_matches": lam * n_all, "pairs_outside_candidates": outside}
