@@ -252,12 +252,13 @@ def _run_locked(
                 "head": audit.head_of(recorded),
             }
             agency_leakage = {a: read_json(inboxes[a] / f"{a}.leakage.json") for a in providers}
-            for a, path in sorted((residue or {}).items()):
+            if residue:  # the attacks each agency ran on its residue, received with it
                 from pipeline.central.match.residue_gate import residue_leakage_file
 
-                found = residue_leakage_file(path, a)
-                if a in agency_leakage and found.is_file():
-                    agency_leakage[a]["residu"] = read_json(found)
+                for a, path in sorted(residue.items()):
+                    found = residue_leakage_file(path, a)
+                    if a in agency_leakage and found.is_file():
+                        agency_leakage[a]["residu"] = read_json(found)
             facts = collect_facts(
                 staging,
                 gate=gate,
