@@ -2,8 +2,8 @@
 
 The pseudonymise step (and the central run, again) refuses an export in which:
 
-- a token or handle is not exactly 32 lower-case hex characters (`format_jeton`; above
-  FORMAT_SAMPLE_ROWS rows the character check reads a spread sample, see `_hex_findings`);
+- a handle is not exactly 32 lower-case hex characters, or a token column is not Int64 or holds
+  more small integers than 64 random bits would (`format_jeton`, see `_small_token_values`);
 - a dated column other than the allowed ones exists (`colonne_date`), an integer looks like a
   NIR (`nir`), or any string cell looks like a NIR, a date or a phone number;
 - a coded column (role, prestations, situation_familiale, css, nir_statut, quartier,
@@ -34,7 +34,7 @@ from pipeline.common.errors import PipelineError
 from pipeline.common.tables import read_parquet
 from pipeline.shared.attributes import ALLOWED_DATE_COLUMNS
 from pipeline.shared.bloom import LANES
-from pipeline.shared.contract import TOKEN_HEX_CHARS as TOKEN_HEX
+from pipeline.shared.contract import HANDLE_HEX_CHARS
 from pipeline.shared.providers import PROVIDERS
 
 PATTERNS = {
@@ -50,7 +50,11 @@ NAME_COLUMNS = {
     "cpam": ["nom", "prenom1", "prenoms", "adresse", "nir"],
 }
 MIN_NAME_LEN = 2
-FORMAT_SAMPLE_ROWS = 100_000  # rows the token character check reads (see _hex_findings)
+HANDLE_COLUMNS = ("handle", "foyer")
+# A token is 64 keyed random bits: |v| < 2^52 (a NIR, a date, a phone number or an amount read
+# as a number) happens for one token in 2^11 by chance.
+SMALL_TOKEN = 2**52
+P_SMALL_TOKEN = 2.0**-11
 IN_SET = "expect_column_values_to_be_in_set"
 MATCH_REGEX = "expect_column_values_to_match_regex"
 
@@ -107,34 +111,20 @@ def export_domains(agency: str | None) -> dict[str, Domain]:
     return _suite_domains(str(agency))
 
 
-def _is_handle_or_token(col: str) -> bool:
-    return col in ("handle", "foyer") or col.startswith("tok_")
-
-
 def _bad_hex(col: str) -> pl.Expr:
     """Count of cells that are not exactly 32 lower-case hex characters."""
     c = pl.col(col)
-    return ((c.str.len_bytes() != TOKEN_HEX) | c.str.contains("[^0-9a-f]")).sum().alias(col)
+    return ((c.str.len_bytes() != HANDLE_HEX_CHARS) | c.str.contains("[^0-9a-f]")).sum().alias(col)
 
 
-def _hex_findings(export: pl.DataFrame, cols: list[str]) -> tuple[dict[str, int], int]:
-    """`format_jeton` count per column, and how many rows the character check read.
-
-    The length check reads every cell. The character check (a regular expression, ~2 CPU s on
-    25 token columns of 1M rows) reads every cell up to FORMAT_SAMPLE_ROWS rows, above that an
-    evenly spread sample of them; any column whose sample or length check fails is then counted
-    in full, so a systematic fault (a column of raw values) is always caught and counted
-    exactly; a lone 32-character non-hex cell outside the sample could go unseen.
-    """
-    lengths = export.select([(pl.col(c).str.len_bytes() != TOKEN_HEX).sum().alias(c)
-                             for c in cols]).row(0, named=True)
-    every = max(1, -(-export.height // FORMAT_SAMPLE_ROWS))
-    sample = export.select(cols).gather_every(every) if every > 1 else export
-    chars = sample.select([pl.col(c).str.contains("[^0-9a-f]").sum().alias(c)
-                           for c in cols]).row(0, named=True)
-    suspect = [c for c in cols if lengths[c] or chars[c]]
-    exact = export.select([_bad_hex(c) for c in suspect]).row(0, named=True) if suspect else {}
-    return {c: int(exact.get(c, 0)) for c in cols}, sample.height
+def _small_token_values(values: pl.Series) -> int:
+    """Cells of an Int64 token column with |v| < 2^52, counted when there are more than chance
+    allows (mean + 6 standard deviations + 3): a column of raw numbers (NIRs, dates) is caught
+    and counted; a lone planted number among random tokens cannot be told from chance."""
+    known = values.drop_nulls()
+    small = int((known.abs() < SMALL_TOKEN).sum()) if known.len() else 0
+    mean = known.len() * P_SMALL_TOKEN
+    return small if small > mean + 6 * mean**0.5 + 3 else 0
 
 
 def _distinct_cells(series: pl.Series) -> pl.DataFrame:
@@ -172,20 +162,18 @@ def scan_frame(export: pl.DataFrame, ingested: pl.DataFrame | None = None,
         if n:
             findings.append({"colonne": col, "controle": check, "nombre": int(n)})
 
-    hex_cols = [c for c, t in export.schema.items() if _is_handle_or_token(c) and t == pl.String]
-    checked = export.height
-    if hex_cols:
-        counts, checked = _hex_findings(export, hex_cols)
-        for col, n in counts.items():
-            found(col, "format_jeton", n)
     for col, dtype in export.schema.items():
         if col in LANES:
             if dtype != pl.Int64:
                 found(col, "format_filtre", export.height)
             continue
-        if _is_handle_or_token(col):
-            if dtype != pl.String:
-                found(col, "format_jeton", export.height)
+        if col in HANDLE_COLUMNS:
+            found(col, "format_jeton", export.select(_bad_hex(col)).item()
+                  if dtype == pl.String else export.height)
+            continue
+        if col.startswith("tok_"):
+            found(col, "format_jeton", _small_token_values(export[col])
+                  if dtype == pl.Int64 else export.height)
             continue
         if dtype in (pl.Date, pl.Datetime) and col not in ALLOWED_DATE_COLUMNS:
             found(col, "colonne_date", int(export[col].is_not_null().sum()))
@@ -203,10 +191,7 @@ def scan_frame(export: pl.DataFrame, ingested: pl.DataFrame | None = None,
                 leaked = _leaked_values(ingested, agency, cells["v"]).implode()
                 found(col, "nom_ou_adresse",
                       int(cells.filter(pl.col("v").str.strip_chars().is_in(leaked))["n"].sum()))
-    out = {"ok": not findings, "rows": export.height, "findings": findings}
-    if checked < export.height:  # say what the character check read (see _hex_findings)
-        out["format_jeton_lignes_lues"] = checked
-    return out
+    return {"ok": not findings, "rows": export.height, "findings": findings}
 
 
 def scan_export(export_file: Path, ingested_file: Path | None = None,

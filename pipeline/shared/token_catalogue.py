@@ -35,9 +35,15 @@ class TokenSpec:
 class TokenCatalogue:
     info_prefix: str
     separator: str
-    hex_chars: int
+    bits: int  # kept bits of each MAC
     tokens: tuple[dict, ...]
     derivation: str = "hmac"  # "composants" (version 3) or "hmac" (the version 1 control)
+    encoding: str = "hex"  # "int64" (export contract 5) or "hex" (lower-case text)
+
+    @property
+    def hex_chars(self) -> int:
+        """Width of a hex-encoded token."""
+        return self.bits // 4
 
     def for_agency(self, agency: str) -> list[TokenSpec]:
         """The tokens `agency` computes, in the declared order."""
@@ -86,6 +92,9 @@ def _parse(text: str) -> TokenCatalogue:
     bits = int(data["truncate_bits"])
     if bits % 4 or not 64 <= bits <= 256:
         raise ValueError("truncate_bits must be a multiple of 4 between 64 and 256")
+    encoding = data.get("encoding", "hex")
+    if encoding not in ("hex", "int64") or (encoding == "int64" and bits != 64):
+        raise ValueError("encoding must be hex, or int64 with truncate_bits 64")
     tokens = [v for t in data["tokens"] for v in _expand(t)]
     names = [t["name"] for t in tokens]
     if len(set(names)) != len(names) or not all(n.startswith("tok_") for n in names):
@@ -93,8 +102,8 @@ def _parse(text: str) -> TokenCatalogue:
     derivation = data.get("derivation", "hmac")
     if derivation not in ("hmac", "composants"):
         raise ValueError(f"unknown token derivation {derivation!r}")
-    return TokenCatalogue(data["info_prefix"], data["separator"], bits // 4, tuple(tokens),
-                          derivation)
+    return TokenCatalogue(data["info_prefix"], data["separator"], bits, tuple(tokens),
+                          derivation, encoding)
 
 
 def _expand(tok: dict) -> list[dict]:

@@ -182,7 +182,7 @@ class Builder:
         ).with_columns(
             pl.lit("certifie").alias("nir_statut"),
             pl.lit(1, dtype=pl.Int8).alias("sexe"),
-            pl.lit(None, dtype=pl.String).alias("tok_nir"),
+            pl.lit(None, dtype=pl.Int64).alias("tok_nir"),
         )
 
     def write(self, folder: Path) -> tuple[Path, Path, Path]:

@@ -22,11 +22,12 @@ def handle_of(pid: str, agency: str) -> str:
     return hashlib.md5(f"{agency}:{pid}".encode()).hexdigest()
 
 
-def _token(subkey: str, parts: list[object]) -> str | None:
+def _token(subkey: str, parts: list[object]) -> int | None:
+    """A stand-in token (export contract 5: a signed 64-bit integer)."""
     if any(p is None or p == "" for p in parts):
         return None
     msg = subkey + "/" + SEP.join(str(p) for p in parts)
-    return hashlib.sha256(msg.encode()).hexdigest()[:32]
+    return int.from_bytes(hashlib.sha256(msg.encode()).digest()[:8], "big") - 2**63
 
 
 def _derive(p: dict) -> dict:
@@ -83,7 +84,7 @@ def export(persons: list[dict], agency: str) -> pl.DataFrame:
             row[s.name] = _token(s.subkey, [_component(q, c) for c in s.components]) if ok else None
         rows.append(row)
     schema = {"handle": pl.String, "foyer": pl.String, "role": pl.String, "sexe": pl.Int8,
-              "code_commune": pl.String, **{s.name: pl.String for s in specs}}
+              "code_commune": pl.String, **{s.name: pl.Int64 for s in specs}}
     # Contract 3: role, sex and commune stay at the agency (they only shaped the tokens); the
     # CAF sends its `adulte` flag.
     frame = pl.DataFrame(rows, schema=schema)

@@ -102,7 +102,7 @@ def test_planted_columns_are_caught(caf_case) -> None:
     planted = export.with_columns(
         date_naissance=pl.lit(dt.date(1985, 5, 17)),
         nir_num=pl.lit(2850561169001, dtype=pl.Int64),
-        tok_nir=pl.col("tok_nir").str.to_uppercase(),
+        tok_nir=pl.col("tok_nir").cast(pl.String),  # a text token column (contract 4)
     )
     checks = _checks(scan_frame(planted, df, "caf"))
     assert {("date_naissance", "colonne_date"), ("nir_num", "nir"),

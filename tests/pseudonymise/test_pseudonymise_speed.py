@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 from helpers_pseudonymise import KEY
@@ -39,21 +40,30 @@ def test_tokens_stay_on_their_row(caf_case) -> None:
     assert got.sort("line").equals(expected.sort("line"))
 
 
-def test_token_character_check_on_a_sample_counts_systematic_faults_exactly(
-        caf_case, monkeypatch: pytest.MonkeyPatch) -> None:
-    df, export, _ = caf_case
-    monkeypatch.setattr(leak_scan, "FORMAT_SAMPLE_ROWS", 50)
-    clean = scan_frame(export, df, "caf")
-    assert clean["ok"]
-    assert 50 <= clean["format_jeton_lignes_lues"] < export.height
-    # right length, wrong characters in every cell: only the character check sees it
-    planted = export.with_columns(pl.col("tok_nom_dob").str.to_uppercase())
-    scan = scan_frame(planted, df, "caf")
-    found = {f["colonne"]: f["nombre"] for f in scan["findings"]
+def test_token_format_check_counts_a_column_of_raw_numbers_exactly(caf_case) -> None:
+    """Int64 tokens: a token column holding raw numbers (here the NIRs, read as integers) is
+    caught and every such cell counted; the clean export is not."""
+    df, export, handles = caf_case
+    assert scan_frame(export, df, "caf")["ok"]
+    nirs = (export.select("handle").join(handles.select("handle", "line"), on="handle")
+            .join(df.select("line", "nir"), on="line", how="left")["nir"]
+            .str.slice(0, 13).cast(pl.Int64, strict=False))
+    planted = export.with_columns(tok_nom_dob=nirs)
+    found = {f["colonne"]: f["nombre"] for f in scan_frame(planted, df, "caf")["findings"]
              if f["controle"] == "format_jeton"}
-    assert found == {"tok_nom_dob": planted["tok_nom_dob"].drop_nulls().str.contains(
-        "[A-F]").sum()}
-    assert found["tok_nom_dob"] > 1000  # far more than the 50 sampled rows: counted in full
+    assert found == {"tok_nom_dob": nirs.drop_nulls().len()}
+    assert found["tok_nom_dob"] > 1000
+
+
+def test_small_token_values_stay_within_chance_on_random_tokens() -> None:
+    """1M random 64-bit tokens: about 488 fall below 2^52 by chance, never flagged; the same
+    column with 1 % raw numbers is."""
+    rng = np.random.default_rng(7)
+    tokens = pl.Series(rng.integers(-(2**63), 2**63 - 1, 1_000_000, dtype=np.int64,
+                                    endpoint=True))
+    assert leak_scan._small_token_values(tokens) == 0
+    raw = tokens.scatter(np.arange(10_000), rng.integers(10**12, 3 * 10**15, 10_000))
+    assert leak_scan._small_token_values(raw) >= 10_000
 
 
 def test_household_sample_keeps_whole_households_and_is_stable(caf_case) -> None:

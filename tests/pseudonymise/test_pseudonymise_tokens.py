@@ -7,6 +7,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import hmac
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -27,18 +28,20 @@ from pipeline.agency.pseudonymise.tokens import (
     reference_token,
     reference_tokens,
 )
+from pipeline.shared import token_catalogue
 from pipeline.shared.linkage_model import variant_conditions
 
 # Fixed vectors: KEY = bytes(range(32)), the CPAM row of helpers_pseudonymise.person().
-# Version 3 (derivation composants); each one also re-derived below by `_independent`.
+# Version 3 (derivation composants), contract 5's Int64 form (the first 64 bits of the 128-bit
+# MAC, big-endian, minus 2^63); each one also re-derived below by `_independent`.
 FIXED = {
-    "tok_nir": "09165140cdd9ff6f28a5b246c9be493a",
-    "tok_nir_dob": "b6dea6a318d479fe3ab9f8083bd562e5",
-    "tok_nom_dob": "4e00e5bc907caf546acf991d01a6e05e",
-    "tok_nom_md": "e5a8fa24ef524f1e94e386656afd6709",
-    "tok_phon_dob": "e931bfe0126e9700a892cd08e3cefaf1",
-    "tok_nom_commune": "75ff6d19b841dac8a25a2bf632c7ce04",
-    "tok_nomdel_dob_02": "f93914a941f540a746774036209cd3e4",
+    "tok_nir": -8568571902252417169,
+    "tok_nir_dob": 3953780742304332286,
+    "tok_nom_dob": -3602627103855693996,
+    "tok_nom_md": 7325379830459027230,
+    "tok_phon_dob": 7580050616944072448,
+    "tok_nom_commune": -720737458123056440,
+    "tok_nomdel_dob_02": 8735035669450408103,
 }
 
 
@@ -47,7 +50,7 @@ def _aes_ecb(key: bytes, block: bytes) -> bytes:
     return enc.update(block) + enc.finalize()
 
 
-def _independent(name: str, components: list[str], secret: bytes = KEY) -> str:
+def _independent(name: str, components: list[str], secret: bytes = KEY) -> int:
     """The version 3 definition re-derived apart from tokens.py: HKDF subkeys, stdlib HMAC per
     component, CBC-MAC written out block by block with one-block AES-ECB calls."""
     def hkdf(info: str) -> bytes:
@@ -59,7 +62,7 @@ def _independent(name: str, components: list[str], secret: bytes = KEY) -> str:
     for value in components:
         digest = hmac.new(kc, value.encode(), hashlib.sha256).digest()[:16]
         chain = _aes_ecb(hkdf(name), bytes(a ^ b for a, b in zip(chain, digest, strict=True)))
-    return chain.hex()
+    return int.from_bytes(chain[:8], "big") - 2**63
 
 
 def test_fixed_vectors() -> None:
@@ -269,13 +272,13 @@ def test_catalogue_declares_every_token_once() -> None:
             assert partner["subkey"] == tok["subkey"], (tok["name"], other)
 
 
-def test_tokens_are_hex_and_row_aligned() -> None:
+def test_tokens_are_int64_and_row_aligned() -> None:
     rows = [person(line=i + 2, prenom1=n) for i, n in enumerate(["ANNE", None, "ANNE", "LEA"])]
     toks = compute_tokens(cpam_frame(rows), "cpam", KEY)
     assert toks.height == 4
     col = toks["tok_nom_commune"]
     assert col[1] is None and col[0] == col[2] != col[3]
-    assert col.drop_nulls().str.contains(r"^[0-9a-f]{32}$").all()
+    assert col.dtype == pl.Int64
 
 
 @pytest.mark.parametrize("engine", ["duckdb", "cryptography"])
@@ -363,15 +366,37 @@ def test_deletion_columns_hide_length_and_doubled_letters() -> None:
         assert len(set(values)) == len(values)
 
 
-@pytest.mark.parametrize("bits", [64, 72, 100])
-def test_truncated_tokens_equal_the_reference(bits: int) -> None:
-    """A catalogue truncating below 128 bits keeps the hex prefix of the same MAC."""
-    cat = dataclasses.replace(load_catalogue(), hex_chars=bits // 4)
+@pytest.mark.parametrize("bits", [64, 72, 100, 128])
+def test_hex_tokens_equal_the_reference(bits: int) -> None:
+    """A hex catalogue (contract 4 and earlier) keeps the hex prefix of the same MAC."""
+    cat = dataclasses.replace(load_catalogue(), bits=bits, encoding="hex")
     df = ingested("caf", 120, seed=5)
     got = compute_tokens(df, "caf", KEY, catalogue=cat)
     ref = reference_tokens(df, "caf", KEY, catalogue=cat)
     assert all(got[c].to_list() == ref[c] for c in got.columns)
     assert got["tok_nom_dob"].str.len_chars().unique().to_list() == [bits // 4]
+
+
+def test_int64_token_is_the_first_64_bits_of_the_hex_token() -> None:
+    """Contract 5's Int64 token is the number the centre joined on under contract 4: the first
+    16 hex characters of the 128-bit token, as an unsigned integer, minus 2^63."""
+    df = ingested("caf", 200, seed=6)
+    ints = compute_tokens(df, "caf", KEY)
+    hexes = compute_tokens(df, "caf", KEY, catalogue=dataclasses.replace(
+        load_catalogue(), bits=128, encoding="hex"))
+    assert set(ints.schema.values()) == {pl.Int64}
+    for col in ints.columns:
+        assert ints[col].to_list() == [None if h is None else int(h[:16], 16) - 2**63
+                                       for h in hexes[col].to_list()], col
+    assert ints["tok_nom_dob"].null_count() < ints.height
+
+
+def test_int64_encoding_needs_64_bits(tmp_path: Path) -> None:
+    packaged = Path(token_catalogue.__file__).with_name("tokens.yaml").read_text("utf-8")
+    wrong = tmp_path / "tokens.yaml"
+    wrong.write_text(packaged.replace("truncate_bits: 64", "truncate_bits: 128"), "utf-8")
+    with pytest.raises(ValueError, match="int64"):
+        load_catalogue(wrong)
 
 
 def test_empty_extract_gives_empty_token_columns() -> None:

@@ -7,6 +7,7 @@ Expectations gives the same records, and the pushdown test below runs GE itself.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from pathlib import Path
 
@@ -25,6 +26,12 @@ def hx(i: int, salt: int = 0) -> str:
     return f"{(i * 2654435761 + salt * 97) % (1 << 128):032x}"
 
 
+def tok(i: int, salt: int) -> int:
+    """A stand-in Int64 token: 64 bits of a hash."""
+    digest = hashlib.blake2b(f"{i}:{salt}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") - 2**63
+
+
 def caf_export(n: int = N) -> pl.DataFrame:
     return pl.DataFrame({
         "handle": [hx(i, 1) for i in range(n)],
@@ -39,9 +46,10 @@ def caf_export(n: int = N) -> pl.DataFrame:
         "a_aah": [False] * (n - 1) + [None],
         "a_ppa": [False] * (n - 1) + [None],
         "date_reference": [dt.date(2025, 10, 1)] * n,
-        "tok_nir": [hx(i, 3) if i % 3 == 0 else None for i in range(n)],
-        "tok_nom_dob": [hx(i, 4) for i in range(n)],
-        "tok_prenom_an": [hx(i, 5) for i in range(n)],
+        # contract 5: Int64 tokens (their format is the leak scan's, not the suite's)
+        "tok_nir": [tok(i, 3) if i % 3 == 0 else None for i in range(n)],
+        "tok_nom_dob": [tok(i, 4) for i in range(n)],
+        "tok_prenom_an": [tok(i, 5) for i in range(n)],
     })
 
 
@@ -70,11 +78,11 @@ def test_every_suite_loads_with_unique_ids_and_known_severity() -> None:
 
 
 def test_selectors_expand_on_actual_columns() -> None:
-    kinds = {"handle": "string", "foyer": "string", "tok_a": "string", "tok_b": "string",
+    kinds = {"handle": "string", "foyer": "string", "tok_a": "other", "tok_b": "other",
              "role": "string", "rang_foyer": "other", "prestations__nb": "other"}
     specs = expand(load_suite("caf_export"), kinds, {})
-    token_cols = sorted(s.column for s in specs if s.suite_id == "jetons_format")
-    assert token_cols == ["tok_a", "tok_b"]
+    handle_cols = sorted(s.column for s in specs if s.suite_id == "handle_format")
+    assert handle_cols == ["foyer", "handle"]
     leak_cols = sorted(s.column for s in specs if s.suite_id == "aucune_donnee_identifiante")
     assert leak_cols == ["role"]  # never the hex handles/tokens, never helper columns
     allowed = next(s for s in specs if s.suite_id == "colonnes_autorisees").kwargs["column_set"]
@@ -109,7 +117,7 @@ def test_clean_export_passes_and_writes_results(good_export) -> None:
     assert outcome.results_path == out / "validation" / "caf_export.json"
     doc = json.loads(outcome.results_path.read_text("utf-8"))
     assert doc["success"] is True and doc["rows"] == N
-    assert doc["statistics"]["evaluated"] == outcome.evaluated >= 19  # contract 3: fewer columns
+    assert doc["statistics"]["evaluated"] == outcome.evaluated >= 16  # contract 5: no token regex
     raise_on_critical(outcome)  # no exception
 
 
@@ -121,9 +129,7 @@ def test_results_are_byte_identical_on_rerun(good_export, tmp_path: Path) -> Non
 
 def _bad_export_frame() -> pl.DataFrame:
     return caf_export().with_columns(
-        # an upper-case token, a non-hex handle, a duplicated handle, a NIR in a text column
-        pl.when(pl.int_range(pl.len()) == 1).then(pl.lit("A" * 32)).otherwise("tok_nom_dob")
-        .alias("tok_nom_dob"),
+        # a duplicated handle, a NIR in a text column, an empty household handle, a figure
         pl.when(pl.int_range(pl.len()) == 2).then(pl.col("handle").first())
         .otherwise("handle").alias("handle"),
         pl.when(pl.int_range(pl.len()) == 3).then(pl.lit(PLANTED_NIR)).otherwise("type_foyer")
@@ -144,7 +150,6 @@ def test_bad_export_fails_on_each_planted_fault(bad_export: ValidationOutcome) -
     msgs = "\n".join(bad_export.critical_failures)
     assert not bad_export.success
     assert "colonnes non autorisées : nom" in msgs
-    assert "(colonne « tok_nom_dob »)" in msgs
     assert "identifiant de réidentification unique (colonne « handle »)" in msgs
     assert "NIR, une date ou un téléphone (colonne « type_foyer »)" in msgs
     assert "ou autre (colonne « type_foyer ») : 1 valeur(s)" in msgs

@@ -51,7 +51,7 @@ class World:
 
 def export_frame(agency: str) -> pl.DataFrame:
     cols = {"handle": ["0" * 32, "1" * 32, "2" * 32], "foyer": ["a" * 32, "a" * 32, "b" * 32],
-            "tok_nir": ["c" * 32, None, "d" * 32]}
+            "tok_nir": pl.Series([-(2**62) - 12345, None, 2**62 + 6789], dtype=pl.Int64)}
     if agency == "caf":  # contract 3: features only (no quartier, no sex)
         cols["type_foyer"] = ["autre", "autre", "personne_seule"]
     else:

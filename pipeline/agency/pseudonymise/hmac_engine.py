@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import hmac as crypto_hmac
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from pipeline.shared.contract import TOKEN_HEX_CHARS  # the export contract's width
+HEX_CHARS = 32  # default width: 128 bits of the digest as lower-case hex
 
 BLOCK = 64  # SHA-256 block size in bytes
 
@@ -65,7 +65,7 @@ def _as_str(values: pl.Series) -> pl.Series:
     return values if values.dtype == pl.String else values.cast(pl.String)
 
 
-def hmac_cryptography(values: pl.Series, key: bytes, hex_chars: int = TOKEN_HEX_CHARS) -> pl.Series:
+def hmac_cryptography(values: pl.Series, key: bytes, hex_chars: int = HEX_CHARS) -> pl.Series:
     """Reference engine: a reused cryptography HMAC object, `.copy()` per value."""
     base = crypto_hmac.HMAC(key, hashes.SHA256())
     out: list[str | None] = []
@@ -79,7 +79,7 @@ def hmac_cryptography(values: pl.Series, key: bytes, hex_chars: int = TOKEN_HEX_
     return pl.Series(values.name, out, dtype=pl.String)
 
 
-def hmac_duckdb(values: pl.Series, key: bytes, hex_chars: int = TOKEN_HEX_CHARS) -> pl.Series:
+def hmac_duckdb(values: pl.Series, key: bytes, hex_chars: int = HEX_CHARS) -> pl.Series:
     """HMAC in DuckDB SQL: sha256(opad || unhex(sha256(ipad || msg))) (RFC 2104)."""
     ipad, opad = _pads(key)
     con = duckdb.connect()
@@ -105,7 +105,7 @@ def polars_hash_available() -> bool:
     return True
 
 
-def hmac_polars_hash(values: pl.Series, key: bytes, hex_chars: int = TOKEN_HEX_CHARS) -> pl.Series:
+def hmac_polars_hash(values: pl.Series, key: bytes, hex_chars: int = HEX_CHARS) -> pl.Series:
     """polars-hash plugin HMAC; the key must be valid UTF-8 text (see `hmac_key`)."""
     import polars_hash as plh
 

@@ -1,5 +1,6 @@
-"""Keyed tokens declared in tokens.yaml, 128 bits, lower-case hex; null when a component is null
-(a missing birth date must not make two strangers agree) or the row's role is not concerned.
+"""Keyed tokens declared in tokens.yaml; null when a component is null (a missing birth date must
+not make two strangers agree) or the row's role is not concerned. Export contract 5: each token
+is an Int64, the MAC's first 64 bits (`token_int`); the version 1 control stays lower-case hex.
 
 Two derivations (the catalogue's `derivation`; docs/CONTRACTS.md, "Token derivation"):
 
@@ -77,8 +78,17 @@ def component_key(secret: bytes, prefix: str) -> bytes:
     return hmac_key(derive_subkey(secret, COMPONENT_SUBKEY, prefix))
 
 
+SIGN = np.uint64(1 << 63)  # u - 2^63 as a signed integer = u with its top bit flipped
+
+
+def token_int(mac: bytes) -> int:
+    """The exported token of a MAC: its first 8 bytes as a big-endian unsigned u, minus 2^63 (a
+    signed Int64; the order of u is kept, the key the central step always joined on)."""
+    return int.from_bytes(mac[:8], "big") - (1 << 63)
+
+
 def reference_token(secret: bytes, catalogue: TokenCatalogue, subkey: str,
-                    values: Sequence[str | None]) -> str | None:
+                    values: Sequence[str | None]) -> int | str | None:
     """One token of the ``composants`` derivation from its component values, in plain Python."""
     if any(v is None for v in values):
         return None
@@ -89,6 +99,8 @@ def reference_token(secret: bytes, catalogue: TokenCatalogue, subkey: str,
     for v in values:
         d = hmac.new(kc, str(v).encode("utf-8"), hashlib.sha256).digest()[:BLOCK]
         state = enc.update(bytes(a ^ b for a, b in zip(state, d, strict=True)))
+    if catalogue.encoding == "int64":
+        return token_int(state)
     return state.hex()[: catalogue.hex_chars]
 
 
@@ -197,6 +209,22 @@ def _hex_column(name: str, state: np.ndarray, rows: np.ndarray | None, n: int,
     return pl.Series(name, arr)
 
 
+def _int_column(name: str, state: np.ndarray, rows: np.ndarray | None, n: int) -> pl.Series:
+    """`token_int` of every computed MAC (each row's first 8 bytes, big-endian), null on the
+    rows not computed: one Int64 buffer and a validity bitmap, no Python object per row."""
+    first = state[:, 0].byteswap() ^ SIGN if state.size else np.zeros(0, dtype=np.uint64)
+    validity = None
+    if rows is not None:
+        values = np.zeros(n, dtype=np.uint64)
+        values[rows] = first
+        kept = np.zeros(n, dtype=bool)
+        kept[rows] = True
+        validity = pa.py_buffer(np.packbits(kept, bitorder="little"))
+        first = values
+    arr = pa.Array.from_buffers(pa.int64(), n, [validity, pa.py_buffer(first.view(np.int64))])
+    return pl.Series(name, arr)
+
+
 class _Workspace:
     """Buffers reused by every token (one allocation per compute_tokens, not per block)."""
 
@@ -226,7 +254,7 @@ def _cbc_mac(kt: bytes, b0: bytes, parts: list[tuple[np.ndarray, np.ndarray]],
 def _tokens_composants(frame: pl.DataFrame, specs: list[TokenSpec], cat: TokenCatalogue,
                        secret: bytes, agency: str, engine: str,
                        order: np.ndarray | None) -> pl.DataFrame:
-    if cat.hex_chars > 2 * BLOCK:
+    if cat.bits > 8 * BLOCK:
         raise ValueError("the composants derivation gives 128-bit tokens at most")
     comps = _Components(frame, component_key(secret, cat.info_prefix), engine, order)
     n = frame.height
@@ -252,7 +280,8 @@ def _tokens_composants(frame: pl.DataFrame, specs: list[TokenSpec], cat: TokenCa
                 kt = derive_subkey(secret, spec.subkey, cat.info_prefix)
                 state = _cbc_mac(kt, first_block(cat.info_prefix, len(indexes)), indexes,
                                  rows, ws)
-            out.append(_hex_column(spec.name, state, rows, n, cat.hex_chars))
+            out.append(_int_column(spec.name, state, rows, n) if cat.encoding == "int64"
+                       else _hex_column(spec.name, state, rows, n, cat.hex_chars))
         return out
 
     with ThreadPoolExecutor(max_workers=TOKEN_THREADS) as pool:
@@ -323,11 +352,12 @@ def compute_tokens(
 
 
 def reference_tokens(df: pl.DataFrame, agency: str, secret: bytes,
-                     catalogue: TokenCatalogue | None = None) -> dict[str, list[str | None]]:
+                     catalogue: TokenCatalogue | None = None
+                     ) -> dict[str, list[int | str | None]]:
     """Every token of a (small) ingested frame through `reference_token`, row by row."""
     cat = catalogue or packaged_catalogue()
     frame = prepare_components(df, agency)
-    out: dict[str, list[str | None]] = {}
+    out: dict[str, list[int | str | None]] = {}
     for spec in cat.for_agency(agency):
         values = frame.select([component_expr(c).alias(f"c{i}")
                                for i, c in enumerate(spec.components)]).rows()

@@ -103,11 +103,10 @@ def _offsets(paths: Sequence[Path]) -> list[int]:
 
 
 def _column_expr(engine: Engine, col: str, present: bool) -> str:
-    """Tokens become 64-bit integer keys (sql/<engine>/token_key.sql); others pass through."""
+    """Tokens are 64-bit integers (export contract 5): a text column fails the cast loudly;
+    others pass through."""
     if col.startswith("tok_"):
-        if not present:
-            return f"CAST(NULL AS BIGINT) AS {ident(col)}"
-        return render(engine, "token_key", col=ident(col)).strip() + f" AS {ident(col)}"
+        return f"CAST({ident(col) if present else 'NULL'} AS BIGINT) AS {ident(col)}"
     return ident(col) if present else f"NULL AS {ident(col)}"
 
 
