@@ -206,11 +206,12 @@ def minimal_opposition(export: pl.DataFrame, roles: pl.Series | None = None) -> 
     (kept at the agency since contract 3; default: the export's own `role` column, if any).
     """
     # The household flag is a window over every row: computed once (not once per column), and
-    # nothing to empty at all in the usual export with no opposed household.
+    # not at all in the usual export where nobody is opposed (then no household is either).
+    flag = export["opposition"].fill_null(False)
+    if not flag.any():
+        return export.with_columns(opposition=flag)
     household = export.select(pl.col("opposition").fill_null(False).any().over("foyer"))
     household = household.to_series()
-    if not household.any():
-        return export.with_columns(opposition=household)
     if roles is None and "role" in export.columns:
         roles = export["role"]
     adult = roles.is_in(ADULT_ROLES).fill_null(False) if roles is not None \

@@ -25,7 +25,12 @@ from typing import TypeVar
 
 import polars as pl
 
-from pipeline.agency.pseudonymise.handles import FOYER_NUMBER, assign_handles, handle_order
+from pipeline.agency.pseudonymise.handles import (
+    FOYER_NUMBER,
+    assign_handles,
+    handle_order,
+    person_handles,
+)
 from pipeline.agency.pseudonymise.leakage import (
     STEP_SAMPLE_ROWS,
     agency_truth,
@@ -165,21 +170,24 @@ def build(
     provider, agency = agency, modele(agency)  # an MSA file goes through the CPAM's contract
     if not ingested["line"].is_sorted():  # tokens and attributes are row-aligned in line order
         ingested = ingested.sort("line")
-    prepared = prepare_components(ingested, agency)
-    # Handles first (they depend on row positions only): the export's row order, by handle, is
-    # then known before the tokens are computed, so the tokens come out in that order and no
-    # 128-bit token column is ever gathered (~1.5 s on 1M rows, and a scattered write after).
-    frame = assign_handles(prepared, _household_key(agency), provider, secret=secret, seed=seed)
-    order = handle_order(frame["handle"])
     catalogue = catalogue or packaged_catalogue()
     token_names = catalogue.names(agency)
-    # The tokens are computed in a second thread while this one derives everything else that
-    # does not need them (attributes, features, the export's plain columns, the handles table,
-    # `beside_tokens`): polars, AES and most numpy steps release the GIL, and both threads
-    # only read their frames.
+    # The person handles first (they depend on row positions only), while another thread
+    # prepares the components: the export's row order, by handle, is then known when the tokens
+    # start, so they come out in that order and no 128-bit token column is ever gathered (~1.5 s
+    # on 1M rows, and a scattered write after). The tokens are then computed in that thread
+    # while this one derives everything else that does not need them (households, attributes,
+    # features, the export's plain columns, the handles table, `beside_tokens`): polars, AES
+    # and most numpy steps release the GIL, and both threads only read their frames.
     with ThreadPoolExecutor(max_workers=1) as pool:
+        pending_prepared = pool.submit(prepare_components, ingested, agency)
+        person = person_handles(ingested.height, provider, secret=secret, seed=seed)
+        order = handle_order(person)
+        prepared = pending_prepared.result()
         pending = pool.submit(compute_tokens, prepared, agency, secret, engine=engine,
                               prepared=True, catalogue=catalogue, order=order)
+        frame = assign_handles(prepared, _household_key(agency), provider, secret=secret,
+                               seed=seed, person=person)
         frame = add_attributes(frame, agency, territory)
         frame, opp_counts = flag_opposition(frame, agency, opposition)
         frame = add_features(frame, agency, group=FOYER_NUMBER)

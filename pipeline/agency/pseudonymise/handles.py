@@ -80,18 +80,28 @@ def new_handles(n: int, *, secret: bytes | None = None, seed: int | None = None,
     return handles
 
 
+def person_handles(n: int, agency: str, *, secret: bytes | None,
+                   seed: int | None) -> pl.Series:
+    """The `n` person handles of `agency`'s rows in line order (the `handle` column)."""
+    return new_handles(n, secret=secret, seed=seed, label=f"{agency}/person")
+
+
 def assign_handles(df: pl.DataFrame, group_key: pl.Expr, agency: str, *,
-                   secret: bytes | None, seed: int | None) -> pl.DataFrame:
+                   secret: bytes | None, seed: int | None,
+                   person: pl.Series | None = None) -> pl.DataFrame:
     """`handle` per row, `foyer` per household group and its ordinal FOYER_NUMBER, in line
     order (df sorted by line).
 
     Households are numbered in order of their first line, so the foyer handle, too, depends only
-    on positions, never on the dossier number or a NIR.
+    on positions, never on the dossier number or a NIR. `person`: the person handles when
+    already drawn (`person_handles`, same agency, key and seed: the export's row order is known
+    before the rest is).
     """
     if not df["line"].is_sorted():  # an ingested extract already is: no 1M-row gather
         df = df.sort("line")
     n = df.height
-    person = new_handles(n, secret=secret, seed=seed, label=f"{agency}/person")
+    if person is None:
+        person = person_handles(n, agency, secret=secret, seed=seed)
     grp = df.select(group_key.alias("_g"))["_g"]
     order = pl.DataFrame({"_g": grp, "_i": pl.int_range(n, eager=True)}).group_by(
         "_g", maintain_order=True).agg(pl.col("_i").min())

@@ -78,7 +78,9 @@ def _uniqueness(export: pl.DataFrame) -> dict:
     # and a collision among a few million values (odds ~1e-7) would not move a rounded share.
     # Sorted, equal hashes form runs: distinct = number of runs, commonest = longest run (one
     # integer sort per column, ~5x cheaper than hashing into n_unique and unique_counts).
-    runs = [pl.col(c).drop_nulls().hash(seed=0).sort().rle() for c in cols]
+    # Integer tokens are sorted as they are: exact, and no hashing pass.
+    runs = [(pl.col(c).drop_nulls() if export.schema[c].is_integer()
+             else pl.col(c).drop_nulls().hash(seed=0)).sort().rle() for c in cols]
     stats = export.select(
         [pl.struct(n=pl.col(c).count(), d=r.len(), m=r.struct.field("len").max()).alias(c)
          for c, r in zip(cols, runs, strict=True)]
