@@ -53,7 +53,7 @@ from pipeline.shared.attributes import (
     read_territory,
 )
 from pipeline.shared.contract import EXPORT_SCHEMA_VERSION
-from pipeline.shared.kanonymity import export_k
+from pipeline.shared.kanonymity import attribute_columns, export_k
 from pipeline.shared.leak_scan import LeakageFound, scan_frame
 from pipeline.shared.providers import PROVIDERS, is_benefits, modele
 
@@ -165,8 +165,9 @@ def build(
 
     `catalogue`: the token scheme (default tokens.yaml, version 2; the attacks' tests pass the
     version 1 control). `beside_tokens(plain, handles)`: work on the export without its token
-    columns (same rows, order and emptied opposition rows) and on the handles table, run in
-    this thread while the other computes the tokens (pseudonymise's k-anonymity figures)."""
+    columns (same rows, order and emptied opposition rows, plus the household number
+    FOYER_NUMBER) and on the handles table, run in this thread while the other computes the
+    tokens (pseudonymise's k-anonymity figures)."""
     provider, agency = agency, modele(agency)  # an MSA file goes through the CPAM's contract
     if not ingested["line"].is_sorted():  # tokens and attributes are row-aligned in line order
         ingested = ingested.sort("line")
@@ -219,7 +220,7 @@ def build(
             "handle", "foyer", "line", *[c for c in contacts if c != "line"], "opposition",
             *local_place(local, agency, FOYER_NUMBER)).sort("line")
         if beside_tokens is not None:
-            beside_tokens(plain_export, handles)
+            beside_tokens(plain_export.with_columns(frame[FOYER_NUMBER][order]), handles)
         tokens = pending.result()
 
     # The opposed households' token cells are emptied here (their plain cells already are).
@@ -287,7 +288,8 @@ def pseudonymise(
         """While the tokens are computed: the attacks' truth and the k-anonymity figures
         (they read the export's plain columns only, rows grouped by foyer)."""
         beside["truth"] = agency_truth(ingested, handles, agency)
-        beside["k"] = export_k(plain)
+        beside["k"] = export_k(plain, attribute_columns(plain.drop(FOYER_NUMBER)),
+                               group=FOYER_NUMBER)
 
     with step("Jetons, handles et attributs"):
         export, handles, counts = build(
