@@ -190,10 +190,11 @@ def agency_truth(ingested: pl.DataFrame, handles: pl.DataFrame, agency: str) -> 
     """handle -> true name, first name, age and birth-date parts: what the attacks are scored
     against, known at the agency only (never written anywhere)."""
     nom = "nom_naissance" if agency == "caf" else "nom"
-    return handles.select("handle", "line").join(
-        ingested.select("line", pl.col(nom).alias("nom"), "prenom1", true_age(),
-                        *[c for c in BIRTH_PARTS if c in ingested.columns]),
-        on="line", how="left").drop("line")
+    known = ingested.select("line", pl.col(nom).alias("nom"), "prenom1", true_age(),
+                            *[c for c in BIRTH_PARTS if c in ingested.columns])
+    if handles["line"].equals(known["line"]):  # pseudonymise's: same lines, same order
+        return pl.concat([handles.select("handle"), known.drop("line")], how="horizontal")
+    return handles.select("handle", "line").join(known, on="line", how="left").drop("line")
 
 
 def _class_attacks(export: pl.DataFrame, truth: pl.DataFrame) -> dict:
