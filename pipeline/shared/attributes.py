@@ -168,14 +168,19 @@ def add_attributes(df: pl.DataFrame, agency: str, territory: pl.DataFrame | None
     return out
 
 
-def local_place(frame: pl.DataFrame, agency: str, group: str = "foyer") -> list[pl.Expr]:
+def local_place(frame: pl.DataFrame, agency: str, group: str = "foyer") -> list[pl.Series]:
     """What the handles table keeps to place each household at re-identification (contract 3:
     no geography leaves): the CAF household's quartier, as contract 2 exported it (the first
-    localised member's in R.861-3 rank order). The CPAM places a person by its own commune.
-    `group`: the household column (the foyer handle, or any column in one-to-one with it)."""
+    localised member's in R.861-3 rank order), row-aligned with `frame`. The CPAM places a
+    person by its own commune. `group`: the household column (the foyer handle, or any column
+    in one-to-one with it). One sort by (household, rank) and a join back, not a window
+    sorting each household (~3x the CPU on 1M rows)."""
     if agency != "caf" or "quartier" not in frame.columns:
         return []
-    return [feats.first_by_rank("quartier").over(group).alias("quartier")]
+    first = feats.in_rank_order(frame, group, ["quartier"]).group_by(group).agg(
+        feats.first_in_order("quartier"))
+    return [frame.select(group).join(first, on=group, how="left",
+                                     maintain_order="left")["quartier"]]
 
 
 def add_features(frame: pl.DataFrame, agency: str, group: str = "foyer") -> pl.DataFrame:
