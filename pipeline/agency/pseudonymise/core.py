@@ -237,7 +237,7 @@ def build(
         "foyers": frame[FOYER_NUMBER].n_unique(),
         "opposition": opp_counts,
         "hors_territoire": quartier_hors,
-        "jetons_non_nuls": {t: int(tokens[t].is_not_null().sum()) for t in tokens.columns},
+        "jetons_non_nuls": {t: tokens.height - tokens[t].null_count() for t in tokens.columns},
     }
     return export, handles, counts
 
