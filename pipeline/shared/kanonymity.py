@@ -51,6 +51,20 @@ def household_signatures(frame: pl.DataFrame, columns: list[str] | None = None,
     )
 
 
+def household_codes(frame: pl.DataFrame, columns: list[str] | None = None,
+                    group: str = "foyer") -> pl.DataFrame:
+    """(group, signature): the same partition of the households as `household_signatures`,
+    each signature being the sorted list of its rows' codes (dense rank of the row text) rather
+    than their texts joined: one sort of 1M (household, code) pairs instead of a string sort
+    and join within each household (half the CPU on 1M rows). For counts (k), not for display.
+    """
+    columns = attribute_columns(frame) if columns is None else columns
+    codes = frame.select(pl.col(group).alias("_g"),
+                         row_text(frame, columns).rank("dense").alias("_code"))
+    return (codes.sort("_g", "_code").group_by("_g", maintain_order=True)
+            .agg(pl.col("_code").alias("signature")).rename({"_g": group}))
+
+
 def summarise(signatures: pl.DataFrame) -> dict[str, Any]:
     """Shares of households with k = 1 and k < 5 (k = households sharing the signature)."""
     n = signatures.height
@@ -70,10 +84,12 @@ def summarise(signatures: pl.DataFrame) -> dict[str, Any]:
     }
 
 
-def export_k(frame: pl.DataFrame, columns: list[str] | None = None) -> dict[str, Any]:
-    """k-anonymity of one export's households on its non-token attributes."""
+def export_k(frame: pl.DataFrame, columns: list[str] | None = None,
+             group: str = "foyer") -> dict[str, Any]:
+    """k-anonymity of one export's households on its non-token attributes. `group`: the
+    household column (the foyer handle, or any column in one-to-one with it)."""
     columns = attribute_columns(frame) if columns is None else columns
-    return {"colonnes": columns, **summarise(household_signatures(frame, columns))}
+    return {"colonnes": columns, **summarise(household_codes(frame, columns, group))}
 
 
 def joined_k(caf: pl.DataFrame, cpam: pl.DataFrame, links: pl.DataFrame) -> dict[str, Any]:

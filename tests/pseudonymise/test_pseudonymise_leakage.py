@@ -128,7 +128,7 @@ def test_pseudonymise_writes_nothing_when_scan_fails(tmp_path: Path,
     # a feature computation gone wrong puts a surname of the extract in a coded column (since
     # contract 3 no territory label leaves, so the fault is planted in the features): refused
     real = core.add_features
-    monkeypatch.setattr(core, "add_features", lambda frame, agency: real(frame, agency)
+    monkeypatch.setattr(core, "add_features", lambda frame, agency, **kw: real(frame, agency, **kw)
                         .with_columns(type_foyer=pl.lit(df["nom_naissance"][0])))
     with pytest.raises(LeakageFound) as err:
         pseudonymise("caf", work, work / "keys", tmp_path / "c.yaml", work / "export", seed=1,

@@ -25,7 +25,12 @@ from typing import TypeVar
 
 import polars as pl
 
-from pipeline.agency.pseudonymise.handles import assign_handles, handle_order
+from pipeline.agency.pseudonymise.handles import (
+    FOYER_NUMBER,
+    assign_handles,
+    handle_order,
+    person_handles,
+)
 from pipeline.agency.pseudonymise.leakage import (
     STEP_SAMPLE_ROWS,
     agency_truth,
@@ -48,7 +53,7 @@ from pipeline.shared.attributes import (
     read_territory,
 )
 from pipeline.shared.contract import EXPORT_SCHEMA_VERSION
-from pipeline.shared.kanonymity import export_k
+from pipeline.shared.kanonymity import attribute_columns, export_k
 from pipeline.shared.leak_scan import LeakageFound, scan_frame
 from pipeline.shared.providers import PROVIDERS, is_benefits, modele
 
@@ -154,68 +159,85 @@ def build(
     contact_fields: list[str] | None = None,
     engine: str | None = None,
     catalogue: TokenCatalogue | None = None,
+    beside_tokens: Callable[[pl.DataFrame, pl.DataFrame], None] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
     """Pure computation: (export frame, handles frame, counts). No file is touched.
 
     `catalogue`: the token scheme (default tokens.yaml, version 2; the attacks' tests pass the
-    version 1 control)."""
+    version 1 control). `beside_tokens(plain, handles)`: work on the export without its token
+    columns (same rows, order and emptied opposition rows, plus the household number
+    FOYER_NUMBER) and on the handles table, run in this thread while the other computes the
+    tokens (pseudonymise's k-anonymity figures)."""
     provider, agency = agency, modele(agency)  # an MSA file goes through the CPAM's contract
     if not ingested["line"].is_sorted():  # tokens and attributes are row-aligned in line order
         ingested = ingested.sort("line")
-    prepared = prepare_components(ingested, agency)
-    # Handles first (they depend on row positions only): the export's row order, by handle, is
-    # then known before the tokens are computed, so the tokens come out in that order and no
-    # 128-bit token column is ever gathered (~1.5 s on 1M rows, and a scattered write after).
-    frame = assign_handles(prepared, _household_key(agency), provider, secret=secret, seed=seed)
-    order = handle_order(frame["handle"])
-    # The tokens are computed in a second thread while this one derives attributes and
-    # features, whose grouped steps leave a core idle; polars, AES and most numpy steps release
-    # the GIL, and both only read their frames.
+    catalogue = catalogue or packaged_catalogue()
+    token_names = catalogue.names(agency)
+    # The person handles first (they depend on row positions only), while another thread
+    # prepares the components: the export's row order, by handle, is then known when the tokens
+    # start, so they come out in that order and no 128-bit token column is ever gathered (~1.5 s
+    # on 1M rows, and a scattered write after). The tokens are then computed in that thread
+    # while this one derives everything else that does not need them (households, attributes,
+    # features, the export's plain columns, the handles table, `beside_tokens`): polars, AES
+    # and most numpy steps release the GIL, and both threads only read their frames.
     with ThreadPoolExecutor(max_workers=1) as pool:
+        pending_prepared = pool.submit(prepare_components, ingested, agency)
+        person = person_handles(ingested.height, provider, secret=secret, seed=seed)
+        order = handle_order(person)
+        prepared = pending_prepared.result()
         pending = pool.submit(compute_tokens, prepared, agency, secret, engine=engine,
                               prepared=True, catalogue=catalogue, order=order)
+        frame = assign_handles(prepared, _household_key(agency), provider, secret=secret,
+                               seed=seed, person=person)
         frame = add_attributes(frame, agency, territory)
         frame, opp_counts = flag_opposition(frame, agency, opposition)
-        frame = add_features(frame, agency)
+        frame = add_features(frame, agency, group=FOYER_NUMBER)
+
+        attributes = export_attributes(agency, frame.columns)
+        produced = STRUCTURE + attributes + token_names
+        wanted = produced if allowed_fields is None else [c for c in produced
+                                                          if c in allowed_fields]
+        missing = [c for c in STRUCTURE if c not in wanted]
+        if missing:
+            raise PipelineError(
+                "la convention n'autorise pas les colonnes indispensables " + ", ".join(missing))
+        unknown = sorted(set(allowed_fields or []) - set(produced))
+        if unknown:
+            warn("colonnes autorisées par la convention mais non produites : "
+                 + ", ".join(unknown))
+        plain = [c for c in wanted if c not in token_names]
+        roles = frame["role"][order]
+        plain_export = minimal_opposition(frame.select(plain)[order], roles).with_columns(
+            pl.col("handle").set_sorted())
+
+        contacts = contact_fields or CONTACT_FIELDS[agency]
+        local = _contacts(frame, agency)
+        absent = [c for c in contacts if c not in local.columns]
+        if absent:
+            raise PipelineError("champs de contact de la convention inconnus de l'extrait : "
+                                + ", ".join(absent))
+        handles = local.select(
+            "handle", "foyer", "line", *[c for c in contacts if c != "line"], "opposition",
+            *local_place(local, agency, FOYER_NUMBER)).sort("line")
+        if beside_tokens is not None:
+            beside_tokens(plain_export.with_columns(frame[FOYER_NUMBER][order]), handles)
         tokens = pending.result()
 
-    catalogue = catalogue or packaged_catalogue()
-    attributes = export_attributes(agency, frame.columns)
-    produced = STRUCTURE + attributes + catalogue.names(agency)
-    wanted = produced if allowed_fields is None else [c for c in produced if c in allowed_fields]
-    missing = [c for c in STRUCTURE if c not in wanted]
-    if missing:
-        raise PipelineError(
-            "la convention n'autorise pas les colonnes indispensables " + ", ".join(missing))
-    unknown = sorted(set(allowed_fields or []) - set(produced))
-    if unknown:
-        warn("colonnes autorisées par la convention mais non produites : " + ", ".join(unknown))
-    plain = [c for c in wanted if c not in tokens.columns]
-    sorted_frame = frame.select(*plain, *(["role"] if "role" not in plain else []))[order]
-    export = pl.concat([sorted_frame, tokens.select(c for c in tokens.columns if c in wanted)],
-                       how="horizontal").select(wanted)
-    export = minimal_opposition(export, sorted_frame["role"]).with_columns(
+    # The opposed households' token cells are emptied here (their plain cells already are).
+    export = minimal_opposition(
+        pl.concat([plain_export, tokens.select(c for c in tokens.columns if c in wanted)],
+                  how="horizontal").select(wanted), roles).with_columns(
         pl.col("handle").set_sorted())
-
-    contacts = contact_fields or CONTACT_FIELDS[agency]
-    local = _contacts(frame, agency)
-    absent = [c for c in contacts if c not in local.columns]
-    if absent:
-        raise PipelineError("champs de contact de la convention inconnus de l'extrait : "
-                            + ", ".join(absent))
-    handles = local.select(
-        "handle", "foyer", "line", *[c for c in contacts if c != "line"], "opposition",
-        *local_place(local, agency)).sort("line")
 
     quartier_hors = 0
     if "quartier" in handles.columns:  # household level, kept at the agency (contract 3)
         quartier_hors = int((handles["quartier"] == "HORS_TERRITOIRE").sum())
     counts = {
         "personnes": frame.height,
-        "foyers": frame["foyer"].n_unique(),
+        "foyers": frame[FOYER_NUMBER].n_unique(),
         "opposition": opp_counts,
         "hors_territoire": quartier_hors,
-        "jetons_non_nuls": {t: int(tokens[t].is_not_null().sum()) for t in tokens.columns},
+        "jetons_non_nuls": {t: tokens.height - tokens[t].null_count() for t in tokens.columns},
     }
     return export, handles, counts
 
@@ -260,19 +282,27 @@ def pseudonymise(
         warn("pas de table du territoire : la colonne quartier restera vide")
     opp = read_opposition(Path(opposition), agency) if opposition else None
 
+    beside: dict = {}
+
+    def beside_tokens(plain: pl.DataFrame, handles: pl.DataFrame) -> None:
+        """While the tokens are computed: the attacks' truth and the k-anonymity figures
+        (they read the export's plain columns only, rows grouped by foyer)."""
+        beside["truth"] = agency_truth(ingested, handles, agency)
+        beside["k"] = export_k(plain, attribute_columns(plain.drop(FOYER_NUMBER)),
+                               group=FOYER_NUMBER)
+
     with step("Jetons, handles et attributs"):
         export, handles, counts = build(
             ingested, agency, mat.secret, territory=terr, opposition=opp, seed=seed,
-            allowed_fields=mat.allowed_fields, contact_fields=mat.contact_fields, engine=engine)
+            allowed_fields=mat.allowed_fields, contact_fields=mat.contact_fields, engine=engine,
+            beside_tokens=beside_tokens)
     lap("jetons_handles_attributs")
 
-    # The attacks and the k-anonymity figures (aggregates for leakage.json, no gate) run in
-    # other threads while the identifier scan, the gate, runs here and the files are written.
-    with step("Contrôle des fuites (export)"), ThreadPoolExecutor(max_workers=2) as pool:
-        truth = agency_truth(ingested, handles, agency)
-        pending_freq = pool.submit(_timed, frequency_leakage_frame, export, truth=truth,
-                                   sample_rows=STEP_SAMPLE_ROWS)
-        pending_k = pool.submit(export_k, export)
+    # The attacks (aggregates for leakage.json, no gate) run in another thread while the
+    # identifier scan, the gate, runs here and the files are written.
+    with step("Contrôle des fuites (export)"), ThreadPoolExecutor(max_workers=1) as pool:
+        pending_freq = pool.submit(_timed, frequency_leakage_frame, export,
+                                   truth=beside["truth"], sample_rows=STEP_SAMPLE_ROWS)
         scan = scan_frame(export, ingested, agency)
         if not scan["ok"]:
             raise LeakageFound(scan)
@@ -287,13 +317,12 @@ def pseudonymise(
             written.append(write_parquet(export, export_file, sort_by=["handle"]))
             lap("ecriture")
             freq, timings["attaque_frequences"] = pending_freq.result()
-            k_anon = pending_k.result()
         except BaseException:  # no export (nor its handles) without its leakage figures
             for path in written:
                 path.unlink(missing_ok=True)
             raise
     lap("attente_attaques")
-    leakage = {"agency": agency, "scan": scan, "frequence": freq, "k_anonymat": k_anon}
+    leakage = {"agency": agency, "scan": scan, "frequence": freq, "k_anonymat": beside["k"]}
     leakage_file = write_text(export_dir / f"{agency}.leakage.json",
                               json.dumps(leakage, indent=2, sort_keys=True, ensure_ascii=False))
     manifest_file = None

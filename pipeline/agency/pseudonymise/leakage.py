@@ -78,7 +78,9 @@ def _uniqueness(export: pl.DataFrame) -> dict:
     # and a collision among a few million values (odds ~1e-7) would not move a rounded share.
     # Sorted, equal hashes form runs: distinct = number of runs, commonest = longest run (one
     # integer sort per column, ~5x cheaper than hashing into n_unique and unique_counts).
-    runs = [pl.col(c).drop_nulls().hash(seed=0).sort().rle() for c in cols]
+    # Integer tokens are sorted as they are: exact, and no hashing pass.
+    runs = [(pl.col(c).drop_nulls() if export.schema[c].is_integer()
+             else pl.col(c).drop_nulls().hash(seed=0)).sort().rle() for c in cols]
     stats = export.select(
         [pl.struct(n=pl.col(c).count(), d=r.len(), m=r.struct.field("len").max()).alias(c)
          for c, r in zip(cols, runs, strict=True)]
@@ -188,10 +190,11 @@ def agency_truth(ingested: pl.DataFrame, handles: pl.DataFrame, agency: str) -> 
     """handle -> true name, first name, age and birth-date parts: what the attacks are scored
     against, known at the agency only (never written anywhere)."""
     nom = "nom_naissance" if agency == "caf" else "nom"
-    return handles.select("handle", "line").join(
-        ingested.select("line", pl.col(nom).alias("nom"), "prenom1", true_age(),
-                        *[c for c in BIRTH_PARTS if c in ingested.columns]),
-        on="line", how="left").drop("line")
+    known = ingested.select("line", pl.col(nom).alias("nom"), "prenom1", true_age(),
+                            *[c for c in BIRTH_PARTS if c in ingested.columns])
+    if handles["line"].equals(known["line"]):  # pseudonymise's: same lines, same order
+        return pl.concat([handles.select("handle"), known.drop("line")], how="horizontal")
+    return handles.select("handle", "line").join(known, on="line", how="left").drop("line")
 
 
 def _class_attacks(export: pl.DataFrame, truth: pl.DataFrame) -> dict:

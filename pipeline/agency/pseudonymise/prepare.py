@@ -82,26 +82,21 @@ def _distinct_map(values: pl.Series, fn: pl.Expr) -> pl.Series:
     return values.replace_strict(uniq, mapped, default=None, return_dtype=mapped.dtype)
 
 
-def prepare_components(df: pl.DataFrame, agency: str) -> pl.DataFrame:
-    """Return `df` plus the canonical component columns (all strings) of tokens.yaml."""
-    if agency not in AGENCIES:
-        raise ValueError(f"unknown agency {agency!r}")
+DATE_KEYS = ["date_naissance", "naiss_annee", "naiss_mois", "naiss_jour"]
+# The prepared columns, in the order they follow the extract's own columns.
+COMPONENT_ORDER = ["nir", "nir_certifie", "nom", "nom_usage", "prenom1", "prenom1_init",
+                   "prenom2", "prenoms", "dob", "annee", "mois", "jour", "dob_swap", "sexe",
+                   "code_commune"]
+
+
+def _date_components(df: pl.DataFrame) -> list[pl.Series]:
+    """dob, annee, mois, jour and dob_swap of every row: formatted once per distinct birth
+    date (~30,000 among 1M people) and joined back, rather than five string columns built
+    row by row."""
     annee = pl.col("naiss_annee").cast(pl.Int32).cast(pl.String).str.zfill(4)
     mois, jour = _two_digits("naiss_mois"), _two_digits("naiss_jour")
-    out = df.with_columns(
-        nir=_blank_to_null(pl.col("nir")),
-        nir_certifie=pl.when(pl.col("nir_statut") == "certifie")
-        .then(_blank_to_null(pl.col("nir"))),
-        nom=_blank_to_null(pl.col("nom_naissance" if agency == "caf" else "nom")),
-        nom_usage=(
-            _blank_to_null(pl.col("nom_usage")) if agency == "caf"
-            else pl.lit(None, dtype=pl.String)
-        ),
-        prenom1=_blank_to_null(pl.col("prenom1")),
-        prenom1_init=_blank_to_null(pl.col("prenom1")).str.slice(0, 1),
-        prenom2=_distinct_map(df["prenoms"].cast(pl.String),
-                              pl.col("v").str.extract(r"^\s*\S+\s+(\S+)", 1)),
-        prenoms=_blank_to_null(pl.col("prenoms")),
+    keys = df.select(DATE_KEYS)
+    table = keys.unique().with_columns(
         dob=pl.col("date_naissance").dt.to_string("%Y-%m-%d"),
         annee=annee,
         mois=mois,
@@ -109,9 +104,34 @@ def prepare_components(df: pl.DataFrame, agency: str) -> pl.DataFrame:
         dob_swap=pl.when(
             (pl.col("naiss_jour") <= 12) & (pl.col("naiss_jour") != pl.col("naiss_mois"))
         ).then(pl.concat_str([annee, jour, mois], separator="-")),
+    )
+    return keys.join(table, on=DATE_KEYS, how="left", maintain_order="left",
+                     nulls_equal=True).drop(DATE_KEYS).get_columns()
+
+
+def prepare_components(df: pl.DataFrame, agency: str) -> pl.DataFrame:
+    """Return `df` plus the canonical component columns (all strings) of tokens.yaml."""
+    if agency not in AGENCIES:
+        raise ValueError(f"unknown agency {agency!r}")
+    out = df.with_columns(
+        *_date_components(df),
+        nir=_blank_to_null(pl.col("nir")),
+        nom=_blank_to_null(pl.col("nom_naissance" if agency == "caf" else "nom")),
+        nom_usage=(
+            _blank_to_null(pl.col("nom_usage")) if agency == "caf"
+            else pl.lit(None, dtype=pl.String)
+        ),
+        prenom1=_blank_to_null(pl.col("prenom1")),
+        prenom2=_distinct_map(df["prenoms"].cast(pl.String),
+                              pl.col("v").str.extract(r"^\s*\S+\s+(\S+)", 1)),
+        prenoms=_blank_to_null(pl.col("prenoms")),
         sexe=pl.col("sexe").cast(pl.Int8),
         code_commune=_blank_to_null(pl.col("code_commune")),
+    ).with_columns(  # from the cleaned columns above (computed once)
+        nir_certifie=pl.when(pl.col("nir_statut") == "certifie").then(pl.col("nir")),
+        prenom1_init=pl.col("prenom1").str.slice(0, 1),
     )
+    out = out.select(*df.columns, *[c for c in COMPONENT_ORDER if c not in df.columns])
     if agency == "caf":
         out = _parent_nirs(out)
     else:
