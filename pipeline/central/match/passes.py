@@ -1,6 +1,7 @@
 """Deterministic passes (NIR, child token, name + birth date, household), in order, on any engine.
 
-Each pass sees only records that no earlier pass linked (tables `caf_free` / `cpam_free`), links
+Each pass sees only records that no earlier pass linked (tables `caf_free_<k>` / `cpam_free_<k>`,
+the records free after pass k: those free before it minus its links), links
 pairs that are consistent and unique on both sides, and reports conflicts and ambiguities as
 counts. Each pass's links are a table of their own (`links_<k>`); `links` is the view of all of
 them (nothing is ever inserted or deleted).
@@ -44,14 +45,21 @@ def _candidates_sql(engine: Engine, p: Pass, left: Table, right: Table) -> str:
     return render(engine, "pass_candidates", name=p.name, unions=unions)
 
 
-def _free(engine: Engine, caf: Table, cpam: Table, links: Table | None) -> tuple[Table, Table]:
-    """Records not linked yet: what the next pass (or the probabilistic step) may use."""
-    if links is None:
-        return caf, cpam
-    return (engine.intermediate("caf_free", render(engine, "free_records", records=caf,
-                                                   links=links, side="lid")),
-            engine.intermediate("cpam_free", render(engine, "free_records", records=cpam,
-                                                    links=links, side="rid")))
+def _free(engine: Engine, caf_free: Table, cpam_free: Table, linked: Table, k: int,
+          n_linked: int) -> tuple[Table, Table]:
+    """Records not linked yet: what the next pass (or the probabilistic step) may use.
+
+    A pass links free records only, so the records free after pass `k` are those free before it
+    minus its own links: each pass scans the shrinking free tables, not every record against
+    every link so far (the same rows; at 1 M the first passes link ~80 % of the records).
+    """
+    if n_linked == 0:
+        return caf_free, cpam_free
+    return (engine.intermediate(f"caf_free_{k}", render(engine, "free_records", records=caf_free,
+                                                        links=linked, side="lid")),
+            engine.intermediate(f"cpam_free_{k}", render(engine, "free_records",
+                                                         records=cpam_free, links=linked,
+                                                         side="rid")))
 
 
 def run_pass(engine: Engine, p: Pass, k: int, caf: Table, cpam: Table, links: Table | None,
@@ -82,7 +90,11 @@ def run_passes(engine: Engine, config: Config, caf: Table, cpam: Table) -> PassR
         linked, counts = run_pass(engine, p, k, caf, cpam, links, caf_free, cpam_free)
         per_pass.append(linked)
         links = union_all(engine, "links", per_pass)
-        caf_free, cpam_free = _free(engine, caf, cpam, links)
+        free = _free(engine, caf_free, cpam_free, linked, k, counts["linked"])
+        for old, new in zip((caf_free, cpam_free), free, strict=True):
+            if old not in (caf, cpam, new):  # the records themselves stay; a spent copy goes
+                engine.drop(old)
+        caf_free, cpam_free = free
         funnel.append({"pass": p.name, "label": p.label, **counts})
     if links is None:  # a model without deterministic passes: an empty link table
         links = run(engine, "no_links", "links")
