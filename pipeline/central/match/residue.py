@@ -544,7 +544,7 @@ def link_residue(eng: Engine, cfg: Config, residue: Mapping[str, Path],
     eng.drop(lsh)
     n_cand = eng.count(cand)
     fmap = run(eng, "foyer_map", "res_foyer_map", links=stage.links, caf=stage.caf.data,
-               cpam=stage.cpam.data)
+               cpam=stage.cpam.data, free=stage.caf.data)  # every CAF household
     sizes = run(eng, "residue_foyer_sizes", "res_foyer_sizes", caf=stage.caf.data)
     sides = (res_l, res_r, stage.caf.data, stage.cpam.data, fmap, sizes)
     shares = namesake_shares(eng, st, stage.caf.data, stage.cpam.data)
