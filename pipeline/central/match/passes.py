@@ -46,11 +46,16 @@ KEYED_MIN_JOINS = 10
 
 
 def _candidates_sql(engine: Engine, p: Pass, left: Table, right: Table) -> str:
-    """Candidate pairs of a pass: one join per `joins` entry of comparisons.yaml, united."""
+    """Candidate pairs of a pass: the pairs of one of its `joins` (comparisons.yaml)."""
     equalities = [_EQUALITY.fullmatch(j) for j in p.joins]
     if len(p.joins) >= KEYED_MIN_JOINS and all(equalities):
         return _keyed_candidates_sql(engine, p, left, right,
                                      [(m.group(1), m.group(2)) for m in equalities if m])
+    return _joined_candidates_sql(engine, p, left, right)
+
+
+def _joined_candidates_sql(engine: Engine, p: Pass, left: Table, right: Table) -> str:
+    """Candidate pairs of a pass: one join per `joins` entry, united."""
     unions = "\n    UNION ALL\n".join(
         render(engine, "pass_join", consistent=p.consistent, tie_break=p.tie_break or "FALSE",
                join=j, left=left, right=right).rstrip()
