@@ -278,3 +278,34 @@ def test_household_pass_links_a_blank_birth_date_only_when_unique(tmp_path):
     zoe = links.filter(pl.col("caf_handle") == handle_of("zoe", "caf"))
     assert zoe["cpam_handle"].to_list() == [handle_of("ZOE", "cpam")]
     assert zoe["pass"].to_list() == ["foyer"]
+
+
+@pytest.mark.parametrize("name", ["nom_faute", "noms_inverses_faute", "prenom_faute"])
+def test_keyed_candidates_are_the_pairs_of_one_join_per_equality(name):
+    """The typo passes' one join on the values (pass_candidates_keyed.sql) gives exactly the
+    candidate rows of one join per equality, united: on small value ranges with nulls, so that
+    many columns collide across the equalities and within them."""
+    import numpy as np
+
+    from pipeline.central.engines import EngineSettings, open_engine
+    from pipeline.central.match import passes
+    from pipeline.shared.linkage_model import load_config
+
+    p = next(q for q in load_config().passes if q.name == name)
+    assert len(p.joins) >= passes.KEYED_MIN_JOINS
+    rng = np.random.default_rng(11)
+
+    def side(alias: str, n: int) -> pl.DataFrame:
+        cols = {c: pl.Series(c, rng.integers(0, 6, n), dtype=pl.Int64)
+                for c in sorted(passes._pass_columns(p, alias))}
+        frame = pl.DataFrame({"id": np.arange(n, dtype=np.int64), **cols})
+        return frame.with_columns(pl.when(pl.lit(rng.random(n)) < 0.3).then(None)
+                                  .otherwise(pl.col(c)).alias(c) for c in cols)
+
+    with open_engine(EngineSettings(name="duckdb", memory_limit="1GB")) as eng:
+        left, right = eng.load_frame("l_in", side("l", 300)), eng.load_frame("r_in", side("r", 300))
+        keyed = eng.collect(passes._candidates_sql(eng, p, left, right))
+        joined = eng.collect(passes._joined_candidates_sql(eng, p, left, right))
+    assert keyed.height > 100
+    order = ["lid", "rid", "consistent", "tie"]
+    assert keyed.sort(order).equals(joined.select(order).sort(order))

@@ -148,11 +148,13 @@ def requests(caf_paths: Sequence[Path], cpam_paths: Sequence[Path],
         frame = _export_frame(paths)
         if PROVIDER_COLUMN not in frame.columns:
             frame = frame.with_columns(pl.lit(default).alias(PROVIDER_COLUMN))
-        keep = ~pl.col("handle").is_in(linked[col].implode())
-        if "opposition" in frame.columns:
-            keep = keep & ~pl.col("opposition").fill_null(False)
+        # unlinked rows: an anti-join on the handle (a hash join, once) rather than is_in
+        unlinked = frame.join(linked.select(pl.col(col).cast(frame.schema["handle"])
+                                            .alias("handle")), on="handle", how="anti")
+        if "opposition" in unlinked.columns:
+            unlinked = unlinked.filter(~pl.col("opposition").fill_null(False))
         for provider in frame[PROVIDER_COLUMN].unique().sort().to_list():
-            rows = frame.filter((pl.col(PROVIDER_COLUMN) == provider) & keep)
+            rows = unlinked.filter(pl.col(PROVIDER_COLUMN) == provider)
             out[str(provider)] = rows["handle"].sort()
     return dict(sorted(out.items()))
 
@@ -544,7 +546,7 @@ def link_residue(eng: Engine, cfg: Config, residue: Mapping[str, Path],
     eng.drop(lsh)
     n_cand = eng.count(cand)
     fmap = run(eng, "foyer_map", "res_foyer_map", links=stage.links, caf=stage.caf.data,
-               cpam=stage.cpam.data)
+               cpam=stage.cpam.data, free=stage.caf.data)  # every CAF household
     sizes = run(eng, "residue_foyer_sizes", "res_foyer_sizes", caf=stage.caf.data)
     sides = (res_l, res_r, stage.caf.data, stage.cpam.data, fmap, sizes)
     shares = namesake_shares(eng, st, stage.caf.data, stage.cpam.data)

@@ -1,5 +1,6 @@
--- Records of one side that no pass linked yet: what the next pass (or the probabilistic step)
--- may use. `{side}` is the id column of that side in the links.
-SELECT t.*
+-- Records of one side that no pass linked yet (ids in `{free}`), with only the columns the next
+-- step reads: a deterministic pass (its joins and conditions) or, after the last pass, the
+-- probabilistic step's blocking.
+SELECT {columns}
 FROM {records} AS t
-WHERE NOT EXISTS (SELECT 1 FROM {links} AS k WHERE k.{side} = t.id)
+WHERE EXISTS (SELECT 1 FROM {free} AS f WHERE f.id = t.id)
