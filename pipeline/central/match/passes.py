@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pipeline.central.engines.base import Engine, Table
 from pipeline.central.match.db import render, run, sql_literal, union_all
 from pipeline.shared.linkage_model import Config, Pass
+from pipeline.shared.providers import AGENCIES
 
 FOYER_COLUMN = "foyer_lie"
 FUNNEL_KEYS = ("candidate_pairs", "conflicts", "linked", "linked_by_tie_break",
@@ -153,7 +154,7 @@ def run_passes(engine: Engine, config: Config, caf: Table, cpam: Table) -> PassR
         inputs = tuple(_free_records(engine, records, ids, _pass_columns(p, alias),
                                      f"{side}_pass_input")
                        for records, ids, alias, side in zip((caf, cpam), free_ids, "lr",
-                                                            ("caf", "cpam"), strict=True))
+                                                            AGENCIES, strict=True))
         linked, counts = run_pass(engine, p, k, caf, cpam, links, *inputs)
         per_pass.append(linked)
         links = union_all(engine, "links", per_pass)
@@ -161,7 +162,7 @@ def run_passes(engine: Engine, config: Config, caf: Table, cpam: Table) -> PassR
             spent = free_ids
             free_ids = tuple(_free_ids(engine, records, ids, linked, side, f"{name}_free_ids_{k}")
                              for records, ids, side, name in zip(
-                                 (caf, cpam), free_ids, ("lid", "rid"), ("caf", "cpam"),
+                                 (caf, cpam), free_ids, ("lid", "rid"), AGENCIES,
                                  strict=True))
             for table in spent:
                 if table is not None:
@@ -171,9 +172,9 @@ def run_passes(engine: Engine, config: Config, caf: Table, cpam: Table) -> PassR
     blocking = [b.on for b in config.blocking_rules]
     caf_free, cpam_free = (
         _free_records(engine, records, ids, _columns(blocking, alias), f"{side}_free")
-        for records, ids, alias, side in zip((caf, cpam), free_ids, "lr", ("caf", "cpam"),
+        for records, ids, alias, side in zip((caf, cpam), free_ids, "lr", AGENCIES,
                                              strict=True))
-    for side in ("caf", "cpam"):
+    for side in AGENCIES:
         engine.drop(Table(f"{side}_pass_input"))
     if links is None:  # a model without deterministic passes: an empty link table
         links = run(engine, "no_links", "links")
