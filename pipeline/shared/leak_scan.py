@@ -35,6 +35,7 @@ from pipeline.common.tables import read_parquet
 from pipeline.shared.attributes import ALLOWED_DATE_COLUMNS
 from pipeline.shared.bloom import LANES
 from pipeline.shared.contract import HANDLE_HEX_CHARS
+from pipeline.shared.kanonymity import STRUCTURE as HANDLE_COLUMNS  # the two handles
 from pipeline.shared.providers import PROVIDERS
 
 PATTERNS = {
@@ -50,7 +51,6 @@ NAME_COLUMNS = {
     "cpam": ["nom", "prenom1", "prenoms", "adresse", "nir"],
 }
 MIN_NAME_LEN = 2
-HANDLE_COLUMNS = ("handle", "foyer")
 # A token is 64 keyed random bits: |v| < 2^52 (a NIR, a date, a phone number or an amount read
 # as a number) happens for one token in 2^11 by chance.
 SMALL_TOKEN = 2**52

@@ -21,7 +21,7 @@ def _keys(engine) -> list[int | None]:
     t = engine.load_frame("toks", pl.DataFrame({"i": range(len(TOKENS) + 1),
                                                 "tok_a": [*TOKENS, None]},
                                                schema_overrides={"tok_a": pl.Int64}))
-    cols = f"{_column_expr(engine, 'tok_a', True)}, {_column_expr(engine, 'tok_b', False)}"
+    cols = f"{_column_expr('tok_a', True)}, {_column_expr('tok_b', False)}"
     return engine.collect(f"SELECT i, {cols} FROM {t} ORDER BY i").rows()
 
 
@@ -44,4 +44,4 @@ def test_a_text_token_column_fails_the_load_on_duckdb() -> None:
     with DuckDBEngine(EngineSettings(threads=1)) as engine:
         t = engine.load_frame("bad", pl.DataFrame({"tok_a": ["0123456789abcdef0123456789abcdef"]}))
         with pytest.raises(engine.error):
-            engine.collect(f"SELECT {_column_expr(engine, 'tok_a', True)} FROM {t}")
+            engine.collect(f"SELECT {_column_expr('tok_a', True)} FROM {t}")

@@ -14,9 +14,13 @@ from helpers_pseudonymise import KEY
 from pipeline.agency.pseudonymise import core
 from pipeline.agency.pseudonymise.core import Materials, build, pseudonymise
 from pipeline.agency.pseudonymise.handles import handle_order
-from pipeline.agency.pseudonymise.leakage import sample_by_household
+from pipeline.agency.pseudonymise.leakage import (
+    agency_truth,
+    frequency_leakage_frame,
+    sample_by_household,
+)
 from pipeline.agency.pseudonymise.synthetic import ingested
-from pipeline.agency.pseudonymise.tokens import compute_tokens
+from pipeline.agency.pseudonymise.tokens import V1_CATALOGUE, compute_tokens, load_catalogue
 from pipeline.common.tables import write_parquet
 from pipeline.shared import leak_scan
 from pipeline.shared.leak_scan import scan_frame
@@ -74,6 +78,22 @@ def test_household_sample_keeps_whole_households_and_is_stable(caf_case) -> None
     assert kept.height == sample.height  # no household cut in two
     assert sample_by_household(export, 500).equals(sample)
     assert sample_by_household(export, export.height).equals(export)
+
+
+def test_sampled_uniqueness_still_shows_a_partitioning_token(caf_case) -> None:
+    """Above the sample size the uniqueness figures come from whole sampled households: a token
+    that partitions the export (the version 1 control's sex token) shows there with the
+    commonest share it has on every row, and near-unique keys stay near-unique."""
+    df, _, _ = caf_case
+    v1, handles, _ = build(df, "caf", KEY, seed=2, catalogue=load_catalogue(V1_CATALOGUE))
+    truth = agency_truth(df, handles, "caf")
+    res = frequency_leakage_frame(v1, truth=truth, sample_rows=600)
+    assert res["echantillon_attaques"]["echantillonne"]
+    full = frequency_leakage_frame(v1)["unicite"]
+    sampled = res["unicite"]
+    assert full["tok_sexe"]["frequence_max"] > 0.4
+    assert abs(sampled["tok_sexe"]["frequence_max"] - full["tok_sexe"]["frequence_max"]) < 0.05
+    assert sampled["tok_sexe"]["non_nuls"] < full["tok_sexe"]["non_nuls"]
 
 
 def test_no_export_left_when_the_attacks_fail(tmp_path: Path,

@@ -102,7 +102,7 @@ def _offsets(paths: Sequence[Path]) -> list[int]:
     return [sum(counts[:i]) for i in range(len(counts))]
 
 
-def _column_expr(engine: Engine, col: str, present: bool) -> str:
+def _column_expr(col: str, present: bool) -> str:
     """Tokens are 64-bit integers (export contract 5): a text column fails the cast loudly;
     others pass through."""
     if col.startswith("tok_"):
@@ -137,7 +137,7 @@ def load_export(engine: Engine, paths: Path | Sequence[Path], table: str, alias:
     missing = [c for c in wanted if c not in present]
     source = _source(engine, table, paths,
                      [*wanted, "handle", *([PROVIDER_COLUMN] if has_provider else [])])
-    columns = ",\n    ".join(_column_expr(engine, c, c in present) for c in wanted)
+    columns = ",\n    ".join(_column_expr(c, c in present) for c in wanted)
     extra = f", {PROVIDER_COLUMN}" if has_provider else ""
     try:
         handles = run(engine, "export_handles", f"{table}_handles", source=source, extra=extra)
