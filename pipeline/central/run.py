@@ -197,7 +197,8 @@ def _run_locked(
             # the coverage side: one export, or the union of the coverage providers' exports
             covered = union(exports, coverage, Path(work))
             with step("Appariement (passes déterministes puis Fellegi–Sunter)"):
-                link(exports[benefits], covered, staging, residue=residue)
+                linked = link(exports[benefits], covered, staging, residue=residue)
+            warnings += list(linked.stats["residue"].get("avertissements", []))
             links = pl.read_parquet(staging / "links.parquet")
             outcome = validate(
                 "links",

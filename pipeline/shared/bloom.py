@@ -38,6 +38,7 @@ import datetime as dt
 import functools
 import hashlib
 import hmac
+import math
 from collections.abc import Sequence
 from importlib import resources
 
@@ -137,13 +138,25 @@ LANES: list[str] = PARAMS.lanes()  # the residue's filter columns, both sides re
 RESIDUE_FIELDS: list[str] = [REQUEST_COLUMN, *LANES]
 
 
-def lsh_bands() -> list[tuple[str, int, int]]:
+def lsh_bands(width: int | None = None) -> list[tuple[str, int, int]]:
     """(lane column, right shift, width w) of each LSH band, in SQL `(lane >> shift) & (2^w - 1)`
     (an arithmetic shift: the mask keeps exactly the w bits). Each lane holds 64 // w bands
-    side by side from bit 0; band b = lane b // (64 // w), bits from (b % (64 // w)) * w."""
-    w = PARAMS.bits_per_band
+    side by side from bit 0; band b = lane b // (64 // w), bits from (b % (64 // w)) * w.
+    `width` above bloom.yaml's (a large residue, see `lsh_width`) keeps as many of the declared
+    bands as still fit in the lanes."""
+    w = max(PARAMS.bits_per_band, width or 0)
     per_lane = 64 // w
-    return [(LANES[b // per_lane], (b % per_lane) * w, w) for b in range(PARAMS.bands)]
+    n = min(PARAMS.bands, per_lane * len(LANES))
+    return [(LANES[b // per_lane], (b % per_lane) * w, w) for b in range(n)]
+
+
+def lsh_width(rows: int, rows_per_bucket: int) -> int:
+    """Band width for a residue of `rows` rows a side: bloom.yaml's, or wider so that a band value
+    holds about `rows_per_bucket` rows (2^w buckets). A fixed width lets the buckets fill up as
+    the residue grows, past the cap that leaves a crowded band value out, and then no pair is
+    compared at all (10 M x 10 M: 761,482 rows a side, 186 a bucket at 12 bits, 0 links)."""
+    need = max(1, rows) / max(1, rows_per_bucket)
+    return min(32, max(PARAMS.bits_per_band, math.ceil(math.log2(need)) if need > 1 else 0))
 
 
 # --- keys -----------------------------------------------------------------------------------

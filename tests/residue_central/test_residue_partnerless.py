@@ -13,10 +13,12 @@ from __future__ import annotations
 import random
 
 import pytest
+import yaml
 from residue_fixtures import COMMUNE, FIRST, link_pairs, residue_files, surname, typo, write_exports
 
 from pipeline.central.match import link
-from pipeline.shared.linkage_model import load_config
+from pipeline.shared import bloom
+from pipeline.shared.linkage_model import DEFAULT_CONFIG, load_config
 
 RESIDUE_PASS = load_config().residue_pass.name
 STRANGERS, TRUE_PAIRS, HARD = 2000, 40, 12  # per side; > 3M residue pairs: LSH blocking
@@ -50,7 +52,8 @@ def case(tmp_path_factory):
     link(a, b, tmp / "etape1")
     files = residue_files(tmp, caf, cpam, tmp / "etape1", commune=True)
     final = link(a, b, tmp / "out", residue=files)
-    return dict(caf=caf, cpam=cpam, pairs=set(pairs), final=final)
+    return dict(caf=caf, cpam=cpam, pairs=set(pairs), final=final, exports=(a, b), files=files,
+                tmp=tmp)
 
 
 def test_strangers_not_linked(case):
@@ -66,3 +69,36 @@ def test_strangers_not_linked(case):
     model = stats["model"]
     assert model["em_match_share_cap"] <= 1.0 / (0.9 * STRANGERS)
 
+
+
+def test_bands_not_crowded_and_no_alert(case):
+    lsh = case["final"].stats["residue"]["lsh"]
+    assert lsh["bits_per_band"] == bloom.PARAMS.bits_per_band  # 2,040 rows: bloom.yaml's width
+    assert max(lsh["crowded_band_values_share"].values()) < 0.01
+    assert case["final"].stats["residue"]["avertissements"] == []
+
+
+def test_crowded_bands_are_said(case):
+    """Bands whose every value is over the cap compare no pair: the run must say so, not just
+    link nothing (what 10M x 10M did with 12-bit bands)."""
+    raw = yaml.safe_load(DEFAULT_CONFIG.read_text("utf-8"))
+    raw["residue"]["max_bucket"] = 1
+    cfg = case["tmp"] / "crowded.yaml"
+    cfg.write_text(yaml.safe_dump(raw, allow_unicode=True), "utf-8")
+    res = link(*case["exports"], case["tmp"] / "crowded", config=cfg, residue=case["files"])
+    stats = res.stats["residue"]
+    assert min(stats["lsh"]["crowded_band_values_share"].values()) > 0.5
+    assert len(stats["avertissements"]) == 2
+    assert "dépassent 1 lignes" in stats["avertissements"][0]
+
+
+@pytest.mark.parametrize(("rows", "width"), [(1, 12), (79_622, 12), (81_920, 12), (81_921, 13),
+                                             (761_482, 16)])
+def test_band_width_grows_with_the_residue(rows, width):
+    """Declared rows per band value (comparisons.yaml) -> width; the 1M territory keeps 12 bits."""
+    per_bucket = load_config().residue["lsh_rows_per_bucket"]
+    assert per_bucket == 20
+    assert bloom.lsh_width(rows, per_bucket) == width
+    bands = bloom.lsh_bands(width)
+    assert all(w == width and shift + w <= 64 for _, shift, w in bands)
+    assert len(bands) == min(bloom.PARAMS.bands, (64 // width) * len(bloom.LANES))

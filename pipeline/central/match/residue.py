@@ -35,6 +35,7 @@ from pipeline.central.match.model import (
 )
 from pipeline.common.errors import InputError
 from pipeline.common.files import write_text
+from pipeline.common.progress import warn
 from pipeline.shared import bloom
 from pipeline.shared.linkage_model import Comparison, Config
 
@@ -56,6 +57,8 @@ class ResidueSettings:
     pass_name: str
     similarity_levels: tuple[float, ...]
     max_bucket: int
+    rows_per_bucket: int
+    crowded_alert_share: float
     u_sample_pairs: int
     u_same_side_pairs: int
     link_min_similarity: float
@@ -65,7 +68,6 @@ class ResidueSettings:
     review_weight: float
     lanes: tuple[str, ...]
     bits: int
-    bands: tuple[tuple[str, int, int], ...]
     token_comparisons: tuple[str, ...]
     full_comparison_max_pairs: int
     date_known: str
@@ -108,12 +110,15 @@ def settings(cfg: Config) -> ResidueSettings:
                          "residue.link_weight", column="review_weight")
     return ResidueSettings(
         pass_name=cfg.residue_pass.name, similarity_levels=levels,
-        max_bucket=int(raw["max_bucket"]), u_sample_pairs=int(raw["u_sample_pairs"]),
+        max_bucket=int(raw["max_bucket"]),
+        rows_per_bucket=int(raw["lsh_rows_per_bucket"]),
+        crowded_alert_share=float(raw["lsh_crowded_alert_share"]),
+        u_sample_pairs=int(raw["u_sample_pairs"]),
         u_same_side_pairs=int(raw["u_same_side_pairs"]),
         link_min_similarity=float(raw["link_min_similarity"]),
         seed=int(raw["seed"]), m_prior_pairs=float(raw["m_prior_pairs"]),
         link_weight=link_w, review_weight=review_w, lanes=tuple(bloom.LANES),
-        bits=64 * len(bloom.LANES), bands=tuple(bloom.lsh_bands()),
+        bits=64 * len(bloom.LANES),
         token_comparisons=tuple(str(x) for x in raw.get("token_comparisons", [])),
         full_comparison_max_pairs=int(raw.get("full_comparison_max_pairs", 0)),
         date_known=" ".join(str(raw["date_known"]).split()),
@@ -502,21 +507,25 @@ def _score(eng: Engine, model: ResidueModel, source: Table) -> Table:
                components=",\n    ".join(comps), source=source, tf_joins="")
 
 
-def _lsh_pairs(eng: Engine, st: ResidueSettings, res_l: Table, res_r: Table) -> Table:
-    """Pairs sharing the value of at least one LSH band."""
-    keys = {}
+def _lsh_pairs(eng: Engine, st: ResidueSettings, res_l: Table, res_r: Table,
+               bands: list[tuple[str, int, int]]) -> tuple[Table, dict[str, float]]:
+    """Pairs sharing the value of at least one LSH band, and per side the share of band values
+    left out because more than `max_bucket` rows hold them."""
+    keys, crowded = {}, {}
     for side, records in (("l", res_l), ("r", res_r)):
         selects = "\nUNION ALL\n".join(
             render(eng, "residue_band", band=b, lane=lane, shift=shift,
                    mask=(1 << width) - 1, width=width, records=records).strip()
-            for b, (lane, shift, width) in enumerate(st.bands))
+            for b, (lane, shift, width) in enumerate(bands))
         keys[side] = eng.create(f"res_bands_{side}", selects)
+        crowded[side] = float(eng.scalar(render(eng, "residue_band_crowded", keys=keys[side],
+                                                max_bucket=st.max_bucket)) or 0.0)
     lsh = run(eng, "residue_lsh_pairs", "res_lsh", keys_l=keys["l"], keys_r=keys["r"],
               max_bucket=st.max_bucket, res_l=res_l, res_r=res_r, ham=_ham(st),
               max_ham=st.max_distances()[-1])
     for t in keys.values():
         eng.drop(t)
-    return lsh
+    return lsh, crowded
 
 
 def link_residue(eng: Engine, cfg: Config, residue: Mapping[str, Path],
@@ -538,8 +547,12 @@ def link_residue(eng: Engine, cfg: Config, residue: Mapping[str, Path],
     n_l, n_r = eng.count(res_l), eng.count(res_r)
 
     full = n_l * n_r <= st.full_comparison_max_pairs
-    lsh = (run(eng, "residue_all_pairs", "res_lsh", res_l=res_l, res_r=res_r) if full
-           else _lsh_pairs(eng, st, res_l, res_r))
+    bands = bloom.lsh_bands(bloom.lsh_width(max(n_l, n_r), st.rows_per_bucket))
+    crowded: dict[str, float] = {}
+    if full:
+        lsh = run(eng, "residue_all_pairs", "res_lsh", res_l=res_l, res_r=res_r)
+    else:
+        lsh, crowded = _lsh_pairs(eng, st, res_l, res_r, bands)
     cand = run(eng, "residue_candidates", "res_cand", lsh=lsh, clerical=stage.clerical,
                res_l=res_l, res_r=res_r)
     n_lsh = eng.count(lsh)
@@ -577,15 +590,25 @@ def link_residue(eng: Engine, cfg: Config, residue: Mapping[str, Path],
                         f"SELECT lid, rid FROM {kept}")
     lost = eng.scalar(render(eng, "lost_to_one_to_one", scored=scored, assigned=assigned,
                              link_weight=lw))
+    alerts = [f"Résidu : {share:.0%} des valeurs de bande LSH du côté "
+              f"{'prestations' if s == 'l' else 'couverture'} dépassent {st.max_bucket} lignes "
+              f"(bandes de {bands[0][2]} bits) ; des paires ne sont pas comparées, des liaisons "
+              "peuvent manquer."
+              for s, share in crowded.items() if share > st.crowded_alert_share]
+    for a in alerts:
+        warn(a)
     stats: dict[str, Any] = {
         "pass": st.pass_name,
         "residue_rows": {**rows, "caf_encoded_unlinked": n_l, "cpam_encoded_unlinked": n_r},
         "candidate_pairs": {"lsh": int(n_lsh), "total": int(n_cand),
                             "clerical_stage1_only": int(eng.scalar(
                                 f"SELECT count(*) FROM {cand} WHERE source = 1"))},
-        "lsh": {"full_comparison": full, "bands": len(st.bands),
-                "bits_per_band": st.bands[0][2] if st.bands else 0,
-                "max_bucket": st.max_bucket},
+        "lsh": {"full_comparison": full, "bands": len(bands), "bits_per_band": bands[0][2],
+                "max_bucket": st.max_bucket, "rows_per_bucket": st.rows_per_bucket,
+                "crowded_band_values_share": {
+                    ("benefits" if s == "l" else "coverage"): round(v, 4)
+                    for s, v in crowded.items()}},
+        "avertissements": alerts,
         "linked": eng.count(links),
         "clerical_review": eng.count(r_clerical),
         "above_threshold_lost_to_one_to_one": int(lost),
