@@ -38,7 +38,6 @@ import datetime as dt
 import functools
 import hashlib
 import hmac
-import math
 from collections.abc import Sequence
 from importlib import resources
 
@@ -150,13 +149,17 @@ def lsh_bands(width: int | None = None) -> list[tuple[str, int, int]]:
     return [(LANES[b // per_lane], (b % per_lane) * w, w) for b in range(n)]
 
 
-def lsh_width(rows: int, rows_per_bucket: int) -> int:
-    """Band width for a residue of `rows` rows a side: bloom.yaml's, or wider so that a band value
-    holds about `rows_per_bucket` rows (2^w buckets). A fixed width lets the buckets fill up as
-    the residue grows, past the cap that leaves a crowded band value out, and then no pair is
-    compared at all (10 M x 10 M: 761,482 rows a side, 186 a bucket at 12 bits, 0 links)."""
-    need = max(1, rows) / max(1, rows_per_bucket)
-    return min(32, max(PARAMS.bits_per_band, math.ceil(math.log2(need)) if need > 1 else 0))
+def lsh_width(rows_l: int, rows_r: int, max_band_pairs: int) -> int:
+    """Band width for a residue of `rows_l` x `rows_r` rows: bloom.yaml's, or the narrowest wider
+    one whose bands hold at most `max_band_pairs` row pairs in all (B bands of w bits: about
+    B * rows_l * rows_r / 2^w). A fixed width lets the band values fill up as the residue
+    grows, past the cap that leaves a crowded value out, and then no pair is compared at all
+    (10 M x 10 M: 761,482 rows a side, 186 a value at 12 bits, 0 links); a width chosen for
+    the rows per value alone (16 bits there) made 566 M band pairs and ran past 600 s."""
+    for w in range(PARAMS.bits_per_band, 64):
+        if len(lsh_bands(w)) * rows_l * rows_r / 2**w <= max_band_pairs:
+            return w
+    return 63
 
 
 # --- keys -----------------------------------------------------------------------------------

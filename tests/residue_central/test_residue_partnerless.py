@@ -92,13 +92,15 @@ def test_crowded_bands_are_said(case):
     assert "dépassent 1 lignes" in stats["avertissements"][0]
 
 
-@pytest.mark.parametrize(("rows", "width"), [(1, 12), (79_622, 12), (81_920, 12), (81_921, 13),
-                                             (761_482, 16)])
-def test_band_width_grows_with_the_residue(rows, width):
-    """Declared rows per band value (comparisons.yaml) -> width; the 1M territory keeps 12 bits."""
-    per_bucket = load_config().residue["lsh_rows_per_bucket"]
-    assert per_bucket == 20
-    assert bloom.lsh_width(rows, per_bucket) == width
+@pytest.mark.parametrize(("rows", "width", "n_bands"), [
+    (1, 12, 80), (79_622, 12, 80), (88_000, 13, 64), (200_000, 15, 64), (761_482, 18, 48)])
+def test_band_width_grows_with_the_residue(rows, width, n_bands):
+    """The declared pair budget (comparisons.yaml) -> width; the 1M territory keeps 12 bits, and
+    every width keeps the bands' row pairs under the budget."""
+    budget = load_config().residue["lsh_max_band_pairs"]
+    assert budget == 150_000_000
+    assert bloom.lsh_width(rows, rows, budget) == width
     bands = bloom.lsh_bands(width)
+    assert len(bands) == n_bands
     assert all(w == width and shift + w <= 64 for _, shift, w in bands)
-    assert len(bands) == min(bloom.PARAMS.bands, (64 // width) * len(bloom.LANES))
+    assert len(bands) * rows * rows / 2**width <= budget

@@ -57,7 +57,7 @@ class ResidueSettings:
     pass_name: str
     similarity_levels: tuple[float, ...]
     max_bucket: int
-    rows_per_bucket: int
+    max_band_pairs: int
     crowded_alert_share: float
     u_sample_pairs: int
     u_same_side_pairs: int
@@ -111,7 +111,7 @@ def settings(cfg: Config) -> ResidueSettings:
     return ResidueSettings(
         pass_name=cfg.residue_pass.name, similarity_levels=levels,
         max_bucket=int(raw["max_bucket"]),
-        rows_per_bucket=int(raw["lsh_rows_per_bucket"]),
+        max_band_pairs=int(raw["lsh_max_band_pairs"]),
         crowded_alert_share=float(raw["lsh_crowded_alert_share"]),
         u_sample_pairs=int(raw["u_sample_pairs"]),
         u_same_side_pairs=int(raw["u_same_side_pairs"]),
@@ -547,7 +547,7 @@ def link_residue(eng: Engine, cfg: Config, residue: Mapping[str, Path],
     n_l, n_r = eng.count(res_l), eng.count(res_r)
 
     full = n_l * n_r <= st.full_comparison_max_pairs
-    bands = bloom.lsh_bands(bloom.lsh_width(max(n_l, n_r), st.rows_per_bucket))
+    bands = bloom.lsh_bands(bloom.lsh_width(n_l, n_r, st.max_band_pairs))
     crowded: dict[str, float] = {}
     if full:
         lsh = run(eng, "residue_all_pairs", "res_lsh", res_l=res_l, res_r=res_r)
@@ -604,7 +604,7 @@ def link_residue(eng: Engine, cfg: Config, residue: Mapping[str, Path],
                             "clerical_stage1_only": int(eng.scalar(
                                 f"SELECT count(*) FROM {cand} WHERE source = 1"))},
         "lsh": {"full_comparison": full, "bands": len(bands), "bits_per_band": bands[0][2],
-                "max_bucket": st.max_bucket, "rows_per_bucket": st.rows_per_bucket,
+                "max_bucket": st.max_bucket, "max_band_pairs": st.max_band_pairs,
                 "crowded_band_values_share": {
                     ("benefits" if s == "l" else "coverage"): round(v, 4)
                     for s, v in crowded.items()}},
