@@ -193,11 +193,7 @@ def _link(eng: Engine, cfg: Config, caf_export: Path, cpam_export: Path | Sequen
 
     # Residue requests from the stage-1 links; then, given the agencies' answers, the residue.
     t = time.perf_counter()
-    cpam_paths = ([Path(cpam_export)] if isinstance(cpam_export, str | Path)
-                  else [Path(p) for p in cpam_export])
-    linked = eng.collect(render(eng, "residue_linked_handles", links=links,
-                                caf_handles=caf.handles, cpam_handles=cpam.handles))
-    wanted = residue_stage.requests([caf_export], cpam_paths, linked)
+    wanted = residue_stage.requests(eng, caf, cpam, links)
     requested = residue_stage.write_requests(out_dir, wanted)
     res: residue_stage.ResidueTables | None = None
     residue_stats: dict[str, Any] = {"requests": requested}
