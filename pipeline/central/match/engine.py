@@ -36,7 +36,7 @@ from pipeline.central.match.db import (
 from pipeline.common.errors import InputError
 from pipeline.common.files import write_text
 from pipeline.common.progress import step
-from pipeline.common.tables import write_parquet
+from pipeline.common.tables import is_sorted_on, write_parquet
 from pipeline.shared.linkage_model import IDENTIFIER_ROLE, Comparison, Config, load_config
 
 LINK_COLUMNS = ["caf_handle", "cpam_handle", "pass", "match_weight", "match_probability"]
@@ -356,8 +356,14 @@ def _write_stage1_outputs(eng: Engine, cfg: Config, t: _OutputTables,
     pairs = eng.collect(render(eng, "pairs_output", columns=_explanation_columns(cfg),
                                scored=t.all_scored, caf_handles=t.caf.handles,
                                cpam_handles=t.cpam.handles, links=t.links, extra=extra))
-    # each (caf, cpam) pair once (handles are unique per side): any sort gives the same order
-    pairs = pairs.sort(PAIR_KEY)
+    # Weights cast once, before the rows move (links read match_weight of the same rows).
+    pairs = _weights_as_doubles(pairs)
+    # Each (caf, cpam) pair once (handles are unique per side), so any sort on PAIR_KEY gives
+    # the same order. One-to-one links leave a CAF handle once but for review pairs: on the
+    # CAF handle alone (5 times cheaper than on both handles), both only when that left ties.
+    pairs = pairs.sort(PAIR_KEY[0])
+    if not is_sorted_on(pairs, PAIR_KEY):
+        pairs = pairs.sort(PAIR_KEY)
     out_dir.mkdir(parents=True, exist_ok=True)
     is_link = pl.col("is_link")
     counts = {}
@@ -366,7 +372,7 @@ def _write_stage1_outputs(eng: Engine, cfg: Config, t: _OutputTables,
         write_parquet(frame, out_dir / OUTPUT_FILES[name], sort_by=PAIR_KEY)
         counts[name] = frame.height
         del frame
-    explained = _weights_as_doubles(pairs.drop("is_link", PROVIDER_COLUMN, strict=False))
+    explained = pairs.drop("is_link", PROVIDER_COLUMN, strict=False)
     del pairs
     write_parquet(explained, out_dir / OUTPUT_FILES["explanations"], sort_by=PAIR_KEY)
     return counts
