@@ -13,6 +13,7 @@ import dataclasses
 import json
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -366,16 +367,16 @@ def _write_stage1_outputs(eng: Engine, cfg: Config, t: _OutputTables,
         pairs = pairs.sort(PAIR_KEY)
     out_dir.mkdir(parents=True, exist_ok=True)
     is_link = pl.col("is_link")
-    counts = {}
-    for name, rows in (("links", is_link), ("clerical", ~is_link)):
-        frame = _typed(pairs.filter(rows))
-        write_parquet(frame, out_dir / OUTPUT_FILES[name], sort_by=PAIR_KEY)
-        counts[name] = frame.height
-        del frame
-    explained = pairs.drop("is_link", PROVIDER_COLUMN, strict=False)
+    frames = {"links": _typed(pairs.filter(is_link)), "clerical": _typed(pairs.filter(~is_link)),
+              "explanations": pairs.drop("is_link", PROVIDER_COLUMN, strict=False)}
     del pairs
-    write_parquet(explained, out_dir / OUTPUT_FILES["explanations"], sort_by=PAIR_KEY)
-    return counts
+    # The files are independent and polars' Parquet encoder runs mostly on one core: written
+    # side by side (0.55 s one after the other at 1 M). Each file's bytes depend on its frame only.
+    with ThreadPoolExecutor(max_workers=len(frames)) as pool:
+        for done in [pool.submit(write_parquet, frame, out_dir / OUTPUT_FILES[name],
+                                 sort_by=PAIR_KEY) for name, frame in frames.items()]:
+            done.result()
+    return {"links": frames["links"].height, "clerical": frames["clerical"].height}
 
 
 def _typed(df: pl.DataFrame) -> pl.DataFrame:
