@@ -102,7 +102,7 @@ class BloomParams:
 
 def parse_params(text: str) -> BloomParams:
     """bloom.yaml text -> BloomParams; refuses sizes the encoding cannot honour."""
-    d = yaml.safe_load(text)
+    d = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # libyaml: faster
     items = tuple(ItemSpec(i["label"], i["kind"], tuple(i["components"]), int(i["hashes"]))
                   for i in d["items"])
     p = BloomParams(int(d["version"]), d["info_prefix"], tuple(sorted(d["subkeys"].items())),

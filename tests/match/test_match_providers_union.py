@@ -54,3 +54,30 @@ def test_a_handle_repeated_in_a_later_file_names_that_file_and_line(population: 
         link(p["caf"], [p["all"], dup], tmp / "dup_out", threads=2)
     assert err.value.path == str(dup) and err.value.line == 1
     assert "en double" in err.value.reason
+
+
+def test_residue_requests_are_per_provider_and_cover_the_unlinked_rows(population: dict) -> None:
+    """Each provider of the union gets its request: its own rows stage 1 left unlinked, sorted;
+    together, the rows the single-file run requests."""
+    from pipeline.central.match.residue import request_path
+
+    p, tmp = population["paths"], population["tmp"]
+    one = link(p["caf"], p["all"], tmp / "req_one", threads=2)
+    two = link(p["caf"], [p["cpam"], p["msa"]], tmp / "req_two", threads=2)
+
+    def handles(out, provider: str) -> list[str]:
+        lines = request_path(out, provider).read_text(encoding="utf-8").splitlines()
+        assert lines[0] == "handle"
+        return lines[1:]
+
+    linked = set(pl.read_parquet(two.links)["cpam_handle"])
+    half = population["half"]
+    for provider, rows in (("CPAM", population["cpam"].head(half)),
+                           ("MSA", population["cpam"].slice(half))):
+        expected = sorted(set(rows["handle"]) - linked)
+        assert expected  # the fixture leaves rows of both providers unlinked
+        assert handles(tmp / "req_two", provider) == expected
+    assert sorted(handles(tmp / "req_two", "CPAM") + handles(tmp / "req_two", "MSA")) == \
+        handles(tmp / "req_one", "cpam")
+    assert handles(tmp / "req_two", "caf") == handles(tmp / "req_one", "caf")
+    assert len(handles(tmp / "req_one", "caf")) == one.stats["residue"]["requests"]["caf"]

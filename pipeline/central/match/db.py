@@ -21,6 +21,8 @@ from pipeline.shared.linkage_model import Config
 PACKAGE = "pipeline.central.match"
 # Optional column of the coverage side: the provider of each row (CPAM, MSA...), kept on the links.
 PROVIDER_COLUMN = "fournisseur"
+# Optional column of an export: the row's household holds an opposed person (no residue request).
+OPPOSITION_COLUMN = "opposition"
 
 
 def sql_template(name: str, dialect: str = "") -> str:
@@ -54,6 +56,7 @@ class LoadedExport:
     rows: int
     missing_columns: list[str]
     has_provider: bool
+    has_opposition: bool = False
 
 
 def _schemas(paths: Sequence[Path]) -> list[set[str]]:
@@ -133,12 +136,15 @@ def load_export(engine: Engine, paths: Path | Sequence[Path], table: str, alias:
                 raise InputError(path, "colonne obligatoire absente", column=col)
     present = set().union(*schemas)
     has_provider = PROVIDER_COLUMN in present
+    has_opposition = OPPOSITION_COLUMN in present
+    # the handle table carries what the outputs and the residue requests read besides the handle
+    kept = [c for c, here in ((PROVIDER_COLUMN, has_provider),
+                              (OPPOSITION_COLUMN, has_opposition)) if here]
     wanted = sorted(config.referenced_columns(alias) | {"foyer", "sexe"})
     missing = [c for c in wanted if c not in present]
-    source = _source(engine, table, paths,
-                     [*wanted, "handle", *([PROVIDER_COLUMN] if has_provider else [])])
+    source = _source(engine, table, paths, [*wanted, "handle", *kept])
     columns = ",\n    ".join(_column_expr(c, c in present) for c in wanted)
-    extra = f", {PROVIDER_COLUMN}" if has_provider else ""
+    extra = "".join(f", {c}" for c in kept)
     try:
         handles = run(engine, "export_handles", f"{table}_handles", source=source, extra=extra)
         data = run(engine, "export_tokens", table, source=source, columns=columns)
@@ -157,7 +163,7 @@ def load_export(engine: Engine, paths: Path | Sequence[Path], table: str, alias:
         path, line = _locate(paths, int(dup))
         raise InputError(path, "identifiant de rattachement (handle) en double",
                          line=line, column="handle")
-    return LoadedExport(data, handles, int(n), missing, has_provider)
+    return LoadedExport(data, handles, int(n), missing, has_provider, has_opposition)
 
 
 def counts_by(engine: Engine, table: Table, column: str, where: str = "TRUE") -> dict[Any, int]:

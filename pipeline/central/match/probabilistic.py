@@ -74,12 +74,17 @@ def gamma_case(c: Comparison) -> str:
 def compute_gammas(engine: Engine, config: Config, pairs: Table, target: str, caf: Table,
                    cpam: Table) -> Table:
     """Agreement levels for every pair of table `pairs` into table `target`."""
+    return engine.create(target, gamma_sql(engine, config, pairs, caf, cpam))
+
+
+def gamma_sql(engine: Engine, config: Config, pairs: Table, caf: Table, cpam: Table) -> str:
+    """The SELECT of the agreement levels of the pairs of table `pairs` (gamma.sql)."""
     gammas = ",\n".join(gamma_case(c) for c in config.comparisons)
     tf_cols = "".join(
         f",\n    l.{lv.tf} AS tfv_{c.name}"
         for c in config.comparisons for lv in c.levels[:1] if lv.tf
     )
-    return run(engine, "gamma", target, pairs=pairs, gammas=gammas + tf_cols, caf=caf, cpam=cpam)
+    return render(engine, "gamma", pairs=pairs, gammas=gammas + tf_cols, caf=caf, cpam=cpam)
 
 
 # ---------------------------------------------------------------- u from random pairs
@@ -98,7 +103,7 @@ def sample_random_pairs(engine: Engine, n_l: int, n_r: int, n_pairs: int,
     return engine.load_frame("rand_pairs", pairs), n
 
 
-def level_counts(engine: Engine, config: Config, table: Table) -> list[np.ndarray]:
+def level_counts(engine: Engine, config: Config, table: Table | str) -> list[np.ndarray]:
     """Per comparison, counts of each level >= 0 in `table` (nulls left out).
 
     Summed from the table's agreement patterns (one query, a few hundred rows) rather than one
@@ -114,8 +119,9 @@ def level_counts(engine: Engine, config: Config, table: Table) -> list[np.ndarra
 
 
 def pattern_counts(engine: Engine, config: Config,
-                   table: Table) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct agreement patterns of `table` and their counts (what EM runs on)."""
+                   table: Table | str) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct agreement patterns of `table` (a table, or a subquery with its alias) and their
+    counts (what EM runs on)."""
     cols = ", ".join(f"g_{c.name}" for c in config.comparisons)
     rows = engine.rows(render(engine, "patterns", columns=cols, table=table))
     if not rows:
@@ -169,9 +175,10 @@ def fit(engine: Engine, config: Config, lam: float, cand_gamma: Table,
     caf, cpam, n_l, n_r = sides
     rand_pairs, n_sample = sample_random_pairs(engine, n_l, n_r, config.u_sample_pairs,
                                                config.seed)
-    rand_gamma = compute_gammas(engine, config, rand_pairs, "rand_gamma", caf, cpam)
+    # Only their level counts are read: the random pairs' levels are aggregated as they are
+    # computed (a subquery), never stored (at 1 M pairs, 0.1 s and 10 MB less).
+    rand_gamma = f"(\n{gamma_sql(engine, config, rand_pairs, caf, cpam)}\n) AS rand_gamma"
     u = u_from_counts(level_counts(engine, config, rand_gamma))
-    engine.drop(rand_gamma)
     engine.drop(rand_pairs)
     patterns, counts = pattern_counts(engine, config, cand_gamma)
     n_levels = [c.n_levels for c in config.comparisons]

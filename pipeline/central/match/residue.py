@@ -25,7 +25,15 @@ import polars as pl
 
 from pipeline.central.engines.base import Engine, Table
 from pipeline.central.match import probabilistic
-from pipeline.central.match.db import PROVIDER_COLUMN, LoadedExport, render, run, sql_literal
+from pipeline.central.match.db import (
+    OPPOSITION_COLUMN,
+    PROVIDER_COLUMN,
+    LoadedExport,
+    counts_by,
+    render,
+    run,
+    sql_literal,
+)
 from pipeline.central.match.model import (
     PROB_FLOOR,
     PSEUDO_COUNT,
@@ -134,33 +142,27 @@ def request_path(out_dir: Path, provider: str) -> Path:
     return Path(out_dir) / bloom.RESIDUE_DIR / bloom.RESIDUE_REQUEST.format(provider=provider)
 
 
-def _export_frame(paths: Sequence[Path]) -> pl.DataFrame:
-    frames = []
-    for p in paths:
-        cols = [c for c in ("handle", "opposition", PROVIDER_COLUMN)
-                if c in pl.read_parquet_schema(p)]
-        frames.append(pl.read_parquet(p, columns=cols))
-    return pl.concat(frames, how="diagonal_relaxed")
-
-
-def requests(caf_paths: Sequence[Path], cpam_paths: Sequence[Path],
-             linked: pl.DataFrame) -> dict[str, pl.Series]:
+def requests(eng: Engine, caf: LoadedExport, cpam: LoadedExport,
+             links: Table) -> dict[str, pl.Series]:
     """Per provider, the handles stage 1 left unlinked (the clerical band included) and not
-    opposed, sorted. `linked` = the stage-1 links as (caf_handle, cpam_handle)."""
+    opposed, sorted. `links` = the stage-1 links (lid, rid). From the loaded handle tables by id
+    (request_handles.sql) rather than by re-reading the exports and joining on the handle
+    strings: at 1 M x 1 M 0.05 s instead of 0.3 s."""
     out: dict[str, pl.Series] = {}
-    sides = ((BENEFITS, caf_paths, "caf_handle"), (COVERAGE_DEFAULT, cpam_paths, "cpam_handle"))
-    for default, paths, col in sides:
-        frame = _export_frame(paths)
-        if PROVIDER_COLUMN not in frame.columns:
-            frame = frame.with_columns(pl.lit(default).alias(PROVIDER_COLUMN))
-        # unlinked rows: an anti-join on the handle (a hash join, once) rather than is_in
-        unlinked = frame.join(linked.select(pl.col(col).cast(frame.schema["handle"])
-                                            .alias("handle")), on="handle", how="anti")
-        if "opposition" in unlinked.columns:
-            unlinked = unlinked.filter(~pl.col("opposition").fill_null(False))
-        for provider in frame[PROVIDER_COLUMN].unique().sort().to_list():
-            rows = unlinked.filter(pl.col(PROVIDER_COLUMN) == provider)
-            out[str(provider)] = rows["handle"].sort()
+    sides = ((BENEFITS, caf, "lid"), (COVERAGE_DEFAULT, cpam, "rid"))
+    for default, export, side in sides:
+        provider = f"h.{PROVIDER_COLUMN}" if export.has_provider else sql_literal(default)
+        opposed = (f"coalesce(h.{OPPOSITION_COLUMN}, FALSE)" if export.has_opposition
+                   else "FALSE")
+        unlinked = eng.collect(render(eng, "request_handles", handles=export.handles,
+                                      links=links, side=side, provider=provider,
+                                      opposed=opposed))
+        # every provider of the side gets its file, an empty one when stage 1 linked all its rows
+        providers = (counts_by(eng, export.handles, PROVIDER_COLUMN) if export.has_provider
+                     else {default: export.rows})
+        for value in providers:
+            rows = unlinked.filter(pl.col("provider") == value)
+            out[str(value)] = rows["handle"].sort()
     return dict(sorted(out.items()))
 
 
@@ -168,7 +170,7 @@ def write_requests(out_dir: Path, wanted: Mapping[str, pl.Series]) -> dict[str, 
     """`<out>/residu/demande_<provider>.csv`: one column `handle`, sorted, UTF-8, header."""
     counts = {}
     for provider, handles in wanted.items():
-        text = bloom.REQUEST_COLUMN + "\n" + "".join(f"{h}\n" for h in handles.to_list())
+        text = "\n".join([bloom.REQUEST_COLUMN, *handles.to_list(), ""])
         write_text(request_path(out_dir, provider), text)
         counts[provider] = handles.len()
     return counts
