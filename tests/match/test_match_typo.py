@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
+import yaml
 from match_fixtures import handle_of, write_exports
 
 from pipeline.central.match import link
+from pipeline.shared.linkage_model import DEFAULT_CONFIG
 
 # One row per case; ids: c<case> at the CAF, r<case> at the CPAM (true pairs share the case).
 CAF = [
@@ -103,3 +105,28 @@ def test_namesake_in_the_commune_leaves_the_names_commune_key_ambiguous(tmp_path
     cpam = [dict(same, id="r1", dob=None)]
     assert _links(tmp_path / "two", caf, cpam) == {}
     assert _links(tmp_path / "one", caf[:1], cpam) == {("c1", "r1"): "noms_commune"}
+
+
+def test_child_of_other_parents_is_not_a_first_name_typo_link(tmp_path) -> None:
+    """Two children born the same day, first names one typo apart, other surnames: the CAF
+    child's record knows both parents' NIRs and the CPAM child hangs on a third NIR, so they are
+    two children (comparisons.yaml `parents_connus_concordants`; at 1M, 108 such false links of
+    `prenom_faute`). With the condition replaced by TRUE the same pair links by `prenom_faute`:
+    the refusal is the condition's."""
+    child = dict(sexe=2, dob="2014-05-17")
+    caf = [dict(child, id="c1", foyer="f1", role="ENF", nom="MARTIN", prenom1="LOUISE",
+                nir_parent1="180056117900112", nir_parent2="282036117900234")]
+    cpam = [dict(child, id="r1", role="ENFANT", nom="DURAND", prenom1="LOUISA",
+                 nir_ouvrant_droit="175116117900345")]
+    assert _links(tmp_path / "other_parents", caf, cpam) == {}
+    raw = yaml.safe_load(DEFAULT_CONFIG.read_text("utf-8"))
+    raw["conditions"]["parents_connus_concordants"] = "TRUE"
+    cfg = tmp_path / "sans_condition.yaml"
+    cfg.write_text(yaml.safe_dump(raw, allow_unicode=True), "utf-8")
+    (tmp_path / "control").mkdir()
+    a, b = write_exports(tmp_path / "control", caf, cpam)
+    got = pl.read_parquet(link(a, b, tmp_path / "control" / "out", config=cfg).links)
+    assert got["pass"].to_list() == ["prenom_faute"]
+    # the same child hanging on one of the CAF parents: not refused by the condition
+    same_parent = [dict(cpam[0], nir_ouvrant_droit="180056117900112")]
+    assert _links(tmp_path / "same_parent", caf, same_parent) == {("c1", "r1"): "enfant"}
