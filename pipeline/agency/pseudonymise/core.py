@@ -218,7 +218,9 @@ def build(
                                 + ", ".join(absent))
         handles = local.select(
             "handle", "foyer", "line", *[c for c in contacts if c != "line"], "opposition",
-            *local_place(local, agency, FOYER_NUMBER)).sort("line")
+            *local_place(local, agency, FOYER_NUMBER))
+        if not handles["line"].is_sorted():  # the frame is in line order: no 1M-row sort
+            handles = handles.sort("line")
         if beside_tokens is not None:
             beside_tokens(plain_export.with_columns(frame[FOYER_NUMBER][order]), handles)
         tokens = pending.result()

@@ -6,6 +6,7 @@ computed by the same code on both sides and equal inputs give equal tokens.
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 from pipeline.agency.pseudonymise.phonetic import encode_unique
@@ -63,6 +64,8 @@ def _parent_nirs(df: pl.DataFrame) -> pl.DataFrame:
 
     The first DEM / CJT row with a nir in line order, per dossier: both parents gathered in one
     grouped pass and joined once."""
+    if df["line"].is_sorted() and df.height:  # an ingested extract: first = smallest row
+        return _parent_nirs_sorted(df)
     child = pl.col("role").is_in(["ENF", "APC"])
     parents = df.filter(pl.col("role").is_in(["DEM", "CJT"]) & pl.col("nir").is_not_null())
     if not df["line"].is_sorted():  # an ingested extract is: no sort needed for "first"
@@ -73,6 +76,31 @@ def _parent_nirs(df: pl.DataFrame) -> pl.DataFrame:
     out = df.drop([c for c in first if c in df.columns]).join(
         table, on="matricule", how="left", maintain_order="left")
     return out.with_columns([pl.when(child).then(pl.col(c)).alias(c) for c in first])
+
+
+def _parent_nirs_sorted(df: pl.DataFrame) -> pl.DataFrame:
+    """`_parent_nirs` of a frame in line order, in numpy: dossier numbers as categorical codes
+    (only compared for equality), each dossier's first DEM / CJT row with a nir (the smallest
+    row index), gathered onto the ENF/APC rows. Same columns as the grouped pass and join, for
+    less CPU (no string join of 1M rows). A null dossier number matches nothing, as in the
+    join."""
+    codes = df["matricule"].cast(pl.String).cast(pl.Categorical).to_physical()
+    known = codes.is_not_null().to_numpy()
+    code = codes.fill_null(0).to_numpy().astype(np.intp)
+    role, nir = df["role"], df["nir"]
+    has_nir = nir.is_not_null().to_numpy() & known
+    child = role.is_in(["ENF", "APC"]).fill_null(False).to_numpy() & known
+    out = []
+    for parent, name in (("DEM", "nir_parent1"), ("CJT", "nir_parent2")):
+        rows = np.flatnonzero((role == parent).fill_null(False).to_numpy() & has_nir)
+        first = np.full(codes.len() and int(code.max()) + 1, -1, dtype=np.int64)
+        dossier, at = np.unique(code[rows], return_index=True)  # rows ascending: the first
+        first[dossier] = rows[at]
+        source = np.where(child, first[code], -1)
+        index = pl.Series(source).set(pl.Series(source < 0), None)
+        out.append(nir.gather(index).alias(name))
+    return df.drop([c for c in ("nir_parent1", "nir_parent2") if c in df.columns]).with_columns(
+        out)
 
 
 def _distinct_map(values: pl.Series, fn: pl.Expr) -> pl.Series:
