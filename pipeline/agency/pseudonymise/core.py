@@ -29,7 +29,7 @@ from pipeline.agency.pseudonymise.handles import (
     FOYER_NUMBER,
     assign_handles,
     handle_order,
-    person_handles,
+    keyed_person_handles,
 )
 from pipeline.agency.pseudonymise.leakage import (
     STEP_SAMPLE_ROWS,
@@ -182,8 +182,9 @@ def build(
     # and most numpy steps release the GIL, and both threads only read their frames.
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending_prepared = pool.submit(prepare_components, ingested, agency)
-        person = person_handles(ingested.height, provider, secret=secret, seed=seed)
-        order = handle_order(person)
+        person, person_key = keyed_person_handles(ingested.height, provider, secret=secret,
+                                                  seed=seed)
+        order = handle_order(person, person_key)
         prepared = pending_prepared.result()
         pending = pool.submit(compute_tokens, prepared, agency, secret, engine=engine,
                               prepared=True, catalogue=catalogue, order=order)
