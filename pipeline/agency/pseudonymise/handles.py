@@ -122,15 +122,17 @@ def assign_handles(df: pl.DataFrame, group_key: pl.Expr, agency: str, *,
     if person is None:
         person = person_handles(n, agency, secret=secret, seed=seed)
     grp = df.select(group_key.alias("_g"))["_g"]
-    order = pl.DataFrame({"_g": grp, "_i": pl.int_range(n, eager=True)}).group_by(
-        "_g", maintain_order=True).agg(pl.col("_i").min())
-    first_pos = order.sort("_i")
-    if first_pos["_g"].null_count():
+    if grp.null_count():
         raise ValueError("household key must not be null")
-    foyers = new_handles(first_pos.height, secret=secret, seed=seed, label=f"{agency}/foyer")
-    mapping = first_pos.select(
-        "_g", foyer=foyers, **{FOYER_NUMBER: pl.int_range(pl.len(), dtype=pl.UInt32)})
-    foyer = pl.DataFrame({"_g": grp}).join(mapping, on="_g", how="left",
-                                            maintain_order="left")
-    return df.with_columns(handle=person, foyer=foyer["foyer"],
-                           **{FOYER_NUMBER: foyer[FOYER_NUMBER]})
+    # Each household's number = how many households appeared before its first row. The keys as
+    # categorical codes (compared for equality only) and numpy: no grouping, sort and join of
+    # 1M strings (a third of the CPU).
+    codes = grp.cast(pl.String).cast(pl.Categorical).to_physical()
+    first = codes.is_first_distinct().to_numpy()
+    code = codes.to_numpy()
+    number = np.zeros(int(code.max()) + 1 if n else 0, dtype=np.uint32)
+    number[code[first]] = np.arange(int(first.sum()), dtype=np.uint32)
+    foyer_n = pl.Series(FOYER_NUMBER, number[code], dtype=pl.UInt32)
+    foyers = new_handles(int(first.sum()), secret=secret, seed=seed, label=f"{agency}/foyer")
+    return df.with_columns(handle=person, foyer=foyers.gather(foyer_n),
+                           **{FOYER_NUMBER: foyer_n})
