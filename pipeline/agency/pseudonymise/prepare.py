@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from pipeline.agency.pseudonymise.phonetic import encode_unique
+from pipeline.agency.pseudonymise.phonetic import encode_unique, map_back
 from pipeline.shared.providers import AGENCIES
 from pipeline.shared.token_catalogue import DELETION_MARK
 
@@ -107,7 +107,7 @@ def _distinct_map(values: pl.Series, fn: pl.Expr) -> pl.Series:
     """`fn` (an expression of pl.col("v")) computed once per distinct value, mapped back."""
     uniq = values.drop_nulls().unique()
     mapped = pl.DataFrame({"v": uniq}).select(fn).to_series()
-    return values.replace_strict(uniq, mapped, default=None, return_dtype=mapped.dtype)
+    return map_back(values, uniq, mapped)
 
 
 DATE_KEYS = ["date_naissance", "naiss_annee", "naiss_mois", "naiss_jour"]

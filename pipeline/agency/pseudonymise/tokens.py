@@ -39,6 +39,7 @@ from pipeline.agency.pseudonymise.hmac_engine import (
     get_engine,
     hmac_key,
 )
+from pipeline.agency.pseudonymise.phonetic import ENUM_MAX
 from pipeline.agency.pseudonymise.prepare import (
     component_expr,
     deletion_variant,
@@ -56,9 +57,6 @@ from pipeline.shared.token_catalogue import (  # noqa: F401  (re-exported for ag
 
 TOKEN_THREADS = 2  # threads computing the token chains (the agency machines have 2+ cores)
 BLOCK = 16  # AES block = a component digest = a token, in bytes
-# Up to this many distinct values, a component's row indexes come from an Enum cast (cheaper
-# than replace_strict's join on small tables, dearer on ~250,000 parent NIRs)
-ENUM_MAX = 65_535
 COMPONENT_SUBKEY = "composant"  # HKDF info suffix of Kc (token subkeys all start with tok_)
 
 
