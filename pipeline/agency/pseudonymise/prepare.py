@@ -78,6 +78,12 @@ def _parent_nirs(df: pl.DataFrame) -> pl.DataFrame:
     return out.with_columns([pl.when(child).then(pl.col(c)).alias(c) for c in first])
 
 
+# A parent NIR component and where its values come from: the `nir` of the row this column
+# names (added by `_parent_nirs_sorted`, null where there is no parent): tokens.py then reuses
+# the nir's digests instead of hashing ~300,000 parent NIRs again.
+PARENT_ROWS = {"nir_parent1": ("nir", "_ligne_parent1"), "nir_parent2": ("nir", "_ligne_parent2")}
+
+
 def _parent_nirs_sorted(df: pl.DataFrame) -> pl.DataFrame:
     """`_parent_nirs` of a frame in line order, in numpy: dossier numbers as categorical codes
     (only compared for equality), each dossier's first DEM / CJT row with a nir (the smallest
@@ -97,8 +103,8 @@ def _parent_nirs_sorted(df: pl.DataFrame) -> pl.DataFrame:
         dossier, at = np.unique(code[rows], return_index=True)  # rows ascending: the first
         first[dossier] = rows[at]
         source = np.where(child, first[code], -1)
-        index = pl.Series(source).set(pl.Series(source < 0), None)
-        out.append(nir.gather(index).alias(name))
+        index = pl.Series(PARENT_ROWS[name][1], source).set(pl.Series(source < 0), None)
+        out += [nir.gather(index).alias(name), index]
     return df.drop([c for c in ("nir_parent1", "nir_parent2") if c in df.columns]).with_columns(
         out)
 

@@ -41,6 +41,7 @@ from pipeline.agency.pseudonymise.hmac_engine import (
 )
 from pipeline.agency.pseudonymise.phonetic import ENUM_MAX
 from pipeline.agency.pseudonymise.prepare import (
+    PARENT_ROWS,
     component_expr,
     deletion_variant,
     prepare_components,
@@ -125,6 +126,8 @@ class _Components:
 
     def base(self, name: str) -> tuple[pl.Series, np.ndarray, np.ndarray]:
         """(distinct non-null values, row -> value index (0 where null), row is not null)."""
+        if name not in self._bases and self._from_rows(name):
+            return self._bases[name]
         if name not in self._bases:
             col = self.frame.select(component_expr(name).alias("v")).to_series()
             uniq = col.drop_nulls().unique()  # any order: a digest depends on its value only
@@ -150,6 +153,24 @@ class _Components:
                 rows, valid = rows.take(self.order), valid.take(self.order)
             self._bases[name] = (uniq, rows.astype(np.intp, copy=False), valid)
         return self._bases[name]
+
+    def _from_rows(self, name: str) -> bool:
+        """A parent NIR whose rows name the row holding its value (PARENT_ROWS): when that
+        column is hashed row by row, its digests serve as they are, indexed by those rows."""
+        source, row_column = PARENT_ROWS.get(name, (None, None))
+        if source is None or row_column not in self.frame.columns:
+            return False
+        uniq = self.base(source)[0]
+        if source not in self._rowwise:
+            return False
+        index = self.frame[row_column]
+        valid = index.is_not_null().to_numpy()
+        rows = index.fill_null(0).to_numpy()
+        if self.order is not None:
+            rows, valid = rows.take(self.order), valid.take(self.order)
+        self._alias[name] = self._alias.get(source, source)
+        self._bases[name] = (uniq, rows.astype(np.intp, copy=False), valid)
+        return True
 
     def get(self, component: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(digests (m x 2 uint64), row index, row valid) of a component."""
