@@ -130,8 +130,9 @@ class _Components:
             return self._bases[name]
         if name not in self._bases:
             col = self.frame.select(component_expr(name).alias("v")).to_series()
-            uniq = col.drop_nulls().unique()  # any order: a digest depends on its value only
-            if uniq.len() > col.len() // 2:  # near-unique (a NIR): hash every row in place
+            # Near-unique (a NIR): hash every row in place. The estimate (HyperLogLog, a tenth
+            # of an exact count) only picks the cheaper way: both give the same digests.
+            if col.approx_n_unique() > col.len() // 2:
                 index = pl.int_range(col.len(), eager=True).set(col.is_null(), None)
                 uniq = col.fill_null("")
                 # a masked copy of an earlier row-hashed column (nir_certifie of nir): its
@@ -142,11 +143,12 @@ class _Components:
                     (other for other, ocol in self._rowwise.items()
                      if (col.is_null() | (col == ocol).fill_null(False)).all()), name)
                 self._rowwise[name] = col
-            elif uniq.len() <= ENUM_MAX:  # an Enum's codes are the indexes into uniq
-                index = col.cast(pl.Enum(uniq)).to_physical()  # half replace_strict's cost
             else:
-                index = col.replace_strict(uniq, pl.int_range(uniq.len(), eager=True,
-                                                              dtype=pl.UInt32), default=None)
+                uniq = col.drop_nulls().unique()  # any order: a digest depends on its value only
+                index = (col.cast(pl.Enum(uniq)).to_physical()  # codes = indexes into uniq
+                         if uniq.len() <= ENUM_MAX else  # (half replace_strict's cost)
+                         col.replace_strict(uniq, pl.int_range(uniq.len(), eager=True,
+                                                               dtype=pl.UInt32), default=None))
             valid = index.is_not_null().to_numpy()
             rows = index.fill_null(0).to_numpy()
             if self.order is not None:  # rows in the caller's order (gathered while narrow)
