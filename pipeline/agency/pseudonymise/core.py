@@ -35,6 +35,7 @@ from pipeline.agency.pseudonymise.leakage import (
     STEP_SAMPLE_ROWS,
     agency_truth,
     frequency_leakage_frame,
+    household_sample,
 )
 from pipeline.agency.pseudonymise.opposition import OppositionList, flag_opposition, read_opposition
 from pipeline.agency.pseudonymise.prepare import prepare_components
@@ -290,7 +291,14 @@ def pseudonymise(
     def beside_tokens(plain: pl.DataFrame, handles: pl.DataFrame) -> None:
         """While the tokens are computed: the attacks' truth and the k-anonymity figures
         (they read the export's plain columns only, rows grouped by foyer)."""
-        beside["truth"] = agency_truth(ingested, handles, agency)
+        # only the households the attacks sample (the export has the handles' rows and ids)
+        sampled = household_sample(handles.height, STEP_SAMPLE_ROWS)
+        if sampled is None:
+            beside["truth"] = agency_truth(ingested, handles, agency)
+        else:
+            kept = handles.filter(sampled)
+            beside["truth"] = agency_truth(
+                ingested.filter(pl.col("line").is_in(kept["line"].implode())), kept, agency)
         beside["k"] = export_k(plain, attribute_columns(plain.drop(FOYER_NUMBER)),
                                group=FOYER_NUMBER)
 
