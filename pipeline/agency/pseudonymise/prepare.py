@@ -130,7 +130,10 @@ def _date_components(df: pl.DataFrame) -> list[pl.Series]:
     annee = pl.col("naiss_annee").cast(pl.Int32).cast(pl.String).str.zfill(4)
     mois, jour = _two_digits("naiss_mois"), _two_digits("naiss_jour")
     keys = df.select(DATE_KEYS)
-    table = keys.unique().with_columns(
+    packed = _date_key(keys)
+    if packed is not None:  # one integer per row: a cheaper distinct and map back
+        keys = keys.with_columns(_k=packed)
+    table = (keys.unique() if packed is None else keys.unique("_k", keep="any")).with_columns(
         dob=pl.col("date_naissance").dt.to_string("%Y-%m-%d"),
         annee=annee,
         mois=mois,
@@ -139,8 +142,30 @@ def _date_components(df: pl.DataFrame) -> list[pl.Series]:
             (pl.col("naiss_jour") <= 12) & (pl.col("naiss_jour") != pl.col("naiss_mois"))
         ).then(pl.concat_str([annee, jour, mois], separator="-")),
     )
-    return keys.join(table, on=DATE_KEYS, how="left", maintain_order="left",
-                     nulls_equal=True).drop(DATE_KEYS).get_columns()
+    if packed is None:
+        return keys.join(table, on=DATE_KEYS, how="left", maintain_order="left",
+                         nulls_equal=True).drop(DATE_KEYS).get_columns()
+    index = packed.replace_strict(table["_k"], pl.int_range(table.height, eager=True,
+                                                            dtype=pl.UInt32))
+    return [table[c].gather(index) for c in ("dob", "annee", "mois", "jour", "dob_swap")]
+
+
+def _date_key(keys: pl.DataFrame) -> pl.Series | None:
+    """The four birth-date keys packed in one Int64, equal exactly when all four are (a null
+    is its own value), or None when a part is out of the packed range (then the caller groups
+    on the four columns): day count + 2^31 + 1 on 33 bits, year + 1 on 14, month + 1 and
+    day + 1 on 7 each (0 for a null)."""
+    widths = {"naiss_annee": 14, "naiss_mois": 7, "naiss_jour": 7}
+    bounds = keys.select([f(c).alias(f"{c}{f.__name__}") for c in widths
+                          for f in (pl.min, pl.max)]).row(0)
+    for i, bits in enumerate(widths.values()):
+        low, high = bounds[2 * i], bounds[2 * i + 1]
+        if low is not None and (low < -1 or high > 2**bits - 2):
+            return None
+    key = (pl.col("date_naissance").cast(pl.Int64) + 2**31 + 1).fill_null(0)
+    for c, bits in widths.items():
+        key = key * 2**bits + (pl.col(c).cast(pl.Int64) + 1).fill_null(0)
+    return keys.select(key.alias("_k")).to_series()
 
 
 def prepare_components(df: pl.DataFrame, agency: str) -> pl.DataFrame:
