@@ -59,6 +59,7 @@ from pipeline.shared.token_catalogue import (  # noqa: F401  (re-exported for ag
 TOKEN_THREADS = 2  # threads computing the token chains (the agency machines have 2+ cores)
 BLOCK = 16  # AES block = a component digest = a token, in bytes
 COMPONENT_SUBKEY = "composant"  # HKDF info suffix of Kc (token subkeys all start with tok_)
+NEAR_UNIQUE_PROBE = 10_000  # rows looked at before estimating a component's distinct count
 
 
 # --- the definition, in plain Python (reference; tiny inputs only) ---------------------------
@@ -130,9 +131,12 @@ class _Components:
             return self._bases[name]
         if name not in self._bases:
             col = self.frame.select(component_expr(name).alias("v")).to_series()
-            # Near-unique (a NIR): hash every row in place. The estimate (HyperLogLog, a tenth
-            # of an exact count) only picks the cheaper way: both give the same digests.
-            if col.approx_n_unique() > col.len() // 2:
+            # Near-unique (a NIR): hash every row in place. The first rows, then an estimate
+            # (HyperLogLog, a tenth of an exact count) only pick the cheaper way: both ways
+            # give the same digests.
+            head = col.head(NEAR_UNIQUE_PROBE)
+            if (head.n_unique() > head.len() // 2
+                    and col.approx_n_unique() > col.len() // 2):
                 index = pl.int_range(col.len(), eager=True).set(col.is_null(), None)
                 uniq = col.fill_null("")
                 # a masked copy of an earlier row-hashed column (nir_certifie of nir): its
@@ -247,6 +251,8 @@ def _int_column(name: str, state: np.ndarray, rows: np.ndarray | None, n: int) -
         kept[rows] = True
         validity = pa.py_buffer(np.packbits(kept, bitorder="little"))
         first = values
+    if validity is None:  # a fresh array: polars takes it as it is
+        return pl.Series(name, first.view(np.int64))
     arr = pa.Array.from_buffers(pa.int64(), n, [validity, pa.py_buffer(first.view(np.int64))])
     return pl.Series(name, arr)
 
