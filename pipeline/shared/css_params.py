@@ -14,6 +14,7 @@ alternating residence). Summing increments reproduces the official cells for n <
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import math
 from dataclasses import dataclass
@@ -81,10 +82,19 @@ def default_parameters_path() -> Path:
     return Path(__file__).resolve().parent / "parameters" / "css.yaml"
 
 
+_PARSED: dict[str, Any] = {}  # file text -> parsed table (one step asks for it 3 times)
+
+
 def load_parameters(path: Path | None = None) -> dict[str, Any]:
+    """The parameter table, parsed once per distinct file text (the text is read each call, so
+    an edited or re-pinned file is parsed again); a deep copy, callers may change it."""
     path = path or default_parameters_path()
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        if text not in _PARSED:
+            _PARSED.clear()
+            _PARSED[text] = yaml.safe_load(text)
+        data = copy.deepcopy(_PARSED[text])
     except (OSError, yaml.YAMLError) as exc:
         raise InputError(path, f"paramètres CSS illisibles ({type(exc).__name__})") from exc
     if not isinstance(data, dict) or "ceilings" not in data:

@@ -29,12 +29,13 @@ from pipeline.agency.pseudonymise.handles import (
     FOYER_NUMBER,
     assign_handles,
     handle_order,
-    person_handles,
+    keyed_person_handles,
 )
 from pipeline.agency.pseudonymise.leakage import (
     STEP_SAMPLE_ROWS,
     agency_truth,
     frequency_leakage_frame,
+    household_sample,
 )
 from pipeline.agency.pseudonymise.opposition import OppositionList, flag_opposition, read_opposition
 from pipeline.agency.pseudonymise.prepare import prepare_components
@@ -182,8 +183,9 @@ def build(
     # and most numpy steps release the GIL, and both threads only read their frames.
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending_prepared = pool.submit(prepare_components, ingested, agency)
-        person = person_handles(ingested.height, provider, secret=secret, seed=seed)
-        order = handle_order(person)
+        person, person_key = keyed_person_handles(ingested.height, provider, secret=secret,
+                                                  seed=seed)
+        order = handle_order(person, person_key)
         prepared = pending_prepared.result()
         pending = pool.submit(compute_tokens, prepared, agency, secret, engine=engine,
                               prepared=True, catalogue=catalogue, order=order)
@@ -218,7 +220,9 @@ def build(
                                 + ", ".join(absent))
         handles = local.select(
             "handle", "foyer", "line", *[c for c in contacts if c != "line"], "opposition",
-            *local_place(local, agency, FOYER_NUMBER)).sort("line")
+            *local_place(local, agency, FOYER_NUMBER))
+        if not handles["line"].is_sorted():  # the frame is in line order: no 1M-row sort
+            handles = handles.sort("line")
         if beside_tokens is not None:
             beside_tokens(plain_export.with_columns(frame[FOYER_NUMBER][order]), handles)
         tokens = pending.result()
@@ -287,7 +291,14 @@ def pseudonymise(
     def beside_tokens(plain: pl.DataFrame, handles: pl.DataFrame) -> None:
         """While the tokens are computed: the attacks' truth and the k-anonymity figures
         (they read the export's plain columns only, rows grouped by foyer)."""
-        beside["truth"] = agency_truth(ingested, handles, agency)
+        # only the households the attacks sample (the export has the handles' rows and ids)
+        sampled = household_sample(handles.height, STEP_SAMPLE_ROWS)
+        if sampled is None:
+            beside["truth"] = agency_truth(ingested, handles, agency)
+        else:
+            kept = handles.filter(sampled)
+            beside["truth"] = agency_truth(
+                ingested.filter(pl.col("line").is_in(kept["line"].implode())), kept, agency)
         beside["k"] = export_k(plain, attribute_columns(plain.drop(FOYER_NUMBER)),
                                group=FOYER_NUMBER)
 

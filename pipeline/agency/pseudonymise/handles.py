@@ -64,26 +64,45 @@ def _prefix_key(handles: pl.Series) -> pl.Series | None:
     return key
 
 
-def handle_order(handles: pl.Series) -> np.ndarray:
+def handle_order(handles: pl.Series, key: pl.Series | None = None) -> np.ndarray:
     """The row order that sorts `handles` as text, as indices: through the integer key of their
-    first 64 bits when it decides (every handle 32 hex, those keys distinct), else the text."""
-    key = _prefix_key(handles)
+    first 64 bits when it decides (every handle 32 hex, those keys distinct), else the text.
+    `key`: that key when the caller already has it (`keyed_handles`)."""
+    key = _prefix_key(handles) if key is None else key
     return (handles if key is None else key).arg_sort().to_numpy()
+
+
+def keyed_handles(n: int, *, secret: bytes | None = None, seed: int | None = None,
+                  label: str) -> tuple[pl.Series, pl.Series | None]:
+    """`new_handles` and their `_prefix_key`, read from the random bytes themselves (the hex
+    text's first 16 characters are the first 8 bytes, big-endian): no parse of 1M strings."""
+    buf = random_bytes(n * HANDLE_BYTES, secret=secret, seed=seed, label=label)
+    handles = bytes_to_hex(buf)
+    words = np.frombuffer(buf, dtype=">u8", count=2 * n)[::2].astype(np.uint64)
+    key: pl.Series | None = pl.Series(handles.name, words, dtype=pl.UInt64)
+    if key.n_unique() != n:
+        key = None
+        if handles.n_unique() != n:
+            raise PipelineError("collision de handles aléatoires : relancez la pseudonymisation")
+    return handles, key
 
 
 def new_handles(n: int, *, secret: bytes | None = None, seed: int | None = None,
                 label: str) -> pl.Series:
     """`n` distinct 32-hex handles (a collision, odds 2^-128 x n^2, is refused, not ignored)."""
-    handles = bytes_to_hex(random_bytes(n * HANDLE_BYTES, secret=secret, seed=seed, label=label))
-    if _prefix_key(handles) is None and handles.n_unique() != n:
-        raise PipelineError("collision de handles aléatoires : relancez la pseudonymisation")
-    return handles
+    return keyed_handles(n, secret=secret, seed=seed, label=label)[0]
 
 
 def person_handles(n: int, agency: str, *, secret: bytes | None,
                    seed: int | None) -> pl.Series:
     """The `n` person handles of `agency`'s rows in line order (the `handle` column)."""
-    return new_handles(n, secret=secret, seed=seed, label=f"{agency}/person")
+    return keyed_person_handles(n, agency, secret=secret, seed=seed)[0]
+
+
+def keyed_person_handles(n: int, agency: str, *, secret: bytes | None,
+                         seed: int | None) -> tuple[pl.Series, pl.Series | None]:
+    """`person_handles` and their integer key (for `handle_order`)."""
+    return keyed_handles(n, secret=secret, seed=seed, label=f"{agency}/person")
 
 
 def assign_handles(df: pl.DataFrame, group_key: pl.Expr, agency: str, *,
@@ -103,15 +122,17 @@ def assign_handles(df: pl.DataFrame, group_key: pl.Expr, agency: str, *,
     if person is None:
         person = person_handles(n, agency, secret=secret, seed=seed)
     grp = df.select(group_key.alias("_g"))["_g"]
-    order = pl.DataFrame({"_g": grp, "_i": pl.int_range(n, eager=True)}).group_by(
-        "_g", maintain_order=True).agg(pl.col("_i").min())
-    first_pos = order.sort("_i")
-    if first_pos["_g"].null_count():
+    if grp.null_count():
         raise ValueError("household key must not be null")
-    foyers = new_handles(first_pos.height, secret=secret, seed=seed, label=f"{agency}/foyer")
-    mapping = first_pos.select(
-        "_g", foyer=foyers, **{FOYER_NUMBER: pl.int_range(pl.len(), dtype=pl.UInt32)})
-    foyer = pl.DataFrame({"_g": grp}).join(mapping, on="_g", how="left",
-                                            maintain_order="left")
-    return df.with_columns(handle=person, foyer=foyer["foyer"],
-                           **{FOYER_NUMBER: foyer[FOYER_NUMBER]})
+    # Each household's number = how many households appeared before its first row. The keys as
+    # categorical codes (compared for equality only) and numpy: no grouping, sort and join of
+    # 1M strings (a third of the CPU).
+    codes = grp.cast(pl.String).cast(pl.Categorical).to_physical()
+    first = codes.is_first_distinct().to_numpy()
+    code = codes.to_numpy()
+    number = np.zeros(int(code.max()) + 1 if n else 0, dtype=np.uint32)
+    number[code[first]] = np.arange(int(first.sum()), dtype=np.uint32)
+    foyer_n = pl.Series(FOYER_NUMBER, number[code], dtype=pl.UInt32)
+    foyers = new_handles(int(first.sum()), secret=secret, seed=seed, label=f"{agency}/foyer")
+    return df.with_columns(handle=person, foyer=foyers.gather(foyer_n),
+                           **{FOYER_NUMBER: foyer_n})

@@ -65,6 +65,17 @@ def encode_unique(values: pl.Series) -> pl.Series:
     """Soundex2 of a column, computed once per distinct value then mapped back."""
     uniq = values.drop_nulls().unique()
     codes = pl.DataFrame({"v": uniq}).select(soundex2(pl.col("v"))).to_series()
-    return values.replace_strict(uniq, codes, default=None, return_dtype=pl.String).alias(
-        values.name
-    )
+    return map_back(values, uniq, codes).alias(values.name)
+
+
+# Up to this many distinct values, `map_back` reads each row's index from an Enum cast (half the
+# CPU of replace_strict's join on 1M rows; dearer on ~250,000 distinct NIRs)
+ENUM_MAX = 65_535
+
+
+def map_back(values: pl.Series, uniq: pl.Series, mapped: pl.Series) -> pl.Series:
+    """`values` (strings) with each value of `uniq` (distinct, non-null) replaced by the
+    `mapped` value at the same position; null stays null (replace_strict, default None)."""
+    if 0 < uniq.len() <= ENUM_MAX:  # an Enum's codes are the positions in uniq
+        return mapped.gather(values.cast(pl.Enum(uniq)).to_physical())
+    return values.replace_strict(uniq, mapped, default=None, return_dtype=mapped.dtype)

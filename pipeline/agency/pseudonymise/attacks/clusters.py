@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from pipeline.agency.pseudonymise.tokens import V1_CATALOGUE, TokenCatalogue, load_catalogue
@@ -79,18 +80,48 @@ def components(frame: pl.DataFrame, columns: list[str]) -> pl.Series:
     # million values, could only merge two classes: the measure errs towards the attacker)
     keys = frame.select([pl.when(pl.col(c).is_not_null()).then(pl.col(c).hash(seed=0)).alias(c)
                          for c in columns])
-    work = keys.with_columns(lab=pl.int_range(n, dtype=pl.Int64))
+    groups = [g for g in (_runs(keys[c]) for c in columns) if g is not None]
+    lab = np.arange(n, dtype=np.int64)
     for _ in range(MAX_ROUNDS):
-        stepped = work.with_columns(lab=pl.min_horizontal(
-            pl.col("lab"),
-            *[pl.when(pl.col(c).is_not_null()).then(pl.col("lab").min().over(c)) for c in columns],
-        ))
-        lab = stepped["lab"]
-        lab = lab.gather(lab).gather(lab.gather(lab))  # pointer jumping: labels point inside
-        if lab.equals(work["lab"]):
+        stepped = lab.copy()
+        for rows, starts, sizes in groups:  # each row takes the smallest label of its values
+            smallest = np.minimum.reduceat(lab[rows], starts)
+            stepped[rows] = np.minimum(stepped[rows], np.repeat(smallest, sizes))
+        while True:  # pointer jumping: labels point inside
+            jumped = stepped[stepped]
+            if np.array_equal(jumped, stepped):
+                break
+            stepped = jumped
+        if np.array_equal(stepped, lab):
             break
-        work = work.with_columns(lab=lab)
-    return work["lab"].alias("classe")
+        lab = stepped
+    return pl.Series("classe", lab, dtype=pl.Int64)
+
+
+def _runs(hashes: pl.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Rows sharing a non-null value with another row, grouped: (rows, start of each group in
+    `rows`, group sizes); None when every value is unique (a near-unique key joins nothing).
+    Labels are propagated in numpy along these groups (min-label propagation with pointer
+    jumping, to the fixpoint: every row labelled with its component's smallest row index, the
+    same labels as the windowed version, for a fraction of its CPU on 25,000 x 40 columns)."""
+    valid = hashes.is_not_null().to_numpy()
+    rows = np.flatnonzero(valid)
+    values = hashes.to_numpy()[rows] if rows.size else np.zeros(0, dtype=np.uint64)
+    order = np.argsort(values, kind="stable")
+    rows, values = rows[order], values[order]
+    if rows.size < 2:
+        return None
+    first = np.empty(rows.size, dtype=bool)
+    first[0] = True
+    np.not_equal(values[1:], values[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    sizes = np.diff(np.append(starts, rows.size))
+    shared = sizes > 1
+    if not shared.any():
+        return None
+    rows = rows[np.repeat(shared, sizes)]
+    sizes = sizes[shared]
+    return rows, np.concatenate(([0], np.cumsum(sizes)[:-1])), sizes
 
 
 def partition_stats(labels: pl.Series) -> dict:
