@@ -68,6 +68,21 @@ def is_sorted_on(df: pl.DataFrame, keys: Sequence[str]) -> bool:
     return bool(df.select(in_order.alias("in_order")).to_series().head(df.height - 1).all())
 
 
+def rank_in_sorted_groups(ordered: pl.DataFrame, height: int, name: str,
+                          dtype: type[pl.DataType]) -> pl.Series:
+    """1-based rank of each row within its group, scattered back to the original row order.
+
+    `ordered`: columns `_row` (original row index) and `_g` (group), already sorted by group then
+    by rank order; `height`: rows of the original frame. One sort and this pass replace a
+    window ranking within each group (several times the CPU on 1M rows, same ranks)."""
+    position = pl.int_range(pl.len(), dtype=pl.Int64)
+    starts = (position == 0) | pl.col("_g").ne_missing(pl.col("_g").shift(1))
+    ranked = ordered.select(
+        "_row", rank=(position - pl.when(starts).then(position).forward_fill() + 1).cast(dtype))
+    return pl.Series(name, [None], dtype=dtype).new_from_index(0, height).scatter(
+        ranked["_row"], ranked["rank"])
+
+
 def write_csv(
     df: pl.DataFrame,
     target: str | Path,

@@ -26,6 +26,7 @@ from pathlib import Path
 import polars as pl
 
 from pipeline.common.errors import InputError
+from pipeline.common.tables import rank_in_sorted_groups
 from pipeline.shared import features as feats
 from pipeline.shared.css_params import dependant_age_limit
 from pipeline.shared.providers import AGENCIES
@@ -108,13 +109,7 @@ def household_rank(frame: pl.DataFrame, group: str = "matricule",
         pl.col(group).alias("_g"), role_order.alias("_role"), seniority.alias("_seniority"),
         alternating.alias("_alternating"), pl.col(tiebreak).alias("_tiebreak"),
     ).with_row_index("_row").sort(keys, nulls_last=True)
-    position = pl.int_range(pl.len(), dtype=pl.Int64)
-    starts = (position == 0) | pl.col("_g").ne_missing(pl.col("_g").shift(1))
-    ranked = ordered.select(
-        "_row", rank=(position - pl.when(starts).then(position).forward_fill() + 1)
-        .cast(pl.Int16))
-    return pl.Series("rang_foyer", [None], dtype=pl.Int16).new_from_index(
-        0, frame.height).scatter(ranked["_row"], ranked["rank"])
+    return rank_in_sorted_groups(ordered, frame.height, "rang_foyer", pl.Int16)
 
 
 def export_age_fields(frame: pl.DataFrame, group: str, seniority: pl.Expr, tiebreak: str,

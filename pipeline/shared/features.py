@@ -20,6 +20,7 @@ import polars as pl
 import yaml
 
 from pipeline.common.errors import InputError
+from pipeline.common.tables import rank_in_sorted_groups
 from pipeline.shared import css_params
 from pipeline.shared.providers import AGENCIES
 
@@ -107,13 +108,7 @@ def ordinal_rank(rows: pl.DataFrame, group: str, rank: str = "rang_foyer") -> pl
     household_rank does the same)."""
     ordered = rows.select(pl.col(group).alias("_g"), pl.col(rank).fill_null(UNRANKED).alias("_k")
                           ).with_row_index("_row").sort(["_g", "_k"], maintain_order=True)
-    position = pl.int_range(pl.len(), dtype=pl.Int64)
-    starts = (position == 0) | pl.col("_g").ne_missing(pl.col("_g").shift(1))
-    ranked = ordered.select(
-        "_row", rang=(position - pl.when(starts).then(position).forward_fill() + 1)
-        .cast(pl.Int32))
-    return pl.Series("rang", [None], dtype=pl.Int32).new_from_index(
-        0, rows.height).scatter(ranked["_row"], ranked["rang"])
+    return rank_in_sorted_groups(ordered, rows.height, "rang", pl.Int32)
 
 
 def first_in_order(col: str) -> pl.Expr:
