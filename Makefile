@@ -20,7 +20,7 @@ NOISE ?= 1.0
 
 .PHONY: help venv match sample evaluate test lint clean \
         bench-pseudonymise bench-linkage bench-scale bench-scale-splink bench-leakage-1m \
-        bench-bloom bench-attack-bloom
+        bench-bloom bench-attack-bloom bench-kanon-separation
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -78,3 +78,6 @@ clean: ## remove run outputs (not the venv)
 
 bench-attack-bloom: $(STAMP) ## the attacks on the residue's Bloom filters (control vs hardened): sample residue, 20k synthetic, FEBRL4
 	$(PY) bench/attack_bloom.py
+
+bench-kanon-separation: $(STAMP) ## k-anonymity of a separated detection view (households as the rules read them) next to today's joined view, on the sample
+	$(PY) bench/kanon_separation.py
