@@ -104,3 +104,16 @@ def test_band_width_grows_with_the_residue(rows, width, n_bands):
     assert len(bands) == n_bands
     assert all(w == width and shift + w <= 64 for _, shift, w in bands)
     assert len(bands) * rows * rows / 2**width <= budget
+
+
+def test_widened_bands_are_said(case):
+    """A residue too large for bloom.yaml's bands within the pair budget gets wider bands, and
+    the run says that fewer similar pairs are compared (what the 10M x 10M residue does)."""
+    raw = yaml.safe_load(DEFAULT_CONFIG.read_text("utf-8"))
+    raw["residue"]["lsh_max_band_pairs"] = 10_000
+    cfg = case["tmp"] / "budget.yaml"
+    cfg.write_text(yaml.safe_dump(raw, allow_unicode=True), "utf-8")
+    res = link(*case["exports"], case["tmp"] / "budget", config=cfg, residue=case["files"])
+    stats = res.stats["residue"]
+    assert stats["lsh"]["bits_per_band"] > bloom.PARAMS.bits_per_band
+    assert any("bandes LSH élargies" in a for a in stats["avertissements"])

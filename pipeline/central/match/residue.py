@@ -41,6 +41,7 @@ from pipeline.central.match.model import (
     prior_weight,
     u_from_counts,
 )
+from pipeline.common import french
 from pipeline.common.errors import InputError
 from pipeline.common.files import write_text
 from pipeline.common.progress import warn
@@ -597,6 +598,12 @@ def link_residue(eng: Engine, cfg: Config, residue: Mapping[str, Path],
               f"(bandes de {bands[0][2]} bits) ; des paires ne sont pas comparées, des liaisons "
               "peuvent manquer."
               for s, share in crowded.items() if share > st.crowded_alert_share]
+    if not full and bands[0][2] > bloom.PARAMS.bits_per_band:
+        alerts.append(f"Résidu de {french.integer(n_l)} × {french.integer(n_r)} lignes : "
+                      f"bandes LSH élargies de {bloom.PARAMS.bits_per_band} à {bands[0][2]} "
+                      f"bits ({len(bands)} bandes) pour rester sous "
+                      f"{french.integer(st.max_band_pairs)} paires ; moins de paires semblables "
+                      "sont comparées, des liaisons peuvent manquer.")
     for a in alerts:
         warn(a)
     stats: dict[str, Any] = {
