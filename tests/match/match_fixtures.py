@@ -114,6 +114,20 @@ def config_with_passes(tmp: Path, names: tuple[str, ...]) -> Path:
     return path
 
 
+def config_with(tmp: Path, name: str, section: str, **values: object) -> Path:
+    """The packaged linkage model with `values` set in its `section` (e.g. residue.max_bucket),
+    written to tmp/name: the control or the stress case of one declared setting."""
+    import yaml
+
+    from pipeline.shared.linkage_model import DEFAULT_CONFIG
+
+    cfg = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
+    cfg[section].update(values)
+    path = tmp / name
+    path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    return path
+
+
 def truth_file(tmp: Path, pairs: list[tuple[str, str]]) -> Path:
     path = tmp / "truth.csv"
     pl.DataFrame({"caf_handle": [handle_of(a, "caf") for a, _ in pairs],

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-import yaml
-from match_fixtures import handle_of, write_exports
+from match_fixtures import config_with, handle_of, write_exports
 
 from pipeline.central.match import link
-from pipeline.shared.linkage_model import DEFAULT_CONFIG
 
 # One row per case; ids: c<case> at the CAF, r<case> at the CPAM (true pairs share the case).
 CAF = [
@@ -119,10 +117,8 @@ def test_child_of_other_parents_is_not_a_first_name_typo_link(tmp_path) -> None:
     cpam = [dict(child, id="r1", role="ENFANT", nom="DURAND", prenom1="LOUISA",
                  nir_ouvrant_droit="175116117900345")]
     assert _links(tmp_path / "other_parents", caf, cpam) == {}
-    raw = yaml.safe_load(DEFAULT_CONFIG.read_text("utf-8"))
-    raw["conditions"]["parents_connus_concordants"] = "TRUE"
-    cfg = tmp_path / "sans_condition.yaml"
-    cfg.write_text(yaml.safe_dump(raw, allow_unicode=True), "utf-8")
+    cfg = config_with(tmp_path, "sans_condition.yaml", "conditions",
+                      parents_connus_concordants="TRUE")
     (tmp_path / "control").mkdir()
     a, b = write_exports(tmp_path / "control", caf, cpam)
     got = pl.read_parquet(link(a, b, tmp_path / "control" / "out", config=cfg).links)

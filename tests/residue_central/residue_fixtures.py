@@ -11,7 +11,7 @@ from pathlib import Path
 import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "match"))
-from match_fixtures import export, handle_of
+from match_fixtures import config_with, export, handle_of  # noqa: F401 (config_with: re-exported)
 
 from pipeline.shared import bloom
 

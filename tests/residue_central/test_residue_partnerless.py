@@ -13,12 +13,20 @@ from __future__ import annotations
 import random
 
 import pytest
-import yaml
-from residue_fixtures import COMMUNE, FIRST, link_pairs, residue_files, surname, typo, write_exports
+from residue_fixtures import (
+    COMMUNE,
+    FIRST,
+    config_with,
+    link_pairs,
+    residue_files,
+    surname,
+    typo,
+    write_exports,
+)
 
 from pipeline.central.match import link
 from pipeline.shared import bloom
-from pipeline.shared.linkage_model import DEFAULT_CONFIG, load_config
+from pipeline.shared.linkage_model import load_config
 
 RESIDUE_PASS = load_config().residue_pass.name
 STRANGERS, TRUE_PAIRS, HARD = 2000, 40, 12  # per side; > 3M residue pairs: LSH blocking
@@ -81,10 +89,7 @@ def test_bands_not_crowded_and_no_alert(case):
 def test_crowded_bands_are_said(case):
     """Bands whose every value is over the cap compare no pair: the run must say so, not just
     link nothing (what 10M x 10M did with 12-bit bands)."""
-    raw = yaml.safe_load(DEFAULT_CONFIG.read_text("utf-8"))
-    raw["residue"]["max_bucket"] = 1
-    cfg = case["tmp"] / "crowded.yaml"
-    cfg.write_text(yaml.safe_dump(raw, allow_unicode=True), "utf-8")
+    cfg = config_with(case["tmp"], "crowded.yaml", "residue", max_bucket=1)
     res = link(*case["exports"], case["tmp"] / "crowded", config=cfg, residue=case["files"])
     stats = res.stats["residue"]
     assert min(stats["lsh"]["crowded_band_values_share"].values()) > 0.5
@@ -109,10 +114,7 @@ def test_band_width_grows_with_the_residue(rows, width, n_bands):
 def test_widened_bands_are_said(case):
     """A residue too large for bloom.yaml's bands within the pair budget gets wider bands, and
     the run says that fewer similar pairs are compared (what the 10M x 10M residue does)."""
-    raw = yaml.safe_load(DEFAULT_CONFIG.read_text("utf-8"))
-    raw["residue"]["lsh_max_band_pairs"] = 10_000
-    cfg = case["tmp"] / "budget.yaml"
-    cfg.write_text(yaml.safe_dump(raw, allow_unicode=True), "utf-8")
+    cfg = config_with(case["tmp"], "budget.yaml", "residue", lsh_max_band_pairs=10_000)
     res = link(*case["exports"], case["tmp"] / "budget", config=cfg, residue=case["files"])
     stats = res.stats["residue"]
     assert stats["lsh"]["bits_per_band"] > bloom.PARAMS.bits_per_band
