@@ -43,10 +43,11 @@ from importlib import resources
 
 import numpy as np
 import polars as pl
-import yaml
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from pipeline.common import yaml_safe
 
 RESIDUE_DIR = "residu"  # central output folder of the requests
 RESIDUE_REQUEST = "demande_{provider}.csv"  # one column `handle`, sorted, header line
@@ -102,7 +103,7 @@ class BloomParams:
 
 def parse_params(text: str) -> BloomParams:
     """bloom.yaml text -> BloomParams; refuses sizes the encoding cannot honour."""
-    d = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # libyaml: faster
+    d = yaml_safe.load(text)
     items = tuple(ItemSpec(i["label"], i["kind"], tuple(i["components"]), int(i["hashes"]))
                   for i in d["items"])
     p = BloomParams(int(d["version"]), d["info_prefix"], tuple(sorted(d["subkeys"].items())),

@@ -11,10 +11,7 @@ import functools
 from importlib import resources
 from pathlib import Path
 
-import yaml
-
-# libyaml's safe loader when installed: the pure-Python one took ~0.25 s per read of tokens.yaml
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+from pipeline.common import yaml_safe
 
 # Marks a deletion-neighbourhood component: `nom_del_03` is `nom` with its 4th character deleted.
 DELETION_MARK = "_del_"
@@ -88,7 +85,7 @@ def packaged_catalogue() -> TokenCatalogue:
 
 
 def _parse(text: str) -> TokenCatalogue:
-    data = yaml.load(text, Loader=_LOADER)
+    data = yaml_safe.load(text)
     bits = int(data["truncate_bits"])
     if bits % 4 or not 64 <= bits <= 256:
         raise ValueError("truncate_bits must be a multiple of 4 between 64 and 256")

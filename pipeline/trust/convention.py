@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from pipeline.common import yaml_safe
 from pipeline.common.errors import PipelineError, RefusalError
 from pipeline.common.files import write_text
 from pipeline.shared.providers import COVERAGE, PROVIDERS, benefits_provider, modele, on_side
@@ -159,7 +160,7 @@ class Convention:
         }
 
 
-class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+class _UniqueKeyLoader(yaml_safe.SafeLoader):  # type: ignore[misc]
     """SafeLoader that refuses duplicate keys: a reader must see exactly what was signed."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
