@@ -39,7 +39,7 @@ from pipeline.agency.pseudonymise.hmac_engine import (
     get_engine,
     hmac_key,
 )
-from pipeline.agency.pseudonymise.phonetic import ENUM_MAX
+from pipeline.agency.pseudonymise.phonetic import value_index
 from pipeline.agency.pseudonymise.prepare import (
     PARENT_ROWS,
     component_expr,
@@ -149,10 +149,7 @@ class _Components:
                 self._rowwise[name] = col
             else:
                 uniq = col.drop_nulls().unique()  # any order: a digest depends on its value only
-                index = (col.cast(pl.Enum(uniq)).to_physical()  # codes = indexes into uniq
-                         if uniq.len() <= ENUM_MAX else  # (half replace_strict's cost)
-                         col.replace_strict(uniq, pl.int_range(uniq.len(), eager=True,
-                                                               dtype=pl.UInt32), default=None))
+                index = value_index(col, uniq)
             valid = index.is_not_null().to_numpy()
             rows = index.fill_null(0).to_numpy()
             if self.order is not None:  # rows in the caller's order (gathered while narrow)
