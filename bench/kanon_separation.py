@@ -41,7 +41,8 @@ CONVENTION = ROOT / "conventions" / "demo-flers.yaml"
 RULE_VIEW = ["type_foyer", "position_plafond_css", "a_rsa", "a_aah", "a_ppa", "aah_taux_plein",
              "trouve_cpam", "css_active", "css_fin_proche", "css_terminee_recente",
              "css_illisible_membre", "opposition"]
-STRUCTURE_COUNTS = {"nb_lies": "persons linked", "nb_personnes_dossier": "household size"}
+# the two counts that give the row structure away: persons linked, household size
+STRUCTURE_COUNTS = ("nb_lies", "nb_personnes_dossier")
 INSURED_VIEW = ["css_gratuite_active", "lie_caf", "a_minima", "opposition", "situation_caf"]
 
 
