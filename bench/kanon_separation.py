@@ -10,7 +10,14 @@ read: one row per CAF household (pipeline/central/detect/sql/households.sql), wi
 identifiers and without the row structure. This script runs the sample chain, builds that view
 with the detection code, and measures k on it, with and without the two counts that reveal the
 row structure, next to the joined view as measured today (pipeline/shared/kanonymity.py).
-Figures to bench/results/kanon_separation.json. Nothing here changes the protocol.
+It then runs the masked household sums (pipeline/shared/masked_sums.py, docs/SEPARATION.md)
+with the agencies' own linkage key: the CPAM's pads, the CAF's factors, the linking operator's
+sums, the CAF's shares and the detecting operator's unmasking. It checks that the detecting
+operator's bits equal the ones today's engine computes in the clear, measures k on what each
+central party would then hold (the detecting operator's household view, the linking operator's
+exports without features and their join), and times each party (SEPARATION_1M=1 adds a timing
+on the 1 M bench exports with random links). Figures to bench/results/kanon_separation.json.
+The production chain does not run the protocol yet (issue 11).
 """
 
 from __future__ import annotations
@@ -20,15 +27,21 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 os.environ.setdefault("NONRECOURS_QUIET", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import numpy as np
 import polars as pl
 
+from pipeline.agency.pseudonymise import status_masks
+from pipeline.agency.pseudonymise.core import load_materials
 from pipeline.central.detect.engine import connect
 from pipeline.central.detect.inputs import read_inputs
+from pipeline.central.detect.status_bits import unmask
+from pipeline.central.match.status_sums import linking_sums
 from pipeline.shared import css_params, kanonymity
 from pipeline.shared.providers import AGENCIES
 
@@ -54,6 +67,95 @@ def shares(frame: pl.DataFrame, columns: list[str]) -> dict[str, float]:
             "part_k_moins_5": round(float((k < 5).mean()), 5)}
 
 
+# What each central party holds under the protocol. The detecting operator: the CAF's household
+# features (one row per household, no size), the linking operator's « found » flag and the
+# unmasked OR bits (null for a household without any link). The linking operator: the exports
+# without features (its pads and factors are uniform residues, not attributes).
+CAF_HOUSEHOLD = ["type_foyer", "position_plafond_css", "a_rsa", "a_aah", "a_ppa",
+                 "aah_taux_plein", "opposition"]
+DETECTOR_VIEW = [*CAF_HOUSEHOLD, "trouve_cpam", *[f"bit_{b}" for b in status_masks.BITS]]
+LINKER_COLUMNS = {"caf": ["handle", "foyer", "adulte", "opposition"],
+                  "cpam": ["handle", "foyer", "opposition"]}
+
+
+def timed(label: str, seconds: dict[str, float], fn, *args):
+    t = time.perf_counter()
+    out = fn(*args)
+    seconds[label] = round(time.perf_counter() - t, 3)
+    return out
+
+
+def run_protocol(caf: pl.DataFrame, cpam: pl.DataFrame, links: pl.DataFrame,
+                 secrets: dict[str, bytes]) -> tuple[pl.DataFrame, dict[str, float]]:
+    """Every party's step, in order; returns the detecting operator's bits and the timings."""
+    benefits, coverage = AGENCIES[0], AGENCIES[1]
+    sec: dict[str, float] = {}
+    masked = timed("cpam_masques", sec, lambda: status_masks.mask(
+        status_masks.person_bits(cpam), secrets[coverage]))
+    rho = timed("caf_facteurs", sec, status_masks.factors, caf["foyer"], secrets[benefits])
+    sums = timed("liaison_sommes", sec, linking_sums, caf, rho, masked, links)
+    part = timed("caf_parts", sec, status_masks.caf_shares, caf, rho, links, secrets[benefits])
+    bits = timed("detection_demasquage", sec, unmask, sums, part)
+    return bits, sec
+
+
+def found(caf: pl.DataFrame, links: pl.DataFrame) -> pl.DataFrame:
+    """The linking operator's flag: an adult of the household is linked (foyer, trouve_cpam)."""
+    linked = pl.col("handle").is_in(links["caf_handle"].implode())
+    return caf.group_by("foyer").agg(
+        (pl.col("adulte").fill_null(False) & linked).any().alias("trouve_cpam"))
+
+
+def detector_view(caf: pl.DataFrame, links: pl.DataFrame, bits: pl.DataFrame) -> pl.DataFrame:
+    """One row per CAF household, the columns the detecting operator would hold."""
+    features = caf.with_columns([pl.lit(None, dtype=pl.Boolean).alias(c) for c in CAF_HOUSEHOLD
+                                 if c not in caf.columns])
+    households = features.group_by("foyer").agg(pl.col(c).first() for c in CAF_HOUSEHOLD)
+    return (households.join(found(caf, links), on="foyer")
+            .join(bits.rename({b: f"bit_{b}" for b in status_masks.BITS}), on="foyer",
+                  how="left"))
+
+
+def same_as_engine(view: pl.DataFrame, households: pl.DataFrame) -> dict[str, int]:
+    """Households where a column the rules read differs from today's engine (in the clear)."""
+    b = {x: pl.col(f"bit_{x}").fill_null(False) for x in status_masks.BITS}
+    derived = view.select(
+        "foyer", "trouve_cpam",
+        css_active=b["css_active"],
+        css_fin_proche=b["css_active"] & ~b["css_en_cours"],
+        css_terminee_recente=b["css_terminee_recente"],
+        css_illisible_membre=b["css_illisible"],
+        opposition=pl.col("opposition").fill_null(False) | b["opposition"])
+    both = derived.join(households, on="foyer", suffix="_moteur")
+    assert both.height == households.height == view.height
+    return {c: int((both[c] != both[f"{c}_moteur"].fill_null(False)).sum())
+            for c in derived.columns if c != "foyer"}
+
+
+def timing_1m(secrets: dict[str, bytes]) -> dict[str, object]:
+    """The protocol on the 1 M bench exports, with a random one-to-one link of 95 % of the
+    CPAM rows (the cost depends on the row and link counts, not on which pairs are linked)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import scale  # the scale bench's cached exports, only when asked
+
+    folder, _ = scale.cached_exports(1_000_000)
+    benefits, coverage = AGENCIES[0], AGENCIES[1]
+    caf = pl.read_parquet(folder / f"{benefits}.pseudo.parquet",
+                          columns=["handle", "foyer", "adulte"])
+    cpam = pl.read_parquet(folder / f"{coverage}.pseudo.parquet",
+                           columns=["handle", "statut_css", "opposition"])
+    rng = np.random.default_rng(0)
+    n = int(min(caf.height, cpam.height) * 0.95)
+    links = pl.DataFrame({
+        "caf_handle": caf["handle"].gather(rng.permutation(caf.height)[:n]),
+        "cpam_handle": cpam["handle"].gather(rng.permutation(cpam.height)[:n])})
+    t = time.perf_counter()
+    bits, sec = run_protocol(caf, cpam, links, secrets)
+    return {"lignes_caf": caf.height, "lignes_cpam": cpam.height, "liens": n,
+            "foyers_lies": bits.height, "secondes": sec,
+            "secondes_total": round(time.perf_counter() - t, 2)}
+
+
 def main() -> None:
     benefits, coverage = AGENCIES[0], AGENCIES[1]
     with tempfile.TemporaryDirectory() as tmp:
@@ -67,9 +169,31 @@ def main() -> None:
         con = connect(inputs, css_params.select_period(inputs.reference_date))
         households = con.sql("SELECT * FROM foyers").pl()
         insured = con.sql("SELECT * FROM assures_cpam").pl()
-        joined = kanonymity.joined_k(pl.read_parquet(exports[benefits]),
-                                     pl.read_parquet(exports[coverage]),
-                                     pl.read_parquet(links))
+        frames = {a: pl.read_parquet(exports[a]) for a in (benefits, coverage)}
+        link_frame = pl.read_parquet(links)
+        joined = kanonymity.joined_k(frames[benefits], frames[coverage], link_frame)
+        secrets = {a: load_materials(out / a / "keys", CONVENTION, a).secret
+                   for a in (benefits, coverage)}
+    bits, seconds = run_protocol(frames[benefits], frames[coverage], link_frame, secrets)
+    view = detector_view(frames[benefits], link_frame, bits)
+    differences = same_as_engine(view, households)
+    linker = {a: frames[a].select(LINKER_COLUMNS[a]) for a in (benefits, coverage)}
+    protocol = {
+        "ecarts_avec_le_moteur": differences,
+        "vue_operateur_detection": shares(view, DETECTOR_VIEW),
+        "vue_operateur_liaison": {
+            benefits: {k: kanonymity.export_k(linker[benefits])[k]
+                       for k in ("part_k1", "part_k_moins_5")},
+            coverage: {k: kanonymity.export_k(linker[coverage])[k]
+                       for k in ("part_k1", "part_k_moins_5")},
+            "jointe": {k: kanonymity.joined_k(linker[benefits], linker[coverage],
+                                              link_frame)[k]
+                       for k in ("part_k1", "part_k_moins_5")}},
+        "colonnes_vue_detection": DETECTOR_VIEW,
+        "secondes_echantillon": seconds,
+    }
+    if os.environ.get("SEPARATION_1M"):
+        protocol["a_1M"] = timing_1m(secrets)
     views = {"vue_regles_sans_tailles": shares(households, RULE_VIEW)}
     for col in STRUCTURE_COUNTS:
         views[f"vue_regles_avec_{col}"] = shares(households, [*RULE_VIEW, col])
@@ -83,12 +207,22 @@ def main() -> None:
         "vue_separee": views,
         "colonnes_vue_regles": RULE_VIEW,
         "colonnes_vue_assures": INSURED_VIEW,
+        "sommes_masquees": protocol,
     }
     RESULTS.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     print(f"{'vue':<36} {'k = 1':>8} {'k < 5':>8}")
     rows = {"jointe (aujourd'hui)": result["vue_jointe_actuelle"], **views}
     for name, v in rows.items():
         print(f"{name:<36} {v['part_k1']:>8.2%} {v['part_k_moins_5']:>8.2%}")
+    prot = {"sommes masquées : opérateur de détection": protocol["vue_operateur_detection"],
+            **{f"sommes masquées : liaison, {a}": v
+               for a, v in protocol["vue_operateur_liaison"].items()}}
+    for name, v in prot.items():
+        print(f"{name:<36} {v['part_k1']:>8.2%} {v['part_k_moins_5']:>8.2%}")
+    print(f"écarts avec le moteur en clair : {differences}")
+    print(f"secondes (échantillon) : {seconds}")
+    if "a_1M" in protocol:
+        print(f"à 1 M : {protocol['a_1M']}")
     print(f"objectifs : k = 1 < {kanonymity.TARGET_K1:.0%}, k < 5 < {kanonymity.TARGET_K_LT5:.0%}"
           f"\n→ {RESULTS.relative_to(ROOT)}")
 
