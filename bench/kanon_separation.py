@@ -107,29 +107,53 @@ def found(caf: pl.DataFrame, links: pl.DataFrame) -> pl.DataFrame:
 
 
 def detector_view(caf: pl.DataFrame, links: pl.DataFrame, bits: pl.DataFrame) -> pl.DataFrame:
-    """One row per CAF household, the columns the detecting operator would hold."""
+    """One row per CAF household, the columns the detecting operator would hold, with the
+    design's minimisations (docs/SEPARATION.md): a household the CAF knows opposed leaves its
+    flag only; the CSS bits reach D for found households only (no rule reads them elsewhere),
+    the opposition bit for every linked household; a_ppa is sent only where aah_isole reads it
+    (a lone AAH recipient), the reverse rule getting a_minima per linked CPAM handle instead."""
     features = caf.with_columns([pl.lit(None, dtype=pl.Boolean).alias(c) for c in CAF_HOUSEHOLD
                                  if c not in caf.columns])
     households = features.group_by("foyer").agg(pl.col(c).first() for c in CAF_HOUSEHOLD)
-    return (households.join(found(caf, links), on="foyer")
+    view = (households.join(found(caf, links), on="foyer")
             .join(bits.rename({b: f"bit_{b}" for b in status_masks.BITS}), on="foyer",
                   how="left"))
+    css = [f"bit_{b}" for b in status_masks.BITS if b != "opposition"]
+    lone_aah = pl.col("a_aah") & (pl.col("type_foyer") == "personne_seule")
+    opposed = pl.col("opposition").fill_null(False)
+    return view.with_columns(
+        [pl.when(pl.col("trouve_cpam")).then(pl.col(c)).alias(c) for c in css]
+    ).with_columns(
+        a_ppa=pl.when(lone_aah.fill_null(False)).then(pl.col("a_ppa"))
+        .otherwise(pl.col("a_ppa") & False),
+    ).with_columns(
+        [pl.when(~opposed).then(pl.col(c)).alias(c)
+         for c in DETECTOR_VIEW if c != "opposition"])
 
 
 def same_as_engine(view: pl.DataFrame, households: pl.DataFrame) -> dict[str, int]:
-    """Households where a column the rules read differs from today's engine (in the clear)."""
+    """Households where a column the rules read differs from today's engine (in the clear),
+    where a rule reads it: the opposition everywhere, the rest outside the households the CAF
+    knows opposed, the CSS columns for found households only."""
     b = {x: pl.col(f"bit_{x}").fill_null(False) for x in status_masks.BITS}
     derived = view.select(
-        "foyer", "trouve_cpam",
+        "foyer", "a_ppa", "a_aah", "type_foyer", "trouve_cpam",
         css_active=b["css_active"],
         css_fin_proche=b["css_active"] & ~b["css_en_cours"],
         css_terminee_recente=b["css_terminee_recente"],
         css_illisible_membre=b["css_illisible"],
+        opposition_caf=pl.col("opposition").fill_null(False),
         opposition=pl.col("opposition").fill_null(False) | b["opposition"])
     both = derived.join(households, on="foyer", suffix="_moteur")
     assert both.height == households.height == view.height
-    return {c: int((both[c] != both[f"{c}_moteur"].fill_null(False)).sum())
-            for c in derived.columns if c != "foyer"}
+    kept = ~pl.col("opposition_caf")
+    read_by = {"opposition": pl.lit(True), "trouve_cpam": kept,
+               "a_ppa": kept & pl.col("a_aah") & (pl.col("type_foyer") == "personne_seule")}
+    found_kept = kept & pl.col("trouve_cpam")
+    return {c: both.filter(read_by.get(c, found_kept).fill_null(False)
+                           & (pl.col(c) != pl.col(f"{c}_moteur").fill_null(False))).height
+            for c in ("opposition", "trouve_cpam", "a_ppa", "css_active", "css_fin_proche",
+                      "css_terminee_recente", "css_illisible_membre")}
 
 
 def timing_1m(secrets: dict[str, bytes]) -> dict[str, object]:
