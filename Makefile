@@ -79,5 +79,5 @@ clean: ## remove run outputs (not the venv)
 bench-attack-bloom: $(STAMP) ## the attacks on the residue's Bloom filters (control vs hardened): sample residue, 20k synthetic, FEBRL4
 	$(PY) bench/attack_bloom.py
 
-bench-kanon-separation: $(STAMP) ## k-anonymity of a separated detection view (households as the rules read them) next to today's joined view, on the sample
+bench-kanon-separation: $(STAMP) ## k-anonymity of each party's view under the separated protocol (masked household sums, run with the agencies' key and checked against the engine) next to today's joined view, on the sample; SEPARATION_1M=1 adds a 1 M timing
 	$(PY) bench/kanon_separation.py
