@@ -33,14 +33,16 @@ from pathlib import Path
 os.environ.setdefault("NONRECOURS_QUIET", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import duckdb
 import numpy as np
 import polars as pl
 
-from pipeline.agency.pseudonymise import status_masks
+from pipeline.agency.pseudonymise import detector_files, status_masks
 from pipeline.agency.pseudonymise.core import load_materials
 from pipeline.central.detect.engine import connect
 from pipeline.central.detect.inputs import read_inputs
-from pipeline.central.detect.status_bits import unmask
+from pipeline.central.detect.predicates import load_checked_rules
+from pipeline.central.detect.status_bits import household_view, insured_view
 from pipeline.central.match.status_sums import linking_sums
 from pipeline.shared import css_params, kanonymity
 from pipeline.shared.providers import AGENCIES
@@ -67,13 +69,13 @@ def shares(frame: pl.DataFrame, columns: list[str]) -> dict[str, float]:
             "part_k_moins_5": round(float((k < 5).mean()), 5)}
 
 
-# What each central party holds under the protocol. The detecting operator: the CAF's household
-# features (one row per household, no size), the linking operator's « found » flag and the
-# unmasked OR bits (null for a household without any link). The linking operator: the exports
-# without features (its pads and factors are uniform residues, not attributes).
-CAF_HOUSEHOLD = ["type_foyer", "position_plafond_css", "a_rsa", "a_aah", "a_ppa",
-                 "aah_taux_plein", "opposition"]
-DETECTOR_VIEW = [*CAF_HOUSEHOLD, "trouve_cpam", *[f"bit_{b}" for b in status_masks.BITS]]
+# What each central party holds under the protocol (docs/SEPARATION.md). The detecting operator:
+# the CAF's household file (one row per household, no size), L's « found » flag and the
+# unmasked OR bits. The linking operator: the exports without features (its pads and factors
+# are uniform residues, not attributes).
+DETECTOR_VIEW = [*detector_files.FEATURES, "opposition", "trouve_cpam",
+                 *[f"bit_{b}" for b in status_masks.BITS]]
+INSURED_D_VIEW = ["css_gratuite_active", "lie_caf", "a_minima", "opposition"]
 LINKER_COLUMNS = {"caf": ["handle", "foyer", "adulte", "opposition"],
                   "cpam": ["handle", "foyer", "opposition"]}
 
@@ -86,74 +88,59 @@ def timed(label: str, seconds: dict[str, float], fn, *args):
 
 
 def run_protocol(caf: pl.DataFrame, cpam: pl.DataFrame, links: pl.DataFrame,
-                 secrets: dict[str, bytes]) -> tuple[pl.DataFrame, dict[str, float]]:
-    """Every party's step, in order; returns the detecting operator's bits and the timings."""
+                 secrets: dict[str, bytes]
+                 ) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, float]]:
+    """Every party's step, in order; returns the detecting operator's household view, its
+    reverse-rule view and the timings."""
     benefits, coverage = AGENCIES[0], AGENCIES[1]
     sec: dict[str, float] = {}
     masked = timed("cpam_masques", sec, lambda: status_masks.mask(
         status_masks.person_bits(cpam), secrets[coverage]))
     rho = timed("caf_facteurs", sec, status_masks.factors, caf["foyer"], secrets[benefits])
+    households = timed("caf_fichier_foyers", sec, detector_files.household_rows, caf)
     sums = timed("liaison_sommes", sec, linking_sums, caf, rho, masked, links)
     part = timed("caf_parts", sec, status_masks.caf_shares, caf, rho, links, secrets[benefits])
-    bits = timed("detection_demasquage", sec, unmask, sums, part)
-    return bits, sec
+    view = timed("detection_vue", sec, household_view, households, sums, part)
+    insured = timed("cpam_assures", sec, detector_files.insured_rows, cpam)
+    minima = timed("caf_minima_lies", sec, detector_files.linked_minima, caf, links)
+    insured_v = timed("detection_vue_assures", sec, insured_view, insured, minima)
+    return view, insured_v, sec
 
 
-def found(caf: pl.DataFrame, links: pl.DataFrame) -> pl.DataFrame:
-    """The linking operator's flag: an adult of the household is linked (foyer, trouve_cpam)."""
-    linked = pl.col("handle").is_in(links["caf_handle"].implode())
-    return caf.group_by("foyer").agg(
-        (pl.col("adulte").fill_null(False) & linked).any().alias("trouve_cpam"))
-
-
-def detector_view(caf: pl.DataFrame, links: pl.DataFrame, bits: pl.DataFrame) -> pl.DataFrame:
-    """One row per CAF household, the columns the detecting operator would hold, with the
-    design's minimisations (docs/SEPARATION.md): a household the CAF knows opposed leaves its
-    flag only; the CSS bits reach D for found households only (no rule reads them elsewhere),
-    the opposition bit for every linked household; a_ppa is sent only where aah_isole reads it
-    (a lone AAH recipient), the reverse rule getting a_minima per linked CPAM handle instead."""
-    features = caf.with_columns([pl.lit(None, dtype=pl.Boolean).alias(c) for c in CAF_HOUSEHOLD
-                                 if c not in caf.columns])
-    households = features.group_by("foyer").agg(pl.col(c).first() for c in CAF_HOUSEHOLD)
-    view = (households.join(found(caf, links), on="foyer")
-            .join(bits.rename({b: f"bit_{b}" for b in status_masks.BITS}), on="foyer",
-                  how="left"))
-    css = [f"bit_{b}" for b in status_masks.BITS if b != "opposition"]
-    lone_aah = pl.col("a_aah") & (pl.col("type_foyer") == "personne_seule")
-    opposed = pl.col("opposition").fill_null(False)
-    return view.with_columns(
-        [pl.when(pl.col("trouve_cpam")).then(pl.col(c)).alias(c) for c in css]
-    ).with_columns(
-        a_ppa=pl.when(lone_aah.fill_null(False)).then(pl.col("a_ppa"))
-        .otherwise(pl.col("a_ppa") & False),
-    ).with_columns(
-        [pl.when(~opposed).then(pl.col(c)).alias(c)
-         for c in DETECTOR_VIEW if c != "opposition"])
-
-
-def same_as_engine(view: pl.DataFrame, households: pl.DataFrame) -> dict[str, int]:
-    """Households where a column the rules read differs from today's engine (in the clear),
-    where a rule reads it: the opposition everywhere, the rest outside the households the CAF
-    knows opposed, the CSS columns for found households only."""
+def rule_relation(view: pl.DataFrame) -> pl.DataFrame:
+    """The columns the foyers rules read (households.sql's names), from D's view alone."""
     b = {x: pl.col(f"bit_{x}").fill_null(False) for x in status_masks.BITS}
-    derived = view.select(
-        "foyer", "a_ppa", "a_aah", "type_foyer", "trouve_cpam",
+    position = pl.col("position_plafond_css")
+    return view.select(
+        "foyer", "type_foyer", "a_rsa", "a_aah", "aah_taux_plein",
+        a_ppa=pl.lit(False),  # not sent: false wherever personne_seule is left (detector_files)
+        sous_plafond_gratuite=position == "sous_plafond_gratuite",
+        sous_plafond_participation=position.is_in(
+            ["sous_plafond_gratuite", "sous_plafond_participation"]),
+        trouve_cpam=pl.col("trouve_cpam").fill_null(False),
         css_active=b["css_active"],
         css_fin_proche=b["css_active"] & ~b["css_en_cours"],
         css_terminee_recente=b["css_terminee_recente"],
-        css_illisible_membre=b["css_illisible"],
-        opposition_caf=pl.col("opposition").fill_null(False),
+        css_a_verifier=~b["css_active"] & b["css_illisible"],
         opposition=pl.col("opposition").fill_null(False) | b["opposition"])
-    both = derived.join(households, on="foyer", suffix="_moteur")
-    assert both.height == households.height == view.height
-    kept = ~pl.col("opposition_caf")
-    read_by = {"opposition": pl.lit(True), "trouve_cpam": kept,
-               "a_ppa": kept & pl.col("a_aah") & (pl.col("type_foyer") == "personne_seule")}
-    found_kept = kept & pl.col("trouve_cpam")
-    return {c: both.filter(read_by.get(c, found_kept).fill_null(False)
-                           & (pl.col(c) != pl.col(f"{c}_moteur").fill_null(False))).height
-            for c in ("opposition", "trouve_cpam", "a_ppa", "css_active", "css_fin_proche",
-                      "css_terminee_recente", "css_illisible_membre")}
+
+
+def same_hits(view: pl.DataFrame, insured: pl.DataFrame, con) -> dict[str, dict[str, int]]:
+    """Per rule: households (persons, for the reverse rule) found by today's engine, by D's
+    views, and by one of them only."""
+    d = duckdb.connect()
+    d.register("foyers", rule_relation(view).to_arrow())
+    d.register("assures_cpam", insured.to_arrow())
+    out = {}
+    for rule in load_checked_rules():
+        key = "foyer" if rule.vue == "foyers" else "handle"
+        query = (f"SELECT {key} FROM {rule.vue} WHERE NOT coalesce(opposition, false) "
+                 f"AND ({rule.gate_sql()}) AND coalesce(({rule.predicate_sql()}), false)")
+        engine = set(con.sql(query).pl()[key].to_list())
+        ours = set(d.sql(query).pl()[key].to_list())
+        out[rule.id] = {"moteur": len(engine), "vue_d": len(ours), "ecarts": len(engine ^ ours)}
+    d.close()
+    return out
 
 
 def timing_1m(secrets: dict[str, bytes]) -> dict[str, object]:
@@ -165,18 +152,21 @@ def timing_1m(secrets: dict[str, bytes]) -> dict[str, object]:
     folder, _ = scale.cached_exports(1_000_000)
     benefits, coverage = AGENCIES[0], AGENCIES[1]
     caf = pl.read_parquet(folder / f"{benefits}.pseudo.parquet",
-                          columns=["handle", "foyer", "adulte"])
+                          columns=["handle", "foyer", "adulte", "opposition", "type_foyer",
+                                   "position_plafond_css", "a_rsa", "a_aah", "a_ppa",
+                                   "date_reference"])
     cpam = pl.read_parquet(folder / f"{coverage}.pseudo.parquet",
-                           columns=["handle", "statut_css", "opposition"])
+                           columns=["handle", "statut_css", "opposition",
+                                   "css_gratuite_en_cours"])
     rng = np.random.default_rng(0)
     n = int(min(caf.height, cpam.height) * 0.95)
     links = pl.DataFrame({
         "caf_handle": caf["handle"].gather(rng.permutation(caf.height)[:n]),
         "cpam_handle": cpam["handle"].gather(rng.permutation(cpam.height)[:n])})
     t = time.perf_counter()
-    bits, sec = run_protocol(caf, cpam, links, secrets)
+    view, _, sec = run_protocol(caf, cpam, links, secrets)
     return {"lignes_caf": caf.height, "lignes_cpam": cpam.height, "liens": n,
-            "foyers_lies": bits.height, "secondes": sec,
+            "foyers": view.height, "secondes": sec,
             "secondes_total": round(time.perf_counter() - t, 2)}
 
 
@@ -198,13 +188,14 @@ def main() -> None:
         joined = kanonymity.joined_k(frames[benefits], frames[coverage], link_frame)
         secrets = {a: load_materials(out / a / "keys", CONVENTION, a).secret
                    for a in (benefits, coverage)}
-    bits, seconds = run_protocol(frames[benefits], frames[coverage], link_frame, secrets)
-    view = detector_view(frames[benefits], link_frame, bits)
-    differences = same_as_engine(view, households)
+        view, insured_d, seconds = run_protocol(frames[benefits], frames[coverage], link_frame,
+                                                secrets)
+        hits = same_hits(view, insured_d, con)
     linker = {a: frames[a].select(LINKER_COLUMNS[a]) for a in (benefits, coverage)}
     protocol = {
-        "ecarts_avec_le_moteur": differences,
+        "regles_moteur_et_vue_d": hits,
         "vue_operateur_detection": shares(view, DETECTOR_VIEW),
+        "vue_operateur_detection_assures": shares(insured_d, INSURED_D_VIEW),
         "vue_operateur_liaison": {
             benefits: {k: kanonymity.export_k(linker[benefits])[k]
                        for k in ("part_k1", "part_k_moins_5")},
@@ -239,11 +230,15 @@ def main() -> None:
     for name, v in rows.items():
         print(f"{name:<36} {v['part_k1']:>8.2%} {v['part_k_moins_5']:>8.2%}")
     prot = {"sommes masquées : opérateur de détection": protocol["vue_operateur_detection"],
+            "  même opérateur, règle inverse": protocol["vue_operateur_detection_assures"],
             **{f"sommes masquées : liaison, {a}": v
                for a, v in protocol["vue_operateur_liaison"].items()}}
     for name, v in prot.items():
         print(f"{name:<36} {v['part_k1']:>8.2%} {v['part_k_moins_5']:>8.2%}")
-    print(f"écarts avec le moteur en clair : {differences}")
+    print("règles (foyers trouvés par le moteur en clair / par la vue de l'opérateur de "
+          "détection / écarts) :")
+    for rule, h in hits.items():
+        print(f"  {rule:<36} {h['moteur']:>5} {h['vue_d']:>5} {h['ecarts']:>5}")
     print(f"secondes (échantillon) : {seconds}")
     if "a_1M" in protocol:
         print(f"à 1 M : {protocol['a_1M']}")

@@ -9,6 +9,7 @@ the figures; linkage and rule precision/recall as before the minimisation.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -17,8 +18,12 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from pipeline.agency.pseudonymise.core import load_materials
+from pipeline.central.detect.engine import connect
+from pipeline.central.detect.inputs import read_inputs
 from pipeline.evaluate import k_anonymity_figures, linkage_scores, rule_scores
-from pipeline.shared.kanonymity import TARGET_K1, TARGET_K_LT5, export_k
+from pipeline.shared import css_params
+from pipeline.shared.kanonymity import TARGET_K1, TARGET_K_LT5, export_k, joined_k
 
 ROOT = Path(__file__).resolve().parents[2]
 DATASET = ROOT / "sample_data"
@@ -109,3 +114,34 @@ def test_detection_precision_recall_unchanged(sample_run: Path) -> None:
     for rule, s in rule_scores(sample_run, truth).items():
         if s.get("truth"):
             assert s["precision"] >= 0.989, (rule, s)
+
+
+def test_separated_protocol_meets_the_targets_and_finds_the_same_households(
+        sample_run: Path) -> None:
+    """docs/SEPARATION.md, not yet run by the chain: the masked household sums run on this
+    run's exports and links with the agencies' own key. Each central party's view meets the
+    targets the joined view misses, and every rule finds, from the detecting operator's views
+    alone, exactly the households (insured persons) today's engine finds in the clear."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import kanon_separation as sep
+
+    frames = {a: _export(sample_run, a) for a in ("caf", "cpam")}
+    links = pl.read_parquet(sample_run / "central" / "links.parquet")
+    secrets = {a: load_materials(sample_run / a / "keys", CONVENTION, a,
+                                 dt.date(2026, 11, 22)).secret for a in ("caf", "cpam")}
+    view, insured, _ = sep.run_protocol(frames["caf"], frames["cpam"], links, secrets)
+    assert view.height == frames["caf"]["foyer"].n_unique()
+    assert not {"nb_lies", "nb_personnes_dossier", "a_ppa"} & set(view.columns)
+    linker = {a: frames[a].select(sep.LINKER_COLUMNS[a]) for a in ("caf", "cpam")}
+    views = [sep.shares(view, sep.DETECTOR_VIEW), sep.shares(insured, sep.INSURED_D_VIEW),
+             export_k(linker["caf"]), export_k(linker["cpam"]),
+             joined_k(linker["caf"], linker["cpam"], links)]
+    for k in views:
+        assert k["part_k1"] < TARGET_K1 and k["part_k_moins_5"] < TARGET_K_LT5, k
+    inputs = read_inputs(sample_run / "transfer" / "caf" / "caf.pseudo.parquet",
+                         sample_run / "transfer" / "cpam" / "cpam.pseudo.parquet",
+                         sample_run / "central" / "links.parquet")
+    con = connect(inputs, css_params.select_period(inputs.reference_date))
+    hits = sep.same_hits(view, insured, con)
+    assert len(hits) == 8 and sum(h["moteur"] > 0 for h in hits.values()) == 8, hits
+    assert all(h["ecarts"] == 0 for h in hits.values()), hits

@@ -19,13 +19,18 @@ STATUSES = ["en_cours", "fin_proche", "terminee_recente", "aucune", "a_verifier"
 
 
 def population(n_households: int = 400, seed: int = 3) -> dict[str, pl.DataFrame]:
-    """CAF households of 1-6 persons; each person has a CPAM twin (random status, 3 % opposed)
-    that is linked with probability 0.8; a few CPAM persons are linked to nobody."""
+    """CAF households of 1-6 persons, the first one or two adults, 2 % opposed at the CAF; each
+    person has a CPAM twin (random status, 3 % opposed) that is linked with probability 0.8; a
+    few CPAM persons are linked to nobody."""
     rng = np.random.default_rng(seed)
     sizes = rng.integers(1, 7, n_households)
     foyer = np.repeat([f"F{i:04d}" for i in range(n_households)], sizes)
     n = foyer.size
-    caf = pl.DataFrame({"handle": [f"C{i:05d}" for i in range(n)], "foyer": foyer})
+    rank = np.arange(n) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    opposed = np.repeat(rng.random(n_households) < 0.02, sizes)
+    caf = pl.DataFrame({"handle": [f"C{i:05d}" for i in range(n)], "foyer": foyer,
+                        "adulte": rank < np.repeat(rng.integers(1, 3, n_households), sizes),
+                        "opposition": opposed})
     extra = 50
     cpam = pl.DataFrame({
         "handle": [f"P{i:05d}" for i in range(n + extra)],
@@ -49,33 +54,49 @@ def protocol(pop: dict[str, pl.DataFrame], rho: pl.DataFrame | None = None
 
 
 def plain_or(pop: dict[str, pl.DataFrame]) -> pl.DataFrame:
-    """What the rules need, computed in the clear (the reference)."""
-    return (pop["links"]
-            .join(pop["caf"].rename({"handle": "caf_handle"}), on="caf_handle")
+    """What the rules need, computed in the clear (the reference), with the « found » flag."""
+    caf = pop["caf"].select(pl.col("handle").alias("caf_handle"), "foyer", "adulte",
+                            pl.col("opposition").alias("opposition_caf"))
+    return (pop["links"].join(caf, on="caf_handle")
             .join(status_masks.person_bits(pop["cpam"]).rename({"handle": "cpam_handle"}),
                   on="cpam_handle")
-            .group_by("foyer").agg(pl.col(b).any() for b in BITS))
+            .group_by("foyer").agg(pl.col("adulte").any().alias("trouve_cpam"),
+                                   pl.col("opposition_caf").any(),
+                                   *[pl.col(b).any() for b in BITS]))
 
 
 def counts(pop: dict[str, pl.DataFrame]) -> pl.DataFrame:
     return (pop["links"]
-            .join(pop["caf"].rename({"handle": "caf_handle"}), on="caf_handle")
+            .join(pop["caf"].select(pl.col("handle").alias("caf_handle"), "foyer"),
+                  on="caf_handle")
             .join(status_masks.person_bits(pop["cpam"]).rename({"handle": "cpam_handle"}),
                   on="cpam_handle")
             .group_by("foyer").agg(pl.col(b).sum().alias(b) for b in BITS))
 
 
 def test_detector_reads_the_or_of_the_linked_persons() -> None:
+    """Found households: every bit equals the OR in the clear; linked but not found: the
+    opposition bit only; not linked, or opposed at the CAF: nothing."""
     pop = population()
-    got = protocol(pop)["bits"].sort("foyer")
-    want = plain_or(pop).sort("foyer")
-    assert got.columns == want.columns == ["foyer", *BITS]
-    assert got.equals(want)
-    linked_foyers = pop["caf"].filter(
-        pl.col("handle").is_in(pop["links"]["caf_handle"].implode()))["foyer"].n_unique()
-    assert got.height == linked_foyers < pop["caf"]["foyer"].n_unique()
-    # every bit is both true and false somewhere: the check can fail
-    assert all(0 < got[b].sum() < got.height for b in BITS)
+    got = protocol(pop)["bits"]
+    want = plain_or(pop)
+    both = want.join(got, on="foyer", how="left", suffix="_d")
+    css = [b for b in BITS if b != "opposition"]
+    kept = both.filter(~pl.col("opposition_caf"))
+    found, not_found = kept.filter(pl.col("trouve_cpam")), kept.filter(~pl.col("trouve_cpam"))
+    assert found.height > 100 and not_found.height > 5
+    for b in BITS:
+        assert found[b].equals(found[f"{b}_d"], check_names=False), b
+        # every bit is both true and false somewhere: the check can fail
+        assert 0 < found[b].sum() < found.height, b
+    assert not_found["opposition"].equals(not_found["opposition_d"], check_names=False)
+    assert not_found.select(pl.col(f"{b}_d").is_null().all() for b in css).row(0) == \
+        (True,) * len(css)
+    opposed = both.filter(pl.col("opposition_caf"))
+    assert opposed.height > 0
+    assert opposed.select(pl.col(f"{b}_d").is_null().all() for b in BITS).row(0) == \
+        (True,) * len(BITS)
+    assert not got["foyer"].is_in(opposed["foyer"].implode()).any()
 
 
 def test_same_key_same_files_other_key_other_pads_same_bits() -> None:
@@ -129,7 +150,7 @@ def test_one_factor_per_bit_hides_the_ratios_of_the_counts() -> None:
 
     def recovered(rho: pl.DataFrame | None) -> float:
         run = protocol(pop, rho)
-        d = run["sums"].join(run["shares"], on="foyer").join(truth, on="foyer")
+        d = run["sums"].drop_nulls().join(run["shares"], on="foyer").join(truth, on="foyer")
         both = d.filter((pl.col(a) > 0) & (pl.col(b) > 0))
         assert both.height > 20
         guess = _ratio_attack(both, a, b)
@@ -153,7 +174,7 @@ def test_one_factor_per_household_hides_the_counts() -> None:
 
     def accuracy(rho: pl.DataFrame | None) -> float:
         run = protocol(pop, rho)
-        d = run["sums"].join(run["shares"], on="foyer").join(truth, on="foyer")
+        d = run["sums"].drop_nulls().join(run["shares"], on="foyer").join(truth, on="foyer")
         d = d.filter(pl.col(bit) > 0)
         value = (d[f"s_{bit}"].cast(pl.Int64) - d[f"t_{bit}"].cast(pl.Int64)) % P
         several = d[bit] > 1
@@ -171,5 +192,6 @@ def test_one_factor_per_household_hides_the_counts() -> None:
 def test_detector_refuses_sums_without_their_shares() -> None:
     pop = population(40)
     run = protocol(pop)
+    sent = run["sums"].drop_nulls()["foyer"]
     with pytest.raises(ValueError, match="sommes masquées incohérentes"):
-        unmask(run["sums"], run["shares"].head(run["shares"].height - 1))
+        unmask(run["sums"], run["shares"].filter(pl.col("foyer") != sent[0]))
