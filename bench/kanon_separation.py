@@ -22,6 +22,7 @@ The production chain does not run the protocol yet (issue 11).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -33,18 +34,18 @@ from pathlib import Path
 os.environ.setdefault("NONRECOURS_QUIET", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import duckdb
 import numpy as np
 import polars as pl
 
-from pipeline.agency.pseudonymise import detector_files, status_masks
+from pipeline.agency.pseudonymise import status_masks
 from pipeline.agency.pseudonymise.core import load_materials
+from pipeline.central.detect.detection_inputs import DetectionInputs, from_protocol
 from pipeline.central.detect.engine import connect
 from pipeline.central.detect.inputs import read_inputs
 from pipeline.central.detect.predicates import load_checked_rules
-from pipeline.central.detect.status_bits import household_view, insured_view
-from pipeline.central.match.status_sums import linking_sums
-from pipeline.shared import css_params, kanonymity
+from pipeline.central.match.status_sums import insured_opposition, linking_sums
+from pipeline.shared import css_params, detector_files, kanonymity
+from pipeline.shared.masked_sums import person_bits
 from pipeline.shared.providers import AGENCIES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,12 +71,12 @@ def shares(frame: pl.DataFrame, columns: list[str]) -> dict[str, float]:
 
 
 # What each central party holds under the protocol (docs/SEPARATION.md). The detecting operator:
-# the CAF's household file (one row per household, no size), L's « found » flag and the
-# unmasked OR bits. The linking operator: the exports without features (its pads and factors
-# are uniform residues, not attributes).
-DETECTOR_VIEW = [*detector_files.FEATURES, "opposition", "trouve_cpam",
-                 *[f"bit_{b}" for b in status_masks.BITS]]
-INSURED_D_VIEW = ["css_gratuite_active", "lie_caf", "a_minima", "opposition"]
+# the CAF's household file (one row per household, no size), L's « found » flag and linked
+# opposition, and the unmasked OR bits. The linking operator: the exports without features
+# (its pads and factors are uniform residues, not attributes).
+DETECTOR_VIEW = [*detector_files.FEATURES, "opposition", "trouve_cpam", "opposition_liee",
+                 *status_masks.BITS]
+INSURED_D_VIEW = ["opposition", "a_minima", "opposition_foyer", "lie_caf"]
 LINKER_COLUMNS = {"caf": ["handle", "foyer", "adulte", "opposition"],
                   "cpam": ["handle", "foyer", "opposition"]}
 
@@ -88,59 +89,59 @@ def timed(label: str, seconds: dict[str, float], fn, *args):
 
 
 def run_protocol(caf: pl.DataFrame, cpam: pl.DataFrame, links: pl.DataFrame,
-                 secrets: dict[str, bytes]
-                 ) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, float]]:
-    """Every party's step, in order; returns the detecting operator's household view, its
-    reverse-rule view and the timings."""
+                 secrets: dict[str, bytes], reference: dt.date
+                 ) -> tuple[DetectionInputs, dict[str, float]]:
+    """Every party's step, in order; returns what the detecting operator reads and the
+    timings."""
     benefits, coverage = AGENCIES[0], AGENCIES[1]
     sec: dict[str, float] = {}
     masked = timed("cpam_masques", sec, lambda: status_masks.mask(
-        status_masks.person_bits(cpam), secrets[coverage]))
+        person_bits(cpam), secrets[coverage]))
+    insured = timed("cpam_assures", sec, detector_files.insured_rows, cpam)
     rho = timed("caf_facteurs", sec, status_masks.factors, caf["foyer"], secrets[benefits])
     households = timed("caf_fichier_foyers", sec, detector_files.household_rows, caf)
-    sums = timed("liaison_sommes", sec, linking_sums, caf, rho, masked, links)
+    sums = timed("liaison_sommes", sec, linking_sums, caf, cpam, rho, masked, links)
+    opposition = timed("liaison_oppositions", sec, insured_opposition, caf, cpam, links)
     part = timed("caf_parts", sec, status_masks.caf_shares, caf, rho, links, secrets[benefits])
-    view = timed("detection_vue", sec, household_view, households, sums, part)
-    insured = timed("cpam_assures", sec, detector_files.insured_rows, cpam)
-    minima = timed("caf_minima_lies", sec, detector_files.linked_minima, caf, links)
-    insured_v = timed("detection_vue_assures", sec, insured_view, insured, minima)
-    return view, insured_v, sec
+    minima = timed("caf_minima", sec, detector_files.caf_minima, caf, links)
+    d = timed("detection_demasquage", sec, from_protocol, households, sums, part, insured,
+              minima, opposition, reference)
+    return d, sec
 
 
-def rule_relation(view: pl.DataFrame) -> pl.DataFrame:
-    """The columns the foyers rules read (households.sql's names), from D's view alone."""
-    b = {x: pl.col(f"bit_{x}").fill_null(False) for x in status_masks.BITS}
-    position = pl.col("position_plafond_css")
-    return view.select(
-        "foyer", "type_foyer", "a_rsa", "a_aah", "aah_taux_plein",
-        a_ppa=pl.lit(False),  # not sent: false wherever personne_seule is left (detector_files)
-        sous_plafond_gratuite=position == "sous_plafond_gratuite",
-        sous_plafond_participation=position.is_in(
-            ["sous_plafond_gratuite", "sous_plafond_participation"]),
-        trouve_cpam=pl.col("trouve_cpam").fill_null(False),
-        css_active=b["css_active"],
-        css_fin_proche=b["css_active"] & ~b["css_en_cours"],
-        css_terminee_recente=b["css_terminee_recente"],
-        css_a_verifier=~b["css_active"] & b["css_illisible"],
-        opposition=pl.col("opposition").fill_null(False) | b["opposition"])
+def household_view(d: DetectionInputs) -> pl.DataFrame:
+    """One row per CAF household: the household file and L's and the bits' columns."""
+    return d.households.join(d.bits, on="foyer", how="left")
 
 
-def same_hits(view: pl.DataFrame, insured: pl.DataFrame, con) -> dict[str, dict[str, int]]:
-    """Per rule: households (persons, for the reverse rule) found by today's engine, by D's
-    views, and by one of them only."""
-    d = duckdb.connect()
-    d.register("foyers", rule_relation(view).to_arrow())
-    d.register("assures_cpam", insured.to_arrow())
+def insured_view(d: DetectionInputs) -> pl.DataFrame:
+    return d.insured.join(d.insured_caf.rename({"cpam_handle": "handle"}), on="handle",
+                          how="left").with_columns(lie_caf=pl.col("a_minima").is_not_null())
+
+
+def same_hits(protocol_con, clear_con) -> dict[str, dict[str, int]]:
+    """Per rule: households (persons, for the reverse rule) found by the engine on the
+    protocol's tables, on the exports in the clear, and by one of them only."""
     out = {}
     for rule in load_checked_rules():
         key = "foyer" if rule.vue == "foyers" else "handle"
         query = (f"SELECT {key} FROM {rule.vue} WHERE NOT coalesce(opposition, false) "
                  f"AND ({rule.gate_sql()}) AND coalesce(({rule.predicate_sql()}), false)")
-        engine = set(con.sql(query).pl()[key].to_list())
-        ours = set(d.sql(query).pl()[key].to_list())
-        out[rule.id] = {"moteur": len(engine), "vue_d": len(ours), "ecarts": len(engine ^ ours)}
-    d.close()
+        clear = set(clear_con.sql(query).pl()[key].to_list())
+        ours = set(protocol_con.sql(query).pl()[key].to_list())
+        out[rule.id] = {"en_clair": len(clear), "protocole": len(ours),
+                        "ecarts": len(clear ^ ours)}
     return out
+
+
+def with_structure(households: pl.DataFrame, caf: pl.DataFrame, links: pl.DataFrame
+                   ) -> pl.DataFrame:
+    """The engine's household view plus the two counts a linking operator holds: persons
+    linked (nb_lies) and household size (nb_personnes_dossier)."""
+    linked = pl.col("handle").is_in(links["caf_handle"].implode())
+    counts = caf.group_by("foyer").agg(linked.sum().cast(pl.Int64).alias("nb_lies"),
+                                       pl.len().cast(pl.Int64).alias("nb_personnes_dossier"))
+    return households.join(counts, on="foyer", how="left")
 
 
 def timing_1m(secrets: dict[str, bytes]) -> dict[str, object]:
@@ -156,17 +157,17 @@ def timing_1m(secrets: dict[str, bytes]) -> dict[str, object]:
                                    "position_plafond_css", "a_rsa", "a_aah", "a_ppa",
                                    "date_reference"])
     cpam = pl.read_parquet(folder / f"{coverage}.pseudo.parquet",
-                           columns=["handle", "statut_css", "opposition",
-                                   "css_gratuite_en_cours"])
+                           columns=["handle", "foyer", "statut_css", "opposition",
+                                    "css_gratuite_en_cours"])
     rng = np.random.default_rng(0)
     n = int(min(caf.height, cpam.height) * 0.95)
     links = pl.DataFrame({
         "caf_handle": caf["handle"].gather(rng.permutation(caf.height)[:n]),
         "cpam_handle": cpam["handle"].gather(rng.permutation(cpam.height)[:n])})
     t = time.perf_counter()
-    view, _, sec = run_protocol(caf, cpam, links, secrets)
+    d, sec = run_protocol(caf, cpam, links, secrets, caf["date_reference"].drop_nulls()[0])
     return {"lignes_caf": caf.height, "lignes_cpam": cpam.height, "liens": n,
-            "foyers": view.height, "secondes": sec,
+            "foyers": d.households.height, "secondes": sec,
             "secondes_total": round(time.perf_counter() - t, 2)}
 
 
@@ -180,22 +181,24 @@ def main() -> None:
         exports = {a: out / a / "export" / f"{a}.pseudo.parquet" for a in (benefits, coverage)}
         links = out / "central" / "links.parquet"
         inputs = read_inputs(exports[benefits], exports[coverage], links)
-        con = connect(inputs, css_params.select_period(inputs.reference_date))
-        households = con.sql("SELECT * FROM foyers").pl()
-        insured = con.sql("SELECT * FROM assures_cpam").pl()
+        sel = css_params.select_period(inputs.reference_date)
+        con = connect(inputs, sel)
         frames = {a: pl.read_parquet(exports[a]) for a in (benefits, coverage)}
         link_frame = pl.read_parquet(links)
+        households = with_structure(con.sql("SELECT * FROM foyers").pl(), frames[benefits],
+                                    link_frame)
+        insured = con.sql("SELECT * FROM assures_cpam").pl()
         joined = kanonymity.joined_k(frames[benefits], frames[coverage], link_frame)
         secrets = {a: load_materials(out / a / "keys", CONVENTION, a).secret
                    for a in (benefits, coverage)}
-        view, insured_d, seconds = run_protocol(frames[benefits], frames[coverage], link_frame,
-                                                secrets)
-        hits = same_hits(view, insured_d, con)
+        d, seconds = run_protocol(frames[benefits], frames[coverage], link_frame, secrets,
+                                  inputs.reference_date)
+        hits = same_hits(connect(d, sel), con)
     linker = {a: frames[a].select(LINKER_COLUMNS[a]) for a in (benefits, coverage)}
     protocol = {
-        "regles_moteur_et_vue_d": hits,
-        "vue_operateur_detection": shares(view, DETECTOR_VIEW),
-        "vue_operateur_detection_assures": shares(insured_d, INSURED_D_VIEW),
+        "regles_en_clair_et_protocole": hits,
+        "vue_operateur_detection": shares(household_view(d), DETECTOR_VIEW),
+        "vue_operateur_detection_assures": shares(insured_view(d), INSURED_D_VIEW),
         "vue_operateur_liaison": {
             benefits: {k: kanonymity.export_k(linker[benefits])[k]
                        for k in ("part_k1", "part_k_moins_5")},
@@ -235,10 +238,10 @@ def main() -> None:
                for a, v in protocol["vue_operateur_liaison"].items()}}
     for name, v in prot.items():
         print(f"{name:<36} {v['part_k1']:>8.2%} {v['part_k_moins_5']:>8.2%}")
-    print("règles (foyers trouvés par le moteur en clair / par la vue de l'opérateur de "
-          "détection / écarts) :")
+    print("règles (foyers trouvés par le moteur sur les tables en clair / sur celles du "
+          "protocole / écarts) :")
     for rule, h in hits.items():
-        print(f"  {rule:<36} {h['moteur']:>5} {h['vue_d']:>5} {h['ecarts']:>5}")
+        print(f"  {rule:<36} {h['en_clair']:>5} {h['protocole']:>5} {h['ecarts']:>5}")
     print(f"secondes (échantillon) : {seconds}")
     if "a_1M" in protocol:
         print(f"à 1 M : {protocol['a_1M']}")

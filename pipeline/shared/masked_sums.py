@@ -32,17 +32,35 @@ import polars as pl
 P = 2_147_483_647  # 2^31 - 1, prime: a product of two residues fits in 62 bits
 
 # The per-person bits the household rules aggregate (pipeline/central/detect/sql/households.sql
-# reads their OR): computed by the CPAM from its own export columns.
+# reads their OR): computed by the CPAM from its own export columns. The opposition is not among
+# them: L holds both exports' opposition flags already (an opposed row must be linkable to be
+# excluded) and sends its household OR in the clear.
 BITS: dict[str, pl.Expr] = {
     "css_active": pl.col("statut_css").is_in(["en_cours", "fin_proche"]).fill_null(False),
     "css_en_cours": (pl.col("statut_css") == "en_cours").fill_null(False),
     "css_terminee_recente": (pl.col("statut_css") == "terminee_recente").fill_null(False),
     # a linked person whose CSS status is not stated never reads as "no CSS"
     "css_illisible": (pl.col("statut_css") == "a_verifier").fill_null(True),
-    "opposition": pl.col("opposition").fill_null(False),
 }
 MASK_INFO = "masque_statut/"  # HKDF labels under K of the CPAM's pads and the CAF's factors
 FACTOR_INFO = "facteur_foyer/"
+
+
+def person_bits(cpam: pl.DataFrame) -> pl.DataFrame:
+    """(handle, one Boolean per bit) from coverage rows (statut_css)."""
+    return cpam.select("handle", *[expr.alias(b) for b, expr in BITS.items()])
+
+
+def household_or(members: pl.DataFrame, bits: pl.DataFrame, links: pl.DataFrame) -> pl.DataFrame:
+    """(foyer, <bit>) = the OR over the persons linked to a member (handle, foyer) of each
+    household with a link: what the masked sums give D, computed in the clear (the reference,
+    and the interim input of the engine until the chain runs the protocol)."""
+    names = [c for c in bits.columns if c != "handle"]
+    return (links.select("caf_handle", "cpam_handle")
+            .join(members.select(pl.col("handle").alias("caf_handle"), "foyer"),
+                  on="caf_handle")
+            .join(bits.rename({"handle": "cpam_handle"}), on="cpam_handle")
+            .group_by("foyer").agg(pl.col(b).any() for b in names))
 
 
 def bit_names(frame: pl.DataFrame, prefix: str) -> list[str]:

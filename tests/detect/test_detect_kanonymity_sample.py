@@ -121,7 +121,8 @@ def test_separated_protocol_meets_the_targets_and_finds_the_same_households(
     """docs/SEPARATION.md, not yet run by the chain: the masked household sums run on this
     run's exports and links with the agencies' own key. Each central party's view meets the
     targets the joined view misses, and every rule finds, from the detecting operator's views
-    alone, exactly the households (insured persons) today's engine finds in the clear."""
+    alone, exactly the households (insured persons) the engine finds on the same tables
+    derived in the clear (its interim input)."""
     sys.path.insert(0, str(ROOT / "bench"))
     import kanon_separation as sep
 
@@ -129,19 +130,22 @@ def test_separated_protocol_meets_the_targets_and_finds_the_same_households(
     links = pl.read_parquet(sample_run / "central" / "links.parquet")
     secrets = {a: load_materials(sample_run / a / "keys", CONVENTION, a,
                                  dt.date(2026, 11, 22)).secret for a in ("caf", "cpam")}
-    view, insured, _ = sep.run_protocol(frames["caf"], frames["cpam"], links, secrets)
-    assert view.height == frames["caf"]["foyer"].n_unique()
-    assert not {"nb_lies", "nb_personnes_dossier", "a_ppa"} & set(view.columns)
+    inputs = read_inputs(sample_run / "transfer" / "caf" / "caf.pseudo.parquet",
+                         sample_run / "transfer" / "cpam" / "cpam.pseudo.parquet",
+                         sample_run / "central" / "links.parquet")
+    d, _ = sep.run_protocol(frames["caf"], frames["cpam"], links, secrets,
+                            inputs.reference_date)
+    households = sep.household_view(d)
+    assert households.height == frames["caf"]["foyer"].n_unique()
+    assert not {"nb_lies", "nb_personnes_dossier", "a_ppa", "adulte"} & set(households.columns)
     linker = {a: frames[a].select(sep.LINKER_COLUMNS[a]) for a in ("caf", "cpam")}
-    views = [sep.shares(view, sep.DETECTOR_VIEW), sep.shares(insured, sep.INSURED_D_VIEW),
+    views = [sep.shares(households, sep.DETECTOR_VIEW),
+             sep.shares(sep.insured_view(d), sep.INSURED_D_VIEW),
              export_k(linker["caf"]), export_k(linker["cpam"]),
              joined_k(linker["caf"], linker["cpam"], links)]
     for k in views:
         assert k["part_k1"] < TARGET_K1 and k["part_k_moins_5"] < TARGET_K_LT5, k
-    inputs = read_inputs(sample_run / "transfer" / "caf" / "caf.pseudo.parquet",
-                         sample_run / "transfer" / "cpam" / "cpam.pseudo.parquet",
-                         sample_run / "central" / "links.parquet")
-    con = connect(inputs, css_params.select_period(inputs.reference_date))
-    hits = sep.same_hits(view, insured, con)
-    assert len(hits) == 8 and sum(h["moteur"] > 0 for h in hits.values()) == 8, hits
+    sel = css_params.select_period(inputs.reference_date)
+    hits = sep.same_hits(connect(d, sel), connect(inputs, sel))
+    assert len(hits) == 8 and sum(h["en_clair"] > 0 for h in hits.values()) == 8, hits
     assert all(h["ecarts"] == 0 for h in hits.values()), hits

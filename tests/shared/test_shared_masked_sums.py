@@ -12,7 +12,7 @@ import pytest
 from pipeline.agency.pseudonymise import status_masks
 from pipeline.central.detect.status_bits import unmask
 from pipeline.central.match.status_sums import linking_sums
-from pipeline.shared.masked_sums import BITS, P
+from pipeline.shared.masked_sums import BITS, P, person_bits
 
 KEY = bytes(range(32))
 STATUSES = ["en_cours", "fin_proche", "terminee_recente", "aucune", "a_verifier", None]
@@ -45,23 +45,25 @@ def population(n_households: int = 400, seed: int = 3) -> dict[str, pl.DataFrame
 
 def protocol(pop: dict[str, pl.DataFrame], rho: pl.DataFrame | None = None
              ) -> dict[str, pl.DataFrame]:
-    masked = status_masks.mask(status_masks.person_bits(pop["cpam"]), KEY)
+    masked = status_masks.mask(person_bits(pop["cpam"]), KEY)
     rho = status_masks.factors(pop["caf"]["foyer"], KEY) if rho is None else rho
-    sums = linking_sums(pop["caf"], rho, masked, pop["links"])
+    sums = linking_sums(pop["caf"], pop["cpam"], rho, masked, pop["links"])
     shares = status_masks.caf_shares(pop["caf"], rho, pop["links"], KEY)
     return {"masked": masked, "rho": rho, "sums": sums, "shares": shares,
             "bits": unmask(sums, shares)}
 
 
 def plain_or(pop: dict[str, pl.DataFrame]) -> pl.DataFrame:
-    """What the rules need, computed in the clear (the reference), with the « found » flag."""
+    """What the rules need, computed in the clear (the reference): per linked household, the
+    « found » flag, the CAF's and the linked persons' opposition, the OR of each bit."""
     caf = pop["caf"].select(pl.col("handle").alias("caf_handle"), "foyer", "adulte",
                             pl.col("opposition").alias("opposition_caf"))
+    cpam = person_bits(pop["cpam"]).with_columns(opposition_liee=pop["cpam"]["opposition"])
     return (pop["links"].join(caf, on="caf_handle")
-            .join(status_masks.person_bits(pop["cpam"]).rename({"handle": "cpam_handle"}),
-                  on="cpam_handle")
+            .join(cpam.rename({"handle": "cpam_handle"}), on="cpam_handle")
             .group_by("foyer").agg(pl.col("adulte").any().alias("trouve_cpam"),
                                    pl.col("opposition_caf").any(),
+                                   pl.col("opposition_liee").any(),
                                    *[pl.col(b).any() for b in BITS]))
 
 
@@ -69,19 +71,19 @@ def counts(pop: dict[str, pl.DataFrame]) -> pl.DataFrame:
     return (pop["links"]
             .join(pop["caf"].select(pl.col("handle").alias("caf_handle"), "foyer"),
                   on="caf_handle")
-            .join(status_masks.person_bits(pop["cpam"]).rename({"handle": "cpam_handle"}),
+            .join(person_bits(pop["cpam"]).rename({"handle": "cpam_handle"}),
                   on="cpam_handle")
             .group_by("foyer").agg(pl.col(b).sum().alias(b) for b in BITS))
 
 
 def test_detector_reads_the_or_of_the_linked_persons() -> None:
-    """Found households: every bit equals the OR in the clear; linked but not found: the
-    opposition bit only; not linked, or opposed at the CAF: nothing."""
+    """Found households: every bit equals the OR in the clear; every household not opposed at
+    the CAF: its « found » flag and linked opposition, no bit when not found; opposed at the
+    CAF: nothing (its own flag excludes it)."""
     pop = population()
     got = protocol(pop)["bits"]
     want = plain_or(pop)
     both = want.join(got, on="foyer", how="left", suffix="_d")
-    css = [b for b in BITS if b != "opposition"]
     kept = both.filter(~pl.col("opposition_caf"))
     found, not_found = kept.filter(pl.col("trouve_cpam")), kept.filter(~pl.col("trouve_cpam"))
     assert found.height > 100 and not_found.height > 5
@@ -89,21 +91,23 @@ def test_detector_reads_the_or_of_the_linked_persons() -> None:
         assert found[b].equals(found[f"{b}_d"], check_names=False), b
         # every bit is both true and false somewhere: the check can fail
         assert 0 < found[b].sum() < found.height, b
-    assert not_found["opposition"].equals(not_found["opposition_d"], check_names=False)
-    assert not_found.select(pl.col(f"{b}_d").is_null().all() for b in css).row(0) == \
-        (True,) * len(css)
+    for col in ("trouve_cpam", "opposition_liee"):
+        assert kept[col].equals(kept[f"{col}_d"], check_names=False), col
+    assert 0 < kept["opposition_liee"].sum() < kept.height
+    assert not_found.select(pl.col(f"{b}_d").is_null().all() for b in BITS).row(0) == \
+        (True,) * len(BITS)
     opposed = both.filter(pl.col("opposition_caf"))
     assert opposed.height > 0
-    assert opposed.select(pl.col(f"{b}_d").is_null().all() for b in BITS).row(0) == \
-        (True,) * len(BITS)
     assert not got["foyer"].is_in(opposed["foyer"].implode()).any()
+    # households without any link are there too, found by nobody
+    assert got.height == pop["caf"].filter(~pl.col("opposition"))["foyer"].n_unique()
 
 
 def test_same_key_same_files_other_key_other_pads_same_bits() -> None:
     pop = population(60)
     one, two = protocol(pop), protocol(pop)
     assert all(one[k].equals(two[k]) for k in one)
-    other = status_masks.mask(status_masks.person_bits(pop["cpam"]), bytes(range(1, 33)))
+    other = status_masks.mask(person_bits(pop["cpam"]), bytes(range(1, 33)))
     assert not other.equals(one["masked"])
 
 
@@ -115,7 +119,7 @@ def test_linking_operator_cannot_read_the_statuses_from_the_pads() -> None:
     """L's attack: guess each person's bit from what L holds. On today's export L reads the
     status itself (accuracy 1); on the pads its best parity or threshold guess is chance."""
     pop = population(1500)
-    bits = status_masks.person_bits(pop["cpam"])
+    bits = person_bits(pop["cpam"])
     masked = status_masks.mask(bits, KEY)
     for b in ("css_active", "css_illisible"):
         truth = bits[b]
@@ -146,7 +150,7 @@ def test_one_factor_per_bit_hides_the_ratios_of_the_counts() -> None:
     counts themselves; with a factor per household and per bit it reads nothing."""
     pop = population(1500)
     truth = counts(pop)
-    a, b = "css_illisible", "opposition"
+    a, b = "css_illisible", "css_active"
 
     def recovered(rho: pl.DataFrame | None) -> float:
         run = protocol(pop, rho)

@@ -31,11 +31,6 @@ def prf(values: pl.Series, secret: bytes, label: str, modulus: int,
     return (((hi % modulus) * two48 + lo % modulus) % modulus).alias(values.name)
 
 
-def person_bits(cpam: pl.DataFrame, bits: Sequence[str] = tuple(BITS)) -> pl.DataFrame:
-    """CPAM side: (handle, one Boolean per bit) from its rows (statut_css, opposition)."""
-    return cpam.select("handle", *[BITS[b].alias(b) for b in bits])
-
-
 def mask(bits: pl.DataFrame, secret: bytes, engine: str | None = None) -> pl.DataFrame:
     """CPAM side: (handle, c_<bit>) = bit + PRF_K(handle) mod p: one-time pads, for L."""
     names = [c for c in bits.columns if c != "handle"]

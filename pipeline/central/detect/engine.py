@@ -18,6 +18,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from pipeline.central.detect.detection_inputs import DetectionInputs, in_clear
 from pipeline.central.detect.inputs import CentralInputs, read_inputs
 from pipeline.central.detect.predicates import load_checked_rules
 from pipeline.central.engines import EngineSettings, current_settings, open_engine
@@ -59,10 +60,13 @@ def _statements(text: str) -> list[str]:
         line.lstrip().startswith("--") for line in s.splitlines())]
 
 
-def prepare(engine: Engine, inputs: CentralInputs,
+def prepare(engine: Engine, inputs: CentralInputs | DetectionInputs,
             sel: css_params.ParameterSelection) -> dict[str, Table]:
-    """Load the inputs and parameters; build the household views `foyers` and `assures_cpam`
-    (the names rules.yaml's `vue` uses)."""
+    """Load the detecting operator's tables (detection_inputs.py; derived in the clear from the
+    exports until the chain runs the separated protocol) and the parameters; build the views
+    `foyers` and `assures_cpam` (the names rules.yaml's `vue` uses)."""
+    if isinstance(inputs, CentralInputs):
+        inputs = in_clear(inputs)
     windows = load_catalogue().parametres
     run_params = pl.DataFrame(
         {
@@ -72,26 +76,26 @@ def prepare(engine: Engine, inputs: CentralInputs,
         }
     )
     t = {name: engine.load_frame(name, df) for name, df in (
-        ("caf", inputs.caf), ("cpam", inputs.cpam), ("links", inputs.links),
-        ("run_params", run_params))}
+        ("households", inputs.households), ("bits", inputs.bits), ("insured", inputs.insured),
+        ("insured_caf", inputs.insured_caf), ("run_params", run_params))}
     # French formatting functions of the reason templates (rules.py; Spark: sql/spark/macros.sql)
     macros = SQL_MACROS if engine.dialect == "duckdb" else sql_text(PACKAGE, "macros",
                                                                     engine.dialect)
     for statement in _statements(macros):
         engine.execute(statement)
-    t["ranked_members"] = engine.run(PACKAGE, "members", "ranked_members", caf=t["caf"],
-                                     cpam=t["cpam"], links=t["links"])
-    t["foyers"] = engine.run(PACKAGE, "households", "foyers", ranked_members=t["ranked_members"],
-                             run_params=t["run_params"])
-    t["assures_cpam"] = engine.run(PACKAGE, "assures_cpam", "assures_cpam", cpam=t["cpam"],
-                                   run_params=t["run_params"], links=t["links"], caf=t["caf"],
-                                   foyers=t["foyers"])
+    t["foyers"] = engine.run(PACKAGE, "households", "foyers", households=t["households"],
+                             bits=t["bits"], run_params=t["run_params"])
+    t["assures_cpam"] = engine.run(PACKAGE, "assures_cpam", "assures_cpam",
+                                   insured=t["insured"], insured_caf=t["insured_caf"],
+                                   run_params=t["run_params"])
     return t
 
 
-def connect(inputs: CentralInputs, sel: css_params.ParameterSelection) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection holding the inputs, the parameter tables and the household views
-    (pipeline/central/detect/predicates.py binds every rule predicate against it)."""
+def connect(inputs: CentralInputs | DetectionInputs,
+            sel: css_params.ParameterSelection) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection holding the detecting operator's tables, the parameter tables and the
+    household views (pipeline/central/detect/predicates.py binds every rule predicate against
+    it)."""
     from pipeline.central.engines.duckdb_engine import DuckDBEngine
 
     engine = DuckDBEngine(EngineSettings(threads=DETECT_THREADS))

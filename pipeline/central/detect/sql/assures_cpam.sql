@@ -1,23 +1,20 @@
--- CPAM side (reverse rule): one row per CPAM person with its CAF situation when linked (contract
--- 3: no role leaves; css_gratuite_en_cours is true on the insured person's row only).
--- Inputs: {cpam}, {run_params}, {links}, {caf}, {foyers}.
+-- Coverage side (reverse rule): one row per insured person with a free CSS in force (the
+-- rule's perimeter), with its CAF situation when linked; never a CAF household id
+-- (docs/SEPARATION.md). Inputs: {insured} (handle, foyer, opposition of the person's group),
+-- {insured_caf} (per linked person: its CAF household's RSA-or-PPA flag and opposition),
+-- {run_params}.
 SELECT
-    p.handle,
-    p.foyer,
-    coalesce(p.css_gratuite_en_cours, false)                        AS css_gratuite_active,
-    l.caf_handle IS NOT NULL                                        AS lie_caf,
-    f.foyer                                                         AS foyer_caf,
-    coalesce(f.a_rsa OR f.a_ppa, false)                             AS a_minima,
-    -- opposition: the person, anyone of their CPAM group, or anyone of the linked CAF foyer
-    coalesce(p.opposition, false)
-        OR coalesce(bool_or(coalesce(p.opposition, false)) OVER (PARTITION BY p.foyer), false)
-        OR coalesce(f.opposition, false)                            AS opposition,
-    coalesce(f.quartier, 'NON_LOCALISE')                            AS quartier,
-    CASE WHEN l.caf_handle IS NULL THEN 'inconnu(e) de la CAF'
+    i.handle,
+    i.foyer,
+    true                                                            AS css_gratuite_active,
+    c.cpam_handle IS NOT NULL                                       AS lie_caf,
+    coalesce(c.a_minima, false)                                     AS a_minima,
+    -- opposition: the person's group, or its linked CAF household (at either agency)
+    coalesce(i.opposition, false) OR coalesce(c.opposition_foyer, false) AS opposition,
+    'NON_LOCALISE'                                                  AS quartier,
+    CASE WHEN c.cpam_handle IS NULL THEN 'inconnu(e) de la CAF'
          ELSE 'ni RSA ni prime d''activité versés par la CAF' END    AS situation_caf,
     r.date_reference
-FROM {cpam} AS p
+FROM {insured} AS i
 CROSS JOIN {run_params} AS r
-LEFT JOIN {links} AS l ON l.cpam_handle = p.handle
-LEFT JOIN {caf} AS c ON c.handle = l.caf_handle
-LEFT JOIN {foyers} AS f ON f.foyer = c.foyer
+LEFT JOIN {insured_caf} AS c ON c.cpam_handle = i.handle

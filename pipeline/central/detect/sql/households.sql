@@ -1,38 +1,36 @@
--- The linked household view: one row per CAF foyer, everything the rules look at (materialised
--- as a table: every rule and the statistics read it). Features only (pipeline/shared/features.yaml):
--- the household-level CAF features are the same on every row of the foyer.
--- Runs after members.sql. Inputs: {ranked_members}, {run_params}.
+-- The household view of the rules: one row per CAF household, built from what the detecting
+-- operator holds (docs/SEPARATION.md; pipeline/central/detect/detection_inputs.py), never from
+-- per-person rows: no household size and no count of linked persons are here.
+-- Inputs: {households} (the CAF's household file: contact handle and features), {bits} (per
+-- household not opposed at the CAF: « found » flag, linked opposition, and the OR of the
+-- linked persons' CSS bits, null for a household not found), {run_params}.
 
-WITH agg AS (
+WITH joined AS (
     SELECT
-        foyer,
-        CAST(count(*) AS INTEGER)                                           AS nb_personnes_dossier,
-        -- the contact person: the allocataire, else the first member of the dossier
-        min_by(handle, rang_dossier)                               AS handle,
-        coalesce(min_by(quartier, rang_dossier) FILTER (WHERE quartier IS NOT NULL),
-                 'NON_LOCALISE')                                    AS quartier,
-        min_by(type_foyer, rang_dossier) FILTER (WHERE type_foyer IS NOT NULL) AS type_foyer,
-        min_by(position_plafond_css, rang_dossier) FILTER (WHERE position_plafond_css IS NOT NULL)
-                                                                    AS position_plafond_css,
-        coalesce(bool_or(a_rsa), false)                             AS a_rsa,
-        coalesce(bool_or(a_aah), false)                             AS a_aah,
-        coalesce(bool_or(a_ppa), false)                             AS a_ppa,
-        min_by(aah_taux_plein, rang_dossier) FILTER (WHERE aah_taux_plein IS NOT NULL)
-                                                                    AS aah_taux_plein,
-        -- found at the CPAM: an adult of the foyer is linked (contract 3: the CAF's `adulte`
-        -- feature, not its role)
-        coalesce(bool_or(adulte AND cpam_handle IS NOT NULL), false)  AS trouve_cpam,
-        CAST(count(cpam_handle) AS INTEGER)                          AS nb_lies,
-        coalesce(bool_or(css_en_cours), false)                      AS css_active,
+        h.handle,
+        h.foyer,
+        -- contract 3: no geography leaves the CAF; its lists are split per quartier at
+        -- re-identification, and the per-quartier counts are made there too
+        'NON_LOCALISE'                                              AS quartier,
+        h.type_foyer,
+        h.position_plafond_css,
+        coalesce(h.a_rsa, false)                                    AS a_rsa,
+        coalesce(h.a_aah, false)                                    AS a_aah,
+        -- not sent: false wherever `personne_seule` is left (pipeline/shared/detector_files.py),
+        -- the only place a rule reads it
+        false                                                       AS a_ppa,
+        h.aah_taux_plein,
+        -- found at the CPAM: an adult of the foyer is linked (the rules' perimeter)
+        coalesce(b.trouve_cpam, false)                              AS trouve_cpam,
+        coalesce(b.css_active, false)                               AS css_active,
         -- every active CSS of the household ends within the renewal window (features.yaml)
-        coalesce(bool_or(css_en_cours), false)
-            AND NOT coalesce(bool_or(statut_css = 'en_cours'), false) AS css_fin_proche,
-        coalesce(bool_or(statut_css = 'terminee_recente'), false)   AS css_terminee_recente,
-        coalesce(bool_or(css_illisible), false)                     AS css_illisible_membre,
-        -- opposition: any member opposed at the CAF, or linked to an opposed CPAM row
-        bool_or(opposition_caf OR opposition_cpam)                  AS opposition
-    FROM {ranked_members}
-    GROUP BY foyer
+        coalesce(b.css_active AND NOT b.css_en_cours, false)        AS css_fin_proche,
+        coalesce(b.css_terminee_recente, false)                     AS css_terminee_recente,
+        coalesce(b.css_illisible, false)                            AS css_illisible_membre,
+        -- opposition: the household at the CAF, or a person linked to one of its members
+        coalesce(h.opposition, false) OR coalesce(b.opposition_liee, false) AS opposition
+    FROM {households} AS h
+    LEFT JOIN {bits} AS b ON b.foyer = h.foyer
 )
 SELECT
     a.*,
@@ -52,5 +50,5 @@ SELECT
          ELSE 'taux de l''AAH non transmis par la CAF (taux plein à vérifier)' END
                                                                     AS aah_taux_texte,
     r.date_reference
-FROM agg AS a
+FROM joined AS a
 CROSS JOIN {run_params} AS r

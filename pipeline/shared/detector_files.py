@@ -1,5 +1,7 @@
 """The agencies' files for the detecting operator (docs/SEPARATION.md): what the rules read,
-without the row structure the linking operator holds.
+without the row structure the linking operator holds. Pure polars in the shared layer: the
+agencies will write these files; until the chain runs the protocol, the central engine derives
+the same tables from the exports (pipeline/central/detect/detection_inputs.py).
 
 The CAF's household file has one row per household, no per-person row, so that the household's
 size never reaches the party that reads its features.
@@ -43,24 +45,25 @@ def household_rows(export: pl.DataFrame) -> pl.DataFrame:
     ).sort("foyer")
 
 
-def linked_minima(export: pl.DataFrame, links: pl.DataFrame) -> pl.DataFrame:
-    """CAF, after the links: (cpam_handle, a_minima, opposition) for each CPAM person linked to
-    one of its persons, the reverse rule's CAF side (RSA or prime d'activité in the household,
-    the household opposed). No CAF household id: D cannot group the CPAM persons by household."""
+def caf_minima(export: pl.DataFrame, links: pl.DataFrame) -> pl.DataFrame:
+    """CAF, after the links: (cpam_handle, a_minima) for each coverage person linked to one of
+    its persons, the reverse rule's CAF side (RSA or prime d'activité in the household). No
+    CAF household id: D cannot group the coverage persons by household."""
     households = export.group_by("foyer").agg(
         (pl.col("a_rsa").fill_null(False) | pl.col("a_ppa").fill_null(False)).any()
-        .alias("a_minima"),
-        pl.col("opposition").fill_null(False).any())
+        .alias("a_minima"))
     return (links.select("caf_handle", "cpam_handle")
             .join(export.select(pl.col("handle").alias("caf_handle"), "foyer"), on="caf_handle")
             .join(households, on="foyer")
-            .select("cpam_handle", "a_minima", "opposition")
+            .select("cpam_handle", "a_minima")
             .sort("cpam_handle"))
 
 
 def insured_rows(export: pl.DataFrame) -> pl.DataFrame:
-    """CPAM: (handle, opposition) of the insured persons with a free CSS in force, the reverse
-    rule's perimeter; an opposed group's rows are already emptied, so none of them is here."""
-    return (export.filter(pl.col("css_gratuite_en_cours").fill_null(False))
-            .select("handle", pl.col("opposition").fill_null(False))
+    """Coverage side: (handle, foyer, opposition) of the insured persons with a free CSS in
+    force, the reverse rule's perimeter; the opposition is their group's (an opposed group's
+    rows are emptied at export, so none of them is in the perimeter anyway)."""
+    return (export.with_columns(pl.col("opposition").fill_null(False).any().over("foyer"))
+            .filter(pl.col("css_gratuite_en_cours").fill_null(False))
+            .select("handle", "foyer", "opposition")
             .sort("handle"))

@@ -1,4 +1,4 @@
-"""The agencies' files for the detecting operator (pipeline/agency/pseudonymise/detector_files.py,
+"""The agencies' files for the detecting operator (pipeline/shared/detector_files.py,
 docs/SEPARATION.md): one row per household, values coarsened to what the rules read, nothing
 that groups the CPAM persons by CAF household."""
 
@@ -8,7 +8,7 @@ import datetime as dt
 
 import polars as pl
 
-from pipeline.agency.pseudonymise import detector_files
+from pipeline.shared import detector_files
 
 REF = dt.date(2026, 3, 2)
 
@@ -49,17 +49,19 @@ def test_household_file_keeps_what_the_rules_read_and_no_size() -> None:
     assert got["date_reference"].to_list() == [REF] * 5
 
 
-def test_linked_minima_gives_d_no_caf_household() -> None:
+def test_caf_minima_gives_d_no_caf_household() -> None:
     links = pl.DataFrame({"caf_handle": ["h4", "h6", "h5", "h7", "h2"],
                           "cpam_handle": ["p1", "p2", "p3", "p4", "p5"]})
-    got = detector_files.linked_minima(caf_export(), links)
-    assert got.columns == ["cpam_handle", "a_minima", "opposition"]
-    assert got.rows() == [("p1", True, False), ("p2", True, False), ("p3", True, False),
-                          ("p4", False, True), ("p5", False, False)]
+    got = detector_files.caf_minima(caf_export(), links)
+    assert got.columns == ["cpam_handle", "a_minima"]
+    assert got.rows() == [("p1", True), ("p2", True), ("p3", True), ("p4", False),
+                          ("p5", False)]
 
 
-def test_insured_rows_are_the_reverse_rule_perimeter() -> None:
-    cpam = pl.DataFrame({"handle": ["q1", "q2", "q3", "q4"],
-                         "css_gratuite_en_cours": [True, False, None, True],
-                         "opposition": [False, False, True, None]})
-    assert detector_files.insured_rows(cpam).rows() == [("q1", False), ("q4", False)]
+def test_insured_rows_are_the_reverse_rule_perimeter_with_their_group_opposition() -> None:
+    cpam = pl.DataFrame({"handle": ["q1", "q2", "q3", "q4", "q5"],
+                         "foyer": ["G1", "G1", "G2", "G3", "G3"],
+                         "css_gratuite_en_cours": [True, False, None, True, None],
+                         "opposition": [False, False, True, None, True]})
+    assert detector_files.insured_rows(cpam).rows() == [("q1", "G1", False),
+                                                        ("q4", "G3", True)]
