@@ -138,9 +138,9 @@ def with_structure(households: pl.DataFrame, caf: pl.DataFrame, links: pl.DataFr
                    ) -> pl.DataFrame:
     """The engine's household view plus the two counts a linking operator holds: persons
     linked (nb_lies) and household size (nb_personnes_dossier)."""
-    linked = pl.col("handle").is_in(links["caf_handle"].implode())
-    counts = caf.group_by("foyer").agg(linked.sum().cast(pl.Int64).alias("nb_lies"),
-                                       pl.len().cast(pl.Int64).alias("nb_personnes_dossier"))
+    counts = (caf.with_columns(_lie=pl.col("handle").is_in(links["caf_handle"].implode()))
+              .group_by("foyer").agg(pl.col("_lie").sum().cast(pl.Int64).alias("nb_lies"),
+                                     pl.len().cast(pl.Int64).alias("nb_personnes_dossier")))
     return households.join(counts, on="foyer", how="left")
 
 

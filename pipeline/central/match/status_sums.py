@@ -30,9 +30,12 @@ def household_flags(caf: pl.DataFrame, cpam: pl.DataFrame, links: pl.DataFrame
     """(foyer, trouve_cpam, opposition_liee) for every CAF household not opposed at the CAF:
     an adult of it is linked; a person linked to one of its members is opposed."""
     kept = caf.filter(~pl.col("opposition").fill_null(False).any().over("foyer"))
-    linked = pl.col("handle").is_in(links["caf_handle"].implode())
-    found = kept.group_by("foyer").agg(
-        (pl.col("adulte").fill_null(False) & linked).any().alias("trouve_cpam"))
+    # the membership test as a column first: inside an aggregation it would be evaluated
+    # against the whole list once per household
+    found = (kept.with_columns(
+        _adult_linked=pl.col("adulte").fill_null(False)
+        & pl.col("handle").is_in(links["caf_handle"].implode()))
+        .group_by("foyer").agg(pl.col("_adult_linked").any().alias("trouve_cpam")))
     opposed = _linked(kept, cpam, links).group_by("foyer").agg(
         pl.col("_opp").fill_null(False).any().alias("opposition_liee"))
     return (found.join(opposed, on="foyer", how="left")
