@@ -51,16 +51,25 @@ def person_bits(cpam: pl.DataFrame) -> pl.DataFrame:
     return cpam.select("handle", *[expr.alias(b) for b, expr in BITS.items()])
 
 
+def linked_values(members: pl.DataFrame, values: pl.DataFrame, links: pl.DataFrame,
+                  how: str = "inner") -> pl.DataFrame:
+    """One row per link (foyer, cpam_handle, the coverage person's `values` columns): the
+    household (handle, foyer of `members`) of the CAF person and the values (handle, ...) of
+    the coverage person it is linked to."""
+    return (links.select("caf_handle", "cpam_handle")
+            .join(members.select(pl.col("handle").alias("caf_handle"), "foyer"),
+                  on="caf_handle")
+            .join(values.rename({"handle": "cpam_handle"}), on="cpam_handle", how=how)
+            .drop("caf_handle"))
+
+
 def household_or(members: pl.DataFrame, bits: pl.DataFrame, links: pl.DataFrame) -> pl.DataFrame:
     """(foyer, <bit>) = the OR over the persons linked to a member (handle, foyer) of each
     household with a link: what the masked sums give D, computed in the clear (the reference,
     and the interim input of the engine until the chain runs the protocol)."""
     names = [c for c in bits.columns if c != "handle"]
-    return (links.select("caf_handle", "cpam_handle")
-            .join(members.select(pl.col("handle").alias("caf_handle"), "foyer"),
-                  on="caf_handle")
-            .join(bits.rename({"handle": "cpam_handle"}), on="cpam_handle")
-            .group_by("foyer").agg(pl.col(b).any() for b in names))
+    return linked_values(members, bits, links).group_by("foyer").agg(
+        pl.col(b).any() for b in names)
 
 
 def bit_names(frame: pl.DataFrame, prefix: str) -> list[str]:
@@ -74,11 +83,7 @@ def household_sums(members: pl.DataFrame, rho: pl.DataFrame, values: pl.DataFram
     CPAM persons linked to a member (handle, foyer) of the household, mod p; one row per
     household with at least one link. L runs it on the pads, the CAF on the masks."""
     names = bit_names(values, prefix)
-    linked = (links.select("caf_handle", "cpam_handle")
-              .join(members.select(pl.col("handle").alias("caf_handle"), "foyer"),
-                    on="caf_handle")
-              .join(values.rename({"handle": "cpam_handle"}), on="cpam_handle"))
-    sums = linked.group_by("foyer").agg((pl.col(f"{prefix}{b}").sum() % P).alias(b)
-                                        for b in names)
+    sums = linked_values(members, values, links).group_by("foyer").agg(
+        (pl.col(f"{prefix}{b}").sum() % P).alias(b) for b in names)
     return sums.join(rho, on="foyer").select(
         "foyer", *[(pl.col(b) * pl.col(f"rho_{b}") % P).alias(f"{out}{b}") for b in names])

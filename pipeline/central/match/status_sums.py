@@ -13,16 +13,13 @@ from __future__ import annotations
 
 import polars as pl
 
-from pipeline.shared.masked_sums import household_sums
+from pipeline.shared.masked_sums import household_sums, linked_values
 
 
 def _linked(caf: pl.DataFrame, cpam: pl.DataFrame, links: pl.DataFrame) -> pl.DataFrame:
-    """(foyer, cpam_handle, opposition of the coverage row) per link."""
-    return (links.select("caf_handle", "cpam_handle")
-            .join(caf.select(pl.col("handle").alias("caf_handle"), "foyer"), on="caf_handle")
-            .join(cpam.select(pl.col("handle").alias("cpam_handle"),
-                              pl.col("opposition").fill_null(False).alias("_opp")),
-                  on="cpam_handle", how="left"))
+    """(foyer, cpam_handle, _opp: the coverage row's opposition) per link."""
+    return linked_values(caf, cpam.select("handle", pl.col("opposition").fill_null(False)
+                                          .alias("_opp")), links, how="left")
 
 
 def household_flags(caf: pl.DataFrame, cpam: pl.DataFrame, links: pl.DataFrame
