@@ -373,12 +373,19 @@ def _write_stage1_outputs(eng: Engine, cfg: Config, t: _OutputTables,
         columns = pairs.get_columns()
         del pairs  # the list is now the columns' only owner: each goes once it is moved
         return _write_low_memory(columns, out_dir)
-    # Each (caf, cpam) pair once (handles are unique per side), so any sort on PAIR_KEY gives
-    # the same order. One-to-one links leave a CAF handle once but for review pairs: on the
-    # CAF handle alone (5 times cheaper than on both handles), both only when that left ties.
+    return _write_side_by_side(_sorted_pairs(pairs), out_dir)
+
+
+def _sorted_pairs(pairs: pl.DataFrame) -> pl.DataFrame:
+    """Each (caf, cpam) pair once (handles are unique per side), so any sort on PAIR_KEY gives
+    the same order. One-to-one links leave a CAF handle once but for review pairs: on the CAF
+    handle alone (5 times cheaper than on both handles), both only when that left ties."""
     pairs = pairs.sort(PAIR_KEY[0])
-    if not is_sorted_on(pairs, PAIR_KEY):
-        pairs = pairs.sort(PAIR_KEY)
+    return pairs if is_sorted_on(pairs, PAIR_KEY) else pairs.sort(PAIR_KEY)
+
+
+def _write_side_by_side(pairs: pl.DataFrame, out_dir: Path) -> dict[str, int]:
+    """The stage-1 files from the sorted pairs, written at the same time."""
     is_link = pl.col("is_link")
     frames = {"links": _typed(pairs.filter(is_link)), "clerical": _typed(pairs.filter(~is_link)),
               "explanations": pairs.drop("is_link", PROVIDER_COLUMN, strict=False)}
@@ -400,7 +407,8 @@ def _write_low_memory(columns: list[pl.Series], out_dir: Path) -> dict[str, int]
     together, and three files written side by side hold the links next to all the pairs."""
     by_name = {c.name: c for c in columns}
     columns.clear()
-    # Same order as the whole-frame path (each pair once: one order on PAIR_KEY).
+    # Same order as the whole-frame path (each pair once: one order on PAIR_KEY), ties on the
+    # CAF handle sorted on both handles.
     keys = pl.DataFrame([by_name[k] for k in PAIR_KEY])
     order = keys.get_column(PAIR_KEY[0]).arg_sort()
     if not is_sorted_on(keys[order], PAIR_KEY):
