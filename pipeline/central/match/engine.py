@@ -46,9 +46,10 @@ PAIR_KEY = ["caf_handle", "cpam_handle"]
 OUTPUT_FILES = {"links": "links.parquet", "clerical": "clerical_review.parquet",
                 "explanations": "link_explanations.parquet"}
 # Above this many scored pairs (links and review band) the stage-1 writer sorts column by column
-# and writes one file at a time (_write_low_memory): same bytes, less memory, a little slower.
-# Scale bench: 1 M x 1 M (0.92 M pairs) keeps the side-by-side path; 10 M x 10 M (9.2 M pairs)
-# peaked at 8.3 GB on it, reached at the whole-frame sort.
+# and writes one file at a time (_write_low_memory): same bytes, less memory. Scale bench:
+# 1 M x 1 M (0.92 M pairs) keeps the side-by-side path (its fastest); at 10 M x 10 M (9.2 M
+# pairs) the side-by-side path peaked at 8.3 GB (at its whole-frame sort), this one 6.7-7.0 GB
+# with a write no slower (15-16 s against 16-24 s, shared machine).
 LOW_MEMORY_WRITE_PAIRS = 2_000_000
 
 
@@ -400,22 +401,31 @@ def _write_side_by_side(pairs: pl.DataFrame, out_dir: Path) -> dict[str, int]:
 
 
 def _write_low_memory(columns: list[pl.Series], out_dir: Path) -> dict[str, int]:
-    """The stage-1 files from the unsorted pair columns with one copy of the pairs and at most
-    one more column in memory: `columns` (the caller keeps no other reference) is emptied, each
-    column replaced by its sorted copy, then the link columns by their filtered copies once the
-    explanations are written. A whole-frame sort holds the unsorted and the sorted frames
-    together, and three files written side by side hold the links next to all the pairs."""
+    """The stage-1 files from the unsorted pair columns, sorted column by column and written
+    one file at a time. A whole-frame sort holds the unsorted frame, the sorted one and its own
+    working copies together, and three files written side by side hold the links' copy next to
+    all the pairs. `columns` (the caller keeps no other reference) is emptied so that the
+    unsorted columns go once sorted (columns read from the engine's Arrow batches share their
+    memory: it goes with the last of them), and the other columns before the link columns are
+    copied."""
     by_name = {c.name: c for c in columns}
     columns.clear()
-    # Same order as the whole-frame path (each pair once: one order on PAIR_KEY), ties on the
-    # CAF handle sorted on both handles.
-    keys = pl.DataFrame([by_name[k] for k in PAIR_KEY])
-    order = keys.get_column(PAIR_KEY[0]).arg_sort()
-    if not is_sorted_on(keys[order], PAIR_KEY):
-        order = keys.select(pl.arg_sort_by(PAIR_KEY)).to_series()
-    del keys
+    # Same order as the whole-frame path (each pair once: one order on PAIR_KEY): on the CAF
+    # handle, on both handles when that left ties (told by comparing each sorted CAF handle
+    # with the next, two zero-copy slices; a gathered key frame checked with is_sorted_on took
+    # 0.8 GB more on 10 M pairs).
+    first = PAIR_KEY[0]
+    order = by_name[first].arg_sort()
+    column = by_name[first].gather(order)
+    if column.slice(1).eq_missing(column.slice(0, len(column) - 1)).any():
+        order = pl.DataFrame([by_name[k] for k in PAIR_KEY]).select(
+            pl.arg_sort_by(PAIR_KEY)).to_series()
+        column = by_name[first].gather(order)
+    by_name[first] = column
+    del column
     for name in list(by_name):
-        by_name[name] = by_name[name].gather(order)  # the unsorted column is let go here
+        if name != first:
+            by_name[name] = by_name[name].gather(order)
     del order
     is_link = by_name.pop("is_link")
     provider = by_name.pop(PROVIDER_COLUMN, None)
