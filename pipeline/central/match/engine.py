@@ -374,7 +374,8 @@ def _write_stage1_outputs(eng: Engine, cfg: Config, t: _OutputTables,
         columns = pairs.get_columns()
         del pairs  # the list is now the columns' only owner: each goes once it is moved
         return _write_low_memory(columns, out_dir)
-    return _write_side_by_side(_sorted_pairs(pairs), out_dir)
+    pairs = _sorted_pairs(pairs)  # the unsorted frame goes here
+    return _write_side_by_side(pairs, out_dir)
 
 
 def _sorted_pairs(pairs: pl.DataFrame) -> pl.DataFrame:
