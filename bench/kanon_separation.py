@@ -62,12 +62,12 @@ STRUCTURE_COUNTS = ("nb_lies", "nb_personnes_dossier")
 INSURED_VIEW = ["css_gratuite_active", "lie_caf", "a_minima", "opposition", "situation_caf"]
 
 
-def shares(frame: pl.DataFrame, columns: list[str]) -> dict[str, float]:
-    """Share of rows whose combination of `columns` is held by 1 row, and by fewer than 5."""
-    k = frame.join(frame.group_by(columns).len(), on=columns, how="left",
-                   nulls_equal=True)["len"]
-    return {"part_k1": round(float((k == 1).mean()), 5),
-            "part_k_moins_5": round(float((k < 5).mean()), 5)}
+def shares(frame: pl.DataFrame, columns: list[str] | None = None,
+           group: str = "foyer") -> dict[str, float]:
+    """k = 1 and k < 5 shares of `frame`'s households (`group`) on `columns` (default: every
+    non-token attribute), by kanonymity.export_k."""
+    k = kanonymity.export_k(frame, columns, group)
+    return {c: k[c] for c in ("part_k1", "part_k_moins_5")}
 
 
 # What each central party holds under the protocol (docs/SEPARATION.md). The detecting operator:
@@ -198,12 +198,10 @@ def main() -> None:
     protocol = {
         "regles_en_clair_et_protocole": hits,
         "vue_operateur_detection": shares(household_view(d), DETECTOR_VIEW),
-        "vue_operateur_detection_assures": shares(insured_view(d), INSURED_D_VIEW),
+        "vue_operateur_detection_assures": shares(insured_view(d), INSURED_D_VIEW, "handle"),
         "vue_operateur_liaison": {
-            benefits: {k: kanonymity.export_k(linker[benefits])[k]
-                       for k in ("part_k1", "part_k_moins_5")},
-            coverage: {k: kanonymity.export_k(linker[coverage])[k]
-                       for k in ("part_k1", "part_k_moins_5")},
+            benefits: shares(linker[benefits]),
+            coverage: shares(linker[coverage]),
             "jointe": {k: kanonymity.joined_k(linker[benefits], linker[coverage],
                                               link_frame)[k]
                        for k in ("part_k1", "part_k_moins_5")}},
@@ -216,7 +214,7 @@ def main() -> None:
     for col in STRUCTURE_COUNTS:
         views[f"vue_regles_avec_{col}"] = shares(households, [*RULE_VIEW, col])
     views["vue_regles_avec_les_deux"] = shares(households, [*RULE_VIEW, *STRUCTURE_COUNTS])
-    views["vue_assures_cpam"] = shares(insured, INSURED_VIEW)
+    views["vue_assures_cpam"] = shares(insured, INSURED_VIEW, "handle")
     result = {
         "donnees": "sample_data (make match)",
         "foyers": households.height, "assures": insured.height,

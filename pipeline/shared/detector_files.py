@@ -11,8 +11,8 @@ what the rules read (pipeline/shared/rules.yaml): `personne_seule` is kept only 
 reads it (a lone AAH recipient without prime d'activité; elsewhere « autre »), and with it the
 AAH rate; `a_ppa` does not leave (aah_isole's « NOT a_ppa » holds wherever `personne_seule` is
 left; the reverse rule's RSA-or-PPA flag travels per linked CPAM handle); a household the CAF
-knows opposed leaves its flag only. The contact person is the household's first handle, the
-one today's engine picks (pipeline/central/detect/sql/members.sql, rang_dossier).
+knows opposed leaves its flag only. The contact person is the household's first handle, as the
+per-person engine picked it; the CAF re-picks its contact person at re-identification.
 """
 
 from __future__ import annotations

@@ -2,12 +2,12 @@
 never which person nor how many (issue 11, separation of linking and detection; docs/SEPARATION.md).
 
 The household rules read, per CAF household, a few OR-aggregates over its linked CPAM persons
-(any active CSS, any unreadable status, any opposed person...). Whoever computes them from
-per-person statuses also learns how many persons are linked, and that count alone takes the
-share of households singled out (k = 1) on the sample from 0.7 % to 3.3 % (`make
-bench-kanon-separation`). So the operator that links (L: tokens and row structure, no status)
-and the operator that detects (D: household features, no structure) are two parties, and the
-aggregates reach D through a secure sum over the prime field Z_p (p = 2^31 - 1), per bit j:
+(any active CSS, any unreadable status...). Whoever computes them from per-person statuses also
+learns how many persons are linked, and that count alone takes the share of households singled
+out (k = 1) on the sample from 0.50 % to 1.96 % (`make bench-kanon-separation`). So the
+operator that links (L: tokens and row structure, no status) and the operator that detects
+(D: household features, no structure) are two parties, and the aggregates reach D through a
+secure sum over the prime field Z_p (p = 2^31 - 1), per bit j:
 
 - the CPAM (holds the linkage key K) sends L, instead of the bit b_ij of its person i, the
   one-time pad c_ij = b_ij + m_ij, with m_ij = PRF_K(handle_i, j): L reads nothing;

@@ -140,7 +140,7 @@ def test_separated_protocol_meets_the_targets_and_finds_the_same_households(
     assert not {"nb_lies", "nb_personnes_dossier", "a_ppa", "adulte"} & set(households.columns)
     linker = {a: frames[a].select(sep.LINKER_COLUMNS[a]) for a in ("caf", "cpam")}
     views = [sep.shares(households, sep.DETECTOR_VIEW),
-             sep.shares(sep.insured_view(d), sep.INSURED_D_VIEW),
+             sep.shares(sep.insured_view(d), sep.INSURED_D_VIEW, "handle"),
              export_k(linker["caf"]), export_k(linker["cpam"]),
              joined_k(linker["caf"], linker["cpam"], links)]
     for k in views:

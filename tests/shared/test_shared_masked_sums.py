@@ -43,12 +43,12 @@ def population(n_households: int = 400, seed: int = 3) -> dict[str, pl.DataFrame
     return {"caf": caf, "cpam": cpam, "links": links}
 
 
-def protocol(pop: dict[str, pl.DataFrame], rho: pl.DataFrame | None = None
-             ) -> dict[str, pl.DataFrame]:
-    masked = status_masks.mask(person_bits(pop["cpam"]), KEY)
-    rho = status_masks.factors(pop["caf"]["foyer"], KEY) if rho is None else rho
+def protocol(pop: dict[str, pl.DataFrame], rho: pl.DataFrame | None = None,
+             key: bytes = KEY) -> dict[str, pl.DataFrame]:
+    masked = status_masks.mask(person_bits(pop["cpam"]), key)
+    rho = status_masks.factors(pop["caf"]["foyer"], key) if rho is None else rho
     sums = linking_sums(pop["caf"], pop["cpam"], rho, masked, pop["links"])
-    shares = status_masks.caf_shares(pop["caf"], rho, pop["links"], KEY)
+    shares = status_masks.caf_shares(pop["caf"], rho, pop["links"], key)
     return {"masked": masked, "rho": rho, "sums": sums, "shares": shares,
             "bits": unmask(sums, shares)}
 
@@ -107,8 +107,10 @@ def test_same_key_same_files_other_key_other_pads_same_bits() -> None:
     pop = population(60)
     one, two = protocol(pop), protocol(pop)
     assert all(one[k].equals(two[k]) for k in one)
-    other = status_masks.mask(person_bits(pop["cpam"]), bytes(range(1, 33)))
-    assert not other.equals(one["masked"])
+    other = protocol(pop, key=bytes(range(1, 33)))
+    assert not other["masked"].equals(one["masked"])
+    assert not other["sums"].equals(one["sums"])
+    assert other["bits"].equals(one["bits"])
 
 
 def _accuracy(guess: pl.Series, truth: pl.Series) -> float:
@@ -170,8 +172,11 @@ def test_one_factor_per_bit_hides_the_ratios_of_the_counts() -> None:
 
 
 def test_one_factor_per_household_hides_the_counts() -> None:
-    """Without factors (rho = 1) D reads each count (how many linked persons are opposed, have
-    an unreadable status...); with them, telling one person from several is chance."""
+    """Without factors (rho = 1) D reads each count (how many linked persons have an active
+    CSS, an unreadable status...); with them, telling one person from several is chance, for
+    the guesses below and for any test on the distribution of what D holds (a two-sample
+    Kolmogorov-Smirnov distance between households with one such person and with several, on
+    L's sums, the CAF's shares and their difference)."""
     pop = population(1500)
     truth = counts(pop)
     bit = "css_active"
@@ -185,12 +190,35 @@ def test_one_factor_per_household_hides_the_counts() -> None:
         guesses = (value > 1, value > P // 2, (value % 2) == 0)
         return max(_accuracy(g, several) for g in guesses)
 
+    def distance(rho: pl.DataFrame | None) -> float:
+        run = protocol(pop, rho)
+        d = run["sums"].drop_nulls().join(run["shares"], on="foyer").join(truth, on="foyer")
+        d = d.filter(pl.col(bit) > 0).with_columns(
+            diff=(pl.col(f"s_{bit}").cast(pl.Int64) - pl.col(f"t_{bit}").cast(pl.Int64)) % P)
+        one, several = d.filter(pl.col(bit) == 1), d.filter(pl.col(bit) > 1)
+        assert one.height > 100 and several.height > 100
+        return max(_ks(one[c].to_numpy(), several[c].to_numpy())
+                   for c in (f"s_{bit}", f"t_{bit}", "diff"))
+
     ones = status_masks.factors(pop["caf"]["foyer"], KEY).with_columns(
         [pl.lit(1, dtype=pl.UInt64).alias(f"rho_{bit}") for bit in BITS])
     assert accuracy(ones) == 1.0
+    assert distance(ones) == 1.0
     pop_truth = counts(pop).filter(pl.col(bit) > 0)
     base = max(float((pop_truth[bit] > 1).mean()), float((pop_truth[bit] <= 1).mean()))
     assert accuracy(None) < base + 0.05
+    n1 = pop_truth.filter(pl.col(bit) == 1).height
+    n2 = pop_truth.filter(pl.col(bit) > 1).height
+    # the KS critical distance at the 0.1 % level: uniform residues stay under it
+    assert distance(None) < 1.95 * ((n1 + n2) / (n1 * n2)) ** 0.5
+
+
+def _ks(a: np.ndarray, b: np.ndarray) -> float:
+    """Two-sample Kolmogorov-Smirnov distance: the largest gap between the two empirical CDFs."""
+    grid = np.sort(np.concatenate([a, b]))
+    cdf_a = np.searchsorted(np.sort(a), grid, side="right") / a.size
+    cdf_b = np.searchsorted(np.sort(b), grid, side="right") / b.size
+    return float(np.abs(cdf_a - cdf_b).max())
 
 
 def test_detector_refuses_sums_without_their_shares() -> None:
