@@ -14,6 +14,8 @@ from typing import Any
 
 import polars as pl
 
+from pipeline.shared.separation import FACTOR_PREFIX, PAD_PREFIX
+
 TARGET_K1 = 0.01
 TARGET_K_LT5 = 0.05
 STRUCTURE = ("handle", "foyer")
@@ -21,8 +23,11 @@ _NULL = "\u2205"
 
 
 def attribute_columns(frame: pl.DataFrame) -> list[str]:
-    """Every column the operator can read that is neither a token nor a handle."""
-    return sorted(c for c in frame.columns if c not in STRUCTURE and not c.startswith("tok_"))
+    """Every column the operator can read that is neither a token nor a handle, nor a pad or
+    factor of the masked sums (uniform residues, pipeline/shared/separation.py: an attribute
+    reading would make every household k = 1 while telling the operator nothing)."""
+    return sorted(c for c in frame.columns if c not in STRUCTURE
+                  and not c.startswith(("tok_", PAD_PREFIX, FACTOR_PREFIX)))
 
 
 def _as_text(frame: pl.DataFrame, col: str) -> pl.Expr:

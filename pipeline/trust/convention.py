@@ -34,6 +34,7 @@ FORMAT = "nonrecours/convention/v1"
 ROLE_PROVIDER = "fournisseur_donnees"
 ROLE_OPERATOR = "operateur_appariement"
 ROLE_RECIPIENT = "destinataire_listes"
+ROLE_DETECTOR = "operateur_detection"  # the detecting operator (pipeline/shared/separation.py)
 # Raw identifiers and contact data never leave an agency (data minimisation, RGPD art. 5.1.c;
 # docs/LEGAL.md): a convention that would let a
 # provider send one of these columns to the central operator is refused outright.
@@ -93,6 +94,19 @@ class Convention:
     @property
     def operators(self) -> list[str]:
         return sorted(pid for pid, p in self.parties.items() if ROLE_OPERATOR in p.roles)
+
+    @property
+    def detectors(self) -> list[str]:
+        return sorted(pid for pid, p in self.parties.items() if ROLE_DETECTOR in p.roles)
+
+    def detection_fields(self, agency: str) -> list[str]:
+        """Columns of the agency's detection file for the detecting operator (contract 6,
+        pipeline/shared/separation.py); empty when the convention has no separated detection."""
+        return list((self.content.get("detection_fields") or {}).get(agency, []))
+
+    def shares_fields(self, agency: str) -> list[str]:
+        """Columns of the CAF's shares and minima files for the detecting operator."""
+        return list((self.content.get("shares_fields") or {}).get(agency, []))
 
     def allowed_fields(self, agency: str) -> list[str]:
         """Columns the agency may send to the central operator (strict allow-list)."""
@@ -203,9 +217,10 @@ def _structure_errors(doc: Any) -> list[str]:
         if isinstance(p, dict) and ROLE_PROVIDER in p.get("roles", []) and \
                 isinstance(doc["fields"], dict) and pid not in doc["fields"]:
             errors.append(f"fournisseur « {pid} » sans liste de champs autorisés")
-    if not isinstance(doc.get("residue_fields") or {}, dict):
-        errors.append("« residue_fields » doit associer chaque organisme à une liste de colonnes")
-    for section in ("fields", "residue_fields"):
+    for section in ("residue_fields", "detection_fields", "shares_fields"):
+        if not isinstance(doc.get(section) or {}, dict):
+            errors.append(f"« {section} » doit associer chaque organisme à une liste de colonnes")
+    for section in ("fields", "residue_fields", "detection_fields", "shares_fields"):
         if not isinstance(doc.get(section), dict):
             continue
         for agency, names in sorted(doc[section].items()):

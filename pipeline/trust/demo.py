@@ -32,7 +32,7 @@ from pipeline.trust.keys import (
 REPO = Path(__file__).resolve().parents[2]
 DEMO_SEED = b"nonrecours/demo-seed/v1 - DEMO ONLY, published in the repository"
 DEMO_CONVENTION_ID = "demo-flers"
-OTHER_PARTIES = ("operateur", "ccas")
+OTHER_PARTIES = ("operateur", "detection", "ccas")
 PARTIES = (*PROVIDERS, *OTHER_PARTIES)  # every party that has published demo keys
 SAMPLE = REPO / "sample_data"
 SPEC = Path(__file__).with_name("demo_convention.yaml")
@@ -119,6 +119,14 @@ def demo_spec(providers: list[str] | None = None) -> dict[str, Any]:
     from pipeline.shared.bloom import RESIDUE_FIELDS  # the residue exchange (bloom.yaml)
 
     spec["residue_fields"] = {a: list(RESIDUE_FIELDS) for a in providers}
+    from pipeline.shared import separation  # contract 6: who receives which columns
+
+    for agency in providers:
+        spec["fields"][agency] += separation.linker_fields(agency == benefits_provider(providers))
+    spec["detection_fields"] = {
+        a: separation.detection_fields(a == benefits_provider(providers)) for a in providers}
+    spec["shares_fields"] = {benefits_provider(providers): sorted(
+        {*separation.SHARES_FIELDS, *separation.MINIMA_FIELDS})}
     return spec
 
 

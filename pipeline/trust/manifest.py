@@ -66,8 +66,13 @@ class Manifest:
         return out
 
 
-def manifest_path_for(data_file: Path, agency: str) -> Path:
-    return Path(data_file).parent / f"{agency}.manifest.json"
+def manifest_path_for(data_file: Path, agency: str, *, per_file: bool = False) -> Path:
+    """`<agency>.manifest.json` beside the file; `per_file` (a folder holding several signed
+    files, such as the CAF's shares and minima): `<file name without .parquet>.manifest.json`."""
+    data_file = Path(data_file)
+    if per_file:
+        return data_file.parent / f"{data_file.name.removesuffix('.parquet')}.manifest.json"
+    return data_file.parent / f"{agency}.manifest.json"
 
 
 def parquet_rows(path: Path) -> int:
@@ -87,6 +92,7 @@ def write_manifest(
     schema_version: str,
     extra: dict | None = None,
     reference: dict | None = None,
+    per_file: bool = False,
 ) -> Path:
     """Write and sign <agency>.manifest.json beside `data_file`; returns its path.
 
@@ -114,7 +120,7 @@ def write_manifest(
     }
     content["signature"] = sign(private, DOMAIN_MANIFEST,
                                 {k: v for k, v in content.items() if k != "signature"})
-    target = manifest_path_for(data_file, agency)
+    target = manifest_path_for(data_file, agency, per_file=per_file)
     write_text(target, json.dumps(content, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
     return target
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from trust_world import ROOT, TODAY, edit_yaml, make_world
+from trust_world import PARTIES, ROOT, TODAY, edit_yaml, make_world
 
 from pipeline.agency.pseudonymise.tokens import load_catalogue
 from pipeline.common.errors import RefusalError
@@ -18,7 +18,7 @@ def test_demo_convention_is_signed_by_every_party_and_in_force():
     conv = load_convention(DEMO)
     verify_convention(conv, TODAY)
     assert conv.demo and conv.id == "demo-flers"
-    assert conv.signature_status() == {p: "valide" for p in ("caf", "ccas", "cpam", "operateur")}
+    assert conv.signature_status() == {p: "valide" for p in PARTIES}
     assert conv.data_providers == ["caf", "cpam"] and conv.operators == ["operateur"]
     assert conv.valid_from == dt.date(2026, 1, 1) and conv.valid_until == dt.date(2027, 12, 31)
     assert conv.retention_days == 365
@@ -46,7 +46,7 @@ def test_missing_convention_refused(tmp_path):
 
 def test_convention_unsigned_by_a_party_refused(tmp_path):
     w = make_world(tmp_path, sign=False)
-    for party in ("caf", "cpam", "operateur"):
+    for party in ("caf", "cpam", "operateur", "detection"):
         sign_convention(w.convention, party, w.keys[party])
     with pytest.raises(RefusalError, match="non signée par la partie « ccas »"):
         verify_convention(load_convention(w.convention), TODAY)
@@ -141,7 +141,7 @@ def test_convention_without_tokens_refused_by_verify_and_pseudonymise(tmp_path):
 
     w = make_world(tmp_path, spec_changes={"fields": _spec_fields(drop_tokens="cpam")})
     conv = load_convention(w.convention)
-    assert conv.signature_status() == {p: "valide" for p in ("caf", "ccas", "cpam", "operateur")}
+    assert conv.signature_status() == {p: "valide" for p in PARTIES}
     message = "n'autorise aucun jeton pour « cpam » : l'appariement central est impossible"
     with pytest.raises(RefusalError, match=message):
         verify_convention(conv, TODAY)
@@ -179,7 +179,7 @@ def test_real_convention_on_demo_signing_keys_refused(tmp_path):
     from pipeline.trust.keys import generate_agency_keys
 
     keys = {}
-    for party in ("caf", "cpam", "operateur", "ccas"):
+    for party in ("caf", "cpam", "operateur", "detection", "ccas"):
         keys[party] = tmp_path / party
         generate_agency_keys(party, keys[party], seed=DEMO_SEED)
     conv_path = create_convention({**demo_spec(), "id": "vraie", "demo": False}, keys,

@@ -6,7 +6,7 @@ import json
 
 import polars as pl
 import pytest
-from trust_world import TODAY, edit_yaml, export_frame, make_world
+from trust_world import PARTIES, TODAY, edit_yaml, export_frame, make_world
 
 from pipeline.common.errors import RefusalError
 from pipeline.trust.convention import load_convention
@@ -32,8 +32,8 @@ def test_gate_accepts_a_sound_run_and_reports_facts(world):
     assert facts["manifests"]["caf"]["rows"] == 3
     assert facts["manifests"]["cpam"]["sha256"] == verify_manifest(
         manifest(world, "cpam"), load_convention(world.convention)).sha256
-    assert facts["signatures"] == {p: "valide" for p in ("caf", "ccas", "cpam", "operateur")}
-    assert set(facts["parties"]) == {"caf", "cpam", "operateur", "ccas"}
+    assert facts["signatures"] == {p: "valide" for p in PARTIES}
+    assert set(facts["parties"]) == {"caf", "cpam", "operateur", "detection", "ccas"}
 
 
 def test_manifest_is_byte_identical_with_source_date_epoch(world, monkeypatch):

@@ -13,13 +13,14 @@ import yaml
 
 from pipeline.shared.contract import EXPORT_SCHEMA_VERSION
 from pipeline.trust.convention import create_convention, sign_convention
+from pipeline.trust.demo import PARTIES as DEMO_PARTIES
 from pipeline.trust.demo import demo_spec
 from pipeline.trust.keys import create_linkage_key, generate_agency_keys, unwrap_linkage_key
 from pipeline.trust.manifest import write_manifest
 from pipeline.trust.reference import current_hashes
 
 ROOT = Path(__file__).resolve().parents[2]
-PARTIES = ("caf", "cpam", "operateur", "ccas")
+PARTIES = tuple(p for p in DEMO_PARTIES if p != "msa")
 TODAY = dt.date(2026, 11, 22)
 
 
