@@ -36,7 +36,23 @@ from pipeline.common.files import staged_folder
 from pipeline.common.outputs import folder_lock
 from pipeline.common.progress import console
 from pipeline.shared.bloom import RESIDUE_DIR, RESIDUE_REQUEST
-from pipeline.shared.providers import AGENCIES, PROVIDERS, dataset_providers, is_benefits
+from pipeline.shared.providers import (
+    AGENCIES,
+    PROVIDERS,
+    benefits_provider,
+    dataset_providers,
+    is_benefits,
+)
+from pipeline.shared.separation import (
+    DETECTION_AUDIT,
+    DETECTION_DIR,
+    DETECTION_OUT,
+    HANDOFF_DIR,
+    LINKS_FILE,
+    OPPOSITION_FILE,
+    SHARES_DIR,
+    SUMS_FILE,
+)
 
 DEMO_HANDLE_SEED = 20261122  # demo only: fixed so that `make match` is byte-reproducible
 
@@ -50,6 +66,9 @@ class Stage:
     def shell(self) -> str:
         if self.side == "transfer":
             return "# copier out/<agence>/export/ vers le dossier reçu par l'opérateur central"
+        if self.side == "transfer_detection":
+            return ("# copier out/<agence>/detection/, out/caf/parts/ et les sommes et oppositions "
+                    "de out/central/separation/ vers le dossier reçu par l'opérateur de détection")
         if self.side == "transfer_residue":
             return ("# copier la demande out/central/residu/demande_<agence>.csv vers l'agence, "
                     "puis out/<agence>/residu/ vers out/transfer/residu/<agence>/")
@@ -153,6 +172,10 @@ def stages(
                for x in ("--residu", f"{agency}={out / 'transfer' / RESIDUE_DIR / agency}")]
     chain.append(Stage("central, étape 2 : résidu, détection, rapport", "central",
                        central + residue))
+    targets = out / "central" / "targets.parquet"
+    if separated(convention):
+        chain += separated_stages(out, convention, providers, today)
+        targets = out / DETECTION_OUT / "targets.parquet"
     for agency in providers:
         work = out / agency
         argv = [
@@ -160,7 +183,7 @@ def stages(
             "--agency",
             agency,
             "--targets",
-            str(out / "central" / "targets.parquet"),
+            str(targets),
             "--workdir",
             str(work),
             "--out",
@@ -181,17 +204,74 @@ def stages(
     return chain
 
 
+def separated(convention: Path) -> bool:
+    """The convention names a detecting operator: detection runs on the separated protocol
+    (pipeline/shared/separation.py), by that operator, on its own files."""
+    from pipeline.trust.convention import load_convention
+
+    return bool(load_convention(convention).detectors)
+
+
+def separated_stages(out: Path, convention: Path, providers: list[str],
+                     today: str | None) -> list[Stage]:
+    """After the linking run: the CAF's shares over its link list, the transfer of every file
+    the detecting operator receives, and its run (docs/SEPARATION.md)."""
+    benefits = benefits_provider(providers)
+    parts = ["parts", "--agency", benefits,
+             "--liens", str(out / "central" / HANDOFF_DIR
+                            / LINKS_FILE.format(provider=benefits)),
+             "--workdir", str(out / benefits), "--keys", str(out / benefits / "keys"),
+             "--convention", str(convention), "--export", str(out / benefits / SHARES_DIR),
+             "--remplacer"]
+    inbox = out / "transfer" / DETECTION_DIR
+    detect = ["detecter", "--convention", str(convention)]
+    for agency in providers:
+        detect += ["--detection", f"{agency}={inbox / agency}"]
+    detect += ["--separation", str(inbox / HANDOFF_DIR), "--parts", str(inbox / SHARES_DIR),
+               "--out", str(out / DETECTION_OUT), "--audit-log", str(out / DETECTION_AUDIT),
+               "--remplacer"]
+    if today:
+        parts += ["--today", today]
+        detect += ["--today", today]
+    return [
+        Stage(f"{benefits}: parts de démasquage (sur ses liens)", benefits, parts),
+        Stage("transmission à l'opérateur de détection", "transfer_detection"),
+        Stage("détection : démasquage, règles, cibles", "detection", detect),
+    ]
+
+
+def transfer_detection(out: Path) -> None:
+    """Copy what the detecting operator receives, and only that, to its inbox
+    `transfer/detection/`: each agency's detection file, the CAF's shares, and from the linking
+    operator the sums and the linked opposition (not its link list, which goes to the CAF)."""
+    inbox = out / "transfer" / DETECTION_DIR
+    sources = {agency: out / agency / DETECTION_DIR for agency in PROVIDERS}
+    sources[SHARES_DIR] = out / benefits_provider(AGENCIES) / SHARES_DIR
+    for name, src in sources.items():
+        if src.is_dir():
+            copy_folder(src, inbox / name)
+    handoff = out / "central" / HANDOFF_DIR
+    dst = inbox / HANDOFF_DIR
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with folder_lock(dst), staged_folder(dst) as staging:
+        for name in (SUMS_FILE, OPPOSITION_FILE):
+            shutil.copyfile(handoff / name, staging / name)
+
+
+def copy_folder(src: Path, dst: Path) -> None:
+    """Stands for one secure transfer between premises: `dst` is staged and swapped in whole
+    (pipeline/common/files.py), never removed before its copy is complete."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with folder_lock(dst), staged_folder(dst) as staging:
+        shutil.copytree(src, staging, dirs_exist_ok=True)
+
+
 def transfer(out: Path) -> None:
     """Copy each agency's export (pseudonymised file + signed manifest + leakage report) to the
-    central inbox: stands for the secure transfer between premises. Each inbox is staged and
-    swapped in whole (pipeline/common/files.py), never removed before its copy is complete."""
+    central inbox (copy_folder)."""
     for agency in PROVIDERS:
-        if not (out / agency / "export").is_dir():
-            continue
-        src = out / agency / "export"
-        dst = out / "transfer" / agency
-        with folder_lock(dst), staged_folder(dst) as staging:
-            shutil.copytree(src, staging, dirs_exist_ok=True)
+        if (out / agency / "export").is_dir():
+            copy_folder(out / agency / "export", out / "transfer" / agency)
 
 
 def residue_request(out: Path, agency: str) -> Path:
@@ -203,13 +283,8 @@ def transfer_residue(out: Path) -> None:
     """Copy each agency's residue (residu.parquet + signed manifest + leakage file) to the
     central inbox `transfer/residu/<agency>`, staged and swapped in like the exports."""
     for agency in PROVIDERS:
-        src = out / agency / RESIDUE_DIR
-        if not src.is_dir():
-            continue
-        dst = out / "transfer" / RESIDUE_DIR / agency
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        with folder_lock(dst), staged_folder(dst) as staging:
-            shutil.copytree(src, staging, dirs_exist_ok=True)
+        if (out / agency / RESIDUE_DIR).is_dir():
+            copy_folder(out / agency / RESIDUE_DIR, out / "transfer" / RESIDUE_DIR / agency)
 
 
 def pinned_clock(today: str | None) -> dict[str, str]:
@@ -231,6 +306,8 @@ def run(chain: list[Stage], out: Path, *, env: dict[str, str] | None = None) -> 
             transfer(out)
         elif stage.side == "transfer_residue":
             transfer_residue(out)
+        elif stage.side == "transfer_detection":
+            transfer_detection(out)
         else:
             proc = subprocess.run(
                 [sys.executable, "-m", "pipeline", *stage.argv],

@@ -31,6 +31,7 @@ from pipeline.common.files import fault_point, sha256_file, staged_folder, write
 from pipeline.common.outputs import exclusive_output
 from pipeline.common.progress import QUIET, console, info, step, warn
 from pipeline.shared.providers import COVERAGE, benefits_provider, modele, on_side, ordered, sigle
+from pipeline.shared.separation import HANDOFF_DIR
 
 # Wall-clock measurements, not results: left out of the audit entry so that a rerun with the same
 # inputs, parameters and clock (SOURCE_DATE_EPOCH) writes the same entry, hence the same report.
@@ -111,6 +112,7 @@ def _run_locked(
     from pipeline.central.detect import detect
     from pipeline.central.detect.engine import TARGET_SORT
     from pipeline.central.match import link
+    from pipeline.central.match.handoff import write_handoff
     from pipeline.central.report import raise_on_critical, render_report, validate
     from pipeline.shared.leak_scan import scan_frame
     from pipeline.trust.convention import load_convention
@@ -214,6 +216,11 @@ def _run_locked(
             raise_on_critical(outcome)
             validations.append(outcome)
 
+            # contract 6: the sums for the detecting operator and the CAF's link list
+            with step("Sommes masquées pour l'opérateur de détection, liens pour la CAF"):
+                handoff = write_handoff(benefits, exports[benefits], covered,
+                                        staging / "links.parquet", staging / HANDOFF_DIR)
+
             with step("Détection (catalogue de règles)"):
                 detected = detect(
                     exports[benefits],
@@ -241,6 +248,7 @@ def _run_locked(
             # report cannot be in the entry: it is bound to it by that head instead.
             outputs = {p.name: sha256_file(p) for p in sorted(staging.iterdir())
                        if p.is_file() and not p.name.endswith(MEASUREMENTS)}
+            outputs |= {f"{HANDOFF_DIR}/{p.name}": sha256_file(p) for p in handoff.values()}
             recorded = audit.append(
                 audit_log, {**entry, "outcome": "succes", "outputs": outputs,
                             "warnings": warnings}

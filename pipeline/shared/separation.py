@@ -42,6 +42,10 @@ OPPOSITION_FIELDS = ["cpam_handle", "opposition_foyer"]
 LINKS_FILE = "liens_{provider}.parquet"  # caf_handle, cpam_handle
 LINKS_FIELDS = ["caf_handle", "cpam_handle"]
 
+# D's run: its output folder and its own audit log (beside it: the folder is replaced per run)
+DETECTION_OUT = "detection_centrale"
+DETECTION_AUDIT = "audit_detection.jsonl"
+
 # CAF -> D, written by the `parts` step after the links
 SHARES_DIR = "parts"
 SHARES_FILE = "{provider}.parts.parquet"  # foyer, t_<bit>
