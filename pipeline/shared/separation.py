@@ -62,3 +62,10 @@ def linker_fields(benefits: bool) -> list[str]:
 def detection_fields(benefits: bool) -> list[str]:
     """The columns of an agency's detection file for D."""
     return list(HOUSEHOLD_FIELDS if benefits else INSURED_FIELDS)
+
+
+def convention_sections(providers: list[str], benefits: str) -> dict[str, dict[str, list[str]]]:
+    """The convention's allow-lists for the detecting operator (each provider's detection file,
+    the CAF's shares and minima); the masked columns for L go in `fields` (linker_fields)."""
+    return {"detection_fields": {a: detection_fields(a == benefits) for a in providers},
+            "shares_fields": {benefits: sorted({*SHARES_FIELDS, *MINIMA_FIELDS})}}

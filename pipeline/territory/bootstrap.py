@@ -29,9 +29,9 @@ from pipeline.common.errors import PipelineError, RefusalError
 from pipeline.common.files import private_dir, write_text
 from pipeline.shared.providers import AGENCIES, benefits_provider, modele, ordered
 from pipeline.territory.config import KEYS, load_config
+from pipeline.trust.convention import OTHER_PARTIES
 
 MODEL = Path(__file__).with_name("convention_modele.yaml")
-OTHER_PARTIES = ("operateur", "ccas")  # the parties besides the data providers
 CONFIG_NAME = "territoire.toml"
 DEFAULT_PATHS = {
     "caf": {"extrait": "brut/caf_extract.csv", "dossier": "caf", "cles": "cles/caf",
@@ -89,10 +89,12 @@ def convention_spec(name: str, convention_id: str, valid_from: dt.date, valid_un
     data contract (pipeline/shared/providers.yaml `modele`)."""
     from pipeline.agency.pseudonymise.core import CONTACT_FIELDS
     from pipeline.central.detect.predicates import load_checked_rules as load_rules
+    from pipeline.shared import separation
     from pipeline.shared.bloom import RESIDUE_FIELDS
 
     model = yaml.safe_load(MODEL.read_text("utf-8"))
     providers = ordered(providers or AGENCIES)
+    benefits = benefits_provider(providers)
     fill = {"territoire": name}
     territory = {"name": name, **({"departement": departement} if departement else {})}
     return {
@@ -104,9 +106,11 @@ def convention_spec(name: str, convention_id: str, valid_from: dt.date, valid_un
         "parties": {pid: {"name": p["name"].format(**fill), "roles": list(p["roles"])}
                     for pid, p in model["parties"].items()
                     if pid in providers or pid in OTHER_PARTIES},
-        "fields": {a: export_fields(modele(a)) for a in providers},
+        "fields": {a: export_fields(modele(a)) + separation.linker_fields(a == benefits)
+                   for a in providers},
         "contact_fields": {a: list(CONTACT_FIELDS[modele(a)]) for a in providers},
         "residue_fields": {a: list(RESIDUE_FIELDS) for a in providers},
+        **separation.convention_sections(providers, benefits),
         "rules": [rule.id for rule in load_rules()],
         "retention_days": int(retention_days or model["retention_days"]),
         "valid_from": valid_from,

@@ -21,7 +21,7 @@ import yaml
 from pipeline.common.errors import PipelineError, RefusalError
 from pipeline.common.files import private_dir, write_private, write_text
 from pipeline.shared.providers import PROVIDERS, benefits_provider, dataset_providers, modele
-from pipeline.trust.convention import create_convention, sign_convention
+from pipeline.trust.convention import OTHER_PARTIES, create_convention, sign_convention
 from pipeline.trust.keys import (
     PRIVATE_FORMAT,
     create_linkage_key,
@@ -32,7 +32,6 @@ from pipeline.trust.keys import (
 REPO = Path(__file__).resolve().parents[2]
 DEMO_SEED = b"nonrecours/demo-seed/v1 - DEMO ONLY, published in the repository"
 DEMO_CONVENTION_ID = "demo-flers"
-OTHER_PARTIES = ("operateur", "detection", "ccas")
 PARTIES = (*PROVIDERS, *OTHER_PARTIES)  # every party that has published demo keys
 SAMPLE = REPO / "sample_data"
 SPEC = Path(__file__).with_name("demo_convention.yaml")
@@ -121,12 +120,10 @@ def demo_spec(providers: list[str] | None = None) -> dict[str, Any]:
     spec["residue_fields"] = {a: list(RESIDUE_FIELDS) for a in providers}
     from pipeline.shared import separation  # contract 6: who receives which columns
 
+    benefits = benefits_provider(providers)
     for agency in providers:
-        spec["fields"][agency] += separation.linker_fields(agency == benefits_provider(providers))
-    spec["detection_fields"] = {
-        a: separation.detection_fields(a == benefits_provider(providers)) for a in providers}
-    spec["shares_fields"] = {benefits_provider(providers): sorted(
-        {*separation.SHARES_FIELDS, *separation.MINIMA_FIELDS})}
+        spec["fields"][agency] += separation.linker_fields(agency == benefits)
+    spec |= separation.convention_sections(providers, benefits)
     return spec
 
 

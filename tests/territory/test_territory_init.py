@@ -14,10 +14,12 @@ from typer.testing import CliRunner
 
 from pipeline.cli import app
 from pipeline.common.errors import InputError
+from pipeline.shared.providers import AGENCIES
 from pipeline.territory.config import load_config
+from pipeline.trust.convention import OTHER_PARTIES
 
 ROOT = Path(__file__).resolve().parents[2]
-PARTIES = ("caf", "cpam", "operateur", "ccas")
+PARTIES = (*AGENCIES, *OTHER_PARTIES)
 
 
 def nr(*args: str | Path) -> str:
