@@ -172,10 +172,8 @@ def stages(
                for x in ("--residu", f"{agency}={out / 'transfer' / RESIDUE_DIR / agency}")]
     chain.append(Stage("central, étape 2 : résidu, détection, rapport", "central",
                        central + residue))
-    targets = out / "central" / "targets.parquet"
-    if separated(convention):
-        chain += separated_stages(out, convention, providers, today)
-        targets = out / DETECTION_OUT / "targets.parquet"
+    chain += separated_stages(out, convention, providers, today)
+    targets = out / DETECTION_OUT / "targets.parquet"
     for agency in providers:
         work = out / agency
         argv = [
@@ -202,14 +200,6 @@ def stages(
             argv += ["--run-date", today]
         chain.append(Stage(f"{agency}: ré-identification et listes", agency, argv))
     return chain
-
-
-def separated(convention: Path) -> bool:
-    """The convention names a detecting operator: detection runs on the separated protocol
-    (pipeline/shared/separation.py), by that operator, on its own files."""
-    from pipeline.trust.convention import load_convention
-
-    return bool(load_convention(convention).detectors)
 
 
 def separated_stages(out: Path, convention: Path, providers: list[str],
@@ -327,16 +317,21 @@ OUTPUTS = (
     ("caf", "listes/", "listes par quartier pour le CCAS (XLSX + CSV), liste « à vérifier »"),
     ("caf", "rejections.csv", "lignes et valeurs rejetées à l'ingestion, avec le motif"),
     ("caf", "handles.parquet", "table de ré-identification (reste à la CAF, 0600)"),
-    ("caf", "export/", "ce qui sort de la CAF : fichier pseudonymisé + manifeste signé"),
+    ("caf", "export/", "vers l'opérateur d'appariement : jetons, handles, facteurs masqués"),
+    ("caf", "detection/", "vers l'opérateur de détection : une ligne par foyer, sans taille"),
+    ("caf", "parts/", "vers l'opérateur de détection : parts de démasquage, minima par lien"),
     ("cpam", "listes/", "listes « bilan de droits » ré-identifiées par la CPAM"),
-    ("cpam", "export/", "ce qui sort de la CPAM : fichier pseudonymisé + manifeste signé"),
+    ("cpam", "export/", "vers l'opérateur d'appariement : jetons, handles, statuts masqués"),
+    ("cpam", "detection/", "vers l'opérateur de détection : assurés en CSS gratuite"),
     ("msa", "listes/", "listes « bilan de droits » ré-identifiées par la MSA"),
-    ("msa", "export/", "ce qui sort de la MSA : fichier pseudonymisé + manifeste signé"),
-    ("central", "targets.parquet", "foyers à contacter, par handles (aucune identité)"),
-    ("central", "aggregates.csv", "comptes règle × quartier, petites cellules masquées"),
-    ("central", "report.html", "rapport de validation pour les auditeurs (hors ligne)"),
-    ("central", "links.parquet", "liens entre personnes (handles, passe, poids)"),
-    ("", "audit.jsonl", "journal d'audit chaîné"),
+    ("msa", "export/", "vers l'opérateur d'appariement : jetons, handles, statuts masqués"),
+    ("central", "links.parquet", "appariement : liens entre personnes (handles, passe, poids)"),
+    ("central", "report.html", "rapport de l'opérateur d'appariement (hors ligne)"),
+    (DETECTION_OUT, "targets.parquet", "détection : foyers à contacter, par handles"),
+    (DETECTION_OUT, "aggregates.csv", "comptes règle × quartier, petites cellules masquées"),
+    (DETECTION_OUT, "report.html", "rapport de l'opérateur de détection (hors ligne)"),
+    ("", "audit.jsonl", "journal d'audit chaîné de l'opérateur d'appariement"),
+    ("", DETECTION_AUDIT, "journal d'audit chaîné de l'opérateur de détection"),
 )
 
 

@@ -66,8 +66,9 @@ def register(app: typer.Typer) -> None:
         spark_master: SparkMasterOpt = None,
         spark_conf: SparkConfOpt = None,
     ) -> None:
-        """Run the central step: refuse unless the convention and manifests verify, then link,
-        detect and write targets, aggregates and the validation report."""
+        """Run the linking operator's step: refuse unless the convention and manifests verify,
+        then link, write the masked sums for the detecting operator, the CAF's link list and the
+        validation report (the rules run at the detecting operator: `detecter`)."""
         from pipeline.central.engines import use_settings
         from pipeline.central.engines.options import settings_from
         from pipeline.central.run import run_central

@@ -21,6 +21,7 @@ from pipeline.central.report.render import aggregate_cells, fmt_pct
 from pipeline.shared.linkage_model import load_config
 
 FREQUENCY_LEAKAGE_THRESHOLD = 0.01  # issue target: under 1 % of names recovered
+K_FILE = "k_anonymat.json"  # the linking operator's k-anonymity, when it does not detect
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -210,9 +211,9 @@ def k_anonymity_details(k: Any) -> dict[str, float]:
             "k-anonymat · foyers k < 5, objectif < 5 %": k["part_k_moins_5"]}
 
 
-def joined_view_facts(detect_stats: dict[str, Any]) -> list[dict[str, Any]]:
+def joined_view_facts(k_stats: dict[str, Any]) -> list[dict[str, Any]]:
     """The joined view (both exports through the links), as the operator holds it."""
-    k = (detect_stats.get("k_anonymat") or {}).get("vue_jointe")
+    k = k_stats.get("vue_jointe")
     if not k:
         return []
     return [{"agency": "caf + cpam (vue jointe)", "scan_ok": None, "findings": None,
@@ -265,10 +266,15 @@ def collect_facts(
     run_id: str,
     today: date,
     warnings: list[str],
+    role: str | None = None,
 ) -> dict[str, Any]:
+    """The report's facts; `role` « appariement »: the linking operator's run under the
+    separated detection (no detection of its own, its k-anonymity in K_FILE)."""
     detect_stats = read_json(staging / "detect_stats.json")
+    k_stats = detect_stats.get("k_anonymat") or read_json(staging / K_FILE)
     extras = manifest_extras(gate)
     return {
+        **({"role": role} if role else {}),
         "run": {
             "run_id": run_id,
             "created_at": today.isoformat(),
@@ -287,7 +293,7 @@ def collect_facts(
         "reconciliation": drilldown.reconciliation(staging / "targets.parquet", detect_stats),
         "detection": detection_facts(detect_stats, staging / "aggregates.csv"),
         "leakage": [leakage_facts(a, leak[a], agency_leakage.get(a, {})) for a in sorted(leak)]
-        + joined_view_facts(detect_stats),
+        + joined_view_facts(k_stats),
         "audit": audit_status,
         "parameters": parameter_facts(detect_stats),
         "versions": collect_versions(),

@@ -1,16 +1,20 @@
-"""The central run, under a convention: gate -> checks -> link -> detect -> report -> audit.
+"""The linking operator's run, under a convention: gate -> checks -> link -> hand-off -> report ->
+audit.
 
 The operator only ever holds the pseudonymised exports and their signed manifests: one from the
 benefits side (the CAF) and one from each coverage provider (CPAM, and MSA when the convention
 names it: pipeline/shared/providers.yaml), whose union is the coverage side
-(central/coverage.py). Nothing runs before the gate (convention, signatures, manifests, key
-fingerprints, allowed fields and rules) has passed; a refusal is recorded in the audit log and
-nothing else is written. The audit log is verified before anything else (a torn or altered log:
-nothing runs, nothing is published). Outputs are built in a staging folder; the run's audit
-entry (digests of the results) is appended, the report printing the head after that entry is
-rendered, and only then is the folder swapped into place (pipeline/common/files.py), so a failed
-or killed run never leaves a half-written result and never removes the previous one before the
-new one is in.
+(central/coverage.py). Since contract 6 the exports carry no feature: the operator links, then
+writes the masked household sums for the detecting operator and the CAF's link list
+(central/match/handoff.py); the rules run at the detecting operator (central/detect/), which
+never receives a token nor the links (docs/SEPARATION.md). Nothing runs before the gate
+(convention, signatures, manifests, key fingerprints, allowed fields and rules) has passed; a
+refusal is recorded in the audit log and nothing else is written. The audit log is verified
+before anything else (a torn or altered log: nothing runs, nothing is published). Outputs are
+built in a staging folder; the run's audit entry (digests of the results) is appended, the
+report printing the head after that entry is rendered, and only then is the folder swapped into
+place (pipeline/common/files.py), so a failed or killed run never leaves a half-written result
+and never removes the previous one before the new one is in.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from pathlib import Path
 import polars as pl
 
 from pipeline import __version__
-from pipeline.central.facts import collect_facts, read_json
+from pipeline.central.facts import K_FILE, collect_facts, read_json
 from pipeline.common.errors import PipelineError, RefusalError, os_error_message
 from pipeline.common.files import fault_point, sha256_file, staged_folder, write_text
 from pipeline.common.outputs import exclusive_output
@@ -42,7 +46,7 @@ MEASUREMENTS = "_timings.json"
 class CentralResult:
     out_dir: Path
     run_id: str
-    targets: int
+    links: int
     warnings: list[str]
     audit_head: str = ""
 
@@ -108,9 +112,8 @@ def _run_locked(
     # A torn or altered log stops everything before any work: nothing computed, nothing published.
     audit.require_intact(audit_log)
 
-    from pipeline.central.coverage import assign_targets, union
-    from pipeline.central.detect import detect
-    from pipeline.central.detect.engine import TARGET_SORT
+    from pipeline.central.coverage import union
+    from pipeline.central.detect.engine import central_k_anonymity
     from pipeline.central.match import link
     from pipeline.central.match.handoff import write_handoff
     from pipeline.central.report import raise_on_critical, render_report, validate
@@ -221,27 +224,11 @@ def _run_locked(
                 handoff = write_handoff(benefits, exports[benefits], covered,
                                         staging / "links.parquet", staging / HANDOFF_DIR)
 
-            with step("Détection (catalogue de règles)"):
-                detected = detect(
-                    exports[benefits],
-                    covered,
-                    staging / "links.parquet",
-                    staging,
-                    rules=rule_ids,
-                    strict=strict,
-                )
-                assign_targets(staging, providers, covered, TARGET_SORT)
-            targets = pl.read_parquet(staging / "targets.parquet")
-            outcome = validate(
-                "targets",
-                targets,
-                staging,
-                context={"aggregates": str(staging / "aggregates.csv"),
-                         "fournisseurs": providers},
-            )
-            raise_on_critical(outcome)
-            validations.append(outcome)
-            warnings += list(detected.warnings)
+            # contract 6: the rules run at the detecting operator, on its own files
+            with step("k-anonymat de ce que l'opérateur d'appariement détient"):
+                write_text(staging / K_FILE, json.dumps(
+                    central_k_anonymity(exports[benefits], covered, links),
+                    ensure_ascii=False, indent=2, sort_keys=True) + "\n")
 
             # The run's entry is written BEFORE publication and holds the digests of every
             # result; the report (rendered next) prints the head AFTER this entry, so the
@@ -278,6 +265,7 @@ def _run_locked(
                 run_id=run_id,
                 today=today,
                 warnings=warnings,
+                role="appariement",
             )
             with step("Rapport de validation"):
                 render_report(staging, facts)
@@ -307,12 +295,13 @@ def _run_locked(
 
     for w in warnings:
         warn(w)
-    info(f"Résultats centraux : {out_dir} ({targets.height} foyers à contacter)")
+    info(f"Résultats de l'appariement : {out_dir} ({links.height} liens ; la détection est "
+         "faite par l'opérateur de détection)")
     if not QUIET:  # one unwrapped line: the head is copied from it
         console.print(f"Journal d'audit : {audit_log}, {audit_status['entries']} entrées, tête "
                       f"{audit_status['head']} (à conserver hors du serveur ; vérification : "
                       "« audit verify --head »)", soft_wrap=True)
-    return CentralResult(out_dir=out_dir, run_id=run_id, targets=targets.height,
+    return CentralResult(out_dir=out_dir, run_id=run_id, links=links.height,
                          warnings=warnings, audit_head=audit_status["head"])
 
 

@@ -8,7 +8,8 @@ The pseudonymise step (and the central run, again) refuses an export in which:
   NIR (`nir`), or any string cell looks like a NIR, a date or a phone number;
 - a coded column (role, prestations, situation_familiale, css, nir_statut, quartier,
   code_commune...) holds a value outside its declared domain (`hors_domaine`). The domains are
-  read from the export contract (the suites `pipeline/shared/suites/<agency>_export.yaml`), the
+  read from the export contract (the suites `pipeline/shared/suites/<agency>_export.yaml` and
+  `<agency>_detection.yaml`), the
   one declaration both sides read (a column it leaves open is scanned as a free column);
 - (agency side) a free column, one with no declared domain, holds an exact name, address, phone
   number or NIR of the extract (`nom_ou_adresse`);
@@ -89,10 +90,14 @@ class Domain:
 
 
 def _suite_domains(agency: str) -> dict[str, Domain]:
-    from pipeline.shared.suite_spec import load_suite
+    from pipeline.shared.suite_spec import available_stages, load_suite
 
     out: dict[str, Domain] = {}
-    for exp in load_suite(f"{agency}_export").expectations:
+    # the export for the linking operator and the detection file for the detecting operator
+    # (contract 6): the coded columns' domains are declared in either
+    stages = [f"{agency}_export", f"{agency}_detection"]
+    for exp in [e for stage in stages if stage in available_stages()
+                for e in load_suite(stage).expectations]:
         col, kwargs = exp.get("column"), exp.get("kwargs") or {}
         if not isinstance(col, str):
             continue

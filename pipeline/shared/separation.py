@@ -22,6 +22,8 @@ from pipeline.shared.masked_sums import BITS
 
 ROLE_DETECTOR = "operateur_detection"  # the convention's role of D
 
+# the only attribute L receives: the CAF's adult flag (its « found » flag: an adult is linked)
+LINKER_ATTRIBUTES = ("adulte",)
 PAD_PREFIX, FACTOR_PREFIX = "c_", "rho_"  # L's columns: coverage pads, CAF factors
 SUM_PREFIX, SHARE_PREFIX = "s_", "t_"  # L's sums and the CAF's shares, for D
 PADS = [f"{PAD_PREFIX}{b}" for b in BITS]

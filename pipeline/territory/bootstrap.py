@@ -72,12 +72,15 @@ def slug(name: str) -> str:
     return "tznr-" + (re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-") or "territoire")
 
 
-def export_fields(agency: str) -> list[str]:
-    """Every column the export of `agency` can carry: structure, attributes, then tokens."""
-    from pipeline.shared.attributes import ATTRIBUTES, STRUCTURE
+def export_fields(agency: str, benefits: bool) -> list[str]:
+    """Every column the export of `agency` carries for the linking operator (contract 6):
+    structure, the CAF's adult flag, tokens, then the masked columns."""
+    from pipeline.shared import separation
+    from pipeline.shared.attributes import STRUCTURE
     from pipeline.shared.token_catalogue import load_catalogue
 
-    return [*STRUCTURE, *ATTRIBUTES[agency], *load_catalogue().names(agency)]
+    return [*STRUCTURE, *(separation.LINKER_ATTRIBUTES if benefits else ()),
+            *load_catalogue().names(modele(agency)), *separation.linker_fields(benefits)]
 
 
 def convention_spec(name: str, convention_id: str, valid_from: dt.date, valid_until: dt.date,
@@ -106,8 +109,7 @@ def convention_spec(name: str, convention_id: str, valid_from: dt.date, valid_un
         "parties": {pid: {"name": p["name"].format(**fill), "roles": list(p["roles"])}
                     for pid, p in model["parties"].items()
                     if pid in providers or pid in OTHER_PARTIES},
-        "fields": {a: export_fields(modele(a)) + separation.linker_fields(a == benefits)
-                   for a in providers},
+        "fields": {a: export_fields(a, a == benefits) for a in providers},
         "contact_fields": {a: list(CONTACT_FIELDS[modele(a)]) for a in providers},
         "residue_fields": {a: list(RESIDUE_FIELDS) for a in providers},
         **separation.convention_sections(providers, benefits),

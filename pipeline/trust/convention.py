@@ -350,6 +350,16 @@ def central_readiness_errors(conv: Convention) -> list[str]:
                           f"« {agency} » : {', '.join(missing)}")
     if not conv.allowed_rules:
         errors.append("la convention n'autorise aucune règle de détection")
+    # contract 6: the linking operator reads no feature, so a detecting operator must exist,
+    # with what each provider sends it
+    if not conv.detectors:
+        errors.append(f"la convention ne désigne aucun opérateur de détection (rôle "
+                      f"« {ROLE_DETECTOR} ») : l'opérateur d'appariement ne reçoit aucune "
+                      "caractéristique des foyers et ne peut pas appliquer les règles")
+    lacking = [a for a in conv.data_providers if not conv.detection_fields(a)]
+    if lacking:
+        errors.append("aucun fichier de détection autorisé (« detection_fields ») pour "
+                      + ", ".join(lacking))
     return errors
 
 

@@ -181,6 +181,22 @@ SECTION_IDS = (
     "audit", "parametres", "versions",
 )
 
+# Under the separated detection (docs/SEPARATION.md) each central operator reports on what it
+# did: the linking operator on the exports and the links, the detecting operator on the rules
+# and the targets. A run's facts name its `role`; the sections of the other role say where they
+# are instead of « not available ». Without a role (one operator does both), every section.
+ROLE_SECTIONS = {
+    "appariement": ("convention", "manifestes", "ingestion", "qualite", "attentes",
+                    "appariement", "modele", "liens", "revue", "confidentialite", "audit",
+                    "versions"),
+    "detection": ("convention", "manifestes", "qualite", "detection", "regles",
+                  "rapprochement", "confidentialite", "audit", "parametres", "versions"),
+}
+OTHER_REPORT = {
+    "appariement": "calculé par l'opérateur de détection : voir son rapport",
+    "detection": "calculé par l'opérateur d'appariement : voir son rapport",
+}
+
 
 def collect_versions() -> dict[str, str]:
     """Versions of the tool and the libraries whose behaviour shapes the results."""

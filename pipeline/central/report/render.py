@@ -25,7 +25,7 @@ import jinja2
 import polars as pl
 
 from pipeline.central.report import charts
-from pipeline.central.report.facts import SECTION_IDS
+from pipeline.central.report.facts import OTHER_REPORT, ROLE_SECTIONS, SECTION_IDS
 from pipeline.common.errors import PipelineError
 from pipeline.common.files import write_text
 from pipeline.common.french import integer
@@ -628,7 +628,9 @@ def _alerts(view: dict, facts: dict) -> list[dict]:
         out.append({"level": level, "text": text})
 
     params = view["parametres"]
-    if not params.get("available") or not params.get("confirmed"):
+    if params.get("ailleurs"):
+        pass  # the detecting operator's report carries the parameters and their alert
+    elif not params.get("available") or not params.get("confirmed"):
         add("critique",
             f"Aucun barème CSS confirmé pour la date de référence "
             f"{params.get('reference_date', NA)} : les plafonds appliqués ne sont pas "
@@ -718,6 +720,11 @@ def build_view(facts: dict) -> dict:
         "parametres": _section(_parameters, facts),
         "versions": _section(_versions, facts),
     }
+    role = facts.get("role")
+    if role in ROLE_SECTIONS:
+        for section in set(SECTION_IDS) - set(ROLE_SECTIONS[role]) - {"alertes"}:
+            view[section] = {"available": False, "reason": OTHER_REPORT[role], "ailleurs": True}
+        view["role"] = role
     view["alertes"] = _alerts(view, facts)
     view["verdict"] = (
         "anomalies" if any(a["level"] == "critique" for a in view["alertes"]) else
