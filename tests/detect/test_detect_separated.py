@@ -247,6 +247,18 @@ def test_refuses_another_linkage_key(run: dict) -> None:
     _refused(run, run["invoke"](), "caf.minima.manifest.json", "même clé de liaison")
 
 
+def test_refuses_a_key_other_than_the_conventions(run: dict) -> None:
+    """Every file made with the same key, but not the convention's."""
+    other = "1" * 32
+    for folder in (CAF, CPAM):
+        _sign(_file(run, folder, f"{folder}.detection.parquet"), folder, run["keys"],
+              fingerprint=other)
+    for name in ("caf.parts.parquet", "caf.minima.parquet"):
+        _sign(run["parties"] / CAF / separation.SHARES_DIR / name, CAF, run["keys"],
+              fingerprint=other, per_file=True)
+    _refused(run, run["invoke"](), other, "différente de celle déclarée par la convention")
+
+
 def test_refuses_a_convention_without_a_detecting_operator(run: dict) -> None:
     conv = load_convention(CONVENTION)
     content = {k: v for k, v in conv.content.items()}

@@ -40,6 +40,7 @@ class DetectionFiles:
     """Where each file of the detecting operator is (contract 6 names)."""
 
     detection: dict[str, Path]  # provider -> <provider>.detection.parquet
+    benefits: str  # the provider whose parts these are (the CAF)
     shares: Path  # the CAF's caf.parts.parquet
     minima: Path  # the CAF's caf.minima.parquet
     sums: Path  # L's sommes.parquet
@@ -48,7 +49,8 @@ class DetectionFiles:
     def labelled(self) -> dict[str, Path]:
         """Every input under the label the audit entry gives it."""
         return {**{f"{a}_detection": p for a, p in sorted(self.detection.items())},
-                f"caf_{PARTS}": self.shares, f"caf_{MINIMA}": self.minima,
+                f"{self.benefits}_{PARTS}": self.shares,
+                f"{self.benefits}_{MINIMA}": self.minima,
                 SUMS: self.sums, OPPOSITION: self.opposition}
 
 
@@ -65,6 +67,7 @@ def locate(detection: Mapping[str, Path], handoff: Path, parts: Path) -> Detecti
     handoff = Path(handoff)
     return DetectionFiles(
         detection=files,
+        benefits=benefits,
         shares=parts / separation.SHARES_FILE.format(provider=benefits),
         minima=parts / separation.MINIMA_FILE.format(provider=benefits),
         sums=handoff / separation.SUMS_FILE,
