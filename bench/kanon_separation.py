@@ -39,6 +39,7 @@ import polars as pl
 
 from pipeline.agency.pseudonymise import status_masks
 from pipeline.agency.pseudonymise.core import load_materials
+from pipeline.central.detect import detection_views
 from pipeline.central.detect.detection_inputs import DetectionInputs, from_protocol
 from pipeline.central.detect.engine import connect
 from pipeline.central.detect.inputs import read_inputs
@@ -72,11 +73,12 @@ def shares(frame: pl.DataFrame, columns: list[str] | None = None,
 
 # What each central party holds under the protocol (docs/SEPARATION.md). The detecting operator:
 # the CAF's household file (one row per household, no size), L's « found » flag and linked
-# opposition, and the unmasked OR bits. The linking operator: the exports without features
-# (its pads and factors are uniform residues, not attributes).
-DETECTOR_VIEW = [*detector_files.FEATURES, "opposition", "trouve_cpam", "opposition_liee",
-                 *status_masks.BITS]
-INSURED_D_VIEW = ["opposition", "a_minima", "opposition_foyer", "lie_caf"]
+# opposition, and the unmasked OR bits (its views: pipeline/central/detect/detection_views.py,
+# which the `detecter` command measures too). The linking operator: the exports without
+# features (its pads and factors are uniform residues, not attributes).
+DETECTOR_VIEW = detection_views.HOUSEHOLD_VIEW
+INSURED_D_VIEW = detection_views.INSURED_VIEW
+household_view, insured_view = detection_views.household_view, detection_views.insured_view
 LINKER_COLUMNS = {"caf": ["handle", "foyer", "adulte", "opposition"],
                   "cpam": ["handle", "foyer", "opposition"]}
 
@@ -107,16 +109,6 @@ def run_protocol(caf: pl.DataFrame, cpam: pl.DataFrame, links: pl.DataFrame,
     d = timed("detection_demasquage", sec, from_protocol, households, sums, part, insured,
               minima, opposition, reference)
     return d, sec
-
-
-def household_view(d: DetectionInputs) -> pl.DataFrame:
-    """One row per CAF household: the household file and L's and the bits' columns."""
-    return d.households.join(d.bits, on="foyer", how="left")
-
-
-def insured_view(d: DetectionInputs) -> pl.DataFrame:
-    return d.insured.join(d.insured_caf.rename({"cpam_handle": "handle"}), on="handle",
-                          how="left").with_columns(lie_caf=pl.col("a_minima").is_not_null())
 
 
 def same_hits(protocol_con, clear_con) -> dict[str, dict[str, int]]:

@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 import yaml
 
+from pipeline.shared import separation
 from pipeline.shared.attributes import STRUCTURE
 from pipeline.shared.features import cpam_features, load_catalogue
 from pipeline.shared.rules import default_rules_path, load_rules, required_features
@@ -75,7 +76,10 @@ def test_convention_allows_exactly_structure_and_the_needed_features() -> None:
     """Contract 3: no role, sex, NIR status, commune or quartier column is allowed to leave."""
     conv = load_convention(Path(__file__).resolve().parents[2] / "conventions" / "demo-flers.yaml")
     for agency in ("caf", "cpam"):
-        allowed = [c for c in conv.allowed_fields(agency) if not c.startswith("tok_")]
+        # contract 6: the masked statuses (pads) or factors for the linking operator are
+        # uniform residues, not attributes (pipeline/shared/separation.py)
+        allowed = [c for c in conv.allowed_fields(agency)
+                   if not c.startswith(("tok_", separation.PAD_PREFIX, separation.FACTOR_PREFIX))]
         features = [f for f in CAT.names(agency) if not CAT.features[f].optionnel]
         assert set(allowed) == {*STRUCTURE, *features, "date_reference"}
         assert not set(allowed) & {"role", "sexe", "nir_statut", "code_commune", "quartier"}

@@ -9,10 +9,11 @@
 - `insured_caf`: per linked coverage person, its CAF household's RSA-or-PPA flag (from the CAF)
   and opposition (from the linking operator), never a CAF household id.
 
-The chain does not run the protocol yet (issue 11): `in_clear` derives the same tables from the
-exports and the links, with no key, and the engine reads only them. `from_protocol` builds them
-from the parties' files; `make bench-kanon-separation` and
-tests/detect/test_detect_kanonymity_sample.py check that both give the same targets.
+The single central run (`detect`) derives them from the exports and the links with no key
+(`in_clear`); the detecting operator's command (`detecter`, separated.py) builds them from the
+parties' files (`from_protocol`), and the engine reads only them. `make bench-kanon-separation`,
+tests/detect/test_detect_kanonymity_sample.py and tests/detect/test_detect_separated.py check
+that both give the same targets.
 """
 
 from __future__ import annotations

@@ -1,9 +1,15 @@
-"""Central detection: linked household view -> rule hits -> targets, aggregates, stats.
+"""Central detection: household view -> rule hits -> targets, aggregates, stats.
+
+One core, `run_rules`, on the detecting operator's tables (detection_inputs.DetectionInputs):
+prepare the views, compute the hits, fold them into targets, write targets.parquet,
+aggregates.csv and detect_stats.json. Two paths feed it: `detect` (the single central operator:
+exports and links in the clear, the tables derived by `in_clear`; it alone adds what needs
+them: the household-size check, the links per pass, the k of the joined view) and
+`separated.run_detection` (the `detecter` command: the parties' files, `from_protocol`).
 
 All the row work happens in the engine (pipeline/central/engines: DuckDB, Spark) over the loaded
-exports;
-Python only assembles SQL from the validated catalogue (rules.yaml) and the .sql files of
-pipeline/central/detect/sql, and writes the outputs deterministically.
+tables; Python only assembles SQL from the validated catalogue (rules.yaml) and the .sql files
+of pipeline/central/detect/sql, and writes the outputs deterministically.
 """
 
 from __future__ import annotations
@@ -62,9 +68,9 @@ def _statements(text: str) -> list[str]:
 
 def prepare(engine: Engine, inputs: CentralInputs | DetectionInputs,
             sel: css_params.ParameterSelection) -> dict[str, Table]:
-    """Load the detecting operator's tables (detection_inputs.py; derived in the clear from the
-    exports until the chain runs the separated protocol) and the parameters; build the views
-    `foyers` and `assures_cpam` (the names rules.yaml's `vue` uses)."""
+    """Load the detecting operator's tables (detection_inputs.py: from the parties' files, or
+    derived in the clear from the exports) and the parameters; build the views `foyers` and
+    `assures_cpam` (the names rules.yaml's `vue` uses)."""
     if isinstance(inputs, CentralInputs):
         inputs = in_clear(inputs)
     windows = load_catalogue().parametres
@@ -147,7 +153,6 @@ def build_targets(engine: Engine, hits: Table, run_params: Table,
 def _stats(
     engine: Engine,
     t: dict[str, Table],
-    inputs: CentralInputs,
     sel: css_params.ParameterSelection,
     rules: list[Rule],
     skipped: list[Rule],
@@ -155,13 +160,13 @@ def _stats(
     overrides: dict[str, dict[str, int]],
     warnings: list[str],
 ) -> dict[str, Any]:
+    """The figures of detect_stats.json every detection path knows (what D holds: no link)."""
     f = engine.collect(_sql(engine, "household_counts", foyers=t["foyers"])).row(0, named=True)
     a = engine.collect(_sql(engine, "insured_counts", assures_cpam=t["assures_cpam"])).row(
         0, named=True)
     per_rule = engine.collect(_sql(engine, "hits_per_rule", hits=t["hits"]))
     counts = {r.id: 0 for r in rules}
     counts.update(dict(zip(per_rule["regle"].to_list(), per_rule["n"].to_list(), strict=True)))
-    by_pass = inputs.links.group_by("pass").len().sort("pass")
     return {
         "date_reference": sel.reference_date.isoformat(),
         "parametres_css": css_params.describe(sel),
@@ -184,9 +189,6 @@ def _stats(
         ],
         "foyers": f,
         "assures": a,
-        "liens_par_passe": dict(
-            zip(by_pass["pass"].to_list(), by_pass["len"].to_list(), strict=True)
-        ),
         "cibles": {
             "total": targets.height,
             "par_liste": {
@@ -197,6 +199,12 @@ def _stats(
             },
         },
     }
+
+
+def links_per_pass(links: pl.DataFrame) -> dict[str, int]:
+    """Links per linkage pass (detect_stats.json `liens_par_passe`: the linking operator's)."""
+    by_pass = links.group_by("pass").len().sort("pass")
+    return dict(zip(by_pass["pass"].to_list(), by_pass["len"].to_list(), strict=True))
 
 
 def central_k_anonymity(caf_export: Path, cpam_export: Path, links: pl.DataFrame) -> dict:
@@ -213,45 +221,33 @@ def central_k_anonymity(caf_export: Path, cpam_export: Path, links: pl.DataFrame
     }
 
 
-def detect(
-    caf_export: Path,
-    cpam_export: Path,
-    links: Path,
-    out_dir: Path,
-    *,
-    rules: list[str] | None = None,
-    strict: bool = False,
-    renewal_window_days: int | None = None,
-    engine: EngineSettings | None = None,
-) -> DetectResult:
-    """Run the rule catalogue over the linked households and write targets, aggregates, stats.
-
-    Opposed households are never targets; a reference date without a confirmed CSS table is
-    refused with `strict`, else applied with a warning repeated on every output. `engine`
-    (default: the settings in force) chooses the engine the rules run on.
-    """
-    window = load_catalogue().parametres["fenetre_fin_proche_jours"]
-    if renewal_window_days is not None and renewal_window_days != window:
-        # the CPAM computed statut_css with its window: the centre cannot move it
-        raise RefusalError(
-            f"fenêtre de renouvellement de {renewal_window_days} jours demandée, mais le statut "
-            f"CSS est calculé par la CPAM avec {window} jours (pipeline/shared/features.yaml) : "
-            "changez-la là, à la source"
-        )
-    out_dir = Path(out_dir)
-    catalogue = select_rules(load_checked_rules(), rules)
-    with step("Lecture des fichiers pseudonymisés et des liens"):
-        inputs = read_inputs(Path(caf_export), Path(cpam_export), Path(links))
-    sel = css_params.select_period(inputs.reference_date, strict=strict)
-    warnings = list(inputs.warnings)
+def select_period(reference_date: dt.date, strict: bool,
+                  warnings: tuple[str, ...] = ()) -> tuple[css_params.ParameterSelection,
+                                                          list[str]]:
+    """The CSS table of the reference date (refused with `strict` when not confirmed) and the
+    run's warnings, the table's first."""
+    sel = css_params.select_period(reference_date, strict=strict)
+    out = list(warnings)
     if sel.warning:
-        warnings.insert(0, sel.warning)
+        out.insert(0, sel.warning)
         warn(sel.warning)
-    sizes = inputs.caf.group_by("foyer").len()["len"]
-    if sizes.len() and int(sizes.max()) > css_params.MAX_RANK:
-        raise InputError(
-            caf_export, f"foyer de plus de {css_params.MAX_RANK} personnes", column="foyer"
-        )
+    return sel, out
+
+
+def run_rules(
+    inputs: DetectionInputs,
+    out_dir: Path,
+    catalogue: list[Rule],
+    sel: css_params.ParameterSelection,
+    warnings: list[str],
+    *,
+    engine: EngineSettings | None = None,
+    extra_stats: dict[str, Any] | None = None,
+) -> DetectResult:
+    """The core every detection path shares, on the detecting operator's tables: prepare the
+    views, compute the hits of the rules in force, fold them into targets, write
+    targets.parquet, aggregates.csv and detect_stats.json (with `extra_stats` merged in)."""
+    out_dir = Path(out_dir)
     applicable = [r for r in catalogue if r.applies_on(sel.reference_date)]
     skipped = [r for r in catalogue if not r.applies_on(sel.reference_date)]
     overrides: dict[str, dict[str, int]] = {}
@@ -270,9 +266,8 @@ def detect(
             quartiers = eng.collect(_sql(eng, "quartiers", foyers=t["foyers"]))["quartier"]
             aggregates_path = write_aggregates(hits, applicable, quartiers.to_list(),
                                                out_dir / "aggregates.csv")
-            stats = _stats(eng, t, inputs, sel, applicable, skipped, targets, overrides,
-                           warnings)
-            stats["k_anonymat"] = central_k_anonymity(caf_export, cpam_export, inputs.links)
+            stats = {**_stats(eng, t, sel, applicable, skipped, targets, overrides, warnings),
+                     **(extra_stats or {})}
             stats_path = write_text(
                 out_dir / "detect_stats.json",
                 json.dumps(stats, ensure_ascii=False, indent=2, sort_keys=True) + "\n",
@@ -283,3 +278,48 @@ def detect(
     return DetectResult(
         targets_path, aggregates_path, stats_path, sel.reference_date, counts, tuple(warnings)
     )
+
+
+def detect(
+    caf_export: Path,
+    cpam_export: Path,
+    links: Path,
+    out_dir: Path,
+    *,
+    rules: list[str] | None = None,
+    strict: bool = False,
+    renewal_window_days: int | None = None,
+    engine: EngineSettings | None = None,
+) -> DetectResult:
+    """Run the rule catalogue over the linked households and write targets, aggregates, stats.
+
+    The single central operator's path: the exports and the links in the clear, the detecting
+    operator's tables derived from them (detection_inputs.in_clear); the separated path
+    (separated.py) runs the same core on the parties' files. Opposed households are never
+    targets; a reference date without a confirmed CSS table is refused with `strict`, else
+    applied with a warning repeated on every output. `engine` (default: the settings in force)
+    chooses the engine the rules run on.
+    """
+    window = load_catalogue().parametres["fenetre_fin_proche_jours"]
+    if renewal_window_days is not None and renewal_window_days != window:
+        # the CPAM computed statut_css with its window: the centre cannot move it
+        raise RefusalError(
+            f"fenêtre de renouvellement de {renewal_window_days} jours demandée, mais le statut "
+            f"CSS est calculé par la CPAM avec {window} jours (pipeline/shared/features.yaml) : "
+            "changez-la là, à la source"
+        )
+    catalogue = select_rules(load_checked_rules(), rules)
+    with step("Lecture des fichiers pseudonymisés et des liens"):
+        inputs = read_inputs(Path(caf_export), Path(cpam_export), Path(links))
+    sel, warnings = select_period(inputs.reference_date, strict, inputs.warnings)
+    # the household size is structure: only the exports in the clear show it (under the
+    # separated detection the CAF checks it, and D never sees a size)
+    sizes = inputs.caf.group_by("foyer").len()["len"]
+    if sizes.len() and int(sizes.max()) > css_params.MAX_RANK:
+        raise InputError(
+            caf_export, f"foyer de plus de {css_params.MAX_RANK} personnes", column="foyer"
+        )
+    extra = {"liens_par_passe": links_per_pass(inputs.links),
+             "k_anonymat": central_k_anonymity(caf_export, cpam_export, inputs.links)}
+    return run_rules(in_clear(inputs), out_dir, catalogue, sel, warnings, engine=engine,
+                     extra_stats=extra)

@@ -49,7 +49,7 @@ class CentralInputs:
     warnings: tuple[str, ...]
 
 
-def _read(
+def read_table(
     path: Path,
     columns: dict[str, pl.DataType],
     label: str,
@@ -69,12 +69,12 @@ def _read(
     return df.select(list(columns))
 
 
-def _first_bad_row(df: pl.DataFrame, mask: pl.Expr) -> int | None:
+def first_bad_row(df: pl.DataFrame, mask: pl.Expr) -> int | None:
     idx = df.with_row_index("_r").filter(mask)["_r"]
     return None if idx.is_empty() else int(idx[0]) + 1
 
 
-def _check_keys(df: pl.DataFrame, path: Path, label: str) -> pl.DataFrame:
+def check_keys(df: pl.DataFrame, path: Path, label: str) -> pl.DataFrame:
     """Handles must be present and unique; an opposed row may lack its foyer (kept alone)."""
     df = df.with_columns(
         pl.when(pl.col("foyer").is_null() & pl.col("opposition").fill_null(False))
@@ -83,16 +83,16 @@ def _check_keys(df: pl.DataFrame, path: Path, label: str) -> pl.DataFrame:
         .alias("foyer")
     )
     for col in ("handle", "foyer"):
-        row = _first_bad_row(df, pl.col(col).is_null())
+        row = first_bad_row(df, pl.col(col).is_null())
         if row is not None:
             raise InputError(path, f"{col} vide dans le {label}", line=row, column=col)
-    row = _first_bad_row(df, pl.col("handle").is_duplicated())
+    row = first_bad_row(df, pl.col("handle").is_duplicated())
     if row is not None:
         raise InputError(path, f"handle en double dans le {label}", line=row, column="handle")
     return df
 
 
-def _reference_date(df: pl.DataFrame, path: Path) -> dt.date:
+def reference_date(df: pl.DataFrame, path: Path) -> dt.date:
     dates = (
         df.filter(~pl.col("opposition").fill_null(False))["date_reference"].drop_nulls().unique()
     )
@@ -107,25 +107,25 @@ def _reference_date(df: pl.DataFrame, path: Path) -> dt.date:
 
 def read_inputs(caf_path: Path, cpam_path: Path, links_path: Path) -> CentralInputs:
     """Load and cross-check the three central inputs."""
-    caf = _read(caf_path, CAF_COLUMNS, "fichier CAF pseudonymisé", CAF_OPTIONAL)
-    cpam = _read(cpam_path, CPAM_COLUMNS, "fichier CPAM pseudonymisé", {})
-    links = _read(links_path, LINK_COLUMNS, "fichier de liens")
-    caf = _check_keys(caf, caf_path, "fichier CAF")
-    cpam = _check_keys(cpam, cpam_path, "fichier CPAM")
+    caf = read_table(caf_path, CAF_COLUMNS, "fichier CAF pseudonymisé", CAF_OPTIONAL)
+    cpam = read_table(cpam_path, CPAM_COLUMNS, "fichier CPAM pseudonymisé", {})
+    links = read_table(links_path, LINK_COLUMNS, "fichier de liens")
+    caf = check_keys(caf, caf_path, "fichier CAF")
+    cpam = check_keys(cpam, cpam_path, "fichier CPAM")
     for col, other, path_label in (("caf_handle", caf, "CAF"), ("cpam_handle", cpam, "CPAM")):
-        row = _first_bad_row(links, pl.col(col).is_null() | pl.col(col).is_duplicated())
+        row = first_bad_row(links, pl.col(col).is_null() | pl.col(col).is_duplicated())
         if row is not None:
             raise InputError(
                 links_path, "liens non un-pour-un (handle vide ou en double)", line=row, column=col
             )
-        row = _first_bad_row(links, ~pl.col(col).is_in(other["handle"].implode()))
+        row = first_bad_row(links, ~pl.col(col).is_in(other["handle"].implode()))
         if row is not None:
             raise InputError(
                 links_path, f"handle absent du fichier {path_label}", line=row, column=col
             )
-    r = _reference_date(caf, caf_path)
+    r = reference_date(caf, caf_path)
     warnings = []
-    r_cpam = _reference_date(cpam, cpam_path)
+    r_cpam = reference_date(cpam, cpam_path)
     if r_cpam != r:
         warnings.append(
             f"dates de référence différentes : CAF {r:%d/%m/%Y}, CPAM {r_cpam:%d/%m/%Y} ; "
