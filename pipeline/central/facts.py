@@ -211,14 +211,19 @@ def k_anonymity_details(k: Any) -> dict[str, float]:
             "k-anonymat · foyers k < 5, objectif < 5 %": k["part_k_moins_5"]}
 
 
+# the views whose k-anonymity a run measures, and their names in the report
+K_VIEWS = {"vue_jointe": "caf + cpam (vue jointe de l'opérateur d'appariement)",
+           "vue_foyers": "opérateur de détection : vue des foyers",
+           "vue_assures": "opérateur de détection : vue des assurés"}
+
+
 def joined_view_facts(k_stats: dict[str, Any]) -> list[dict[str, Any]]:
-    """The joined view (both exports through the links), as the operator holds it."""
-    k = k_stats.get("vue_jointe")
-    if not k:
-        return []
-    return [{"agency": "caf + cpam (vue jointe)", "scan_ok": None, "findings": None,
+    """The views a central operator holds beyond one export (the linking operator's joined
+    view; the detecting operator's household and insured views): k-anonymity only."""
+    return [{"agency": label, "scan_ok": None, "findings": None,
              "frequency_leakage": None, "frequency_threshold": None,
-             "details": k_anonymity_details(k)}]
+             "details": k_anonymity_details(k_stats[view])}
+            for view, label in K_VIEWS.items() if k_stats.get(view)]
 
 
 def _class_attack_details(classes: Any) -> dict[str, float]:
@@ -271,7 +276,8 @@ def collect_facts(
     """The report's facts; `role` « appariement »: the linking operator's run under the
     separated detection (no detection of its own, its k-anonymity in K_FILE)."""
     detect_stats = read_json(staging / "detect_stats.json")
-    k_stats = detect_stats.get("k_anonymat") or read_json(staging / K_FILE)
+    k_stats = (detect_stats.get("k_anonymat") or detect_stats.get("k_anonymat_detection")
+               or read_json(staging / K_FILE))
     extras = manifest_extras(gate)
     return {
         **({"role": role} if role else {}),
@@ -286,7 +292,8 @@ def collect_facts(
         },
         "gate": gate.to_dict(),
         "validations": [validation_facts(v, staging) for v in validations],
-        "linkage": linkage_facts(read_json(staging / "link_stats.json"), staging),
+        "linkage": ({} if role == "detection" else
+                    linkage_facts(read_json(staging / "link_stats.json"), staging)),
         "ingestion": {a: e["ingestion"] for a, e in sorted(extras.items()) if "ingestion" in e},
         "quartiers": extras.get("caf", {}).get("quartiers", {}),
         "rules": rule_catalogue(list(getattr(gate, "rules", []) or [])),

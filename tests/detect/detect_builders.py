@@ -85,7 +85,7 @@ class Builder:
         when some foyer of the builder sets them.
         """
         foyer = h("f")
-        cpam_foyer = h("g")
+        cpam_foyer = h("e")
         handles = []
         first_link = True
         for i, m in enumerate(members):
@@ -120,7 +120,7 @@ class Builder:
                 or (linked == "children" and is_adult)
             ):
                 continue
-            p_handle = h("p")
+            p_handle = h("d")
             self.cpam.append(
                 {
                     "handle": p_handle,
@@ -156,11 +156,11 @@ class Builder:
         opposed: bool = False,
     ) -> str:
         """A CPAM ASSURE not linked to the CAF."""
-        handle = h("p")
+        handle = h("d")
         self.cpam.append(
             {
                 "handle": handle,
-                "foyer": h("g"),
+                "foyer": h("e"),
                 "opposition": opposed,
                 "role": "ASSURE",
                 "age": 40,

@@ -90,7 +90,10 @@ class DetectionGate:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable facts for the audit entry and run.json."""
-        return {"convention_id": self.convention_id, "operateurs_detection": self.detectors,
+        return {"convention_id": self.convention_id, "convention": self.convention,
+                "parties": self.convention["parties"],
+                "signatures": self.convention["signatures"],
+                "operateurs_detection": self.detectors,
                 "manifests": {k: m.to_dict() for k, m in sorted(self.manifests.items())},
                 "key_fingerprint": self.key_fingerprint, "rules": list(self.rules),
                 "fichiers_reference": dict(self.reference_files),

@@ -171,6 +171,53 @@ def read_tables(files: DetectionFiles, gate: DetectionGate
     return d, both.select("handle", PROVIDER_COLUMN)
 
 
+# --- validation and report -------------------------------------------------------------------
+
+
+def checked(stage: str, frame: pl.DataFrame, staging: Path, context: dict) -> object:
+    """The stage's expectation suite on `frame` (results under validation/); a critical
+    failure stops the run."""
+    from pipeline.central.report import raise_on_critical, validate
+
+    outcome = validate(stage, frame, staging, context=context)
+    raise_on_critical(outcome)
+    return outcome
+
+
+def validate_inputs(files: DetectionFiles, gate: DetectionGate, staging: Path) -> list:
+    """Each provider's detection file against its contract's suite (caf_detection,
+    cpam_detection: pipeline/shared/suites/), with the row count its manifest signs."""
+    from pipeline.shared.providers import modele
+
+    out = []
+    for agency in gate.providers:
+        rows = gate.manifests[agency].rows
+        own = modele(agency) == agency
+        out.append(checked(f"{modele(agency)}_detection", pl.read_parquet(files.detection[agency]),
+                           staging if own else staging / "fournisseurs" / agency,
+                           {"convention": gate.convention_id, "agency": agency,
+                            "expected_rows_min": rows, "expected_rows_max": rows}))
+    return out
+
+
+def report(staging: Path, gate: DetectionGate, validations: list, audit_log: Path,
+           recorded: dict, run_id: str, today: dt.date, warnings: list[str]) -> None:
+    """The detecting operator's report: the sections of its role (report/facts.py
+    ROLE_SECTIONS), with the k-anonymity of its two views."""
+    from pipeline.central.facts import collect_facts
+    from pipeline.central.report import render_report
+    from pipeline.trust import audit
+
+    status = audit.verify(audit_log)
+    facts = collect_facts(staging, gate=gate, leak={}, agency_leakage={},
+                          validations=validations,
+                          audit_status={**status.to_dict(), "entries": recorded["seq"],
+                                        "head": audit.head_of(recorded)},
+                          run_id=run_id, today=today, warnings=warnings, role="detection")
+    with step("Rapport de l'opérateur de détection"):
+        render_report(staging, facts)
+
+
 # --- the run --------------------------------------------------------------------------------
 
 
@@ -256,16 +303,24 @@ def _run_locked(convention: Path, detection: Mapping[str, Path], handoff: Path, 
             result = run_rules(d, staging, catalogue, sel, warnings,
                                extra_stats={"k_anonymat_detection": k})
             assign_owned(staging, gate.providers, owners, TARGET_SORT)
-            targets = pl.read_parquet(staging / "targets.parquet").height
+            validations = validate_inputs(files, gate, staging)
+            targets_frame = pl.read_parquet(staging / "targets.parquet")
+            validations.append(checked("targets", targets_frame, staging, {
+                "aggregates": str(staging / "aggregates.csv"), "fournisseurs": gate.providers}))
+            targets = targets_frame.height
             outputs = {p.name: sha256_file(p) for p in sorted(staging.iterdir()) if p.is_file()}
             recorded = audit.append(audit_log, {**entry, "outcome": "succes",
                                                 "outputs": outputs, "warnings": warnings})
             fault_point("audit-appended", out_dir)
             head = audit.head_of(recorded)
+            report(staging, gate, validations, audit_log, recorded, run_id, today, warnings)
+            reports = {p.name: sha256_file(p) for p in sorted(staging.iterdir())
+                       if p.is_file() and p.name not in outputs}
             write_text(staging / "run.json", json.dumps(
                 {"run_id": run_id, "convention": gate.convention_id,
-                 "today": today.isoformat(), "outputs": outputs, "audit_head": head,
-                 "gate": gate.to_dict()}, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+                 "today": today.isoformat(), "outputs": {**outputs, **reports},
+                 "audit_head": head, "gate": gate.to_dict()},
+                indent=2, sort_keys=True, ensure_ascii=False) + "\n")
     except Exception as exc:
         audit.append(audit_log, {**entry, "outcome": "echec",
                                  "phase": "publication" if recorded else "calcul",

@@ -42,6 +42,8 @@ STAGE_LABELS = {
     "pseudo_caf": "Export pseudonymisé CAF", "pseudo_cpam": "Export pseudonymisé CPAM",
     "links": "Liens entre personnes", "clerical_review": "Paires en revue manuelle",
     "targets": "Foyers à contacter",
+    "caf_detection": "Fichier des foyers CAF (détection)",
+    "cpam_detection": "Assurés en CSS gratuite (détection)",
 }
 # Pass labels come from pipeline/shared/comparisons.yaml (`label`, `short`), never spelled here.
 REVIEW_LABEL = "bande de revue manuelle"
