@@ -123,13 +123,16 @@ def test_convention_without_a_detection_column_refused_before_writing(tmp_path: 
     assert sorted(p.name for p in work.iterdir()) == ["ingested.parquet"]
 
 
-def test_convention_without_detection_fields_writes_no_detection_file(tmp_path: Path,
-                                                                     capsys) -> None:
-    res = _run(tmp_path, "cpam", _materials([]))
+@pytest.mark.parametrize("agency", ["caf", "cpam"])
+def test_convention_without_detection_fields_writes_no_detection_file(tmp_path: Path, capsys,
+                                                                     agency: str) -> None:
+    res = _run(tmp_path, agency, _materials([]))
     assert res.detection_file is None and res.detection_manifest is None
-    assert not (tmp_path / "cpam" / separation.DETECTION_DIR).exists()
+    assert not (tmp_path / agency / separation.DETECTION_DIR).exists()
     assert res.export_file.is_file()
     assert "aucun fichier de détection" in capsys.readouterr().err
+    # the CAF keeps its local file either way (its `parts` step reads nothing else)
+    assert (res.local_file is not None) == (agency == "caf")
 
 
 def test_cli_writes_a_signed_private_detection_folder(run_cli, tmp_path: Path) -> None:

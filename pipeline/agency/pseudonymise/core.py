@@ -416,9 +416,9 @@ def pseudonymise(
         built = build_files(
             ingested, agency, mat.secret, territory=terr, opposition=opp, seed=seed,
             allowed_fields=mat.allowed_fields, contact_fields=mat.contact_fields, engine=engine,
-            beside_tokens=beside_tokens, separated=detection_fields is not None)
+            beside_tokens=beside_tokens)
     export, handles, counts = built.export, built.handles, built.counts
-    detection = None if built.detection is None else built.detection.select(detection_fields)
+    detection = None if detection_fields is None else built.detection.select(detection_fields)
     lap("jetons_handles_attributs")
 
     # The attacks (aggregates for leakage.json, no gate) run in another thread while the
