@@ -271,3 +271,14 @@ def test_paths_from_the_territory_file(run_cli, world: World, tmp_path: Path) ->
                   str(tmp_path / "p"), "--today", TODAY)
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "p" / separation.SHARES_FILE.format(provider="caf")).is_file()
+
+
+def test_no_link_gives_empty_signed_files(run_cli, world: World, tmp_path: Path) -> None:
+    path = _write(tmp_path / "liens_caf.parquet", world.links.clear())
+    res = run_cli(*_args(world, path, tmp_path / "p"))
+    assert res.returncode == 0, res.stderr
+    for name, fields in ((separation.SHARES_FILE, separation.SHARES_FIELDS),
+                         (separation.MINIMA_FILE, separation.MINIMA_FIELDS)):
+        got = pl.read_parquet(tmp_path / "p" / name.format(provider="caf"))
+        assert got.height == 0 and got.columns == fields
+    assert len(list((tmp_path / "p").glob("*.manifest.json"))) == 2
