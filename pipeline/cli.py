@@ -28,6 +28,7 @@ def _mount() -> None:
     from pipeline.agency.pseudonymise import cli as pseudonymise_cli
     from pipeline.agency.reidentify import cli as reidentify_cli
     from pipeline.agency.residue import cli as residue_cli
+    from pipeline.agency.shares import cli as shares_cli
     from pipeline.central import cli as central_cli
     from pipeline.central.detect import cli as detect_cli
     from pipeline.central.match import cli as match_cli
@@ -41,6 +42,7 @@ def _mount() -> None:
         ingest_cli,
         pseudonymise_cli,
         residue_cli,
+        shares_cli,
         trust_cli,
         match_cli,
         detect_cli,

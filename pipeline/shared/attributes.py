@@ -30,6 +30,7 @@ from pipeline.common.tables import rank_in_sorted_groups
 from pipeline.shared import features as feats
 from pipeline.shared.css_params import dependant_age_limit
 from pipeline.shared.providers import AGENCIES
+from pipeline.shared.separation import FACTORS, PADS
 
 HORS_TERRITOIRE = "HORS_TERRITOIRE"
 
@@ -197,7 +198,8 @@ def add_features(frame: pl.DataFrame, agency: str, group: str = "foyer") -> pl.D
 
 
 def minimal_opposition(export: pl.DataFrame, roles: pl.Series | None = None) -> pl.DataFrame:
-    """An opposed person's household leaves as handle, foyer, opposition and its linkage tokens.
+    """An opposed person's household leaves as handle, foyer, opposition and its linkage tokens
+    (and its masked sums' pads or factors, pipeline/shared/separation.py).
 
     Every row of the household is flagged and emptied (attributes, features, comparison tokens;
     children's name and date tokens): the centre can still link its members by NIR (adults also
@@ -216,7 +218,9 @@ def minimal_opposition(export: pl.DataFrame, roles: pl.Series | None = None) -> 
         roles = export["role"]
     adult = roles.is_in(ADULT_ROLES).fill_null(False) if roles is not None \
         else pl.repeat(False, export.height, eager=True)
-    kept = (*STRUCTURE, *OPPOSITION_TOKENS)
+    # the masked sums' pads and factors are uniform residues, no attribute: L's sums and the
+    # CAF's shares must cover the same persons, opposed or not (pipeline/shared/separation.py)
+    kept = (*STRUCTURE, *OPPOSITION_TOKENS, *PADS, *FACTORS)
     emptied = [c for c in export.columns if c not in kept]
     empty_all, empty_child = pl.lit(household), pl.lit(household & ~adult)
     return export.with_columns(

@@ -34,6 +34,14 @@ DETECTION_DIR = "detection"
 DETECTION_FILE = "{provider}.detection.parquet"
 HOUSEHOLD_FIELDS = ["foyer", "handle", *FEATURES, "opposition", "date_reference"]
 INSURED_FIELDS = ["handle", "foyer", "opposition"]
+DETECTION_KIND = "detection"  # the detection file's manifest `extra.export`
+
+# kept by the CAF in its own folder (owner-only, never sent), written by `pseudonymise` for its
+# `parts` step: per person, what the shares and minima read, so that `parts` does not depend on
+# the features staying in the export L receives. Opposed households' values emptied as in the
+# export (docs/CONTRACTS.md "Opposition").
+LOCAL_FILE = "separation_locale.parquet"
+LOCAL_FIELDS = ["handle", "foyer", "adulte", "opposition", "a_rsa", "a_ppa"]
 
 # L -> D and L -> CAF, written by the central linking run
 HANDOFF_DIR = "separation"
@@ -54,6 +62,7 @@ SHARES_FILE = "{provider}.parts.parquet"  # foyer, t_<bit>
 SHARES_FIELDS = ["foyer", *[f"{SHARE_PREFIX}{b}" for b in BITS]]
 MINIMA_FILE = "{provider}.minima.parquet"  # cpam_handle, a_minima
 MINIMA_FIELDS = ["cpam_handle", "a_minima"]
+SHARES_KIND, MINIMA_KIND = "parts", "minima"  # their manifests' `extra.export`
 
 
 def linker_fields(benefits: bool) -> list[str]:

@@ -1,6 +1,6 @@
 """The territory configuration file (`territoire.toml`): the paths every command would repeat.
 
-`nonrecours territoire init` writes it; `ingest`, `pseudonymise`, `residu`, `match` and
+`nonrecours territoire init` writes it; `ingest`, `pseudonymise`, `residu`, `parts`, `match` and
 `reidentify` accept `--config territoire.toml` and take from it every path option not given on
 the command line (an explicit option always wins). Relative paths are relative to the file's
 folder. Sections:
@@ -42,6 +42,7 @@ COMMAND_OPTIONS: dict[str, dict[str, str]] = {
     "pseudonymise": {"workdir": "dossier", "keys": "cles", "convention": "convention",
                      "export": "export", "territory": "table_iris", "opposition": "opposition"},
     "residu": {"workdir": "dossier", "keys": "cles", "convention": "convention"},
+    "parts": {"workdir": "dossier", "keys": "cles", "convention": "convention"},
     "reidentify": {"targets": "cibles", "workdir": "dossier", "out": "listes",
                    "convention": "convention", "opposition": "opposition",
                    "contacts": "contacts", "territory": "table_iris"},

@@ -176,7 +176,8 @@ def require_intact(log: Path) -> AuditStatus:
 # file names, SHA-256 digests and counts, never a value from the data.
 
 AGENCY_LOG = "audit.jsonl"
-AGENCY_EVENTS = ("ingestion", "export", "residu", "reidentification", "retours", "purge")
+AGENCY_EVENTS = ("ingestion", "export", "residu", "parts", "reidentification", "retours",
+                 "purge")
 
 
 def agency_log(workdir: Path) -> Path:

@@ -16,6 +16,7 @@ from pipeline.agency.pseudonymise.core import Materials, build, pseudonymise
 from pipeline.agency.pseudonymise.synthetic import ingested
 from pipeline.agency.pseudonymise.tokens import load_catalogue
 from pipeline.common.tables import write_parquet
+from pipeline.shared import separation
 from pipeline.shared.attributes import HORS_TERRITOIRE, add_attributes
 
 REPO = Path(__file__).resolve().parents[2]
@@ -131,9 +132,13 @@ def test_opposition_rows_carry_tokens_only(tmp_path: Path) -> None:
     # the whole household of an opposed person leaves as handles + linkage tokens only
     assert opposed["line"].to_list() == [2, 3, 4, 6]
     attrs = [c for c in export.columns if not c.startswith("tok_")
-             and c not in ("handle", "foyer", "opposition")]
+             and c not in ("handle", "foyer", "opposition", *separation.FACTORS)]
     assert {"type_foyer", "position_plafond_css", "a_rsa"} <= set(attrs)
     assert opposed.select(attrs).null_count().row(0) == (4,) * len(attrs)
+    # contract 6: the household factors stay (uniform residues, no attribute), one per household
+    assert opposed.select(separation.FACTORS).null_count().row(0) == (0,) * 4
+    per_household = opposed.group_by("foyer").agg(pl.col(separation.FACTORS).n_unique())
+    assert per_household.select(separation.FACTORS).max().row(0) == (1,) * 4
     comparison = [c for c in export.columns if c.startswith("tok_")
                   and c not in ("tok_nir", "tok_nom_dob", "tok_nomusage_dob")]
     assert comparison and opposed.select(comparison).null_count().row(0) == \

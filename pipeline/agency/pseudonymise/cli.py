@@ -27,6 +27,9 @@ def register(app: typer.Typer) -> None:
             "conventions/demo-flers.yaml"),
         export: Annotated[Path | None, typer.Option(
             "--export", help="dossier d'export (défaut : <workdir>/export)")] = None,
+        detection: Annotated[Path | None, typer.Option(
+            "--detection", help="dossier du fichier de détection pour l'opérateur de détection "
+                                "(défaut : <workdir>/detection)")] = None,
         territory: Annotated[Path | None, typer.Option(
             help="table IRIS -> quartier (iris_quartiers.csv)")] = None,
         opposition: Annotated[Path | None, typer.Option(
@@ -49,35 +52,51 @@ def register(app: typer.Typer) -> None:
 
         The convention is verified first (signatures, dates, demo material, pinned files): a
         convention the central gate would refuse writes nothing here. `--seed` only under a
-        demo convention."""
+        demo convention. Beside the export for the linking operator, the detection file for the
+        detecting operator (`--detection`), signed too, when the convention provides for it."""
         from pipeline.agency.pseudonymise.core import pseudonymise
         from pipeline.common.files import staged_folder
         from pipeline.common.outputs import check_agency_folder, parse_day
+        from pipeline.shared.separation import DETECTION_DIR
         from pipeline.trust import audit
 
         export = export or workdir / "export"
-        with audit.agency_run(workdir, replace=remplacer, outputs=[export]):
+        detection = detection or workdir / DETECTION_DIR
+
+        def moved(path: Path | None, folder: Path) -> Path | None:
+            return folder / path.name if path else None
+
+        with audit.agency_run(workdir, replace=remplacer, outputs=[export, detection]):
             check_agency_folder(workdir, agency)
-            with staged_folder(export) as staging:
+            with staged_folder(export) as staging, \
+                    staged_folder(detection, private=True) as detection_staging:
                 result = pseudonymise(agency, workdir, keys, convention, staging,
                                       territory=territory, opposition=opposition, seed=seed,
-                                      engine=engine, today=parse_day(today))
+                                      engine=engine, today=parse_day(today),
+                                      detection_dir=detection_staging)
             result = dataclasses.replace(
                 result, export_file=export / result.export_file.name,
                 leakage_file=export / result.leakage_file.name,
-                manifest_file=export / result.manifest_file.name if result.manifest_file
-                else None)
+                manifest_file=moved(result.manifest_file, export),
+                detection_file=moved(result.detection_file, detection),
+                detection_manifest=moved(result.detection_manifest, detection))
             audit.record_agency(
                 workdir, "export", agency, rows=result.rows,
                 key_fingerprint=result.key_fingerprint,
                 outputs=audit.file_facts(result.export_file, result.leakage_file,
-                                         result.manifest_file, result.handles_file))
+                                         result.manifest_file, result.handles_file,
+                                         result.local_file),
+                # apart: both folders hold an <agency>.manifest.json
+                detection=audit.file_facts(result.detection_file, result.detection_manifest))
         if as_json:
             typer.echo(json.dumps({
                 "export": str(result.export_file),
                 "manifest": str(result.manifest_file) if result.manifest_file else None,
                 "handles": str(result.handles_file),
                 "leakage": str(result.leakage_file),
+                "detection": str(result.detection_file) if result.detection_file else None,
+                "detection_manifest": str(result.detection_manifest)
+                if result.detection_manifest else None,
                 "rows": result.rows,
                 "key_fingerprint": result.key_fingerprint,
                 "counts": result.counts,
@@ -85,7 +104,12 @@ def register(app: typer.Typer) -> None:
             return
         info(f"À transmettre : {result.export_file} ({result.rows} lignes, empreinte de clé "
              f"{result.key_fingerprint}) et {result.manifest_file}")
+        if result.detection_file:
+            info(f"À transmettre à l'opérateur de détection : {result.detection_file} et "
+                 f"{result.detection_manifest}")
         info(f"Reste ici : {result.handles_file} (table de ré-identification, 0600)")
+        if result.local_file:
+            info(f"Reste ici : {result.local_file} (pour l'étape « parts », 0600)")
 
     @app.command("leakage-scan")
     def leakage_scan_cmd(

@@ -1,4 +1,6 @@
-"""The agency-side pseudonymisation step: ingested extract -> export + handles table + manifest.
+"""The agency-side pseudonymisation step: ingested extract -> export + handles table + manifest,
+and (export contract 6, pipeline/shared/separation.py) the detection file for the detecting
+operator with its own manifest, and the CAF's local file for its `parts` step.
 
 Order matters for "nothing half-written": everything is computed and the export frame is scanned
 for leaks in memory first; only then are the handles table, the export and the manifest written
@@ -21,7 +23,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import polars as pl
 
@@ -39,11 +41,13 @@ from pipeline.agency.pseudonymise.leakage import (
 )
 from pipeline.agency.pseudonymise.opposition import OppositionList, flag_opposition, read_opposition
 from pipeline.agency.pseudonymise.prepare import prepare_components
+from pipeline.agency.pseudonymise.status_masks import factors, mask
 from pipeline.agency.pseudonymise.tokens import TokenCatalogue, compute_tokens, packaged_catalogue
 from pipeline.common.errors import InputError, PipelineError, RefusalError
 from pipeline.common.files import check_private, private_dir, write_text
 from pipeline.common.progress import info, step, warn
 from pipeline.common.tables import read_parquet, write_parquet
+from pipeline.shared import separation
 from pipeline.shared.attributes import (
     STRUCTURE,
     add_attributes,
@@ -54,8 +58,10 @@ from pipeline.shared.attributes import (
     read_territory,
 )
 from pipeline.shared.contract import EXPORT_SCHEMA_VERSION
+from pipeline.shared.detector_files import FEATURES, household_rows, insured_rows
 from pipeline.shared.kanonymity import attribute_columns, export_k
 from pipeline.shared.leak_scan import LeakageFound, scan_frame
+from pipeline.shared.masked_sums import person_bits
 from pipeline.shared.providers import PROVIDERS, is_benefits, modele
 
 T = TypeVar("T")
@@ -88,6 +94,9 @@ class PseudonymiseResult:
     counts: dict
     key_fingerprint: str
     timings: dict = dataclasses.field(default_factory=dict)
+    detection_file: Path | None = None  # for the detecting operator (contract 6)
+    detection_manifest: Path | None = None
+    local_file: Path | None = None  # CAF: kept here for its `parts` step
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,6 +110,9 @@ class Materials:
     contact_fields: list[str] | None
     demo: bool
     reference: dict = dataclasses.field(default_factory=dict)  # signed into the manifest
+    # the convention's detection_fields for this agency: None = no allow-list (tests), [] = no
+    # separated detection (no detection file)
+    detection_fields: list[str] | None = None
 
 
 def load_materials(keys_dir: Path, convention: Path, agency: str,
@@ -115,7 +127,28 @@ def load_materials(keys_dir: Path, convention: Path, agency: str,
     checked = verify_for_agency(conv, agency, Path(keys_dir), today or dt.date.today())
     key = load_linkage_key(keys_dir, conv.id, convention=conv)
     return Materials(key.secret, key.fingerprint, conv.id, conv.allowed_fields(agency),
-                     conv.contact_fields(agency), bool(conv.demo), checked.as_manifest())
+                     conv.contact_fields(agency), bool(conv.demo), checked.as_manifest(),
+                     conv.detection_fields(agency))
+
+
+def detection_columns(agency: str, mat: Materials, convention: Path | str) -> list[str] | None:
+    """The columns of the agency's detection file (pipeline/shared/separation.py), or None when
+    the convention has no separated detection for it (then no detection file, with a warning).
+    Refuses, before anything is written, a convention whose detection_fields lack one of them."""
+    fields = separation.detection_fields(is_benefits(agency))
+    if mat.detection_fields is None:
+        return fields
+    if not mat.detection_fields:
+        warn(f"la convention « {mat.convention_id} » ne prévoit pas de fichier de détection "
+             f"pour « {agency} » (detection_fields) : aucun fichier de détection écrit")
+        return None
+    missing = [c for c in fields if c not in set(mat.detection_fields)]
+    if missing:
+        raise PipelineError(
+            f"{convention} : la convention n'autorise pas le fichier de détection de "
+            f"« {agency} » (detection_fields sans {', '.join(missing[:3])}"
+            f"{' ...' if len(missing) > 3 else ''}) ; aucun fichier n'a été écrit")
+    return fields
 
 
 def refuse_seed_outside_demo(seed: int | None, mat: Materials) -> None:
@@ -148,7 +181,65 @@ def _contacts(frame: pl.DataFrame, agency: str) -> pl.DataFrame:
     return frame.with_columns(nom=nom, prenom=pl.col("prenom1"))
 
 
+@dataclasses.dataclass(frozen=True)
+class Built:
+    """What `build_files` computes (no file touched)."""
+
+    export: pl.DataFrame  # for the linking operator
+    handles: pl.DataFrame  # kept here (re-identification)
+    counts: dict
+    detection: pl.DataFrame | None = None  # for the detecting operator (contract 6)
+    local: pl.DataFrame | None = None  # CAF: kept here for its `parts` step (LOCAL_FIELDS)
+
+
+def _ordered(frame: pl.DataFrame, order: pl.Series, roles: pl.Series,
+             columns: list[str]) -> pl.DataFrame:
+    """handle, foyer, opposition and `columns` of the frame, in the export's row order, an
+    opposed household's values emptied as in the export (nothing of it leaves, masked or not)."""
+    wanted = list(dict.fromkeys([*STRUCTURE, *columns]))
+    return minimal_opposition(frame.select(c for c in wanted if c in frame.columns)[order],
+                              roles)
+
+
+def linker_columns(rows: pl.DataFrame, benefits: bool, secret: bytes,
+                   engine: str | None = None) -> pl.DataFrame:
+    """The masked columns for L, aligned with `rows` (export order): coverage side, the pads
+    c_<bit> of each person's status bits (from `statut_css`); CAF, the factors rho_<bit> of its
+    household (the same on every row of it). pipeline/shared/masked_sums.py."""
+    if benefits:
+        rho = factors(rows["foyer"], secret, engine=engine)
+        return rows.select("foyer").join(rho, on="foyer", how="left",
+                                         maintain_order="left").drop("foyer")
+    return mask(person_bits(rows), secret, engine).drop("handle")
+
+
+def separated_files(frame: pl.DataFrame, order: pl.Series, roles: pl.Series, benefits: bool
+                    ) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """(detection file, local file) from the full frame (features the export may not carry):
+    the CAF's household file and its per-person LOCAL_FIELDS, or the coverage side's insured
+    perimeter (no local file). Columns exactly as pipeline/shared/separation.py declares."""
+    if benefits:
+        rows = _ordered(frame, order, roles, [*FEATURES, "a_ppa", "date_reference",
+                                              *separation.LOCAL_FIELDS])
+        return (household_rows(rows).select(separation.HOUSEHOLD_FIELDS),
+                rows.select(separation.LOCAL_FIELDS))
+    rows = _ordered(frame, order, roles, ["css_gratuite_en_cours"])
+    return insured_rows(rows).select(separation.INSURED_FIELDS), None
+
+
 def build(
+    ingested: pl.DataFrame,
+    agency: str,
+    secret: bytes,
+    **kwargs: Any,
+) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
+    """Pure computation: (export frame, handles frame, counts). No file is touched. Arguments:
+    those of `build_files`, without the detection and local frames."""
+    built = build_files(ingested, agency, secret, separated=False, **kwargs)
+    return built.export, built.handles, built.counts
+
+
+def build_files(
     ingested: pl.DataFrame,
     agency: str,
     secret: bytes,
@@ -161,8 +252,13 @@ def build(
     engine: str | None = None,
     catalogue: TokenCatalogue | None = None,
     beside_tokens: Callable[[pl.DataFrame, pl.DataFrame], None] | None = None,
-) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
-    """Pure computation: (export frame, handles frame, counts). No file is touched.
+    separated: bool = True,
+) -> Built:
+    """Pure computation: the export, handles, counts and (`separated`) the detection and local
+    frames. No file is touched.
+
+    The export carries, when the convention allows them (produced ∩ allowed, as every column),
+    the masked columns for L (`linker_columns`), computed after the tokens from the full frame.
 
     `catalogue`: the token scheme (default tokens.yaml, version 2; the attacks' tests pass the
     version 1 control). `beside_tokens(plain, handles)`: work on the export without its token
@@ -170,6 +266,7 @@ def build(
     FOYER_NUMBER) and on the handles table, run in this thread while the other computes the
     tokens (pseudonymise's k-anonymity figures)."""
     provider, agency = agency, modele(agency)  # an MSA file goes through the CPAM's contract
+    benefits = is_benefits(provider)
     if not ingested["line"].is_sorted():  # tokens and attributes are row-aligned in line order
         ingested = ingested.sort("line")
     catalogue = catalogue or packaged_catalogue()
@@ -196,7 +293,8 @@ def build(
         frame = add_features(frame, agency, group=FOYER_NUMBER)
 
         attributes = export_attributes(agency, frame.columns)
-        produced = STRUCTURE + attributes + token_names
+        masked = separation.linker_fields(benefits)
+        produced = STRUCTURE + attributes + token_names + masked
         wanted = produced if allowed_fields is None else [c for c in produced
                                                           if c in allowed_fields]
         missing = [c for c in STRUCTURE if c not in wanted]
@@ -207,7 +305,7 @@ def build(
         if unknown:
             warn("colonnes autorisées par la convention mais non produites : "
                  + ", ".join(unknown))
-        plain = [c for c in wanted if c not in token_names]
+        plain = [c for c in wanted if c not in token_names and c not in masked]
         roles = frame["role"][order]
         plain_export = minimal_opposition(frame.select(plain)[order], roles).with_columns(
             pl.col("handle").set_sorted())
@@ -227,11 +325,17 @@ def build(
             beside_tokens(plain_export.with_columns(frame[FOYER_NUMBER][order]), handles)
         tokens = pending.result()
 
-    # The opposed households' token cells are emptied here (their plain cells already are).
-    export = minimal_opposition(
-        pl.concat([plain_export, tokens.select(c for c in tokens.columns if c in wanted)],
-                  how="horizontal").select(wanted), roles).with_columns(
-        pl.col("handle").set_sorted())
+    parts = [plain_export, tokens.select(c for c in tokens.columns if c in wanted)]
+    if any(c in wanted for c in masked):  # pads or factors (same rows and order as the export)
+        status = ["statut_css"] if not benefits else []
+        linker = linker_columns(_ordered(frame, order, roles, status), benefits, secret, engine)
+        parts.append(linker.select(c for c in linker.columns if c in wanted))
+    # The opposed households' token cells are emptied here (their plain cells already are);
+    # their pads and factors are kept (minimal_opposition).
+    export = minimal_opposition(pl.concat(parts, how="horizontal").select(wanted),
+                                roles).with_columns(pl.col("handle").set_sorted())
+    detection, local = (separated_files(frame, order, roles, benefits) if separated
+                        else (None, None))
 
     quartier_hors = 0
     if "quartier" in handles.columns:  # household level, kept at the agency (contract 3)
@@ -243,7 +347,7 @@ def build(
         "hors_territoire": quartier_hors,
         "jetons_non_nuls": {t: tokens.height - tokens[t].null_count() for t in tokens.columns},
     }
-    return export, handles, counts
+    return Built(export, handles, counts, detection, local)
 
 
 def pseudonymise(
@@ -260,11 +364,16 @@ def pseudonymise(
     engine: str | None = None,
     sign: bool = True,
     today: dt.date | None = None,
+    detection_dir: Path | None = None,
 ) -> PseudonymiseResult:
-    """Run the whole agency-side step; see docs/CONTRACTS.md for every file written."""
+    """Run the whole agency-side step; see docs/CONTRACTS.md for every file written.
+
+    `detection_dir` (default `<workdir>/detection`): the detection file for the detecting
+    operator, `<agency>.detection.parquet` with its manifest (pipeline/shared/separation.py)."""
     if agency not in PROVIDERS:
         raise PipelineError(f"organisme inconnu : « {agency} » ({', '.join(PROVIDERS)})")
     workdir, export_dir = Path(workdir), Path(export_dir)
+    detection_dir = Path(detection_dir) if detection_dir else workdir / separation.DETECTION_DIR
     timings: dict[str, float | dict[str, float]] = {}
     cpu: dict[str, float] = {}  # CPU seconds of the whole process (every thread) per phase
     clock, cpu_clock = time.perf_counter(), time.process_time()
@@ -278,6 +387,7 @@ def pseudonymise(
 
     mat = materials or load_materials(Path(keys_dir), Path(convention), agency, today)
     refuse_seed_outside_demo(seed, mat)
+    detection_fields = detection_columns(agency, mat, convention)
     with step("Lecture de l'extrait normalisé"):
         ingested = _read_ingested(workdir)
     lap("lecture")
@@ -303,10 +413,12 @@ def pseudonymise(
                                group=FOYER_NUMBER)
 
     with step("Jetons, handles et attributs"):
-        export, handles, counts = build(
+        built = build_files(
             ingested, agency, mat.secret, territory=terr, opposition=opp, seed=seed,
             allowed_fields=mat.allowed_fields, contact_fields=mat.contact_fields, engine=engine,
             beside_tokens=beside_tokens)
+    export, handles, counts = built.export, built.handles, built.counts
+    detection = None if detection_fields is None else built.detection.select(detection_fields)
     lap("jetons_handles_attributs")
 
     # The attacks (aggregates for leakage.json, no gate) run in another thread while the
@@ -317,15 +429,30 @@ def pseudonymise(
         scan = scan_frame(export, ingested, agency)
         if not scan["ok"]:
             raise LeakageFound(scan)
+        if detection is not None:  # the same gate on D's file (its figures stay here: the
+            detection_scan = scan_frame(detection, ingested, agency)  # row count is D's)
+            if not detection_scan["ok"]:
+                raise LeakageFound(detection_scan)
         lap("controle_fuites")
         private_dir(workdir)
         export_dir.mkdir(parents=True, exist_ok=True)
         handles_file = workdir / "handles.parquet"
         export_file = export_dir / f"{agency}.pseudo.parquet"
+        local_file = detection_file = None
         written: list[Path] = []
         try:
             written.append(write_parquet(handles, handles_file, sort_by=["line"], private=True))
+            if built.local is not None:
+                local_file = write_parquet(built.local, workdir / separation.LOCAL_FILE,
+                                           sort_by=["handle"], private=True)
+                written.append(local_file)
             written.append(write_parquet(export, export_file, sort_by=["handle"]))
+            if detection is not None:
+                detection_dir.mkdir(parents=True, exist_ok=True)
+                detection_file = write_parquet(
+                    detection, detection_dir / separation.DETECTION_FILE.format(provider=agency),
+                    sort_by=[detection.columns[0]], private=True)
+                written.append(detection_file)
             lap("ecriture")
             freq, timings["attaque_frequences"] = pending_freq.result()
         except BaseException:  # no export (nor its handles) without its leakage figures
@@ -336,7 +463,7 @@ def pseudonymise(
     leakage = {"agency": agency, "scan": scan, "frequence": freq, "k_anonymat": beside["k"]}
     leakage_file = write_text(export_dir / f"{agency}.leakage.json",
                               json.dumps(leakage, indent=2, sort_keys=True, ensure_ascii=False))
-    manifest_file = None
+    manifest_file = detection_manifest = None
     if sign:
         try:
             from pipeline.agency.pseudonymise.export_facts import export_facts
@@ -348,13 +475,22 @@ def pseudonymise(
                 schema_version=EXPORT_SCHEMA_VERSION, reference=mat.reference,
                 extra={"rows_opposition": counts["opposition"]["personnes_opposees"],
                        **export_facts(workdir, Path(territory) if territory else None)})
-        except BaseException:
-            export_file.unlink(missing_ok=True)
+            if detection_file is not None:
+                detection_manifest = write_manifest(
+                    detection_file, agency=agency, convention_id=mat.convention_id,
+                    key_fingerprint=mat.fingerprint, keys_dir=Path(keys_dir),
+                    schema_version=EXPORT_SCHEMA_VERSION, reference=mat.reference,
+                    extra={"export": separation.DETECTION_KIND})
+        except BaseException:  # no unsigned file beside the signed ones
+            for path in (export_file, manifest_file, detection_file):
+                if path is not None:
+                    path.unlink(missing_ok=True)
             raise
     lap("signature")
     info(f"{agency} : {export.height} personnes, {counts['foyers']} foyers, "
          f"{counts['opposition']['personnes_opposees']} en opposition")
     timings["cpu"] = cpu
     return PseudonymiseResult(agency, export_file, manifest_file, handles_file, leakage_file,
-                              export.height, export.columns, counts, mat.fingerprint, timings)
+                              export.height, export.columns, counts, mat.fingerprint, timings,
+                              detection_file, detection_manifest, local_file)
 
