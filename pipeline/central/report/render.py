@@ -725,7 +725,8 @@ def build_view(facts: dict) -> dict:
     role = facts.get("role")
     if role in ROLE_SECTIONS:
         for section in set(SECTION_IDS) - set(ROLE_SECTIONS[role]) - {"alertes"}:
-            view[section] = {"available": False, "reason": OTHER_REPORT[role], "ailleurs": True}
+            view[section] = {**view[section], "available": False,
+                             "reason": OTHER_REPORT[role], "ailleurs": True}
         view["role"] = role
     view["alertes"] = _alerts(view, facts)
     view["verdict"] = (
