@@ -153,7 +153,7 @@ def stages(
     ]
     if today:
         central += ["--today", today]
-    chain.append(Stage("central, étape 1 : contrôle, appariement par clés, demandes de résidu",
+    chain.append(Stage("appariement, étape 1 : contrôle, appariement par clés, demandes de résidu",
                        "central", central))
     # Staged exchange: each provider encodes the rows the centre could not link (its request),
     # sends them, and the central step runs again with them.
@@ -170,7 +170,7 @@ def stages(
     chain.append(Stage("transmission des résidus", "transfer_residue"))
     residue = [x for agency in providers
                for x in ("--residu", f"{agency}={out / 'transfer' / RESIDUE_DIR / agency}")]
-    chain.append(Stage("central, étape 2 : résidu, détection, rapport", "central",
+    chain.append(Stage("appariement, étape 2 : résidu, sommes masquées, rapport", "central",
                        central + residue))
     chain += separated_stages(out, convention, providers, today)
     targets = out / DETECTION_OUT / "targets.parquet"

@@ -14,12 +14,14 @@ from pathlib import Path
 import polars as pl
 from rich.table import Table
 
+from pipeline.central.facts import K_FILE
 from pipeline.central.report.render import fmt_pct
 from pipeline.chain import run, stages
 from pipeline.common.files import write_text
 from pipeline.common.progress import console
 from pipeline.common.quality import precision_recall_f1
 from pipeline.shared.providers import AGENCIES
+from pipeline.shared.separation import DETECTION_OUT
 
 CAF_RULES = (
     "monoparent_sous_plafond_sans_css",
@@ -102,7 +104,7 @@ def linkage_scores(out: Path, truth_dir: Path) -> dict:
 
 def rule_scores(out: Path, truth_dir: Path) -> dict:
     """Per-rule precision/recall of the central targets against truth/households.csv."""
-    targets = pl.read_parquet(out / "central" / "targets.parquet")
+    targets = pl.read_parquet(out / DETECTION_OUT / "targets.parquet")
     households = read_truth(truth_dir / "households.csv").with_columns(
         pl.col("matricule").cast(pl.Utf8)
     )
@@ -210,14 +212,24 @@ def show_class_attacks(leakage: dict) -> None:
 
 
 def k_anonymity_figures(out: Path) -> dict:
-    """The run's k-anonymity figures (each export, joined view), as the detection measured them."""
-    stats = out / "central" / "detect_stats.json"
-    return json.loads(stats.read_text()).get("k_anonymat", {}) if stats.exists() else {}
+    """The run's k-anonymity figures, as each central operator measured what it holds: the
+    linking operator's exports and their joined view, the detecting operator's two views."""
+    linker = out / "central" / K_FILE
+    stats = out / DETECTION_OUT / "detect_stats.json"
+    return {**(json.loads(linker.read_text()) if linker.exists() else {}),
+            **(json.loads(stats.read_text()).get("k_anonymat_detection", {})
+               if stats.exists() else {})}
+
+
+K_LABELS = (("caf", "export CAF (opérateur d'appariement)"),
+            ("cpam", "export CPAM (opérateur d'appariement)"),
+            ("vue_jointe", "vue jointe CAF + CPAM (opérateur d'appariement)"),
+            ("vue_foyers", "vue des foyers (opérateur de détection)"),
+            ("vue_assures", "vue des assurés (opérateur de détection)"))
 
 
 def show_k_anonymity(figures: dict) -> None:
-    for name, label in (("caf", "export CAF"), ("cpam", "export CPAM"),
-                        ("vue_jointe", "vue jointe CAF + CPAM")):
+    for name, label in K_LABELS:
         k = figures.get(name)
         if k and k.get("foyers"):
             console.print(

@@ -41,6 +41,8 @@ DEFAULT_PATHS = {
              "opposition": "cpam/opposition.csv", "contacts": "cpam/contacts.csv"},
     "central": {"recu_caf": "transfert/caf", "recu_cpam": "transfert/cpam",
                 "sortie": "central", "journal": "central-audit.jsonl"},
+    "detection": {"recu_detection": "transfert/detection", "sortie_detection": "detection",
+                  "journal_detection": "detection-audit.jsonl"},
 }
 
 
@@ -163,7 +165,7 @@ def _toml_text(name: str, convention: str, paths: dict[str, dict[str, str]]) -> 
 def _paths(root: Path, keys: dict[str, Path], overrides: dict[str, str],
            providers: list[str]) -> dict[str, dict]:
     every = default_paths(providers)
-    paths = {s: every[s] for s in (*providers, "central")}
+    paths = {s: every[s] for s in (*providers, "central", "detection")}
     paths["central"] = {k: v for k, v in paths["central"].items()
                         if not k.startswith("recu_") or k[len("recu_"):] in providers}
     for agency in providers:
@@ -171,7 +173,7 @@ def _paths(root: Path, keys: dict[str, Path], overrides: dict[str, str],
     for dotted, value in overrides.items():
         section, _, key = dotted.partition(".")
         kind = "agence" if section in providers else section
-        if kind not in ("agence", "central") or key not in KEYS[kind]:
+        if kind not in ("agence", "central", "detection") or key not in KEYS[kind]:
             raise PipelineError(f"--chemin : clé inconnue « {dotted} » (ex. caf.extrait, "
                                 "cpam.contacts, central.sortie)")
         paths[section][key] = _relative(Path(value), root)

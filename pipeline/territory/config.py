@@ -1,16 +1,19 @@
 """The territory configuration file (`territoire.toml`): the paths every command would repeat.
 
-`nonrecours territoire init` writes it; `ingest`, `pseudonymise`, `residu`, `parts`, `match` and
-`reidentify` accept `--config territoire.toml` and take from it every path option not given on
-the command line (an explicit option always wins). Relative paths are relative to the file's
-folder. Sections:
+`nonrecours territoire init` writes it; `ingest`, `pseudonymise`, `residu`, `parts`, `match`,
+`detecter` and `reidentify` accept `--config territoire.toml` and take from it every path option
+not given on the command line (an explicit option always wins). Relative paths are relative to
+the file's folder. Sections:
 
 - `[territoire]`: `nom`, `convention`;
 - `[caf]`, `[cpam]`: `extrait`, `dossier`, `cles`, and optionally `table_iris`, `disposition`,
   `export` (default `<dossier>/export`), `listes` (default `<dossier>/listes`), `cibles` (default
-  `<central.sortie>/targets.parquet`), `opposition` and `contacts` (used only if the file exists,
-  as in `make match`);
-- `[central]`: `recu_caf`, `recu_cpam`, `sortie`, `journal`.
+  `<detection.sortie_detection>/targets.parquet`), `liens` (the CAF's link list from the linking
+  operator, default `<central.sortie>/separation/liens_caf.parquet`), `opposition` and `contacts`
+  (used only if the file exists, as in `make match`);
+- `[central]` (the linking operator): `recu_caf`, `recu_cpam`, `sortie`, `journal`;
+- `[detection]` (the detecting operator): `recu_detection` (one folder per provider, `parts`,
+  `separation`), `sortie_detection`, `journal_detection`.
 
 On site each party keeps only its own section: a file with a single agency section also
 supplies `--agency`.
@@ -28,12 +31,16 @@ import typer
 
 from pipeline.common.errors import InputError
 from pipeline.shared.providers import AGENCIES, PROVIDERS
+from pipeline.shared.separation import HANDOFF_DIR, LINKS_FILE, SHARES_DIR
 
 KEYS = {
     "territoire": ("nom", "convention"),
     "agence": ("extrait", "dossier", "cles", "table_iris", "disposition", "export", "listes",
-               "cibles", "opposition", "contacts"),
+               "cibles", "liens", "opposition", "contacts"),
     "central": (*(f"recu_{a}" for a in PROVIDERS), "sortie", "journal"),
+    # the detecting operator (contract 6): its inbox (one folder per provider, `parts`,
+    # `separation`), its results and its own audit log
+    "detection": ("recu_detection", "sortie_detection", "journal_detection"),
 }
 OPTIONAL_FILES = frozenset({"opposition", "contacts"})
 # command -> {option (parameter name) -> configuration key}
@@ -42,7 +49,10 @@ COMMAND_OPTIONS: dict[str, dict[str, str]] = {
     "pseudonymise": {"workdir": "dossier", "keys": "cles", "convention": "convention",
                      "export": "export", "territory": "table_iris", "opposition": "opposition"},
     "residu": {"workdir": "dossier", "keys": "cles", "convention": "convention"},
-    "parts": {"workdir": "dossier", "keys": "cles", "convention": "convention"},
+    "parts": {"workdir": "dossier", "keys": "cles", "convention": "convention",
+              "liens": "liens"},
+    "detecter": {"convention": "convention", "out": "sortie_detection",
+                 "audit_log": "journal_detection"},
     "reidentify": {"targets": "cibles", "workdir": "dossier", "out": "listes",
                    "convention": "convention", "opposition": "opposition",
                    "contacts": "contacts", "territory": "table_iris"},
@@ -75,6 +85,8 @@ class TerritoryConfig:
             return self._resolve(self._raw("territoire", key))
         if key in KEYS["central"]:
             return self._resolve(self._raw("central", key))
+        if key in KEYS["detection"]:
+            return self._resolve(self._raw("detection", key))
         if agency is None and len(self.agencies) == 1:
             agency = self.agencies[0]
         if agency not in self.agencies:
@@ -90,8 +102,10 @@ class TerritoryConfig:
         folder = self.path("dossier", agency)
         if key in ("export", "listes") and folder is not None:
             return folder / key
-        if key == "cibles" and (central := self.path("sortie")) is not None:
-            return central / "targets.parquet"
+        if key == "cibles" and (found := self.path("sortie_detection")) is not None:
+            return found / "targets.parquet"  # the detecting operator's targets
+        if key == "liens" and (central := self.path("sortie")) is not None:
+            return central / HANDOFF_DIR / LINKS_FILE.format(provider=agency)
         return None
 
 
@@ -137,6 +151,10 @@ def apply_config(ctx: typer.Context, value: Path | None) -> Path | None:
                                                                       {}).items()}
     if len(cfg.agencies) == 1:
         defaults["agency"] = cfg.agencies[0]
+    if ctx.info_name == "detecter" and (inbox := cfg.path("recu_detection")) is not None:
+        defaults["detection"] = [f"{a}={inbox / a}" for a in cfg.agencies]
+        defaults["separation"] = str(inbox / HANDOFF_DIR)
+        defaults["parts"] = str(inbox / SHARES_DIR)
     if ctx.info_name == "match":  # providers without an option of their own (the MSA)
         defaults["fournisseur"] = [f"{a}={cfg.path(f'recu_{a}')}" for a in cfg.agencies
                                    if a not in AGENCIES and cfg.path(f"recu_{a}") is not None]

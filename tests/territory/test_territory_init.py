@@ -15,6 +15,13 @@ from typer.testing import CliRunner
 from pipeline.cli import app
 from pipeline.common.errors import InputError
 from pipeline.shared.providers import AGENCIES
+from pipeline.shared.separation import (
+    DETECTION_DIR,
+    HANDOFF_DIR,
+    OPPOSITION_FILE,
+    SHARES_DIR,
+    SUMS_FILE,
+)
 from pipeline.territory.config import load_config
 from pipeline.trust.convention import OTHER_PARTIES
 
@@ -87,6 +94,17 @@ def test_whole_non_demo_path_from_scratch(tmp_path: Path, synth: Path) -> None:
         # the secure transfer to the operator
         shutil.copytree(cfg.path("export", agency), cfg.path(f"recu_{agency}"))
     nr("match", "--config", cfg_file)
+    # the separated detection: the CAF's parts over its link list, then the secure transfers to
+    # the detecting operator (its detection files, the CAF's parts, the linking operator's sums)
+    nr("parts", "--agency", "caf", "--config", cfg_file)
+    inbox = cfg.path("recu_detection")
+    for agency in ("caf", "cpam"):
+        shutil.copytree(cfg.path("dossier", agency) / DETECTION_DIR, inbox / agency)
+    shutil.copytree(cfg.path("dossier", "caf") / SHARES_DIR, inbox / SHARES_DIR)
+    (inbox / HANDOFF_DIR).mkdir()
+    for name in (SUMS_FILE, OPPOSITION_FILE):
+        shutil.copy(cfg.path("sortie") / HANDOFF_DIR / name, inbox / HANDOFF_DIR / name)
+    nr("detecter", "--config", cfg_file)
     for agency in ("caf", "cpam"):
         # an agency without a contact history says so explicitly (reidentify refuses otherwise)
         history = synth / "agencies" / agency / "contacts.csv"
@@ -103,7 +121,7 @@ def test_whole_non_demo_path_from_scratch(tmp_path: Path, synth: Path) -> None:
     stats = json.loads((central / "link_stats.json").read_text("utf-8"))
     links = pl.read_parquet(central / "links.parquet").height
     assert links > 0.8 * export.height, stats["funnel"]
-    targets = pl.read_parquet(central / "targets.parquet")
+    targets = pl.read_parquet(cfg.path("sortie_detection") / "targets.parquet")
     assert targets.height > 0
     lists = sorted(p.name for p in cfg.path("listes", "caf").glob("cible_*.xlsx"))
     assert lists, "no CCAS list written"
