@@ -1,23 +1,21 @@
-"""k-anonymity of a separated detection view (`make bench-kanon-separation`), issue 11's open path.
+"""k-anonymity of each central party's view under the separated detection, next to the single
+operator it replaces (`make bench-kanon-separation`).
 
-Today the central operator holds both exports and the links, so it can join the CAF households'
-features with their linked CPAM persons' statuses and the row structure (household sizes): on
-the sample's 2,000 households that joined view misses the targets (k = 1 for under 1 % of
-households, k < 5 for under 5 %). The separation principle of record linkage (Kelman, Bass &
-Holman 2002: the unit that links sees identifiers, never content; the unit that analyses sees
-content, never identifiers) would give the detecting operator only the household view the rules
-read: one row per CAF household (pipeline/central/detect/sql/households.sql), without the
-identifiers and without the row structure. This script runs the sample chain, builds that view
-with the detection code, and measures k on it, with and without the two counts that reveal the
-row structure, next to the joined view as measured today (pipeline/shared/kanonymity.py).
-It then runs the masked household sums (pipeline/shared/masked_sums.py, docs/SEPARATION.md)
-with the agencies' own linkage key: the CPAM's pads, the CAF's factors, the linking operator's
-sums, the CAF's shares and the detecting operator's unmasking. It checks that the detecting
-operator's bits equal the ones today's engine computes in the clear, measures k on what each
-central party would then hold (the detecting operator's household view, the linking operator's
-exports without features and their join), and times each party (SEPARATION_1M=1 adds a timing
-on the 1 M bench exports with random links). Figures to bench/results/kanon_separation.json.
-The production chain does not run the protocol yet (issue 11).
+One central operator holding both exports and the links can join the CAF households' features
+with their linked CPAM persons' statuses and the row structure (household sizes): on the
+sample's 2,000 households that joined view misses the targets (k = 1 for under 1 % of
+households, k < 5 for under 5 %). Since export contract 6 the chain separates the linking
+operator (tokens, structure, no feature) from the detecting operator (features and masked
+sums, no structure; Kelman, Bass & Holman 2002; docs/SEPARATION.md). This script runs the
+sample chain, rebuilds the exports one operator received before contract 6 (the agencies' own
+code on the same rows, key and seed, features included), and measures k on the joined view
+they give, on the rules' household view with and without the two counts that reveal the row
+structure, and on each party's view under the protocol (run again in-process with the
+agencies' key, party by party, and timed). It checks that the engine finds the same
+households on the protocol's tables and on the tables in the clear, and that the chain's
+detecting operator wrote exactly the targets the engine writes in the clear (SEPARATION_1M=1
+adds a timing on the 1 M bench exports with random links). Figures to
+bench/results/kanon_separation.json.
 """
 
 from __future__ import annotations
@@ -38,20 +36,23 @@ import numpy as np
 import polars as pl
 
 from pipeline.agency.pseudonymise import status_masks
-from pipeline.agency.pseudonymise.core import load_materials
+from pipeline.agency.pseudonymise.core import export_in_the_clear, load_materials
 from pipeline.central.detect import detection_views
 from pipeline.central.detect.detection_inputs import DetectionInputs, from_protocol
-from pipeline.central.detect.engine import connect
+from pipeline.central.detect.engine import connect, detect
 from pipeline.central.detect.inputs import read_inputs
 from pipeline.central.detect.predicates import load_checked_rules
 from pipeline.central.match.status_sums import insured_opposition, linking_sums
+from pipeline.chain import DEMO_HANDLE_SEED
 from pipeline.shared import css_params, detector_files, kanonymity
 from pipeline.shared.masked_sums import person_bits
-from pipeline.shared.providers import AGENCIES
+from pipeline.shared.providers import AGENCIES, PROVIDERS
+from pipeline.shared.separation import DETECTION_OUT
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "kanon_separation.json"
 CONVENTION = ROOT / "conventions" / "demo-flers.yaml"
+TODAY = dt.date(2026, 11, 22)  # the run's date: the convention is checked against it
 # What households.sql derives from the features and the links, that a rule reads; left out:
 # the handles, the quartier (applied by the CAF at re-identification), the reference date (one
 # value) and the French texts and booleans computed from these columns.
@@ -169,9 +170,23 @@ def main() -> None:
         out = Path(tmp) / "out"
         subprocess.run([sys.executable, "-m", "pipeline", "run", "--dataset",
                         str(ROOT / "sample_data"), "--out", str(out), "--convention",
-                        str(CONVENTION), "--remplacer"], check=True, cwd=ROOT)
-        exports = {a: out / a / "export" / f"{a}.pseudo.parquet" for a in (benefits, coverage)}
+                        str(CONVENTION), "--today", TODAY.isoformat(), "--remplacer"],
+                       check=True, cwd=ROOT)
+        # the single-operator reference: the exports as contracts 2-5 sent them (features
+        # included) for the same rows, key and seed; the chain itself now runs the protocol
+        exports = {a: Path(tmp) / f"{a}.clair.parquet" for a in (benefits, coverage)}
+        for a, path in exports.items():
+            opposition = ROOT / "sample_data" / "agencies" / a / "opposition.csv"
+            export_in_the_clear(
+                out / a, a, CONVENTION, TODAY,
+                seed=DEMO_HANDLE_SEED + list(PROVIDERS).index(a),
+                territory=(ROOT / "sample_data" / "territory" / "iris_quartiers.csv"
+                           if a == benefits else None),
+                opposition=opposition if opposition.exists() else None).write_parquet(path)
         links = out / "central" / "links.parquet"
+        chain_k = json.loads((out / DETECTION_OUT / "detect_stats.json").read_text("utf-8"))[
+            "k_anonymat_detection"]
+        chain_targets = pl.read_parquet(out / DETECTION_OUT / "targets.parquet")
         inputs = read_inputs(exports[benefits], exports[coverage], links)
         sel = css_params.select_period(inputs.reference_date)
         con = connect(inputs, sel)
@@ -181,11 +196,14 @@ def main() -> None:
                                     link_frame)
         insured = con.sql("SELECT * FROM assures_cpam").pl()
         joined = kanonymity.joined_k(frames[benefits], frames[coverage], link_frame)
-        secrets = {a: load_materials(out / a / "keys", CONVENTION, a).secret
+        secrets = {a: load_materials(out / a / "keys", CONVENTION, a, TODAY).secret
                    for a in (benefits, coverage)}
         d, seconds = run_protocol(frames[benefits], frames[coverage], link_frame, secrets,
                                   inputs.reference_date)
         hits = same_hits(connect(d, sel), con)
+        detect(exports[benefits], exports[coverage], links, Path(tmp) / "clair")
+        same_targets = chain_targets.equals(pl.read_parquet(Path(tmp) / "clair" /
+                                                            "targets.parquet"))
     linker = {a: frames[a].select(LINKER_COLUMNS[a]) for a in (benefits, coverage)}
     protocol = {
         "regles_en_clair_et_protocole": hits,
@@ -198,6 +216,10 @@ def main() -> None:
                                               link_frame)[k]
                        for k in ("part_k1", "part_k_moins_5")}},
         "colonnes_vue_detection": DETECTOR_VIEW,
+        "chaine": {"k_operateur_detection": {v: {k: f[k] for k in ("part_k1", "part_k_moins_5")}
+                                             for v, f in chain_k.items()},
+                   "cibles_identiques_au_moteur_en_clair": same_targets,
+                   "cibles": chain_targets.height},
         "secondes_echantillon": seconds,
     }
     if os.environ.get("SEPARATION_1M"):
@@ -211,7 +233,7 @@ def main() -> None:
         "donnees": "sample_data (make match)",
         "foyers": households.height, "assures": insured.height,
         "objectifs": {"part_k1": kanonymity.TARGET_K1, "part_k_moins_5": kanonymity.TARGET_K_LT5},
-        "vue_jointe_actuelle": {k: joined[k] for k in ("part_k1", "part_k_moins_5")},
+        "vue_jointe_un_seul_operateur": {k: joined[k] for k in ("part_k1", "part_k_moins_5")},
         "vue_separee": views,
         "colonnes_vue_regles": RULE_VIEW,
         "colonnes_vue_assures": INSURED_VIEW,
@@ -219,7 +241,7 @@ def main() -> None:
     }
     RESULTS.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     print(f"{'vue':<36} {'k = 1':>8} {'k < 5':>8}")
-    rows = {"jointe (aujourd'hui)": result["vue_jointe_actuelle"], **views}
+    rows = {"jointe (un seul opérateur)": result["vue_jointe_un_seul_operateur"], **views}
     for name, v in rows.items():
         print(f"{name:<36} {v['part_k1']:>8.2%} {v['part_k_moins_5']:>8.2%}")
     prot = {"sommes masquées : opérateur de détection": protocol["vue_operateur_detection"],
@@ -232,6 +254,9 @@ def main() -> None:
           "protocole / écarts) :")
     for rule, h in hits.items():
         print(f"  {rule:<36} {h['en_clair']:>5} {h['protocole']:>5} {h['ecarts']:>5}")
+    print(f"chaîne (make match) : cibles de l'opérateur de détection identiques à celles du "
+          f"moteur en clair : {'oui' if same_targets else 'NON'} ({chain_targets.height} "
+          f"cibles) ; k de ses vues : {protocol['chaine']['k_operateur_detection']}")
     print(f"secondes (échantillon) : {seconds}")
     if "a_1M" in protocol:
         print(f"à 1 M : {protocol['a_1M']}")

@@ -1,4 +1,4 @@
-"""`match`: the central run under a convention (gate, link, detect, report, audit)."""
+"""`match`: the linking operator's run under a convention (gate, link, hand-off, report, audit)."""
 
 from __future__ import annotations
 

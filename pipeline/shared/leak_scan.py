@@ -110,10 +110,19 @@ def _suite_domains(agency: str) -> dict[str, Domain]:
 
 @cache
 def export_domains(agency: str | None) -> dict[str, Domain]:
-    """Coded export columns of `agency` and their domain, as the export contract's suites say."""
+    """Coded export columns of `agency` and their domain, as the export contract's suites say,
+    and the feature catalogue's `valeurs` for its features (contract 6: a feature such as
+    `statut_css` no longer leaves in a column, but an export made without an allow-list, or a
+    detection file, is still judged by its declared domain)."""
     if agency not in NAME_COLUMNS:
         return {}
-    return _suite_domains(str(agency))
+    from pipeline.shared.features import load_catalogue
+
+    catalogue = load_catalogue()
+    features = {name: Domain(values=tuple(str(v) for v in f.valeurs))
+                for name in catalogue.names(str(agency))
+                if (f := catalogue.features[name]).valeurs}
+    return {**features, **_suite_domains(str(agency))}
 
 
 def _bad_hex(col: str) -> pl.Expr:

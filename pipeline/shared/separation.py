@@ -65,6 +65,17 @@ MINIMA_FIELDS = ["cpam_handle", "a_minima"]
 SHARES_KIND, MINIMA_KIND = "parts", "minima"  # their manifests' `extra.export`
 
 
+# The rules' features that reach D otherwise than as a column of a detection file: the
+# convention section and the columns that carry them (the agency computes the feature, only
+# what a rule reads of it leaves). Tested against the rule catalogue and the convention.
+CARRIED_BY = {
+    "statut_css": ("fields", PADS),  # masked bits, summed by L, unmasked by D
+    "css_gratuite_en_cours": ("detection_fields", INSURED_FIELDS),  # the insured perimeter
+    "adulte": ("fields", list(LINKER_ATTRIBUTES)),  # L's « found » flag
+    "a_ppa": ("shares_fields", MINIMA_FIELDS),  # RSA-or-PPA per linked insured person
+}
+
+
 def linker_fields(benefits: bool) -> list[str]:
     """The masked columns an agency adds to its export for L."""
     return list(FACTORS if benefits else PADS)
@@ -75,8 +86,10 @@ def detection_fields(benefits: bool) -> list[str]:
     return list(HOUSEHOLD_FIELDS if benefits else INSURED_FIELDS)
 
 
-def convention_sections(providers: list[str], benefits: str) -> dict[str, dict[str, list[str]]]:
+def convention_sections(providers: list[str], benefits: str | None
+                        ) -> dict[str, dict[str, list[str]]]:
     """The convention's allow-lists for the detecting operator (each provider's detection file,
     the CAF's shares and minima); the masked columns for L go in `fields` (linker_fields)."""
     return {"detection_fields": {a: detection_fields(a == benefits) for a in providers},
-            "shares_fields": {benefits: sorted({*SHARES_FIELDS, *MINIMA_FIELDS})}}
+            "shares_fields": ({benefits: sorted({*SHARES_FIELDS, *MINIMA_FIELDS})}
+                              if benefits else {})}

@@ -20,7 +20,13 @@ import yaml
 
 from pipeline.common.errors import PipelineError, RefusalError
 from pipeline.common.files import private_dir, write_private, write_text
-from pipeline.shared.providers import PROVIDERS, benefits_provider, dataset_providers, modele
+from pipeline.shared.providers import (
+    PROVIDERS,
+    benefits_provider,
+    dataset_providers,
+    is_benefits,
+    modele,
+)
 from pipeline.trust.convention import OTHER_PARTIES, create_convention, sign_convention
 from pipeline.trust.keys import (
     PRIVATE_FORMAT,
@@ -120,7 +126,7 @@ def demo_spec(providers: list[str] | None = None) -> dict[str, Any]:
     spec["residue_fields"] = {a: list(RESIDUE_FIELDS) for a in providers}
     from pipeline.shared import separation  # contract 6: who receives which columns
 
-    benefits = benefits_provider(providers)
+    benefits = next((a for a in providers if is_benefits(a)), None)  # readiness says if none
     for agency in providers:
         spec["fields"][agency] += separation.linker_fields(agency == benefits)
     spec |= separation.convention_sections(providers, benefits)

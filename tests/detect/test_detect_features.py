@@ -73,31 +73,39 @@ def test_rule_predicates_read_only_feature_derived_columns() -> None:
 
 
 def test_convention_allows_exactly_structure_and_the_needed_features() -> None:
-    """Contract 3: no role, sex, NIR status, commune or quartier column is allowed to leave."""
+    """Contract 6: the linking operator gets no feature (only the CAF's adult flag besides the
+    structure, tokens and masked columns); the detecting operator gets exactly the detection
+    file's columns; no role, sex, NIR status, commune or quartier goes to either."""
     conv = load_convention(Path(__file__).resolve().parents[2] / "conventions" / "demo-flers.yaml")
     for agency in ("caf", "cpam"):
-        # contract 6: the masked statuses (pads) or factors for the linking operator are
-        # uniform residues, not attributes (pipeline/shared/separation.py)
+        benefits = agency == "caf"
+        # the masked statuses (pads) or factors are uniform residues, not attributes
         allowed = [c for c in conv.allowed_fields(agency)
                    if not c.startswith(("tok_", separation.PAD_PREFIX, separation.FACTOR_PREFIX))]
-        features = [f for f in CAT.names(agency) if not CAT.features[f].optionnel]
-        assert set(allowed) == {*STRUCTURE, *features, "date_reference"}
-        assert not set(allowed) & {"role", "sexe", "nir_statut", "code_commune", "quartier"}
+        assert set(allowed) == {*STRUCTURE, *(separation.LINKER_ATTRIBUTES if benefits else ())}
+        assert set(separation.linker_fields(benefits)) <= set(conv.allowed_fields(agency))
+        assert not (set(allowed) & set(CAT.features)) - set(separation.LINKER_ATTRIBUTES)
+        assert conv.detection_fields(agency) == separation.detection_fields(benefits)
+        for fields in (allowed, conv.detection_fields(agency)):
+            assert not set(fields) & {"role", "sexe", "nir_statut", "code_commune", "quartier"}
+    mandatory = [f for f in CAT.names("caf") if not CAT.features[f].optionnel]
+    assert set(mandatory) - {"adulte", "a_ppa"} <= set(conv.detection_fields("caf"))
 
 
-def test_export_suites_agree_with_the_catalogue() -> None:
+def test_detection_suites_agree_with_the_catalogue() -> None:
+    """The detection files' suites hold the features' value sets, the catalogue's `valeurs`."""
+    checked = 0
     for agency in ("caf", "cpam"):
-        suite = load_suite(f"{agency}_export")
+        suite = load_suite(f"{agency}_detection")
         allowed = next(e["allowed_columns"] for e in suite.expectations
                        if e["id"] == "colonnes_autorisees")
-        required = next(e["required_columns"] for e in suite.expectations
-                        if e["id"] == "colonnes_obligatoires")
-        mandatory = [f for f in CAT.names(agency) if not CAT.features[f].optionnel]
-        assert set(mandatory) <= set(allowed) and set(mandatory) <= set(required)
+        assert set(allowed) == set(separation.detection_fields(agency == "caf"))
         for e in suite.expectations:
             col = e.get("column")
             if e["type"] == "expect_column_values_to_be_in_set" and col in CAT.features:
                 assert set(e["kwargs"]["value_set"]) == set(CAT.features[col].valeurs), col
+                checked += 1
+    assert checked == 2  # type_foyer, position_plafond_css
 
 
 def test_rules_yaml_windows_are_not_duplicated() -> None:

@@ -130,7 +130,7 @@ def test_every_run_records_it_leakage_file_and_report_facts(tmp_path: Path) -> N
     assert not any(c.startswith("tok_") for c in k["colonnes"])
     facts = leakage_facts("caf", {"ok": True, "findings": []}, leak)
     assert facts["details"]["k-anonymat · foyers uniques (k = 1), objectif < 1 %"] == k["part_k1"]
-    joined = joined_view_facts({"k_anonymat": {"vue_jointe": k}})
+    joined = joined_view_facts({"vue_jointe": k})
     assert joined[0]["details"]["k-anonymat · foyers k < 5, objectif < 5 %"] == \
         k["part_k_moins_5"]
     assert joined_view_facts({}) == []

@@ -7,6 +7,15 @@ import json
 import polars as pl
 
 from pipeline.evaluate import linkage_scores, rule_scores
+from pipeline.shared.separation import (
+    DETECTION_AUDIT,
+    DETECTION_DIR,
+    DETECTION_OUT,
+    HANDOFF_DIR,
+    OPPOSITION_FILE,
+    SHARES_DIR,
+    SUMS_FILE,
+)
 
 
 def test_linkage_precision_and_recall_against_truth(chain_run):
@@ -28,7 +37,7 @@ def test_flagged_households_match_truth(chain_run):
 
 
 def test_targets_are_one_row_per_household_keyed_by_handles(chain_run):
-    targets = pl.read_parquet(chain_run.out / "central" / "targets.parquet")
+    targets = pl.read_parquet(chain_run.out / DETECTION_OUT / "targets.parquet")
     assert targets.height > 0
     assert targets.select(["agence", "foyer"]).is_duplicated().sum() == 0
     assert targets["handle"].str.contains(r"^[0-9a-f]{32}$").all()
@@ -58,16 +67,26 @@ def test_audit_log_records_the_run_and_verifies(chain_run):
     assert last["operator"] == "operateur"
     # the second central step of the staged exchange: the exports and the two residues
     assert set(last["inputs"]) == {"caf", "cpam", "caf_residu", "cpam_residu"}
-    assert "targets.parquet" in last["outputs"]
+    assert "links.parquet" in last["outputs"] and "targets.parquet" not in last["outputs"]
+    assert f"{HANDOFF_DIR}/{SUMS_FILE}" in last["outputs"]
+    # the detecting operator's own log: its inputs are the files it received, never a link
+    log = chain_run.out / DETECTION_AUDIT
+    assert audit.verify(log).ok
+    entry = json.loads(log.read_text().splitlines()[-1])
+    assert entry["outcome"] == "succes" and entry["operator"] == "detection"
+    assert "targets.parquet" in entry["outputs"]
+    assert entry["inputs"]["sommes"] == last["outputs"][f"{HANDOFF_DIR}/{SUMS_FILE}"]
+    assert not any("pseudo" in k or "liens" in k or "links" in k for k in entry["inputs"])
 
 
 def test_central_rerun_is_byte_identical(chain_run, tmp_path, monkeypatch):
-    """Same inputs, key and seed: the central outputs are byte-identical on a rerun. The report
-    prints the audit head after the run's entry, so the rerun uses the log as the chain's last
-    central step found it and the same pinned clock as the chain (`run --today` sets
-    SOURCE_DATE_EPOCH)."""
+    """Same inputs, key and seed: both central operators' outputs are byte-identical on a
+    rerun. The reports print the audit head after the run's entry, so each rerun uses its log
+    as the chain's last step found it and the same pinned clock as the chain (`run --today`
+    sets SOURCE_DATE_EPOCH)."""
     from datetime import date
 
+    from pipeline.central.detect.separated import run_detection
     from pipeline.central.run import run_central
     from pipeline.chain import pinned_clock
 
@@ -88,15 +107,20 @@ def test_central_rerun_is_byte_identical(chain_run, tmp_path, monkeypatch):
         residue={"caf": transfer / "residu" / "caf", "cpam": transfer / "residu" / "cpam"},
     )
     first = chain_run.out / "central"
-    for name in (
-        "links.parquet",
-        "clerical_review.parquet",
-        "targets.parquet",
-        "aggregates.csv",
-        "report.html",
-        "report.json",
-    ):
+    for name in ("links.parquet", "clerical_review.parquet", f"{HANDOFF_DIR}/{SUMS_FILE}",
+                 f"{HANDOFF_DIR}/{OPPOSITION_FILE}", "report.html", "report.json"):
         assert (rerun / name).read_bytes() == (first / name).read_bytes(), name
+
+    inbox = transfer / DETECTION_DIR
+    lines = (chain_run.out / DETECTION_AUDIT).read_text(encoding="utf-8").splitlines(True)
+    (tmp_path / "detection.jsonl").write_text("".join(lines[:-1]), encoding="utf-8")
+    run_detection(chain_run.convention, {a: inbox / a for a in ("caf", "cpam")},
+                  inbox / HANDOFF_DIR, inbox / SHARES_DIR, tmp_path / "detection",
+                  tmp_path / "detection.jsonl", today=date.fromisoformat(chain_run.today))
+    first = chain_run.out / DETECTION_OUT
+    for name in ("targets.parquet", "aggregates.csv", "detect_stats.json", "report.html",
+                 "report.json"):
+        assert (tmp_path / "detection" / name).read_bytes() == (first / name).read_bytes(), name
 
 
 def test_report_shows_the_attacks_on_each_residue(chain_run):

@@ -10,6 +10,7 @@ from typing import Any
 
 import polars as pl
 
+from pipeline.shared.separation import DETECTION_OUT
 from pipeline.shared.suppression import SECONDARY_LABEL, primary_label, threshold
 
 
@@ -37,7 +38,7 @@ def _report_counts(view: dict) -> Iterator[Any]:
 def test_aggregates_csv_publishes_no_small_cell(chain_run) -> None:
     # contract 3: the centre counts per rule only (no quartier); the per-quartier table is made
     # at the CAF's re-identification (agregats_quartiers.csv), suppressed the same way
-    central = _wide_cells((chain_run.out / "central" / "aggregates.csv").read_bytes(),
+    central = _wide_cells((chain_run.out / DETECTION_OUT / "aggregates.csv").read_bytes(),
                           ["tableau", "regle"])
     local = _wide_cells((chain_run.out / "caf" / "listes" / "agregats_quartiers.csv")
                         .read_bytes(), ["tableau", "regle"])
@@ -47,7 +48,7 @@ def test_aggregates_csv_publishes_no_small_cell(chain_run) -> None:
 
 
 def test_report_publishes_no_small_count(chain_run) -> None:
-    doc = json.loads((chain_run.out / "central" / "report.json").read_text("utf-8"))
+    doc = json.loads((chain_run.out / DETECTION_OUT / "report.json").read_text("utf-8"))
     counts = list(_report_counts(doc["report"]))
     assert len(counts) > 3
     assert [c for c in counts if not _publishable(c)] == []

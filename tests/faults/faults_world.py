@@ -13,6 +13,14 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.shared.separation import (
+    DETECTION_AUDIT,
+    DETECTION_DIR,
+    DETECTION_OUT,
+    HANDOFF_DIR,
+    SHARES_DIR,
+)
+
 ROOT = Path(__file__).resolve().parents[2]
 CONVENTION = ROOT / "conventions" / "demo-flers.yaml"
 TODAY = "2026-11-22"
@@ -36,6 +44,16 @@ class World:
         return ["match", "--convention", str(CONVENTION), "--caf", str(out / "transfer" / "caf"),
                 "--cpam", str(out / "transfer" / "cpam"), "--out", str(out / "central"),
                 "--audit-log", str(out / "audit.jsonl"), "--today", TODAY, *extra]
+
+
+    def detecter(self, out: Path, *extra: str) -> list[str]:
+        """The detecting operator's command on its inbox, as the chain runs it."""
+        inbox = out / "transfer" / DETECTION_DIR
+        return ["detecter", "--convention", str(CONVENTION),
+                "--detection", f"caf={inbox / 'caf'}", "--detection", f"cpam={inbox / 'cpam'}",
+                "--separation", str(inbox / HANDOFF_DIR), "--parts", str(inbox / SHARES_DIR),
+                "--out", str(out / DETECTION_OUT), "--audit-log", str(out / DETECTION_AUDIT),
+                "--today", TODAY, *extra]
 
 
 def cli(*args: str, fault: str | None = None, **env: str) -> subprocess.CompletedProcess:

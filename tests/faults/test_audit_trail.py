@@ -42,8 +42,10 @@ def test_each_agency_keeps_its_own_private_chained_log(world_template):
         assert stat.S_IMODE(log.stat().st_mode) == 0o600
         assert audit.verify(log).ok
         entries = [json.loads(x) for x in log.read_text().splitlines()]
-        # the staged exchange: the agency answers the centre's residue request between the two
+        # the staged exchange: the agency answers the centre's residue request between the two;
+        # after the links the CAF computes its parts for the detecting operator
         assert [e["event"] for e in entries] == ["ingestion", "export", "residu",
+                                                 *(["parts"] if agency == "caf" else []),
                                                  "reidentification"]
         assert {e["agency"] for e in entries} == {agency}
         export = entries[1]

@@ -11,6 +11,8 @@ import time
 import pytest
 from faults_world import ROOT, cli, french_one_line, hold_lock, leftovers, tree_digest
 
+from pipeline.shared.separation import DETECTION_OUT
+
 KILLED = -signal.SIGKILL
 
 
@@ -48,7 +50,7 @@ def test_kill_before_the_swap_keeps_the_previous_lists(world):
     work = world.out / "caf"
     before = tree_digest(work / "listes")
     argv = ["reidentify", "--agency", "caf", "--targets",
-            str(world.out / "central" / "targets.parquet"), "--workdir", str(work),
+            str(world.out / DETECTION_OUT / "targets.parquet"), "--workdir", str(work),
             "--out", str(work / "listes"), "--convention",
             str(ROOT / "conventions" / "demo-flers.yaml"), "--run-date", "2026-11-22",
             "--sans-historique", "--remplacer"]

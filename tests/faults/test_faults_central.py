@@ -9,6 +9,7 @@ import signal
 
 from faults_world import cli, french_one_line, hold_lock, leftovers, tree_digest
 
+from pipeline.shared.separation import DETECTION_AUDIT, DETECTION_OUT
 from pipeline.trust import audit
 
 
@@ -54,9 +55,26 @@ def test_a_failure_after_the_audit_entry_publishes_nothing_and_is_logged(world):
     status = audit.verify(log)
     assert status.ok and status.entries == entries + 2
     succes, echec = (json.loads(x) for x in log.read_text().splitlines()[-2:])
-    assert succes["outcome"] == "succes" and "targets.parquet" in succes["outputs"]
+    assert succes["outcome"] == "succes" and "links.parquet" in succes["outputs"]
     assert echec["outcome"] == "echec" and echec["phase"] == "publication"
     assert "disque plein" in echec["reason"]
+
+
+def test_a_detection_failure_after_its_audit_entry_publishes_nothing_and_is_logged(world):
+    """The detecting operator's run: a full disk after its entry leaves its previous results
+    and logs the failure in its own log."""
+    results, log = world.out / DETECTION_OUT, world.out / DETECTION_AUDIT
+    before = tree_digest(results)
+    entries = audit.verify(log).entries
+    proc = cli(*world.detecter(world.out, "--remplacer"), fault="enospc:audit-appended")
+    assert proc.returncode == 4 and "disque plein" in french_one_line(proc)
+    assert tree_digest(results) == before and "targets.parquet" in before
+    assert leftovers(world.out) == []
+    status = audit.verify(log)
+    assert status.ok and status.entries == entries + 2
+    succes, echec = (json.loads(x) for x in log.read_text().splitlines()[-2:])
+    assert succes["outcome"] == "succes" and "targets.parquet" in succes["outputs"]
+    assert echec["outcome"] == "echec" and echec["phase"] == "publication"
 
 
 def test_two_central_runs_on_one_folder_cannot_interleave(world):

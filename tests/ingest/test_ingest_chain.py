@@ -12,6 +12,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from pipeline.shared.separation import DETECTION_OUT
+
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ["monoparent_sous_plafond_sans_css", "rsa_sans_css", "css_non_renouvelee",
          "sous_plafond_sans_css", "aah_isole"]
@@ -76,7 +78,7 @@ def test_planted_inconsistent_households_are_not_targets(tmp_path):
                       columns=["matricule"]).with_row_index("line", offset=2)
     raw = raw.with_columns(pl.col("line").cast(pl.Int64))
     handles = pl.read_parquet(out / "caf" / "handles.parquet").select("line", "handle")
-    targets = pl.read_parquet(out / "central" / "targets.parquet").filter(
+    targets = pl.read_parquet(out / DETECTION_OUT / "targets.parquet").filter(
         pl.col("agence") == "caf").select("handle")
     listed = set(targets.join(handles, on="handle").join(raw, on="line")["matricule"].to_list())
     assert listed, "the mapping from targets to dossiers found nothing"

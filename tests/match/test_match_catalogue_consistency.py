@@ -11,6 +11,7 @@ import pytest
 from pipeline.agency.pseudonymise.tokens import load_catalogue as load_tokens
 from pipeline.central.detect.predicates import load_checked_rules
 from pipeline.common.errors import InputError
+from pipeline.shared import separation
 from pipeline.shared.features import load_catalogue as load_features
 from pipeline.shared.linkage_model import load_config
 from pipeline.shared.rules import default_rules_path, load_rules
@@ -44,17 +45,30 @@ def test_every_exported_token_is_read_by_the_linkage(agency, convention) -> None
 
 
 def test_every_rule_feature_is_declared_produced_and_allowed(convention) -> None:
-    """Each feature a rule reads is in features.yaml, exported by its agency, and on that
-    agency's allow-list, unless it is optional (an extract column some CAF lack: the rule then
-    reads it as null, pipeline/shared/features.py)."""
+    """Each feature a rule reads is in features.yaml, produced by its agency, and reaches the
+    detecting operator through the convention (contract 6): as a column of the agency's detection
+    file, or through the columns separation.CARRIED_BY names, on the section that lists them.
+    An optional feature (an extract column some CAF lack) may be absent: the rule reads null."""
     catalogue = load_features()
+    reached = 0
     for rule in load_rules():
         assert set(rule.features) <= set(catalogue.features), rule.id
         for name in rule.features:
             feature = catalogue.features[name]
             assert name in catalogue.names(feature.agence), (rule.id, name)
-            if not feature.optionnel:
-                assert name in convention.allowed_fields(feature.agence), (rule.id, name)
+            if feature.optionnel:
+                continue
+            if name in convention.detection_fields(feature.agence):
+                reached += 1
+                continue
+            assert name in separation.CARRIED_BY, (rule.id, name)
+            section, columns = separation.CARRIED_BY[name]
+            listed = (convention.content.get(section) or {}).get(feature.agence) or []
+            assert set(columns) <= set(listed), (rule.id, name, section)
+            # and never as a feature column to the linking operator
+            assert name == "adulte" or name not in convention.allowed_fields(feature.agence)
+            reached += 1
+    assert reached > 0
 
 
 def test_a_typo_in_a_predicate_names_the_rule_when_the_catalogue_loads(tmp_path) -> None:

@@ -18,6 +18,7 @@ import polars as pl
 import pytest
 
 from pipeline.evaluate import handle_lines, prf, read_truth, rule_scores
+from pipeline.shared.separation import DETECTION_OUT
 
 HOUSEHOLDS = 600
 SEED = 1414
@@ -71,7 +72,10 @@ def test_the_chain_runs_every_step_for_the_three_providers(msa_run: Run) -> None
     from pipeline.chain import stages
 
     chain = stages(msa_run.dataset, msa_run.out, msa_run.convention)
-    assert {s.side for s in chain} == {*PROVIDERS3, "central", "transfer", "transfer_residue"}
+    assert {s.side for s in chain} == {*PROVIDERS3, "central", "transfer", "transfer_residue",
+                                       "detection", "transfer_detection"}
+    detecting = next(s for s in chain if s.side == "detection").argv
+    assert f"msa={msa_run.out / 'transfer' / 'detection' / 'msa'}" in detecting
     central = next(s for s in chain if s.side == "central").argv
     assert "--fournisseur" in central and f"msa={msa_run.out / 'transfer' / 'msa'}" in central
     for agency in PROVIDERS3:
@@ -119,7 +123,8 @@ def test_rules_see_the_msa_cover(msa_run: Run) -> None:
     for rule, floor in (("sous_plafond_sans_css", 0.95), ("rsa_sans_css", 0.95),
                         ("a_verifier", 0.85)):
         assert scores[rule]["precision"] >= floor and scores[rule]["recall"] >= 0.9, (rule, scores)
-    targets = pl.read_parquet(out / "central" / "targets.parquet").filter(pl.col("agence") == "caf")
+    targets = pl.read_parquet(out / DETECTION_OUT / "targets.parquet").filter(
+        pl.col("agence") == "caf")
     caf = pl.read_parquet(out / "caf" / "handles.parquet").select(
         "foyer", pl.col("matricule").cast(pl.Int64)).unique()
     listed = targets.join(caf, on="foyer").join(at_msa.select("matricule", "sous_plafond_sans_css"),
@@ -127,14 +132,14 @@ def test_rules_see_the_msa_cover(msa_run: Run) -> None:
     assert listed.filter(pl.col("liste") == "a_verifier").height == 0
     hits = listed.filter(pl.col("regles").list.contains("sous_plafond_sans_css"))
     assert hits.height >= 0.9 * at_msa["sous_plafond_sans_css"].sum()
-    stats = json.loads((out / "central" / "detect_stats.json").read_text("utf-8"))
+    stats = json.loads((out / DETECTION_OUT / "detect_stats.json").read_text("utf-8"))
     found = stats["foyers"]["foyers_trouves_cpam"]  # found on the coverage side: CPAM or MSA
     assert found >= (households["a_cpam"] + households["a_msa"]).sum() * 0.97
 
 
 def test_the_msa_reidentifies_its_own_targets(msa_run: Run) -> None:
     out, truth = msa_run.out, msa_run.dataset / "truth"
-    targets = pl.read_parquet(out / "central" / "targets.parquet")
+    targets = pl.read_parquet(out / DETECTION_OUT / "targets.parquet")
     mine = targets.filter(pl.col("agence") == "msa")
     assert mine.height > 0
     msa = pl.read_parquet(out / "msa" / "handles.parquet")
@@ -154,5 +159,5 @@ def test_the_msa_reidentifies_its_own_targets(msa_run: Run) -> None:
     rows = sum(pl.read_csv(p, separator=";").height
                for p in (out / "msa" / "listes").glob("cible_*.csv"))
     assert rows > 0 and stats["organisme"] == "msa"
-    central = json.loads((out / "central" / "detect_stats.json").read_text("utf-8"))
+    central = json.loads((out / DETECTION_OUT / "detect_stats.json").read_text("utf-8"))
     assert central["cibles"]["par_agence"]["msa"] == mine.height

@@ -135,7 +135,7 @@ def test_report_of_a_failed_validation_quotes_no_data_value(tmp_path: Path) -> N
     from pipeline.central.facts import validation_facts
     from pipeline.central.report.validation import validate
 
-    outcome = validate("caf_export", _bad_export_frame(), tmp_path / "run")
+    outcome = validate("caf_detection", _bad_export_frame(), tmp_path / "run")
     facts = complete_facts()
     facts["validations"] = [validation_facts(outcome, tmp_path / "run")]
     html, js = render_report(tmp_path / "run", facts)

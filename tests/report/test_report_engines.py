@@ -7,7 +7,6 @@ column mismatches, French messages) must be identical between the two engines.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 
@@ -20,28 +19,27 @@ from pipeline.common.errors import PipelineError
 
 
 def cpam_export(n: int = 30) -> pl.DataFrame:
-    """A CPAM export (features) with an opposed person keeping attributes (3) and a status
-    outside the catalogue's values (4)."""
+    """A CPAM export for the linking operator (contract 6) with planted faults: the status and
+    the role it must not carry, a handle that is not hex (row 4), and an opposed person keeping
+    a name-and-date token (row 3)."""
     return pl.DataFrame({
-        "handle": [hx(i, 11) for i in range(n)],
+        "handle": [hx(i, 11) if i != 4 else "X" * 32 for i in range(n)],
         "foyer": [hx(i // 2, 12) for i in range(n)],
         "opposition": [i == 3 for i in range(n)],
         "role": (["ASSURE", "ENFANT"] * n)[:n],
-        "sexe": pl.Series(([1, 2] * n)[:n], dtype=pl.Int8),
-        "nir_statut": ["certifie"] * n,
-        "code_commune": ["61169"] * n,
-        # features: an out-of-domain status on row 4; row 3 (opposed) keeps a status
-        "statut_css": ["en_cours"] * 4 + ["OUI"] + ["aucune"] * (n - 5),
-        "css_gratuite_en_cours": [True] * 4 + [False] * (n - 4),
-        "date_reference": [dt.date(2026, 3, 2)] * n,
+        "statut_css": ["en_cours"] * n,
+        **{f"c_{b}": pl.Series([i * 31 + k for i in range(n)], dtype=pl.UInt64)
+           for k, b in enumerate(("css_active", "css_en_cours", "css_terminee_recente",
+                                  "css_illisible"))},
         "tok_nir": [hx(i, 13) for i in range(n)],
         "tok_nom_dob": [hx(i, 14) for i in range(n)],
+        "tok_nom_ym": [hx(i, 15) for i in range(n)],
     })
 
 
 SCENARIOS = {
     "caf_good": ("caf_export", caf_export, {}),
-    "caf_bad": ("caf_export", _bad_export_frame, {"expected_rows_min": 50}),
+    "caf_bad": ("caf_detection", _bad_export_frame, {"expected_rows_min": 50}),
     "cpam_bad": ("cpam_export", cpam_export, {}),
     "links_bad": ("links", lambda: links().with_columns(
         pl.when(pl.int_range(pl.len()) == 5).then(pl.col("cpam_handle").first())
@@ -75,9 +73,10 @@ def test_polars_engine_gives_ge_records(name: str, tmp_path: Path) -> None:
 def test_planted_faults_are_seen_by_the_polars_engine(tmp_path: Path) -> None:
     doc = _run("cpam_bad", "polars", tmp_path)
     by_key = {c["key"]: c for c in doc["checks"]}
-    assert by_key["statut_css_domaine:statut_css"]["unexpected_count"] == 1
-    assert by_key["opposition_sans_attributs:statut_css"]["success"] is False
-    assert any("statut_css" in m for m in doc["critical_failures"] + doc["warnings"])
+    assert by_key["handle_format:handle"]["unexpected_count"] == 1
+    assert by_key["opposition_sans_attributs:tok_nom_ym"]["success"] is False
+    assert any("colonnes non autorisées" in m and "statut_css" in m
+               for m in doc["critical_failures"])
 
 
 def test_unknown_engine_is_refused(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from pipeline.common.errors import PipelineError
 from pipeline.shared.suite_spec import available_stages, expand, load_patterns, load_suite
 
 N = 40
+BAD_STAGE = "caf_detection"  # contract 6: the features' checks are the household file's
 PLANTED_NIR = "1850761169042"  # synthetic, NIR-shaped: must be caught and never echoed
 
 
@@ -33,23 +34,37 @@ def tok(i: int, salt: int) -> int:
 
 
 def caf_export(n: int = N) -> pl.DataFrame:
+    """The CAF's export for the linking operator (contract 6): structure, adult flag, the
+    household factors and tokens, no feature; the opposed household's last row has no name or
+    date token."""
     return pl.DataFrame({
         "handle": [hx(i, 1) for i in range(n)],
         "foyer": [hx(i // 3, 2) for i in range(n)],
         "opposition": [False] * (n - 1) + [True],
-        # contract 3: features only (pipeline/shared/features.yaml); the opposed household's
-        # last row is empty
-        "type_foyer": ["monoparent"] * (n - 1) + [None],
         "adulte": [*([True, False, False] * n)[: n - 1], None],
-        "position_plafond_css": ["sous_plafond_gratuite"] * (n - 1) + [None],
-        "a_rsa": [True] * (n - 1) + [None],
-        "a_aah": [False] * (n - 1) + [None],
-        "a_ppa": [False] * (n - 1) + [None],
-        "date_reference": [dt.date(2025, 10, 1)] * n,
+        **{f"rho_{b}": pl.Series([(i // 3) * 7919 + k + 1 for i in range(n)], dtype=pl.UInt64)
+           for k, b in enumerate(("css_active", "css_en_cours", "css_terminee_recente",
+                                  "css_illisible"))},
         # contract 5: Int64 tokens (their format is the leak scan's, not the suite's)
         "tok_nir": [tok(i, 3) if i % 3 == 0 else None for i in range(n)],
         "tok_nom_dob": [tok(i, 4) for i in range(n)],
         "tok_prenom_an": [tok(i, 5) for i in range(n)],
+    })
+
+
+def caf_households(n: int = N) -> pl.DataFrame:
+    """The CAF's household file for the detecting operator (contract 6): one row per household,
+    the features; the opposed household (last row) leaves its flag only."""
+    return pl.DataFrame({
+        "foyer": [hx(i, 2) for i in range(n)],
+        "handle": [hx(i, 1) for i in range(n)],
+        "type_foyer": ["monoparent"] * (n - 1) + [None],
+        "position_plafond_css": ["sous_plafond_gratuite"] * (n - 1) + [None],
+        "a_rsa": [True] * (n - 1) + [None],
+        "a_aah": [False] * (n - 1) + [None],
+        "aah_taux_plein": pl.Series([None] * n, dtype=pl.Boolean),
+        "opposition": [False] * (n - 1) + [True],
+        "date_reference": [dt.date(2025, 10, 1)] * n,
     })
 
 
@@ -117,8 +132,15 @@ def test_clean_export_passes_and_writes_results(good_export) -> None:
     assert outcome.results_path == out / "validation" / "caf_export.json"
     doc = json.loads(outcome.results_path.read_text("utf-8"))
     assert doc["success"] is True and doc["rows"] == N
-    assert doc["statistics"]["evaluated"] == outcome.evaluated >= 16  # contract 5: no token regex
+    assert doc["statistics"]["evaluated"] == outcome.evaluated >= 8  # contract 6: no feature
     raise_on_critical(outcome)  # no exception
+
+
+def test_clean_household_file_passes(tmp_path: Path) -> None:
+    """The features' checks now run on the detecting operator's household file."""
+    outcome = validate(BAD_STAGE, caf_households(), tmp_path)
+    assert outcome.success, outcome.critical_failures
+    assert outcome.evaluated >= 10
 
 
 def test_results_are_byte_identical_on_rerun(good_export, tmp_path: Path) -> None:
@@ -128,14 +150,16 @@ def test_results_are_byte_identical_on_rerun(good_export, tmp_path: Path) -> Non
 
 
 def _bad_export_frame() -> pl.DataFrame:
-    return caf_export().with_columns(
-        # a duplicated handle, a NIR in a text column, an empty household handle, a figure
-        pl.when(pl.int_range(pl.len()) == 2).then(pl.col("handle").first())
-        .otherwise("handle").alias("handle"),
+    """A household file (suite caf_detection) with planted faults."""
+    return caf_households().with_columns(
+        # a duplicated household, a NIR in a text column, an empty household handle, a figure
+        pl.when(pl.int_range(pl.len()) == 2).then(pl.col("foyer").first())
+        .otherwise("foyer").alias("foyer"),
         pl.when(pl.int_range(pl.len()) == 3).then(pl.lit(PLANTED_NIR)).otherwise("type_foyer")
         .alias("type_foyer"),
         pl.lit("DUPONT").alias("nom"),
-        pl.when(pl.int_range(pl.len()) == 5).then(pl.lit(None)).otherwise("foyer").alias("foyer"),
+        pl.when(pl.int_range(pl.len()) == 5).then(pl.lit(None)).otherwise("handle")
+        .alias("handle"),
         pl.when(pl.int_range(pl.len()) == 6).then(pl.lit("9100")).otherwise("position_plafond_css")
         .alias("position_plafond_css"),
     )
@@ -143,17 +167,17 @@ def _bad_export_frame() -> pl.DataFrame:
 
 @pytest.fixture(scope="module")
 def bad_export(tmp_path_factory: pytest.TempPathFactory) -> ValidationOutcome:
-    return validate("caf_export", _bad_export_frame(), tmp_path_factory.mktemp("bad"))
+    return validate(BAD_STAGE, _bad_export_frame(), tmp_path_factory.mktemp("bad"))
 
 
 def test_bad_export_fails_on_each_planted_fault(bad_export: ValidationOutcome) -> None:
     msgs = "\n".join(bad_export.critical_failures)
     assert not bad_export.success
     assert "colonnes non autorisées : nom" in msgs
-    assert "identifiant de réidentification unique (colonne « handle »)" in msgs
+    assert "la taille du foyer ne sort pas) (colonne « foyer »)" in msgs
     assert "NIR, une date ou un téléphone (colonne « type_foyer »)" in msgs
     assert "ou autre (colonne « type_foyer ») : 1 valeur(s)" in msgs
-    assert "identifiant aléatoire renseigné (colonne « foyer ») : 1 valeur(s)" in msgs
+    assert "identifiant aléatoire renseigné (colonne « handle ») : 1 valeur(s)" in msgs
     assert "(jamais le montant des ressources) (colonne « position_plafond_css ») : 1" in msgs
 
 
@@ -161,9 +185,9 @@ def test_polars_pushdown_gives_the_same_results(bad_export: ValidationOutcome,
                                                 tmp_path: Path) -> None:
     """Large tables evaluate row predicates in polars: same counts, same verdicts as GE alone."""
     ge = "great_expectations"
-    pushed = validate("caf_export", _bad_export_frame(), tmp_path / "pushed",
+    pushed = validate(BAD_STAGE, _bad_export_frame(), tmp_path / "pushed",
                       context={"pushdown_rows": 1}, engine=ge)
-    alone = validate("caf_export", _bad_export_frame(), tmp_path / "alone", engine=ge)
+    alone = validate(BAD_STAGE, _bad_export_frame(), tmp_path / "alone", engine=ge)
     ge_doc = json.loads(alone.results_path.read_text("utf-8"))
     pl_doc = json.loads(pushed.results_path.read_text("utf-8"))
     engines = {c["engine"] for c in pl_doc["checks"] if c["evaluated"]}
@@ -189,7 +213,7 @@ def test_raise_on_critical_gives_french_summary(bad_export: ValidationOutcome) -
     with pytest.raises(PipelineError) as err:
         raise_on_critical(bad_export)
     msg = str(err.value)
-    assert msg.startswith("Validation « caf_export »")
+    assert msg.startswith(f"Validation « {BAD_STAGE} »")
     assert "contrôle(s) critique(s) en échec" in msg and str(bad_export.results_path) in msg
     assert PLANTED_NIR not in msg
 

@@ -35,6 +35,8 @@ class World:
     links_file: Path
     caf_export: pl.DataFrame
     cpam_export: pl.DataFrame
+    caf_clear: pl.DataFrame  # the same rows with their features (contracts 2-5: the reference)
+    cpam_clear: pl.DataFrame
 
 
 def _pseudonymise(root: Path, agency: str, frame: pl.DataFrame, opposition: str) -> Path:
@@ -52,6 +54,15 @@ def _pseudonymise(root: Path, agency: str, frame: pl.DataFrame, opposition: str)
                  opposition=root / f"opposition_{agency}.csv", seed=1,
                  today=dt.date.fromisoformat(TODAY))
     return work
+
+
+def _in_the_clear(root: Path, agency: str) -> pl.DataFrame:
+    """The agency's export as one operator received it before contract 6, features included:
+    same ingested rows, key, seed and opposition list, no allow-list."""
+    from pipeline.agency.pseudonymise.core import export_in_the_clear
+
+    return export_in_the_clear(root / agency, agency, CONVENTION, dt.date.fromisoformat(TODAY),
+                               seed=1, opposition=root / f"opposition_{agency}.csv")
 
 
 def _links(caf: pl.DataFrame, cpam: pl.DataFrame) -> pl.DataFrame:
@@ -88,7 +99,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     links = _links(caf_export, cpam_export)
     links_file = root / separation.LINKS_FILE.format(provider="caf")
     links.write_parquet(links_file)
-    return World(root, caf, cpam, links, links_file, caf_export, cpam_export)
+    return World(root, caf, cpam, links, links_file, caf_export, cpam_export,
+                 _in_the_clear(root, "caf"), _in_the_clear(root, "cpam"))
 
 
 def _args(w: World, links: Path, export: Path, *extra: str, agency: str = "caf") -> list[str]:
@@ -154,7 +166,8 @@ def test_detector_reads_through_the_protocol_what_the_clear_tables_give(
                               separation.DETECTION_FILE.format(provider="cpam"))
     day = dt.date(2026, 3, 31)
     got = from_protocol(households, sums, shares, insured, minima, opposition, day)
-    want = in_clear(CentralInputs(caf, cpam, links, day, ()))
+    assert world.caf_clear["handle"].equals(caf["handle"])  # the same persons, in the clear
+    want = in_clear(CentralInputs(world.caf_clear, world.cpam_clear, links, day, ()))
 
     assert got.bits.equals(want.bits)
     assert got.insured_caf.equals(want.insured_caf)

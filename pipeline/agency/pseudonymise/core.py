@@ -239,6 +239,23 @@ def build(
     return built.export, built.handles, built.counts
 
 
+def export_in_the_clear(workdir: Path, agency: str, convention: Path, today: dt.date, *,
+                        seed: int | None, territory: Path | None = None,
+                        opposition: Path | None = None) -> pl.DataFrame:
+    """The export one central operator received before contract 6 (features included, no
+    allow-list), for the same ingested rows, key, seed and opposition list as the agency's run:
+    the reference the separated detection is checked against (tests, `make
+    bench-kanon-separation`). Never written, never sent."""
+    workdir = Path(workdir)
+    mat = load_materials(workdir / "keys", convention, agency, today)
+    export, _, _ = build(
+        _read_ingested(workdir), agency, mat.secret,
+        territory=read_territory(territory) if territory else None,
+        opposition=read_opposition(opposition, agency) if opposition else None,
+        seed=seed, allowed_fields=None, contact_fields=mat.contact_fields)
+    return export
+
+
 def build_files(
     ingested: pl.DataFrame,
     agency: str,

@@ -7,56 +7,20 @@ from typing import Annotated
 
 import typer
 
+from pipeline.central.engines.options import (
+    EngineOpt,
+    MemoryLimitOpt,
+    SparkConfOpt,
+    SparkMasterOpt,
+    TempDirOpt,
+    ThreadsOpt,
+)
 from pipeline.common.outputs import Remplacer
+from pipeline.territory.config import ConfigOpt
 
 
 def register(app: typer.Typer) -> None:
     """Add `detect` and `detecter` to the top-level app."""
-
-    @app.command("detect")
-    def detect_cmd(
-        caf: Annotated[Path, typer.Option("--caf", help="Export CAF pseudonymisé.")],
-        cpam: Annotated[Path, typer.Option("--cpam", help="Export CPAM pseudonymisé.")],
-        links: Annotated[Path, typer.Option("--links", help="Liens (links.parquet).")] = Path(
-            "out/central/links.parquet"
-        ),
-        out: Annotated[Path, typer.Option("--out", help="Dossier de sortie.")] = Path(
-            "out/central"
-        ),
-        rules: Annotated[
-            str | None,
-            typer.Option("--rules", help="Identifiants de règles, séparés par des virgules."),
-        ] = None,
-        strict: Annotated[
-            bool, typer.Option("--strict", help="Refuser une date sans barème CSS confirmé.")
-        ] = False,
-        renewal_window_days: Annotated[
-            int | None,
-            typer.Option("--renewal-window-days", help="Fenêtre (jours) d'échéance de CSS : "
-                         "calculée par la CPAM, refusée si elle diffère de features.yaml."),
-        ] = None,
-        remplacer: Remplacer = False,
-    ) -> None:
-        """Apply the rule catalogue: targets.parquet, aggregates.csv, detect_stats.json."""
-        from pipeline.central.detect.engine import detect
-
-        wanted = [r.strip() for r in rules.split(",") if r.strip()] if rules else None
-        from pipeline.common.outputs import exclusive_output
-
-        with exclusive_output(out, replace=remplacer, outputs=[out / "targets.parquet"]):
-            res = detect(
-                caf,
-                cpam,
-                links,
-                out,
-                rules=wanted,
-                strict=strict,
-                renewal_window_days=renewal_window_days,
-            )
-        for rid, n in res.counts.items():
-            typer.echo(f"{rid}\t{n}")
-        for w in res.warnings:
-            typer.echo(f"ATTENTION\t{w}", err=True)
 
     @app.command("detecter")
     def detecter_cmd(
@@ -84,25 +48,37 @@ def register(app: typer.Typer) -> None:
                  "convention autorise).")] = None,
         strict: Annotated[bool, typer.Option(
             help="Refuser si aucun barème CSS confirmé ne couvre la date de référence.")] = False,
+        config: ConfigOpt = None,
         remplacer: Remplacer = False,
+        engine: EngineOpt = "duckdb",
+        memory_limit: MemoryLimitOpt = "4GB",
+        temp_dir: TempDirOpt = None,
+        threads: ThreadsOpt = None,
+        spark_master: SparkMasterOpt = None,
+        spark_conf: SparkConfOpt = None,
     ) -> None:
         """Detecting operator: refuse unless the convention, manifests and files verify, then
         unmask the household bits and write targets, aggregates and stats (with its k)."""
         from pipeline.central.detect.separated import run_detection
+        from pipeline.central.engines import use_settings
+        from pipeline.central.engines.options import settings_from
         from pipeline.common.outputs import parse_day
         from pipeline.trust.cli import _pairs
 
-        res = run_detection(
-            convention,
-            _pairs(detection, "--detection"),
-            separation,
-            parts,
-            out,
-            audit_log,
-            today=parse_day(today),
-            rules=[r.strip() for r in rules.split(",") if r.strip()] if rules else None,
-            strict=strict,
-            replace=remplacer,
-        )
+        settings = settings_from(engine, memory_limit, temp_dir, threads, spark_master,
+                                 spark_conf)
+        with use_settings(settings):
+            res = run_detection(
+                convention,
+                _pairs(detection, "--detection"),
+                separation,
+                parts,
+                out,
+                audit_log,
+                today=parse_day(today),
+                rules=[r.strip() for r in rules.split(",") if r.strip()] if rules else None,
+                strict=strict,
+                replace=remplacer,
+            )
         for rid, n in res.counts.items():
             typer.echo(f"{rid}\t{n}")
