@@ -277,6 +277,11 @@ def transfer_residue(out: Path) -> None:
             copy_folder(out / agency / RESIDUE_DIR, out / "transfer" / RESIDUE_DIR / agency)
 
 
+# the stages that stand for a secure transfer between premises, and what each copies
+TRANSFERS = {"transfer": transfer, "transfer_residue": transfer_residue,
+             "transfer_detection": transfer_detection}
+
+
 def pinned_clock(today: str | None) -> dict[str, str]:
     """With a pinned run date, manifests are dated at its midnight UTC (SOURCE_DATE_EPOCH), so a
     rerun with the same inputs, key, seed and date is byte-identical; otherwise the real time."""
@@ -292,12 +297,8 @@ def run(chain: list[Stage], out: Path, *, env: dict[str, str] | None = None) -> 
     for stage in chain:
         t0 = time.perf_counter()
         console.print(f"[bold cyan]▶ {stage.name}[/bold cyan]")
-        if stage.side == "transfer":
-            transfer(out)
-        elif stage.side == "transfer_residue":
-            transfer_residue(out)
-        elif stage.side == "transfer_detection":
-            transfer_detection(out)
+        if stage.side in TRANSFERS:
+            TRANSFERS[stage.side](out)
         else:
             proc = subprocess.run(
                 [sys.executable, "-m", "pipeline", *stage.argv],

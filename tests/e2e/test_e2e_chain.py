@@ -75,7 +75,7 @@ def test_audit_log_records_the_run_and_verifies(chain_run):
     entry = json.loads(log.read_text().splitlines()[-1])
     assert entry["outcome"] == "succes" and entry["operator"] == "detection"
     assert "targets.parquet" in entry["outputs"]
-    assert entry["inputs"]["sommes"] == last["outputs"][f"{HANDOFF_DIR}/{SUMS_FILE}"]
+    assert entry["inputs"]["liaison_sommes"] == last["outputs"][f"{HANDOFF_DIR}/{SUMS_FILE}"]
     assert not any("pseudo" in k or "liens" in k or "links" in k for k in entry["inputs"])
 
 

@@ -39,7 +39,7 @@ def msa_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     import io
     import sys
 
-    from pipeline.chain import stages, transfer, transfer_residue
+    from pipeline.chain import TRANSFERS, stages
     from pipeline.cli import main
     from pipeline.synth.generate import generate
     from pipeline.trust.demo import build
@@ -50,11 +50,8 @@ def msa_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     convention = base / "demo-msa.yaml"
     build(dataset / "keys", convention, PROVIDERS3)
     for stage in stages(dataset, out, convention, seed=SEED, today=TODAY):
-        if stage.side == "transfer":
-            transfer(out)
-            continue
-        if stage.side == "transfer_residue":
-            transfer_residue(out)
+        if stage.side in TRANSFERS:
+            TRANSFERS[stage.side](out)
             continue
         argv, sys.argv = sys.argv, ["nonrecours", *stage.argv]
         log = io.StringIO()
