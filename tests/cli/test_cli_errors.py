@@ -65,7 +65,8 @@ def assert_french_one_liner(code: int, err: str) -> None:
 def test_the_app_has_the_commands_of_every_stage():
     names = {" ".join(c) for c in COMMANDS}
     for expected in ("ingest", "pseudonymise", "match", "reidentify", "feedback load",
-                     "audit verify", "purge", "keys generate", "run", "synth", "link", "detect"):
+                     "audit verify", "purge", "keys generate", "run", "synth", "link", "detecter",
+                     "parts"):
         assert expected in names
 
 

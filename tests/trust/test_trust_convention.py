@@ -169,7 +169,8 @@ def test_complete_convention_is_ready(tmp_path):
     w = make_world(tmp_path)
     assert central_readiness_errors(load_convention(w.convention)) == []
     assert {"tok_nir", "tok_nom_dob", "handle"} <= set(central_required_columns("caf"))
-    assert "statut_css" in central_required_columns("cpam")
+    required = central_required_columns("cpam")
+    assert "c_css_active" in required and "statut_css" not in required  # contract 6
 
 
 def test_real_convention_on_demo_signing_keys_refused(tmp_path):

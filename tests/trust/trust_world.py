@@ -11,6 +11,7 @@ from pathlib import Path
 import polars as pl
 import yaml
 
+from pipeline.shared import separation
 from pipeline.shared.contract import EXPORT_SCHEMA_VERSION
 from pipeline.trust.convention import create_convention, sign_convention
 from pipeline.trust.demo import PARTIES as DEMO_PARTIES
@@ -53,10 +54,11 @@ class World:
 def export_frame(agency: str) -> pl.DataFrame:
     cols = {"handle": ["0" * 32, "1" * 32, "2" * 32], "foyer": ["a" * 32, "a" * 32, "b" * 32],
             "tok_nir": pl.Series([-(2**62) - 12345, None, 2**62 + 6789], dtype=pl.Int64)}
-    if agency == "caf":  # contract 3: features only (no quartier, no sex)
-        cols["type_foyer"] = ["autre", "autre", "personne_seule"]
-    else:
-        cols["statut_css"] = ["aucune", "en_cours", "aucune"]
+    # contract 6: no feature; the CAF's adult flag and factors, the coverage side's pads
+    if agency == "caf":
+        cols["adulte"] = [True, False, True]
+    for name in separation.linker_fields(agency == "caf"):
+        cols[name] = pl.Series([7, 11, 13], dtype=pl.UInt64)
     return pl.DataFrame(cols)
 
 
