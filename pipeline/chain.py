@@ -53,6 +53,8 @@ from pipeline.shared.separation import (
     SHARES_DIR,
     SUMS_FILE,
 )
+from pipeline.trust.convention import LINKER_PARTY
+from pipeline.trust.manifest import manifest_path_for
 
 DEMO_HANDLE_SEED = 20261122  # demo only: fixed so that `make match` is byte-reproducible
 
@@ -137,6 +139,13 @@ def stages(
             argv += ["--seed", str(seed + list(PROVIDERS).index(agency))]
         chain.append(Stage(f"{agency}: pseudonymisation", agency, argv))
     chain.append(Stage("transmission des fichiers pseudonymisés", "transfer"))
+    # the linking operator's own key pair: it signs the masked sums it hands the detecting
+    # operator (outside its output folder, which each run replaces)
+    operator_keys = out / LINKER_PARTY / "keys"
+    keys = ["keys", "install-demo", "--agency", LINKER_PARTY, "--dest", str(operator_keys)]
+    if (dataset / "keys" / LINKER_PARTY).is_dir():
+        keys += ["--source", str(dataset / "keys")]
+    chain.append(Stage("opérateur d'appariement : clés (démo)", "central", keys))
     # `match` has one option per data contract's own provider (--caf, --cpam); any other
     # provider of the convention (the MSA) comes as --fournisseur
     central = ["match", "--convention", str(convention)]
@@ -149,6 +158,8 @@ def stages(
         str(out / "central"),
         "--audit-log",
         str(out / "audit.jsonl"),
+        "--keys",
+        str(operator_keys),
         "--remplacer",
     ]
     if today:
@@ -244,8 +255,9 @@ def transfer_detection(out: Path) -> None:
     dst = inbox / HANDOFF_DIR
     dst.parent.mkdir(parents=True, exist_ok=True)
     with folder_lock(dst), staged_folder(dst) as staging:
-        for name in (SUMS_FILE, OPPOSITION_FILE):
-            shutil.copyfile(handoff / name, staging / name)
+        for name in (SUMS_FILE, OPPOSITION_FILE):  # each with its signed manifest
+            for path in (handoff / name, manifest_path_for(handoff / name, "", per_file=True)):
+                shutil.copyfile(path, staging / path.name)
 
 
 def copy_folder(src: Path, dst: Path) -> None:

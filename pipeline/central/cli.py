@@ -53,6 +53,9 @@ def register(app: typer.Typer) -> None:
         fournisseur: Annotated[list[str] | None, typer.Option(
             help="Autre fournisseur de la convention : ORGANISME=DOSSIER reçu, ex. "
                  "msa=out/transfer/msa (répétable).")] = None,
+        keys: Annotated[Path | None, typer.Option(
+            "--keys", help="Clés de l'opérateur d'appariement : sa clé de signature signe les "
+                           "sommes masquées remises à l'opérateur de détection.")] = None,
         residu: Annotated[list[str] | None, typer.Option(
             "--residu", help="Résidu reçu d'un organisme (réponse à demande_<organisme>.csv) : "
                              "ORGANISME=DOSSIER (residu.parquet + manifeste), répétable.")]
@@ -89,4 +92,5 @@ def register(app: typer.Typer) -> None:
                 strict=strict,
                 replace=remplacer,
                 residue={k: Path(v) for k, v in _pairs(residu, "--residu").items()} or None,
+                keys=keys,
             )

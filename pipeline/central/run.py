@@ -75,14 +75,19 @@ def run_central(
     strict: bool = False,
     replace: bool = True,
     residue: dict[str, Path] | None = None,
+    keys: Path | None = None,
 ) -> CentralResult:
     """One central run, alone on `out_dir` (lock), refusing to overwrite it unless `replace`.
+
+    `keys`: the linking operator's key folder; its signing key signs the hand-off for the
+    detecting operator (without it the hand-off is written unsigned, and refused there).
 
     `residue` = {provider: folder received with residu.parquet + its signed manifest}: the
     agencies' answers to the residue requests of a previous run (staged exchange)."""
     out_dir, audit_log = Path(out_dir), Path(audit_log)
     with exclusive_output(out_dir, replace=replace):
         return _run_locked(convention, inboxes, out_dir, audit_log, today=today, rules=rules,
+                           keys=keys,
                            strict=strict, residue=residue)
 
 
@@ -106,6 +111,7 @@ def _run_locked(
     rules: list[str] | None,
     strict: bool,
     residue: dict[str, Path] | None = None,
+    keys: Path | None = None,
 ) -> CentralResult:
     from pipeline.trust import audit
 
@@ -115,7 +121,7 @@ def _run_locked(
     from pipeline.central.coverage import union
     from pipeline.central.detect.engine import central_k_anonymity
     from pipeline.central.match import link
-    from pipeline.central.match.handoff import write_handoff
+    from pipeline.central.match.handoff import sign_handoff, write_handoff
     from pipeline.central.report import raise_on_critical, render_report, validate
     from pipeline.shared.leak_scan import scan_frame
     from pipeline.trust.convention import load_convention
@@ -223,6 +229,11 @@ def _run_locked(
             with step("Sommes masquées pour l'opérateur de détection, liens pour la CAF"):
                 handoff = write_handoff(benefits, exports[benefits], covered,
                                         staging / "links.parquet", staging / HANDOFF_DIR)
+                if handoff and keys is not None:
+                    sign_handoff(handoff, conv, gate, keys)
+                elif handoff:
+                    warnings.append("sommes masquées non signées (pas de --keys de l'opérateur "
+                                    "d'appariement) : l'opérateur de détection les refusera")
 
             # contract 6: the rules run at the detecting operator, on its own files
             with step("k-anonymat de ce que l'opérateur d'appariement détient"):

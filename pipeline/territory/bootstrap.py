@@ -29,7 +29,7 @@ from pipeline.common.errors import PipelineError, RefusalError
 from pipeline.common.files import private_dir, write_text
 from pipeline.shared.providers import AGENCIES, benefits_provider, modele, ordered
 from pipeline.territory.config import KEYS, load_config
-from pipeline.trust.convention import OTHER_PARTIES
+from pipeline.trust.convention import LINKER_PARTY, OTHER_PARTIES
 
 MODEL = Path(__file__).with_name("convention_modele.yaml")
 CONFIG_NAME = "territoire.toml"
@@ -40,7 +40,8 @@ DEFAULT_PATHS = {
     "cpam": {"extrait": "brut/cpam_extract.csv", "dossier": "cpam", "cles": "cles/cpam",
              "opposition": "cpam/opposition.csv", "contacts": "cpam/contacts.csv"},
     "central": {"recu_caf": "transfert/caf", "recu_cpam": "transfert/cpam",
-                "sortie": "central", "journal": "central-audit.jsonl"},
+                "sortie": "central", "journal": "central-audit.jsonl",
+                "cles_operateur": "cles/operateur"},
     "detection": {"recu_detection": "transfert/detection", "sortie_detection": "detection",
                   "journal_detection": "detection-audit.jsonl"},
 }
@@ -170,6 +171,8 @@ def _paths(root: Path, keys: dict[str, Path], overrides: dict[str, str],
                         if not k.startswith("recu_") or k[len("recu_"):] in providers}
     for agency in providers:
         paths[agency]["cles"] = _relative(keys[agency], root)
+    if LINKER_PARTY in keys:  # the linking operator signs its masked sums
+        paths["central"]["cles_operateur"] = _relative(keys[LINKER_PARTY], root)
     for dotted, value in overrides.items():
         section, _, key = dotted.partition(".")
         kind = "agence" if section in providers else section

@@ -11,7 +11,8 @@ the file's folder. Sections:
   `<detection.sortie_detection>/targets.parquet`), `liens` (the CAF's link list from the linking
   operator, default `<central.sortie>/separation/liens_caf.parquet`), `opposition` and `contacts`
   (used only if the file exists, as in `make match`);
-- `[central]` (the linking operator): `recu_caf`, `recu_cpam`, `sortie`, `journal`;
+- `[central]` (the linking operator): `recu_caf`, `recu_cpam`, `sortie`, `journal`,
+  `cles_operateur` (its keys: it signs the masked sums);
 - `[detection]` (the detecting operator): `recu_detection` (one folder per provider, `parts`,
   `separation`), `sortie_detection`, `journal_detection`.
 
@@ -37,7 +38,7 @@ KEYS = {
     "territoire": ("nom", "convention"),
     "agence": ("extrait", "dossier", "cles", "table_iris", "disposition", "export", "listes",
                "cibles", "liens", "opposition", "contacts"),
-    "central": (*(f"recu_{a}" for a in PROVIDERS), "sortie", "journal"),
+    "central": (*(f"recu_{a}" for a in PROVIDERS), "sortie", "journal", "cles_operateur"),
     # the detecting operator (contract 6): its inbox (one folder per provider, `parts`,
     # `separation`), its results and its own audit log
     "detection": ("recu_detection", "sortie_detection", "journal_detection"),
@@ -57,7 +58,7 @@ COMMAND_OPTIONS: dict[str, dict[str, str]] = {
                    "convention": "convention", "opposition": "opposition",
                    "contacts": "contacts", "territory": "table_iris"},
     "match": {"convention": "convention", "caf": "recu_caf", "cpam": "recu_cpam",
-              "out": "sortie", "audit_log": "journal"},
+              "out": "sortie", "audit_log": "journal", "keys": "cles_operateur"},
 }
 
 

@@ -36,7 +36,8 @@ ROLE_OPERATOR = "operateur_appariement"
 ROLE_RECIPIENT = "destinataire_listes"
 ROLE_DETECTOR = "operateur_detection"  # the detecting operator (pipeline/shared/separation.py)
 # the parties besides the data providers: linking operator, detecting operator, list recipient
-OTHER_PARTIES = ("operateur", "detection", "ccas")
+LINKER_PARTY, DETECTOR_PARTY = "operateur", "detection"  # the demo's and init's party ids
+OTHER_PARTIES = (LINKER_PARTY, DETECTOR_PARTY, "ccas")
 # Raw identifiers and contact data never leave an agency (data minimisation, RGPD art. 5.1.c;
 # docs/LEGAL.md): a convention that would let a
 # provider send one of these columns to the central operator is refused outright.

@@ -130,11 +130,13 @@ def verify_central_inputs(
 
 
 def verified_manifest(data_file: Path, agency: str, conv: Convention,
-                      reference_files: dict[str, str], *, per_file: bool = False) -> Manifest:
+                      reference_files: dict[str, str], *, per_file: bool = False,
+                      signers: list[str] | None = None) -> Manifest:
     """The signed manifest next to `data_file`: signature checked, issued by `agency`, describing
     this very file, of this contract version and these reference files (the main export and the
     residue pass through the same checks)."""
-    manifest = verify_manifest(manifest_path_for(data_file, agency, per_file=per_file), conv)
+    manifest = verify_manifest(manifest_path_for(data_file, agency, per_file=per_file), conv,
+                               signers)
     if manifest.agency != agency:
         raise RefusalError(f"{manifest.path} : manifeste de « {manifest.agency} » présenté "
                            f"comme celui de « {agency} »")

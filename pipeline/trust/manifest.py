@@ -147,9 +147,11 @@ def read_manifest(manifest_path: Path) -> dict[str, Any]:
     return doc
 
 
-def verify_manifest(manifest_path: Path, conv: Convention) -> Manifest:
+def verify_manifest(manifest_path: Path, conv: Convention,
+                    signers: list[str] | None = None) -> Manifest:
     """Refuse unless the manifest is signed by its agency's key in the convention and its file
-    still has the signed hash."""
+    still has the signed hash. `signers`: the parties allowed to sign it (default: the data
+    providers; the linking operator's hand-off: the operators)."""
     manifest_path = Path(manifest_path)
     doc = read_manifest(manifest_path)
     agency = str(doc["agency"])
@@ -157,7 +159,11 @@ def verify_manifest(manifest_path: Path, conv: Convention) -> Manifest:
     if not signature:
         raise RefusalError(f"{manifest_path} : manifeste de « {agency} » non signé")
     party = conv.parties.get(agency)
-    if party is None or agency not in conv.data_providers:
+    if signers is not None and (party is None or agency not in signers):
+        raise RefusalError(f"{manifest_path} : le signataire « {agency} » n'est pas "
+                           f"{', '.join(signers) or 'une partie attendue'} dans la convention "
+                           f"« {conv.id} »")
+    if party is None or (signers is None and agency not in conv.data_providers):
         raise RefusalError(f"{manifest_path} : le signataire « {agency} » n'est pas une partie "
                            f"fournisseuse de données de la convention « {conv.id} »")
     if doc.get("signer_key_id") and doc["signer_key_id"] != party.key_id:

@@ -22,8 +22,9 @@ def test_chain_separates_agency_and_central_folders():
                      "transfer_detection"}
     second = [s for s in CHAIN if s.side == "central"][-1]
     assert "caf=out/transfer/residu/caf" in second.argv  # the staged exchange's answers
-    central = next(s for s in CHAIN if s.side == "central")
+    central = next(s for s in CHAIN if s.side == "central" and s.argv[0] == "match")
     joined = " ".join(central.argv)
+    assert "--keys out/operateur/keys" in joined  # it signs the masked sums
     assert "out/caf" not in joined and "out/cpam" not in joined, joined
     assert "out/transfer/caf" in joined and "out/transfer/cpam" in joined
     # the detecting operator reads its own inbox only: no export, no link, no agency folder

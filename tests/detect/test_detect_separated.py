@@ -41,6 +41,7 @@ CONVENTION = ROOT / "conventions" / "demo-flers.yaml"
 TODAY = "2026-11-22"
 SECRET = b"cle de liaison du test (les parts se demasquent avec n'importe quelle cle commune)"
 CAF, CPAM = "caf", "cpam"  # the demo convention's providers
+LINKER = "operateur"  # the demo convention's linking operator: it signs its hand-off
 
 
 def _sign(path: Path, agency: str, keys: Path, *, fingerprint: str | None = None,
@@ -83,9 +84,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
         _sign(path, agency, keys)
     rho = status_masks.factors(caf["foyer"], SECRET)
     masked = status_masks.mask(person_bits(cpam), SECRET)
-    handoff = parties / "operateur" / separation.HANDOFF_DIR
-    _write(linking_sums(caf, cpam, rho, masked, links), handoff / separation.SUMS_FILE)
-    _write(insured_opposition(caf, cpam, links), handoff / separation.OPPOSITION_FILE)
+    handoff = parties / LINKER / separation.HANDOFF_DIR
+    for name, frame in ((separation.SUMS_FILE, linking_sums(caf, cpam, rho, masked, links)),
+                        (separation.OPPOSITION_FILE, insured_opposition(caf, cpam, links))):
+        _sign(_write(frame, handoff / name), LINKER, keys, per_file=True)
     parts = parties / CAF / separation.SHARES_DIR
     for name, frame in ((separation.SHARES_FILE, status_masks.caf_shares(caf, rho, links, SECRET)),
                         (separation.MINIMA_FILE, caf_minima(caf, links))):
@@ -105,7 +107,7 @@ def run(world: dict, tmp_path: Path, run_cli):
             "detecter", "--convention", str(convention),
             *[arg for a in providers for arg in (
                 "--detection", f"{a}={parties / a / separation.DETECTION_DIR}")],
-            "--separation", str(parties / "operateur" / separation.HANDOFF_DIR),
+            "--separation", str(parties / LINKER / separation.HANDOFF_DIR),
             "--parts", str(parties / CAF / separation.SHARES_DIR),
             "--out", str(out), "--audit-log", str(log), "--today", TODAY, *extra)
 
@@ -188,7 +190,7 @@ def test_k_of_what_the_detecting_operator_holds(run: dict) -> None:
     assert entry["outcome"] == "succes" and entry["event"] == "detection_separee"
     assert set(entry["inputs"]) == {"caf_detection", "cpam_detection", "caf_parts",
                                     "caf_minima", "liaison_sommes", "liaison_oppositions"}
-    assert entry["non_signes"] == ["liaison_sommes", "liaison_oppositions"]
+    assert "non_signes" not in entry  # the hand-off is signed by the linking operator
     assert set(entry["outputs"]) == {"targets.parquet", "aggregates.csv", "detect_stats.json"}
     run_json = json.loads((run["out"] / "run.json").read_text("utf-8"))
     assert run_json["audit_head"] == audit.verify(run["log"]).head
@@ -236,9 +238,30 @@ def test_refuses_a_column_the_convention_does_not_allow(run: dict) -> None:
 
 
 def test_refuses_a_handoff_outside_the_contract(run: dict) -> None:
-    path = run["parties"] / "operateur" / separation.HANDOFF_DIR / separation.SUMS_FILE
+    path = run["parties"] / LINKER / separation.HANDOFF_DIR / separation.SUMS_FILE
     pl.read_parquet(path).drop("opposition_liee").write_parquet(path)
+    _sign(path, LINKER, run["keys"], per_file=True)
     _refused(run, run["invoke"](), "sommes.parquet", "contrat 6", "opposition_liee")
+
+
+def test_refuses_an_unsigned_handoff(run: dict) -> None:
+    path = run["parties"] / LINKER / separation.HANDOFF_DIR / "sommes.manifest.json"
+    path.unlink()
+    _refused(run, run["invoke"](), "sommes.manifest.json", "manifeste introuvable")
+
+
+def test_refuses_a_handoff_changed_after_signature(run: dict) -> None:
+    """The sums are what D unmasks: a changed sum would turn a household's bit."""
+    path = run["parties"] / LINKER / separation.HANDOFF_DIR / separation.OPPOSITION_FILE
+    pl.read_parquet(path).with_columns(opposition_foyer=pl.lit(False)).write_parquet(path)
+    _refused(run, run["invoke"](), "oppositions.parquet", "après signature")
+
+
+def test_refuses_a_handoff_signed_by_another_party(run: dict) -> None:
+    """Only the convention's linking operator may sign the sums, not a provider."""
+    path = run["parties"] / LINKER / separation.HANDOFF_DIR / separation.SUMS_FILE
+    _sign(path, CAF, run["keys"], per_file=True)
+    _refused(run, run["invoke"](), "sommes.manifest.json", "n'est pas operateur")
 
 
 def test_refuses_another_linkage_key(run: dict) -> None:
@@ -255,6 +278,9 @@ def test_refuses_a_key_other_than_the_conventions(run: dict) -> None:
               fingerprint=other)
     for name in ("caf.parts.parquet", "caf.minima.parquet"):
         _sign(run["parties"] / CAF / separation.SHARES_DIR / name, CAF, run["keys"],
+              fingerprint=other, per_file=True)
+    for name in (separation.SUMS_FILE, separation.OPPOSITION_FILE):
+        _sign(run["parties"] / LINKER / separation.HANDOFF_DIR / name, LINKER, run["keys"],
               fingerprint=other, per_file=True)
     _refused(run, run["invoke"](), other, "différente de celle déclarée par la convention")
 
@@ -273,15 +299,16 @@ def test_refuses_a_convention_without_a_detecting_operator(run: dict) -> None:
 
 
 def test_refuses_sums_that_lost_a_household(run: dict) -> None:
-    path = run["parties"] / "operateur" / separation.HANDOFF_DIR / separation.SUMS_FILE
+    path = run["parties"] / LINKER / separation.HANDOFF_DIR / separation.SUMS_FILE
     sums = pl.read_parquet(path)
     sums.filter(pl.col("foyer") != sums.filter(pl.col("trouve_cpam"))["foyer"][0]).write_parquet(
         path)
+    _sign(path, LINKER, run["keys"], per_file=True)
     _refused(run, run["invoke"](), "sommes.parquet", "1 foyer(s) non opposé(s)")
 
 
 def test_refuses_sums_without_their_shares(run: dict) -> None:
-    path = run["parties"] / "operateur" / separation.HANDOFF_DIR / separation.SUMS_FILE
+    path = run["parties"] / LINKER / separation.HANDOFF_DIR / separation.SUMS_FILE
     shares = pl.read_parquet(run["parties"] / CAF / separation.SHARES_DIR / "caf.parts.parquet")
     sums = pl.read_parquet(path)
     # a found household whose share the CAF "forgot": the sums cannot be unmasked

@@ -105,6 +105,7 @@ def test_central_rerun_is_byte_identical(chain_run, tmp_path, monkeypatch):
         tmp_path / "audit.jsonl",
         today=date.fromisoformat(chain_run.today),
         residue={"caf": transfer / "residu" / "caf", "cpam": transfer / "residu" / "cpam"},
+        keys=chain_run.out / "operateur" / "keys",
     )
     first = chain_run.out / "central"
     for name in ("links.parquet", "clerical_review.parquet", f"{HANDOFF_DIR}/{SUMS_FILE}",

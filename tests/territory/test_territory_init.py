@@ -24,6 +24,7 @@ from pipeline.shared.separation import (
 )
 from pipeline.territory.config import load_config
 from pipeline.trust.convention import OTHER_PARTIES
+from pipeline.trust.manifest import manifest_path_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PARTIES = (*AGENCIES, *OTHER_PARTIES)
@@ -102,8 +103,11 @@ def test_whole_non_demo_path_from_scratch(tmp_path: Path, synth: Path) -> None:
         shutil.copytree(cfg.path("dossier", agency) / DETECTION_DIR, inbox / agency)
     shutil.copytree(cfg.path("dossier", "caf") / SHARES_DIR, inbox / SHARES_DIR)
     (inbox / HANDOFF_DIR).mkdir()
-    for name in (SUMS_FILE, OPPOSITION_FILE):
-        shutil.copy(cfg.path("sortie") / HANDOFF_DIR / name, inbox / HANDOFF_DIR / name)
+    for name in (SUMS_FILE, OPPOSITION_FILE):  # each with the linking operator's signature
+        for path in (cfg.path("sortie") / HANDOFF_DIR / name,
+                     manifest_path_for(cfg.path("sortie") / HANDOFF_DIR / name, "",
+                                       per_file=True)):
+            shutil.copy(path, inbox / HANDOFF_DIR / path.name)
     nr("detecter", "--config", cfg_file)
     for agency in ("caf", "cpam"):
         # an agency without a contact history says so explicitly (reidentify refuses otherwise)

@@ -5,11 +5,12 @@ Order: convention (present, well-formed, signed by every party, in force) naming
 operator -> the files that decide what runs have the hashes the convention pins, and its
 parameter table is applied -> one detection file per data provider of the convention and the
 CAF's parts and minima, each with the agency's signed manifest (hash, signer, convention,
-contract version, reference files) -> one linkage key for all (equal fingerprints, equal to the
-convention's) -> each agency file's columns within the convention's allow-list and exactly the
-contract's -> the linking operator's two files (not signed yet) present with exactly their
-contract's columns -> requested rules within the convention's. Any failure raises RefusalError
-with a French message naming the file; the caller records it in the audit log and stops.
+contract version, reference files), and the linking operator's two files, each with its manifest
+signed by the convention's linking operator -> one linkage key for all (equal fingerprints,
+equal to the convention's) -> each agency file's columns within the convention's allow-list and
+exactly the contract's -> the linking operator's two files with exactly their contract's columns
+-> requested rules within the convention's. Any failure raises RefusalError with a French
+message naming the file; the caller records it in the audit log and stops.
 """
 
 from __future__ import annotations
@@ -172,6 +173,18 @@ def verify_detection_inputs(convention: Path, files: DetectionFiles, rules: list
             refuse_demo_fingerprint(manifest.key_fingerprint, conv.id, manifest.path)
         manifests[label] = manifest
 
+    # the linking operator's hand-off, signed by the convention's linking operator
+    operators = conv.operators
+    if len(operators) != 1:
+        raise RefusalError(f"la convention « {conv.id} » doit désigner un seul opérateur "
+                           f"d'appariement ({', '.join(operators) or 'aucun'}) : ses sommes "
+                           "masquées ne peuvent pas être vérifiées")
+    for label, path in ((SUMS, files.sums), (OPPOSITION, files.opposition)):
+        if not path.is_file():
+            raise RefusalError(f"{path} : fichier de l'opérateur d'appariement introuvable")
+        manifests[label] = verified_manifest(path, operators[0], conv, reference_files,
+                                             per_file=True, signers=operators)
+
     fingerprints = {label: m.key_fingerprint for label, m in manifests.items()}
     if len(set(fingerprints.values())) != 1:
         detail = ", ".join(f"{manifests[k].path} : {fp}" for k, fp in sorted(fingerprints.items()))
@@ -195,8 +208,6 @@ def verify_detection_inputs(convention: Path, files: DetectionFiles, rules: list
         check_columns(path, _columns(path), conv.shares_fields(benefits), contract, benefits)
     for path, contract in ((files.sums, separation.SUMS_FIELDS),
                            (files.opposition, separation.OPPOSITION_FIELDS)):
-        if not path.is_file():
-            raise RefusalError(f"{path} : fichier de l'opérateur d'appariement introuvable")
         check_columns(path, _columns(path), None, contract, "opérateur d'appariement")
 
     rule_ids = list(rules or conv.allowed_rules)

@@ -29,8 +29,6 @@ import polars as pl
 
 from pipeline import __version__
 from pipeline.central.detect.detection_gate import (
-    OPPOSITION,
-    SUMS,
     DetectionFiles,
     DetectionGate,
     locate,
@@ -276,8 +274,6 @@ def _run_locked(convention: Path, detection: Mapping[str, Path], handoff: Path, 
               "today": today.isoformat(), "version": __version__}
     run_id = run_id_for(inputs, params)
     entry = {"event": EVENT, "run_id": run_id, "inputs": inputs, "params": params,
-             # L's hand-off is not signed yet: its digests above are all that binds it
-             "non_signes": [label for label in (SUMS, OPPOSITION) if label in inputs],
              "versions": {"nonrecours": __version__}}
 
     try:

@@ -22,6 +22,8 @@ from pipeline.central.match.status_sums import insured_opposition, linking_sums
 from pipeline.common.errors import PipelineError
 from pipeline.common.tables import write_parquet
 from pipeline.shared import separation
+from pipeline.trust.convention import Convention
+from pipeline.trust.gate import GateResult
 
 
 def _masked(path: Path, wanted: list[str]) -> list[str] | None:
@@ -65,3 +67,23 @@ def write_handoff(benefits: str, benefits_export: Path, coverage_export: Path, l
                                sort_by=separation.LINKS_FIELDS),
     }
     return out
+
+
+def sign_handoff(handoff: dict[str, Path], conv: Convention, gate: GateResult,
+                 keys: Path) -> None:
+    """Sign the two files for the detecting operator, one manifest each, with the linking
+    operator's key of the convention: the detecting operator verifies them like the agencies'
+    files (same contract version, reference files and linkage-key fingerprint)."""
+    from pipeline.shared.contract import EXPORT_SCHEMA_VERSION
+    from pipeline.trust.manifest import write_manifest
+
+    operators = conv.operators
+    if len(operators) != 1:
+        raise PipelineError(f"la convention doit désigner un seul opérateur d'appariement pour "
+                            f"signer les sommes masquées ({', '.join(operators) or 'aucun'})")
+    for kind in ("sommes", "oppositions"):
+        write_manifest(handoff[kind], agency=operators[0], convention_id=conv.id,
+                       key_fingerprint=gate.key_fingerprint, keys_dir=Path(keys),
+                       schema_version=EXPORT_SCHEMA_VERSION,
+                       reference={"fichiers_reference": dict(gate.reference_files)},
+                       extra={"export": kind}, per_file=True)
