@@ -91,7 +91,7 @@ def run_central(
                            strict=strict, residue=residue)
 
 
-def _reason(exc: BaseException) -> str:
+def audit_reason(exc: BaseException) -> str:
     """What the audit log says about a failure: our own messages (no data value by design),
     the system error, or only the exception's type."""
     if isinstance(exc, PipelineError):
@@ -300,7 +300,7 @@ def _run_locked(
     except Exception as exc:
         audit.append(audit_log, {
             **entry, "outcome": "echec",
-            "phase": "publication" if recorded else "calcul", "reason": _reason(exc),
+            "phase": "publication" if recorded else "calcul", "reason": audit_reason(exc),
         })
         raise
 

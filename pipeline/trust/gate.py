@@ -91,18 +91,11 @@ def verify_central_inputs(
             refuse_demo_fingerprint(manifest.key_fingerprint, conv.id, manifest.path)
         manifests[agency] = manifest
 
-    fingerprints = {a: m.key_fingerprint for a, m in manifests.items()}
-    if len(set(fingerprints.values())) != 1:
-        detail = ", ".join(f"{a} : {fp}" for a, fp in sorted(fingerprints.items()))
-        raise RefusalError(
-            "les fichiers n'ont pas été pseudonymisés avec la même clé de liaison (empreintes "
-            f"différentes — {detail}) : l'appariement serait impossible ; refaites la "
-            "pseudonymisation avec la clé de la convention")
-    fp = next(iter(fingerprints.values()))
-    if conv.linkage_key_fingerprint and fp != conv.linkage_key_fingerprint:
-        raise RefusalError(
-            f"empreinte de clé de liaison {fp} différente de celle déclarée par la convention "
-            f"« {conv.id} » ({conv.linkage_key_fingerprint}) : mauvaise clé")
+    fp = agreed_fingerprint(
+        {a: m.key_fingerprint for a, m in manifests.items()}, conv,
+        "les fichiers n'ont pas été pseudonymisés avec la même clé de liaison (empreintes "
+        "différentes — {detail}) : l'appariement serait impossible ; refaites la "
+        "pseudonymisation avec la clé de la convention")
 
     columns: dict[str, list[str]] = {}
     for agency, manifest in manifests.items():
@@ -127,6 +120,22 @@ def verify_central_inputs(
     return GateResult(convention_id=conv.id, convention=conv.summary(), manifests=manifests,
                       key_fingerprint=fp, rules=list(rules), columns=columns,
                       reference_files=reference_files, parameter_table=parameter_table)
+
+
+def agreed_fingerprint(fingerprints: dict[str, str], conv: Convention, unequal: str,
+                       which: str = "") -> str:
+    """The one linkage-key fingerprint every file was made with, the convention's; refuses
+    unequal ones (`unequal`, with {detail}: label : fingerprint) or another key than the
+    convention's (`which` names the files in the message)."""
+    if len(set(fingerprints.values())) != 1:
+        detail = ", ".join(f"{label} : {fp}" for label, fp in sorted(fingerprints.items()))
+        raise RefusalError(unequal.format(detail=detail))
+    fp = next(iter(fingerprints.values()))
+    if conv.linkage_key_fingerprint and fp != conv.linkage_key_fingerprint:
+        raise RefusalError(
+            f"empreinte de clé de liaison {fp}{which} différente de celle déclarée par la "
+            f"convention « {conv.id} » ({conv.linkage_key_fingerprint}) : mauvaise clé")
+    return fp
 
 
 def verified_manifest(data_file: Path, agency: str, conv: Convention,

@@ -27,7 +27,7 @@ from pipeline.common.errors import RefusalError
 from pipeline.shared import separation
 from pipeline.shared.providers import PROVIDERS, benefits_provider
 from pipeline.trust.convention import Convention, load_verified_convention
-from pipeline.trust.gate import verified_manifest
+from pipeline.trust.gate import agreed_fingerprint, verified_manifest
 from pipeline.trust.keys import refuse_demo_fingerprint
 from pipeline.trust.manifest import Manifest
 from pipeline.trust.reference import apply_parameter_table, check_reference_files
@@ -185,19 +185,12 @@ def verify_detection_inputs(convention: Path, files: DetectionFiles, rules: list
         manifests[label] = verified_manifest(path, operators[0], conv, reference_files,
                                              per_file=True, signers=operators)
 
-    fingerprints = {label: m.key_fingerprint for label, m in manifests.items()}
-    if len(set(fingerprints.values())) != 1:
-        detail = ", ".join(f"{manifests[k].path} : {fp}" for k, fp in sorted(fingerprints.items()))
-        raise RefusalError(
-            "les fichiers de l'opérateur de détection n'ont pas été établis avec la même clé de "
-            f"liaison (empreintes différentes — {detail}) : les sommes masquées ne se "
-            "démasqueraient pas ; refaites-les avec la clé de la convention")
-    fp = next(iter(fingerprints.values()))
-    if conv.linkage_key_fingerprint and fp != conv.linkage_key_fingerprint:
-        raise RefusalError(
-            f"empreinte de clé de liaison {fp} des fichiers de détection différente de celle "
-            f"déclarée par la convention « {conv.id} » ({conv.linkage_key_fingerprint}) : "
-            "mauvaise clé")
+    fp = agreed_fingerprint(
+        {str(m.path): m.key_fingerprint for m in manifests.values()}, conv,
+        "les fichiers de l'opérateur de détection n'ont pas été établis avec la même clé de "
+        "liaison (empreintes différentes — {detail}) : les sommes masquées ne se "
+        "démasqueraient pas ; refaites-les avec la clé de la convention",
+        " des fichiers de détection")
 
     for agency in providers:
         path = files.detection[agency]

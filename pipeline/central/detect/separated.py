@@ -44,7 +44,7 @@ from pipeline.central.detect.inputs import (
     read_table,
     reference_date,
 )
-from pipeline.common.errors import InputError, PipelineError, os_error_message
+from pipeline.common.errors import InputError, PipelineError
 from pipeline.common.files import fault_point, sha256_file, staged_folder, write_text
 from pipeline.common.outputs import exclusive_output
 from pipeline.common.progress import QUIET, console, info, step, warn
@@ -219,14 +219,6 @@ def report(staging: Path, gate: DetectionGate, validations: list, audit_log: Pat
 # --- the run --------------------------------------------------------------------------------
 
 
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, PipelineError):
-        return str(exc)
-    if isinstance(exc, OSError):
-        return os_error_message(exc)
-    return f"erreur inattendue ({type(exc).__name__})"
-
-
 def run_detection(
     convention: Path,
     detection: Mapping[str, Path],
@@ -262,7 +254,7 @@ def _run_locked(convention: Path, detection: Mapping[str, Path], handoff: Path, 
     from pipeline.central.detect.detection_views import detection_k
     from pipeline.central.detect.engine import TARGET_SORT, run_rules, select_period, select_rules
     from pipeline.central.detect.predicates import load_checked_rules
-    from pipeline.central.run import run_id_for
+    from pipeline.central.run import audit_reason, run_id_for
     from pipeline.trust import audit
 
     # A torn or altered log stops everything before any work: nothing computed, nothing published.
@@ -320,7 +312,7 @@ def _run_locked(convention: Path, detection: Mapping[str, Path], handoff: Path, 
     except Exception as exc:
         audit.append(audit_log, {**entry, "outcome": "echec",
                                  "phase": "publication" if recorded else "calcul",
-                                 "reason": _reason(exc)})
+                                 "reason": audit_reason(exc)})
         raise
 
     for w in warnings:
