@@ -9,6 +9,13 @@ from typing import Annotated
 
 import typer
 
+from pipeline.agency.cli_options import (
+    DEFAULT_CONVENTION,
+    ConventionOpt,
+    JsonOpt,
+    KeysOpt,
+    TodayOpt,
+)
 from pipeline.common.outputs import Remplacer
 from pipeline.common.progress import info
 from pipeline.territory.config import ConfigOpt
@@ -25,17 +32,13 @@ def register(app: typer.Typer) -> None:
                             "colonnes caf_handle, cpam_handle)")],
         workdir: Annotated[Path, typer.Option(
             help="dossier de l'organisme (separation_locale.parquet, écrit par pseudonymise)")],
-        keys: Annotated[Path, typer.Option("--keys", help="dossier des clés de l'organisme")],
-        convention: Annotated[Path, typer.Option(help="convention signée (YAML)")] = Path(
-            "conventions/demo-flers.yaml"),
+        keys: KeysOpt,
+        convention: ConventionOpt = DEFAULT_CONVENTION,
         export: Annotated[Path | None, typer.Option(
             "--export", help="dossier des parts à transmettre à l'opérateur de détection "
                              "(défaut : <workdir>/parts)")] = None,
-        today: Annotated[str | None, typer.Option(
-            help="date du jour AAAA-MM-JJ pour la validité de la convention (défaut : "
-                 "aujourd'hui)")] = None,
-        as_json: Annotated[bool, typer.Option(
-            "--json", help="résumé en JSON sur la sortie standard")] = False,
+        today: TodayOpt = None,
+        as_json: JsonOpt = False,
         config: ConfigOpt = None,
         remplacer: Remplacer = False,
     ) -> None:
