@@ -5,6 +5,8 @@ French message, so an agency running an old release cannot feed a central step t
 columns differently.
 """
 
+import polars as pl
+
 EXPORT_SCHEMA_VERSION = "6"  # 2: composite match-keys (tokens.yaml); 3: data minimisation
 # (features only: no role, sex, NIR status, commune or quartier; sex and NIR status in NIR keys);
 # 4: token derivation v3 (component digests + CBC-MAC-AES) and the staged Bloom-filter residue
@@ -14,3 +16,9 @@ EXPORT_SCHEMA_VERSION = "6"  # 2: composite match-keys (tokens.yaml); 3: data mi
 # no feature, only handles, `adulte`, opposition, tokens and masked columns; the features go to
 # the detecting operator in each agency's detection file
 HANDLE_HEX_CHARS = 32  # every handle (person, household): 128 random bits as lower-case hex
+
+
+def malformed_handle(c: pl.Expr) -> pl.Expr:
+    """True where a text value is not a handle (exactly HANDLE_HEX_CHARS lower-case hex
+    characters); null stays null: the caller says whether an empty handle is allowed."""
+    return (c.str.len_bytes() != HANDLE_HEX_CHARS) | c.str.contains("[^0-9a-f]")

@@ -35,7 +35,7 @@ from pipeline.common.errors import PipelineError
 from pipeline.common.tables import read_parquet
 from pipeline.shared.attributes import ALLOWED_DATE_COLUMNS
 from pipeline.shared.bloom import LANES
-from pipeline.shared.contract import HANDLE_HEX_CHARS
+from pipeline.shared.contract import malformed_handle
 from pipeline.shared.kanonymity import STRUCTURE as HANDLE_COLUMNS  # the two handles
 from pipeline.shared.providers import PROVIDERS
 
@@ -128,7 +128,7 @@ def export_domains(agency: str | None) -> dict[str, Domain]:
 def _bad_hex(col: str) -> pl.Expr:
     """Count of cells that are not exactly 32 lower-case hex characters."""
     c = pl.col(col)
-    return ((c.str.len_bytes() != HANDLE_HEX_CHARS) | c.str.contains("[^0-9a-f]")).sum().alias(col)
+    return malformed_handle(c).sum().alias(col)
 
 
 def _small_token_values(values: pl.Series) -> int:

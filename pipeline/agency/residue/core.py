@@ -25,7 +25,7 @@ from pipeline.common.files import check_private, sha256_file, write_text
 from pipeline.common.progress import info, step
 from pipeline.common.tables import read_parquet, write_parquet
 from pipeline.shared import bloom
-from pipeline.shared.contract import EXPORT_SCHEMA_VERSION, HANDLE_HEX_CHARS
+from pipeline.shared.contract import EXPORT_SCHEMA_VERSION, malformed_handle
 from pipeline.shared.leak_scan import LeakageFound, scan_frame
 from pipeline.shared.providers import PROVIDERS, modele
 
@@ -59,7 +59,7 @@ def read_request(path: Path) -> pl.Series:
     if not lines or lines[0].strip() != bloom.REQUEST_COLUMN:
         raise InputError(path, f"en-tête « {bloom.REQUEST_COLUMN} » attendu", line=1)
     values = pl.Series(bloom.REQUEST_COLUMN, [v.strip() for v in lines[1:]], dtype=pl.String)
-    bad = (values.str.len_bytes() != HANDLE_HEX_CHARS) | values.str.contains("[^0-9a-f]")
+    bad = values.to_frame().select(malformed_handle(pl.col(values.name))).to_series()
     if bad.any():
         line = int(bad.arg_true()[0]) + 2
         raise InputError(path, "handle mal formé (32 caractères hexadécimaux attendus)",

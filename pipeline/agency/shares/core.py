@@ -34,7 +34,7 @@ from pipeline.common.files import check_private
 from pipeline.common.progress import info, step
 from pipeline.common.tables import read_parquet, write_parquet
 from pipeline.shared import separation
-from pipeline.shared.contract import EXPORT_SCHEMA_VERSION, HANDLE_HEX_CHARS
+from pipeline.shared.contract import EXPORT_SCHEMA_VERSION, malformed_handle
 from pipeline.shared.detector_files import caf_minima
 from pipeline.shared.leak_scan import LeakageFound, scan_frame
 from pipeline.shared.providers import PROVIDERS, is_benefits
@@ -75,8 +75,7 @@ def check_convention_allows(allowed: list[str], agency: str, convention: Path | 
 
 def _bad_handle(column: str) -> pl.Expr:
     c = pl.col(column)
-    return (c.is_null() | (c.str.len_bytes() != HANDLE_HEX_CHARS)
-            | c.str.contains("[^0-9a-f]")).fill_null(True)
+    return (c.is_null() | malformed_handle(c)).fill_null(True)
 
 
 def read_links(path: Path, issued: pl.Series, agency: str) -> pl.DataFrame:
